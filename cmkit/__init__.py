@@ -1,0 +1,36 @@
+"""cmkit: keep a helpdesk's central customer database clean and correct.
+
+    import cmkit
+    cmkit.init(url, config)            # create or upgrade the schema, store the configuration
+    cm = cmkit.connect(url, user="admin")
+"""
+
+from cmkit.errors import (
+    CMError,
+    ConfigError,
+    NotFound,
+    PermissionDenied,
+    PreconditionFailed,
+    StaleVersion,
+    ValidationError,
+)
+from cmkit.facade import CustomerManager, connect, init
+from cmkit.values import Customer, Outcome, Ticket
+
+__version__ = "0.1.0"
+
+__all__ = [
+    "CMError",
+    "ConfigError",
+    "Customer",
+    "CustomerManager",
+    "NotFound",
+    "Outcome",
+    "PermissionDenied",
+    "PreconditionFailed",
+    "StaleVersion",
+    "Ticket",
+    "ValidationError",
+    "connect",
+    "init",
+]

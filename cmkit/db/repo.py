@@ -1,0 +1,123 @@
+"""Reading and locking customers and tickets: the queries the services share."""
+
+from __future__ import annotations
+
+from collections.abc import Iterable, Sequence
+from types import MappingProxyType
+from typing import Any
+
+import pandas as pd
+from sqlalchemy import ColumnElement, Select, literal, select, union_all
+from sqlalchemy.orm import Session
+
+from cmkit.db.schema import AdditionalCustomer, CustomerGroup, CustomerRow, Queue, TicketRow
+from cmkit.errors import NotFound
+from cmkit.values import Customer, Ticket
+
+T, A, C = TicketRow, AdditionalCustomer, CustomerRow
+
+
+def frame_of(session: Session, stmt: Any, columns: Sequence[str] | None = None) -> pd.DataFrame:
+    """Run a select and return its rows as a DataFrame with the select's column names."""
+    result = session.execute(stmt)
+    return pd.DataFrame(result.all(), columns=list(columns or result.keys()))
+
+
+def lock_customers(session: Session, ids: Iterable[int], *, shared: bool) -> None:
+    """PostgreSQL: lock these customers' rows (in id order, so two operations cannot deadlock).
+
+    `shared` (FOR SHARE) for operations that need the customers to stay as they are, exclusive
+    (FOR UPDATE) for those that change them. SQLite needs none: its writers hold the file's write lock.
+    """
+    wanted = sorted({int(i) for i in ids})
+    if not wanted or session.get_bind().dialect.name == "sqlite":
+        return
+    session.execute(select(C.id).where(C.id.in_(wanted)).order_by(C.id).with_for_update(read=shared)).all()
+
+
+def lock_contacts_of(session: Session, company_id: int) -> None:
+    if session.get_bind().dialect.name != "sqlite":
+        session.execute(select(C.id).where(C.company_id == company_id).order_by(C.id).with_for_update()).all()
+
+
+def snapshot(row: CustomerRow, group: str) -> Customer:
+    return Customer(
+        id=row.id, kind=row.kind, group=group, company_id=row.company_id, active=bool(row.active),  # type: ignore[arg-type]
+        name=row.name, fields=MappingProxyType(dict(row.data or {})), version=row.version,
+    )
+
+
+def customer_row(session: Session, customer_id: Any) -> tuple[CustomerRow, str]:
+    """The customer's row and group name, or NotFound."""
+    try:
+        cid = int(customer_id.id if isinstance(customer_id, Customer) else customer_id)
+    except (TypeError, ValueError):
+        raise NotFound(f"customer id must be a number, got {customer_id!r}") from None
+    found = session.execute(
+        select(C, CustomerGroup.name)
+        .join(CustomerGroup, CustomerGroup.id == C.group_id)
+        .where(C.id == cid)
+        .execution_options(populate_existing=True)
+    ).first()
+    if found is None:
+        raise NotFound(f"customer #{cid} does not exist (deleted, or never created); search for it by name")
+    return found[0], found[1]
+
+
+def ticket_row(session: Session, ticket_id: Any, *, lock: bool = False) -> TicketRow:
+    try:
+        tid = int(ticket_id.id if isinstance(ticket_id, Ticket) else ticket_id)
+    except (TypeError, ValueError):
+        raise NotFound(f"ticket id must be a number, got {ticket_id!r}") from None
+    stmt = select(T).where(T.id == tid).execution_options(populate_existing=True)
+    if lock and session.get_bind().dialect.name != "sqlite":
+        stmt = stmt.with_for_update()
+    row = session.scalars(stmt).first()
+    if row is None:
+        raise NotFound(f"ticket #{tid} does not exist")
+    return row
+
+
+def ticket_value(session: Session, row: TicketRow) -> Ticket:
+    queue = session.execute(select(Queue.name).where(Queue.id == row.queue_id)).scalar_one()
+    extra = session.scalars(select(A.customer_id).where(A.ticket_id == row.id).order_by(A.customer_id)).all()
+    return Ticket(
+        id=row.id, number=row.number, subject=row.subject, queue=queue, state=row.state,  # type: ignore[arg-type]
+        main_customer_id=row.main_customer_id, additional_customer_ids=tuple(extra),
+    )
+
+
+def links(customer_ids: Any) -> Any:
+    """Every (ticket_id, customer_id, role) where one of `customer_ids` (values or a select) is on a ticket."""
+    main = select(T.id.label("ticket_id"), T.main_customer_id.label("customer_id"), literal("main").label("role"))
+    add = select(A.ticket_id, A.customer_id, literal("additional").label("role"))
+    return union_all(
+        main.where(T.main_customer_id.in_(customer_ids)), add.where(A.customer_id.in_(customer_ids))
+    ).subquery("links")
+
+
+def linked_tickets(customer_ids: Any, states: Sequence[str] = ("open", "closed")) -> Select[Any]:
+    """The tickets on which `customer_ids` appear, one row per ticket and customer, with the role."""
+    lk = links(customer_ids)
+    return (
+        select(
+            T.id.label("id"), T.number, T.subject, Queue.name.label("queue"), T.state,
+            lk.c.customer_id, C.name.label("customer_name"), lk.c.role, T.created_at, T.closed_at,
+        )
+        .join(lk, lk.c.ticket_id == T.id)
+        .join(Queue, Queue.id == T.queue_id)
+        .join(C, C.id == lk.c.customer_id)
+        .where(T.state.in_(list(states)))
+        .order_by(T.id, lk.c.role.desc(), lk.c.customer_id)
+    )
+
+
+def company_and_contacts(company_id: int) -> Select[Any]:
+    return select(C.id).where((C.id == company_id) | (C.company_id == company_id))
+
+
+def on_ticket(ticket_id: ColumnElement[Any], customer_id: Any) -> ColumnElement[bool]:
+    """True where `customer_id` is the main or an additional customer of the ticket `ticket_id`."""
+    main = select(T.id).where(T.id == ticket_id, T.main_customer_id == customer_id).exists()
+    add = select(A.ticket_id).where(A.ticket_id == ticket_id, A.customer_id == customer_id).exists()
+    return main | add

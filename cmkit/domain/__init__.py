@@ -1,0 +1,1 @@
+"""The customer rules: plain Python that knows no SQL."""

@@ -1,0 +1,61 @@
+"""The errors cmkit raises. Every message names the rule or field and says what would make it possible."""
+
+from __future__ import annotations
+
+from collections.abc import Iterable
+from typing import TYPE_CHECKING
+
+if TYPE_CHECKING:
+    import pandas as pd
+
+
+class CMError(Exception):
+    """Base of every error cmkit raises on purpose."""
+
+    def __init__(self, message: str) -> None:
+        super().__init__(message)
+        self.message = message
+
+    def __str__(self) -> str:
+        return self.message
+
+
+class NotFound(CMError):
+    """A customer, ticket, queue or other record does not exist (or no longer does)."""
+
+
+class ValidationError(CMError):
+    """A value or configuration key is not acceptable; `.field` names it."""
+
+    def __init__(self, field: str, message: str) -> None:
+        super().__init__(f"{field}: {message}")
+        self.field = field
+
+
+class ConfigError(ValidationError):
+    """The configuration is refused; `.field` is the dotted key, e.g. `groups.retail.model`."""
+
+
+class PermissionDenied(CMError):
+    """The acting user lacks the permission the operation needs."""
+
+
+class PreconditionFailed(CMError):
+    """A rule refuses the operation. `.problems` lists the rules' messages, `.blocking` the blocking tickets."""
+
+    def __init__(self, problems: Iterable[str], blocking: pd.DataFrame | None = None) -> None:
+        self.problems = list(problems)
+        super().__init__("\n".join(self.problems))
+        if blocking is None:
+            import pandas as pd
+
+            blocking = pd.DataFrame(columns=["id", "number", "subject", "state", "customer_id", "role"])
+        self.blocking = blocking
+
+
+class StaleVersion(CMError):
+    """An edit was made against an older version than the stored one (R5)."""
+
+    def __init__(self, message: str, current_version: int | None = None) -> None:
+        super().__init__(message)
+        self.current_version = current_version

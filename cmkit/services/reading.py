@@ -1,0 +1,120 @@
+"""Reading for audits: the audit log (R29) and whole tables as DataFrames (`frame`)."""
+
+from __future__ import annotations
+
+import datetime as dt
+from typing import Any
+
+import pandas as pd
+from sqlalchemy import literal, select, union_all
+
+from cmkit.db import repo
+from cmkit.db.schema import AdditionalCustomer, AuditEntry, CustomerGroup, CustomerRow, Queue, TicketRow
+from cmkit.db.uow import UnitOfWork
+from cmkit.errors import ValidationError
+from cmkit.services.base import Core
+from cmkit.services.customers import expand_fields
+
+C, T, A, L = CustomerRow, TicketRow, AdditionalCustomer, AuditEntry
+FRAMES = ("customers", "tickets", "ticket_customers", "comments", "attachments", "history")
+
+
+def _since(value: Any) -> dt.datetime:
+    if isinstance(value, dt.datetime):
+        return value
+    if isinstance(value, dt.date):
+        return dt.datetime.combine(value, dt.time())
+    try:
+        return dt.datetime.fromisoformat(str(value))
+    except ValueError:
+        raise ValidationError("since", f"must be a date or datetime (YYYY-MM-DD[THH:MM]), got {value!r}") from None
+
+
+class ReadingAPI(Core):
+    #: extra frames registered by other modules: name -> function(self, work, include_deactivated, groups)
+    _frames: dict[str, Any] = {}
+
+    def history(self, customer_id: Any = None, user: str | None = None, since: Any = None,
+                run_id: str | None = None) -> pd.DataFrame:
+        """The audit log (R29), newest last: who, when, what, values before and after; filter by
+        customer, user, start time or runbook run."""
+
+        def op(work: UnitOfWork) -> pd.DataFrame:
+            stmt = select(
+                L.id, L.at, L.user_name.label("user"), L.action, L.entity, L.entity_id, L.customer_id,
+                L.before, L.after, L.run_id,
+            ).order_by(L.id)
+            if customer_id is not None:
+                cid = int(getattr(customer_id, "id", customer_id))
+                group = work.session.execute(
+                    select(CustomerGroup.name).join(C, C.group_id == CustomerGroup.id).where(C.id == cid)
+                ).scalar()
+                if group is not None:  # a deleted customer's history stays readable
+                    self.require("read", group)
+                stmt = stmt.where(L.customer_id == cid)
+            if user is not None:
+                stmt = stmt.where(L.user_name == user)
+            if since is not None:
+                stmt = stmt.where(L.at >= _since(since))
+            if run_id is not None:
+                stmt = stmt.where(L.run_id == run_id)
+            return repo.frame_of(work.session, stmt)
+
+        return self._read(op)
+
+    def frame(self, what: str = "customers", include_deactivated: bool = True, group: str | None = None,
+              kind: str | None = None) -> pd.DataFrame:
+        """A whole table for audits (customers with one column per data field, tickets, ticket_customers,
+        history, and what other modules add), limited to the groups the user may read."""
+        if what not in FRAMES and what not in self._frames:
+            raise ValidationError("what", f"unknown frame {what!r}; choose one of {', '.join([*FRAMES, *self._frames])}")
+        if kind not in (None, "company", "contact"):
+            raise ValidationError("kind", f"must be 'company', 'contact' or None, got {kind!r}")
+        groups = [self.group(group).name] if group else self.config.groups
+        groups = [g for g in groups if self.may("read", g)]
+
+        def op(work: UnitOfWork) -> pd.DataFrame:
+            gids = [self._group_ids[g] for g in groups]
+            if what in self._frames:
+                return self._frames[what](self, work, include_deactivated, gids)
+            if what == "history":
+                return self.history()
+            if what == "customers":
+                return self._customers_frame(work, gids, include_deactivated, kind)
+            visible = select(C.id).where(C.group_id.in_(gids))
+            if what == "tickets":
+                stmt = select(
+                    T.id, T.number, T.subject, Queue.name.label("queue"), T.state, T.main_customer_id,
+                    T.created_by, T.created_at, T.closed_at,
+                ).join(Queue, Queue.id == T.queue_id).where(T.main_customer_id.in_(visible)).order_by(T.id)
+                return repo.frame_of(work.session, stmt)
+            links = union_all(
+                select(T.id.label("ticket_id"), T.main_customer_id.label("customer_id"), literal("main").label("role"))
+                .where(T.main_customer_id.in_(visible)),
+                select(A.ticket_id, A.customer_id, literal("additional")).where(A.customer_id.in_(visible)),
+            ).subquery()
+            df = repo.frame_of(work.session, select(links).order_by(links.c.ticket_id, links.c.role.desc()))
+            df.insert(0, "id", range(1, len(df) + 1))
+            return df
+
+        return self._read(op)
+
+    def _customers_frame(self, work: UnitOfWork, gids: list[int], include_deactivated: bool, kind: str | None) -> pd.DataFrame:
+        stmt = (
+            select(C.id, C.kind, CustomerGroup.name.label("group"), C.company_id, C.active, C.name, C.version,
+                   C.created_at, C.updated_at, C.data)
+            .join(CustomerGroup, CustomerGroup.id == C.group_id)
+            .where(C.group_id.in_(gids))
+            .order_by(C.id)
+        )
+        if not include_deactivated:
+            stmt = stmt.where(C.active.is_(True))
+        if kind:
+            stmt = stmt.where(C.kind == kind)
+        df = repo.frame_of(work.session, stmt)
+        names: list[str] = []
+        for gid in gids:
+            gdef = self.config.groups[next(n for n, i in self._group_ids.items() if i == gid)]
+            for k in ("company", "contact"):
+                names += [f for f in gdef.fields_for(k) if f not in names]
+        return expand_fields(df, names)

@@ -1,0 +1,59 @@
+"""The plain values the facade returns: frozen snapshots, never live database objects."""
+
+from __future__ import annotations
+
+from dataclasses import dataclass, field
+from types import MappingProxyType
+from typing import Any, Literal
+
+import pandas as pd
+
+Kind = Literal["company", "contact"]
+KINDS: tuple[Kind, ...] = ("company", "contact")
+
+
+@dataclass(frozen=True)
+class Customer:
+    id: int
+    kind: Kind
+    group: str
+    company_id: int | None
+    active: bool
+    name: str
+    fields: MappingProxyType[str, Any]
+    version: int
+
+    def __getitem__(self, key: str) -> Any:
+        return self.fields[key]
+
+
+@dataclass(frozen=True)
+class Ticket:
+    id: int
+    number: str
+    subject: str
+    queue: str
+    state: Literal["open", "closed"]
+    main_customer_id: int
+    additional_customer_ids: tuple[int, ...]
+
+
+@dataclass(frozen=True)
+class Outcome:
+    """What a lifecycle operation did (`applied`) or would do (dry run): `changes` one row per record."""
+
+    applied: bool
+    changes: pd.DataFrame
+    problems: list[str] = field(default_factory=list)
+
+    @property
+    def allowed(self) -> bool:
+        return not self.problems
+
+    def _repr_html_(self) -> str:
+        state = "applied" if self.applied else ("dry run: allowed" if self.allowed else "refused")
+        head = f"<p><b>Outcome</b>: {state}, {len(self.changes)} change(s)</p>"
+        import html
+
+        probs = "".join(f"<li>{html.escape(p)}</li>" for p in self.problems)
+        return head + (f"<ul>{probs}</ul>" if probs else "") + self.changes.to_html(escape=True, max_rows=50)

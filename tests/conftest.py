@@ -1,0 +1,121 @@
+"""Fixtures: every test that takes `cm` runs on SQLite and, with CMKIT_TEST_POSTGRES_URL set, on PostgreSQL.
+
+PostgreSQL: one database per test session (created here, dropped at the end); tables are emptied
+between tests. SQLite: a fresh file per test, copied from a migrated template.
+"""
+
+from __future__ import annotations
+
+import os
+import shutil
+import uuid
+from collections.abc import Callable, Iterator
+from pathlib import Path
+
+import pytest
+import sqlalchemy as sa
+
+import cmkit
+from cmkit.db.schema import Base
+from cmkit.facade import dispose_engines, engine_for
+
+CONFIG = Path(__file__).with_name("config_test.toml")
+PG_ADMIN_URL = os.environ.get("CMKIT_TEST_POSTGRES_URL")
+BACKENDS = ["sqlite", pytest.param("postgresql", marks=[
+    pytest.mark.postgres,
+    pytest.mark.skipif(not PG_ADMIN_URL, reason="set CMKIT_TEST_POSTGRES_URL to run on PostgreSQL"),
+])]
+
+
+@pytest.fixture(scope="session")
+def sqlite_template(tmp_path_factory: pytest.TempPathFactory) -> Path:
+    path = tmp_path_factory.mktemp("template") / "template.db"
+    cmkit.init(f"sqlite:///{path}", CONFIG)
+    dispose_engines()
+    return path
+
+
+@pytest.fixture(scope="session")
+def pg_database() -> Iterator[str]:
+    assert PG_ADMIN_URL
+    name = f"cmkit_test_{uuid.uuid4().hex[:10]}"
+    admin = sa.create_engine(PG_ADMIN_URL, isolation_level="AUTOCOMMIT")
+    with admin.connect() as conn:
+        conn.execute(sa.text(f'CREATE DATABASE "{name}"'))
+    url = sa.engine.make_url(PG_ADMIN_URL).set(database=name).render_as_string(hide_password=False)
+    cmkit.init(url, CONFIG)
+    yield url
+    dispose_engines()
+    with admin.connect() as conn:
+        conn.execute(sa.text(f'DROP DATABASE IF EXISTS "{name}" WITH (FORCE)'))
+    admin.dispose()
+
+
+def _empty_pg(url: str) -> None:
+    data_tables = [t.name for t in Base.metadata.sorted_tables if t.name not in CONFIG_TABLES]
+    with engine_for(url).begin() as conn:
+        conn.execute(sa.text("TRUNCATE " + ", ".join(f'"{t}"' for t in data_tables) + " RESTART IDENTITY CASCADE"))
+    cmkit.init(url, CONFIG)
+
+
+CONFIG_TABLES = {
+    "customer_groups", "group_fields", "queues", "queue_groups", "roles", "role_grants", "users", "user_roles",
+    "settings", "alembic_version",
+}
+
+
+@pytest.fixture(params=BACKENDS)
+def db_url(request: pytest.FixtureRequest, tmp_path: Path) -> Iterator[str]:
+    """A database with the test configuration and no customers: a fresh SQLite file, or emptied PostgreSQL."""
+    if request.param == "sqlite":
+        path = tmp_path / "cmkit.db"
+        shutil.copy(request.getfixturevalue("sqlite_template"), path)
+        url = f"sqlite:///{path}"
+        yield url
+        engine_for(url).dispose()
+    else:
+        url = request.getfixturevalue("pg_database")
+        _empty_pg(url)
+        yield url
+
+
+@pytest.fixture
+def cm(db_url: str) -> cmkit.CustomerManager:
+    """The admin's connection to a fresh test database."""
+    return cmkit.connect(db_url)
+
+
+@pytest.fixture
+def as_user(db_url: str) -> Callable[[str], cmkit.CustomerManager]:
+    """Connect to the same database as another user: as_user("alice")."""
+    return lambda user: cmkit.connect(db_url, user=user)
+
+
+@pytest.fixture
+def snapshot(db_url: str) -> Callable[[], dict[str, list[tuple[object, ...]]]]:
+    """Every row of every table, to prove that a refused operation changed nothing (R30)."""
+
+    def take() -> dict[str, list[tuple[object, ...]]]:
+        engine = engine_for(db_url)
+        out: dict[str, list[tuple[object, ...]]] = {}
+        with engine.connect() as conn:
+            for table in Base.metadata.sorted_tables:
+                rows = conn.execute(sa.select(table).order_by(*table.primary_key.columns)).all()
+                out[table.name] = [tuple(r) for r in rows]
+        return out
+
+    return take
+
+
+@pytest.fixture
+def world(cm: cmkit.CustomerManager) -> dict[str, cmkit.Customer]:
+    """A small, named data set: two retail companies with contacts, a partner company, a private person."""
+    acme = cm.create_company("retail", name="Acme GmbH", city="Köln", street="Hauptstraße 1")
+    zeta = cm.create_company("retail", name="Zeta AG", city="Wien")
+    anna = cm.create_contact("retail", company=acme.id, first_name="Anna", last_name="Müller", email="anna@acme.example")
+    bert = cm.create_contact("retail", company=acme.id, first_name="Bert", last_name="Öztürk")
+    carl = cm.create_contact("retail", company=zeta.id, first_name="Carl", last_name="Zander")
+    part = cm.create_company("partners", name="Partner SE")
+    pete = cm.create_contact("partners", company=part.id, first_name="Pete", last_name="Partner")
+    priv = cm.create_contact("private", first_name="Petra", last_name="Privat", email="petra@example.org")
+    return {"acme": acme, "zeta": zeta, "anna": anna, "bert": bert, "carl": carl, "part": part, "pete": pete, "priv": priv}
