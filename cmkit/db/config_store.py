@@ -164,8 +164,8 @@ def save(session: Session, config: Config) -> None:
     for rname, perms in config.roles.items():
         session.add(Role(name=rname))
         session.flush()
-        for perm, gnames in perms.items():
-            for gname in gnames:
+        for perm, granted in perms.items():
+            for gname in granted:
                 session.add(RoleGrant(role=rname, permission=perm, group_name=gname))
     for uname, rnames in config.users.items():
         session.add(User(name=uname))

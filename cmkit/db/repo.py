@@ -116,7 +116,7 @@ def company_and_contacts(company_id: int) -> Select[Any]:
     return select(C.id).where((C.id == company_id) | (C.company_id == company_id))
 
 
-def on_ticket(ticket_id: ColumnElement[Any], customer_id: Any) -> ColumnElement[bool]:
+def on_ticket(ticket_id: Any, customer_id: Any) -> ColumnElement[bool]:
     """True where `customer_id` is the main or an additional customer of the ticket `ticket_id`."""
     main = select(T.id).where(T.id == ticket_id, T.main_customer_id == customer_id).exists()
     add = select(A.ticket_id).where(A.ticket_id == ticket_id, A.customer_id == customer_id).exists()

@@ -1,6 +1,7 @@
 """Alembic environment: cmkit passes its own connection in `config.attributes["connection"]`."""
 
 from alembic import context
+from sqlalchemy.engine import Connection
 
 from cmkit.db.schema import Base
 
@@ -19,7 +20,7 @@ def run_migrations_online() -> None:
     _run(connection)
 
 
-def _run(connection) -> None:  # type: ignore[no-untyped-def]
+def _run(connection: Connection) -> None:
     context.configure(
         connection=connection,
         target_metadata=target_metadata,
