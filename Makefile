@@ -26,11 +26,11 @@ lab: $(STAMP) $(DB)
 # Every test: the library on SQLite (and PostgreSQL when CMKIT_TEST_POSTGRES_URL is set), the widgets,
 # the notebooks under nbval, and JupyterLab in headless Chromium (skipped with a reason when no Chromium).
 test: $(STAMP)
-	$(BIN)/ruff check cmkit tests bench
+	$(BIN)/ruff check cmkit tests $(wildcard bench)
 	$(BIN)/mypy
 	$(BIN)/pytest tests
 	rm -rf .nbtest && mkdir -p .nbtest
-	$(BIN)/cmkit demo --url sqlite:///$(abspath .nbtest)/cmkit.db
+	$(BIN)/cmkit demo --quiet --url sqlite:///$(abspath .nbtest)/cmkit.db
 	cd .nbtest && CMKIT_URL=sqlite:///$(abspath .nbtest)/cmkit.db ../$(BIN)/pytest --nbval-lax -q --rootdir=.. ../notebooks
 
 test-fast: $(STAMP)
@@ -40,8 +40,8 @@ bench: $(STAMP)
 	$(BIN)/python -m bench
 
 lint: $(STAMP)
-	$(BIN)/ruff check cmkit tests bench
-	$(BIN)/ruff format --check cmkit tests bench || true
+	$(BIN)/ruff check cmkit tests $(wildcard bench)
+	$(BIN)/ruff format --check cmkit tests $(wildcard bench) || true
 	$(BIN)/mypy
 
 clean:
