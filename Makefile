@@ -21,7 +21,7 @@ demo: $(STAMP)
 	$(BIN)/cmkit demo --url sqlite:///$(DB) --replace
 
 lab: $(STAMP) $(DB)
-	CMKIT_URL=sqlite:///$(abspath $(DB)) $(BIN)/jupyter lab --notebook-dir=notebooks --ip=127.0.0.1 --port=$(PORT)
+	CMKIT_URL=sqlite:///$(abspath $(DB)) $(BIN)/jupyter lab --notebook-dir=notebooks --ip=127.0.0.1 --port=$(PORT) $(if $(filter 0,$(shell id -u)),--allow-root)
 
 # Every test: the library on SQLite (and PostgreSQL when CMKIT_TEST_POSTGRES_URL is set), the widgets,
 # the notebooks under nbval, and JupyterLab in headless Chromium (skipped with a reason when no Chromium).
