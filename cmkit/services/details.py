@@ -1,0 +1,312 @@
+"""A customer's additional details: comments and attachments (R8-R11).
+
+Both have read and write permissions of their own (R8). Deleting one only marks it pending (R11): the
+lists show it with `pending` true, the deleting user can undo it, and that user's next other write makes
+the deletion final (a hook in every write unit of work, see `finalize_pending`).
+"""
+
+from __future__ import annotations
+
+import datetime as dt
+from collections.abc import Iterable
+from typing import Any, TypeAlias, cast
+
+import pandas as pd
+from sqlalchemy import delete, insert, select, update
+
+from cmkit.db import repo
+from cmkit.db.details_schema import AttachmentRow, CommentRow
+from cmkit.db.schema import CustomerRow
+from cmkit.db.uow import UnitOfWork
+from cmkit.domain.attachments import (
+    DESCRIPTION_MAX,
+    CheckedFile,
+    canonical_type,
+    check_files,
+    clean_text,
+    extract_text,
+    fold,
+)
+from cmkit.errors import NotFound, PreconditionFailed, ValidationError
+from cmkit.services.base import WRITE_HOOKS, Core
+from cmkit.services.reading import ReadingAPI
+
+Cm, At, C = CommentRow, AttachmentRow, CustomerRow
+COMMENT_MAX = 20_000
+Detail: TypeAlias = type[CommentRow] | type[AttachmentRow]
+TABLES: tuple[Detail, ...] = (CommentRow, AttachmentRow)
+ENTITY: dict[Detail, str] = {CommentRow: "comment", AttachmentRow: "attachment"}
+PERMISSIONS: dict[Detail, str] = {CommentRow: "comments", AttachmentRow: "attachments"}
+
+
+def moment(value: Any, field: str, *, end: bool = False) -> tuple[dt.datetime, bool]:
+    """A filter bound as an aware UTC datetime, and whether it is exclusive. A date alone means the whole
+    day: `until=date` includes that day. A time without zone is taken as UTC, as in `history(since=...)`."""
+    if isinstance(value, str):
+        try:
+            value = dt.date.fromisoformat(value) if len(value.strip()) == 10 else dt.datetime.fromisoformat(value)
+        except ValueError:
+            raise ValidationError(field, f"must be a date or datetime (YYYY-MM-DD[THH:MM]), got {value!r}") from None
+    if isinstance(value, pd.Timestamp):
+        value = value.to_pydatetime()
+    if isinstance(value, dt.datetime):
+        return (value.replace(tzinfo=dt.UTC) if value.tzinfo is None else value.astimezone(dt.UTC)), False
+    if isinstance(value, dt.date):
+        day = value + dt.timedelta(days=1) if end else value
+        return dt.datetime.combine(day, dt.time(), tzinfo=dt.UTC), end
+    raise ValidationError(field, f"must be a date or datetime, got {type(value).__name__}")
+
+
+def _when(stmt: Any, column: Any, since: Any, until: Any) -> Any:
+    if since is not None:
+        stmt = stmt.where(column >= moment(since, "since")[0])
+    if until is not None:
+        bound, exclusive = moment(until, "until", end=True)
+        stmt = stmt.where(column < bound if exclusive else column <= bound)
+    return stmt
+
+
+FILTER_MAX = 10_000  # characters of a text filter
+
+
+def _filter_text(text: Any, field: str) -> str:
+    """A filter's text, or ValidationError naming the filter: empty, too long, or with characters no stored
+    text has (control characters, lone surrogates; PostgreSQL refuses NUL even in a query)."""
+    if not isinstance(text, str) or not text.strip():
+        raise ValidationError(field, "give some text to look for, or leave it out")
+    if len(text) > FILTER_MAX:  # no stored text is longer, and SQLite refuses such long LIKE patterns
+        raise ValidationError(field, f"is {len(text):,} characters long; look for at most {FILTER_MAX:,}")
+    return clean_text(text, field, FILTER_MAX, required=True)
+
+
+def _words(stmt: Any, column: Any, text: str | None, field: str) -> Any:
+    """Rows whose folded `column` contains every word of `text` (case-insensitive, bound parameters)."""
+    if text is None:
+        return stmt
+    for word in fold(_filter_text(text, field)).split():
+        stmt = stmt.where(column.contains(word, autoescape=True))
+    return stmt
+
+
+def _by_author(stmt: Any, column: Any, author: str | None) -> Any:
+    return stmt if author is None else stmt.where(column == _filter_text(author, "author"))
+
+
+def _tidy(df: pd.DataFrame) -> pd.DataFrame:
+    """Times as UTC on both databases, `pending` as bool."""
+    df["created_at"] = pd.to_datetime(df["created_at"], utc=True)
+    df["pending"] = df["pending"].astype(bool)
+    return df
+
+
+def _comment_select() -> Any:
+    return select(
+        Cm.id, Cm.customer_id, Cm.created_at, Cm.author, Cm.text, Cm.deleted_at.is_not(None).label("pending"),
+        Cm.deleted_by,
+    ).order_by(Cm.created_at, Cm.id)
+
+
+def _attachment_select() -> Any:
+    return select(
+        At.id, At.customer_id, At.name, At.file_type.label("type"), At.media_type, At.size, At.description,
+        At.created_at, At.author, At.sha256, At.deleted_at.is_not(None).label("pending"), At.deleted_by,
+    ).order_by(At.created_at, At.id)
+
+
+#: what the audit log keeps of a comment or attachment whose deletion becomes final
+SUMMARY: dict[Detail, tuple[str, ...]] = {
+    CommentRow: ("author", "text"),
+    AttachmentRow: ("name", "file_type", "size", "sha256", "description", "author"),
+}
+
+
+def finalize_pending(core: Core, work: UnitOfWork) -> None:
+    """R11: the user's pending deletions become final (the rows are removed) at the user's next write.
+
+    One DELETE ... RETURNING per table, so two writes of the same user at once cannot both report a row."""
+    for table in TABLES:
+        cols = SUMMARY[table]
+        gone = work.session.execute(
+            delete(table).where(table.deleted_by == work.user)
+            .returning(table.id, table.customer_id, *(getattr(table, c) for c in cols))
+            .execution_options(synchronize_session=False)
+        ).all()
+        for row in gone:
+            before = {("type" if c == "file_type" else c): getattr(row, c) for c in cols}
+            work.audit(f"delete_{ENTITY[table]}_final", ENTITY[table], row.id, row.customer_id, before)
+
+
+if finalize_pending not in WRITE_HOOKS:
+    WRITE_HOOKS.append(finalize_pending)
+
+
+class DetailsAPI(Core):
+    # -- shared: pending deletion and undo (R11) ------------------------------------------------------
+    def _detail(self, work: UnitOfWork, table: Detail, detail_id: Any, access: str) -> Any:
+        """The comment or attachment row, after checking `<comments|attachments>_<access>` on its group."""
+        entity = ENTITY[table]
+        did = repo.id_of(detail_id, entity)
+        found = work.session.get(table, did, populate_existing=True, with_for_update=access == "write")
+        row = cast("CommentRow | AttachmentRow | None", found)
+        if row is None:
+            raise NotFound(
+                f"R11: {entity} #{did} does not exist: it was never added, or its deletion became final "
+                "(a deletion is final once the deleting user does something else)"
+            )
+        self._customer(work, row.customer_id, permission=f"{PERMISSIONS[table]}_{access}")
+        return row
+
+    def _mark_deleted(self, table: Detail, detail_id: Any, pending: bool) -> None:
+        entity = ENTITY[table]
+
+        def op(work: UnitOfWork) -> None:
+            row = self._detail(work, table, detail_id, "write")
+            if pending and row.deleted_at is not None:
+                raise PreconditionFailed([f"R11: {entity} #{row.id} is already pending deletion (by {row.deleted_by}); "
+                                          f"undo_delete_{entity}({row.id}) restores it"])
+            if not pending and row.deleted_at is None:
+                raise PreconditionFailed([f"R11: {entity} #{row.id} is not pending deletion; nothing to undo"])
+            if not pending and row.deleted_by != work.user:
+                raise PreconditionFailed([f"R11: only {row.deleted_by!r}, who deleted {entity} #{row.id}, can undo "
+                                          "the deletion, until their next action makes it final"])
+            work.session.execute(
+                update(table).where(table.id == row.id)
+                .values(deleted_at=work.now if pending else None, deleted_by=work.user if pending else None)
+                .execution_options(synchronize_session=False)
+            )
+            action = f"delete_{entity}" if pending else f"undo_delete_{entity}"
+            work.audit(action, entity, row.id, row.customer_id, {"pending": not pending}, {"pending": pending})
+
+        # Undo is not "another action": it must not make the user's pending deletions final.
+        self._write(op, hooks=pending)
+
+    # -- comments (R8, R10, R11) ----------------------------------------------------------------------
+    def add_comment(self, customer_id: Any, text: str) -> int:
+        """Add a comment to the customer; needs comments_write on its group (R8). Refuses empty text."""
+
+        def op(work: UnitOfWork) -> int:
+            c = self._customer(work, customer_id, permission="comments_write")
+            clean = clean_text(text, "text", COMMENT_MAX, required=True)
+            new_id = work.session.execute(
+                insert(Cm).values(customer_id=c.id, author=work.user, created_at=work.now, text=clean,
+                                  text_folded=fold(clean)).returning(Cm.id)
+            ).scalar_one()
+            work.audit("add_comment", "comment", new_id, c.id, None, {"text": clean})
+            return int(new_id)
+
+        return self._write(op)
+
+    def comments(self, customer_id: Any, author: str | None = None, text: str | None = None, since: Any = None,
+                 until: Any = None) -> pd.DataFrame:
+        """The customer's comments, oldest first, filtered by author, words of the text (case-insensitive)
+        and date range (R10). `pending` marks deletions that can still be undone (R11)."""
+
+        def op(work: UnitOfWork) -> pd.DataFrame:
+            c = self._customer(work, customer_id, permission="comments_read")
+            stmt = _by_author(_comment_select().where(Cm.customer_id == c.id), Cm.author, author)
+            stmt = _when(_words(stmt, Cm.text_folded, text, "text"), Cm.created_at, since, until)
+            return _tidy(repo.frame_of(work.session, stmt))
+
+        return self._read(op)
+
+    def delete_comment(self, comment_id: Any) -> None:
+        """Mark the comment deleted (R11): pending until your next other action, undo_delete_comment restores it."""
+        self._mark_deleted(CommentRow, comment_id, pending=True)
+
+    def undo_delete_comment(self, comment_id: Any) -> None:
+        """Restore a comment you deleted, before your next other action made the deletion final (R11)."""
+        self._mark_deleted(CommentRow, comment_id, pending=False)
+
+    # -- attachments (R8-R11) -------------------------------------------------------------------------
+    def add_attachments(self, customer_id: Any, files: Any, description: str = "") -> list[int]:
+        """Attach files ({file name: bytes}) with an optional description; returns their ids (R9).
+
+        Needs attachments_write (R8). Each file's type, judged by its name and its content, must be allowed
+        and its size within the maximum; one refused file refuses the whole upload (AttachmentRefused, a
+        ValidationError listing every refused file) and nothing is stored.
+        """
+        self._read(lambda w: self._customer(w, customer_id, permission="attachments_write"))
+        desc = clean_text(description, "description", DESCRIPTION_MAX, required=False)
+        policy = self.config.attachments
+        checked = check_files(files, policy)
+        texts = [extract_text(f) if policy.searchable else None for f in checked]
+
+        def op(work: UnitOfWork) -> list[int]:
+            c = self._customer(work, customer_id, permission="attachments_write")
+            if self.config.attachments != policy:  # the configuration changed meanwhile: judge again
+                check_files(files, self.config.attachments)
+            ids = work.session.execute(
+                insert(At).returning(At.id, sort_by_parameter_order=True),
+                [self._attachment_values(work, c.id, f, desc, text) for f, text in zip(checked, texts, strict=True)],
+            ).scalars().all()
+            for new_id, f in zip(ids, checked, strict=True):
+                work.audit("add_attachment", "attachment", new_id, c.id, None,
+                           {"name": f.name, "type": f.type, "size": f.size, "sha256": f.sha256, "description": desc})
+            return [int(i) for i in ids]
+
+        return self._write(op)
+
+    @staticmethod
+    def _attachment_values(work: UnitOfWork, customer_id: int, f: CheckedFile, desc: str, text: str | None) -> dict[str, Any]:
+        return {
+            "customer_id": customer_id, "name": f.name, "name_folded": fold(f.name), "file_type": f.type,
+            "media_type": f.media_type, "size": f.size, "sha256": f.sha256, "description": desc,
+            "author": work.user, "created_at": work.now, "data": f.data, "content_text": text,
+        }
+
+    def attachments(self, customer_id: Any, name: str | None = None, type: str | Iterable[str] | None = None,
+                    author: str | None = None, since: Any = None, until: Any = None,
+                    content: str | None = None) -> pd.DataFrame:
+        """The customer's attachments (metadata), oldest first, filtered by words of the file name, file
+        type(s), author, date range and words of the content (R10; content needs searchable = true)."""
+
+        def op(work: UnitOfWork) -> pd.DataFrame:
+            c = self._customer(work, customer_id, permission="attachments_read")
+            if content is not None and not self.config.attachments.searchable:
+                raise ValidationError("content", "R9: attachment contents are not searchable in this configuration; "
+                                                 "an admin can set [attachments] searchable = true")
+            stmt = _attachment_select().where(At.customer_id == c.id)
+            if type is not None:
+                types = [type] if isinstance(type, str) else list(type)
+                if not all(isinstance(t, str) and t.strip(".").isalnum() and t.isascii() for t in types):
+                    raise ValidationError("type", f"give file types like 'pdf' or ['png', 'jpg'], got {type!r}")
+                stmt = stmt.where(At.file_type.in_([canonical_type(t) for t in types]))
+            stmt = _by_author(stmt, At.author, author)
+            stmt = _words(stmt, At.name_folded, name, "name")
+            stmt = _words(stmt, At.content_text, content, "content")
+            return _tidy(repo.frame_of(work.session, _when(stmt, At.created_at, since, until)))
+
+        return self._read(op)
+
+    def attachment_data(self, attachment_id: Any) -> bytes:
+        """The attachment's bytes, exactly as uploaded (needs attachments_read)."""
+
+        def op(work: UnitOfWork) -> bytes:
+            row = self._detail(work, AttachmentRow, attachment_id, "read")
+            return bytes(work.session.execute(select(At.data).where(At.id == row.id)).scalar_one())
+
+        return self._read(op)
+
+    def delete_attachment(self, attachment_id: Any) -> None:
+        """Mark the attachment deleted (R11): pending until your next other action; undo restores it."""
+        self._mark_deleted(AttachmentRow, attachment_id, pending=True)
+
+    def undo_delete_attachment(self, attachment_id: Any) -> None:
+        """Restore an attachment you deleted, before your next other action made the deletion final (R11)."""
+        self._mark_deleted(AttachmentRow, attachment_id, pending=False)
+
+
+# -- frames for audits: `cm.frame("comments")`, `cm.frame("attachments")` -----------------------------------
+def _frame(select_fn: Any, table: Detail) -> Any:
+    def build(core: Core, work: UnitOfWork, include_deactivated: bool, gids: list[int]) -> pd.DataFrame:
+        allowed = {core.group_id(g) for g in core.readable_groups(f"{PERMISSIONS[table]}_read")}
+        owners = select(C.id).where(C.group_id.in_([g for g in gids if g in allowed]))
+        if not include_deactivated:
+            owners = owners.where(C.active.is_(True))
+        return _tidy(repo.frame_of(work.session, select_fn().where(table.customer_id.in_(owners))))
+
+    return build
+
+
+ReadingAPI._frames["comments"] = _frame(_comment_select, CommentRow)
+ReadingAPI._frames["attachments"] = _frame(_attachment_select, AttachmentRow)
