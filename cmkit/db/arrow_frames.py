@@ -1,0 +1,167 @@
+"""Whole tables as DataFrames through Arrow: `frame("customers")` for a million customers in about a second.
+
+The rows come through ADBC (adbc-driver-sqlite / adbc-driver-postgresql) as Arrow columns, and the
+JSON `data` column is expanded into one column per data field by Arrow's JSON reader, all without a
+Python object per cell. Where ADBC is not installed or cannot open the database (an in-memory SQLite
+database, say), `customers_frame` returns None and the caller takes the generic path.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Mapping
+from typing import Any
+
+import pandas as pd
+from sqlalchemy import Engine
+
+#: pyarrow types of the data fields by cmkit field type (numbers are inferred: int64 or double)
+_STRING_TYPES = ("text", "email", "phone", "choice", "date")
+
+
+def _connect(engine: Engine) -> tuple[Any, bool] | None:
+    """An ADBC connection to the engine's database, and whether it is PostgreSQL; None if there is none."""
+    url = engine.url
+    if url.get_backend_name() == "sqlite":
+        # Never for SQLite: the ADBC driver brings its own copy of the SQLite library, and two copies in one
+        # process break each other's POSIX file locks (closing one's file handle drops the other's locks):
+        # readers then see stale data, get "disk I/O error", and the file can be corrupted.
+        return None
+    try:
+        import adbc_driver_postgresql.dbapi as adbc_pg
+
+        uri = url.set(drivername="postgresql").render_as_string(hide_password=False)
+        return adbc_pg.connect(uri), True
+    except Exception:  # noqa: BLE001 - no driver, or it cannot open this database: use the generic path
+        return None
+
+
+def customers_frame(
+    engine: Engine, group_names: Mapping[int, str], include_deactivated: bool, kind: str | None,
+    fields: Mapping[str, str], connection: Any = None,
+) -> pd.DataFrame | None:
+    """The customers of `group_names` (id -> name) with one column per data field (`fields`: name ->
+    cmkit field type, in column order), ordered by id; None if Arrow cannot be used here.
+
+    SQLite: through `connection` (the caller's, same transaction): SQLite writes each chunk of rows as
+    one JSON text, which Arrow parses. PostgreSQL: through ADBC."""
+    import pyarrow as pa
+    import pyarrow.compute as pc
+    import pyarrow.json as pj
+
+    gids = list(group_names)
+    if engine.url.get_backend_name() == "sqlite":
+        if connection is None:
+            return None
+        table = _sqlite_table(pa, pj, connection, gids, include_deactivated, kind, fields)
+        struct = table.column("data").combine_chunks() if table.num_rows else None
+        field_names = {f.name for f in struct.type} if struct is not None else set()
+
+        def field_of(name: str) -> Any:
+            return struct.field(name) if struct is not None and name in field_names else None
+    else:
+        got = _adbc_table(engine, gids, include_deactivated, kind)
+        if got is None:
+            return None
+        table = got
+        docs = table.column("data").combine_chunks() if table.num_rows else None
+        expanded = _expand(pa, pc, pj, docs, fields) if docs is not None else None
+
+        def field_of(name: str) -> Any:
+            return expanded.column(name) if expanded is not None and name in expanded.column_names else None
+    n = table.num_rows
+    out: dict[str, Any] = {"id": table.column("id").to_numpy().astype("int64")}
+    out["kind"] = table.column("kind").to_pandas()
+    groups = pd.Series(table.column("group_id").to_numpy(zero_copy_only=False)).map(dict(group_names))
+    out["group"] = groups.astype("str") if n else pd.Series([], dtype="str")
+    out["company_id"] = pd.array(table.column("company_id").to_pandas().to_numpy(), dtype="Int64")
+    out["active"] = table.column("active").to_numpy(zero_copy_only=False).astype(bool)
+    out["name"] = table.column("name").to_pandas()
+    out["version"] = table.column("version").to_numpy(zero_copy_only=False).astype("int64")
+    for col in ("created_at", "updated_at"):
+        out[col] = pd.to_datetime(table.column(col).to_pandas(), utc=True, format="ISO8601")
+    df = pd.DataFrame(out, index=pd.RangeIndex(n))
+    for name in fields:
+        if name in df.columns:  # a company's `name` field is the `name` column already
+            continue
+        values = field_of(name)
+        df[name] = values.to_pandas() if values is not None else pd.Series([None] * n, dtype=object)
+    return df
+
+
+def _adbc_table(engine: Engine, gids: list[int], include_deactivated: bool, kind: str | None) -> Any:
+    opened = _connect(engine)
+    if opened is None:
+        return None
+    conn, _pg = opened
+    where = [f"c.group_id IN ({', '.join(f'${i + 1}' for i in range(len(gids)))})"] if gids else ["1 = 0"]
+    params: list[Any] = list(gids)
+    if not include_deactivated:
+        where.append("c.active")
+    if kind:
+        where.append(f"c.kind = ${len(params) + 1}")
+        params.append(kind)
+    sql = ("SELECT c.id, c.kind, c.group_id, c.company_id, c.active, c.name, c.version, c.created_at, c.updated_at, "  # noqa: S608
+           f"c.data::text AS data FROM customers c WHERE {' AND '.join(where)} ORDER BY c.id")
+    try:
+        with conn.cursor() as cur:
+            cur.execute(sql, params or None)
+            return cur.fetch_arrow_table()
+    finally:
+        conn.close()
+
+
+SQLITE_CHUNK = 100_000
+
+
+def _sqlite_table(pa: Any, pj: Any, conn: Any, gids: list[int], include_deactivated: bool, kind: str | None,
+                  fields: Mapping[str, str]) -> Any:
+    """The customers as an Arrow table (with `data` a struct column), read through the caller's SQLite
+    connection: per chunk of ids, SQLite renders the rows as newline-separated JSON, Arrow parses it."""
+    from sqlalchemy import text
+
+    where = [f"c.group_id IN ({', '.join(f':g{i}' for i in range(len(gids)))})"] if gids else ["1 = 0"]
+    params: dict[str, Any] = {f"g{i}": g for i, g in enumerate(gids)}
+    if not include_deactivated:
+        where.append("c.active = 1")
+    if kind:
+        where.append("c.kind = :kind")
+        params["kind"] = kind
+    doc = ("json_object('id', c.id, 'kind', c.kind, 'group_id', c.group_id, 'company_id', c.company_id, "
+           "'active', c.active, 'name', c.name, 'version', c.version, 'created_at', c.created_at, "
+           "'updated_at', c.updated_at, 'data', json(c.data))")
+    sql = text(f"SELECT CAST(group_concat(doc, char(10)) AS BLOB) FROM (SELECT {doc} AS doc FROM customers c "  # noqa: S608
+               f"WHERE c.id > :lo AND c.id <= :hi AND {' AND '.join(where)} ORDER BY c.id)")
+    data_type = pa.struct([(name, pa.string() if t in _STRING_TYPES else pa.bool_())
+                           for name, t in fields.items() if t in _STRING_TYPES or t == "bool"])
+    schema = pa.schema([("id", pa.int64()), ("kind", pa.string()), ("group_id", pa.int64()),
+                        ("company_id", pa.int64()), ("active", pa.int64()), ("name", pa.string()),
+                        ("version", pa.int64()), ("created_at", pa.string()), ("updated_at", pa.string()),
+                        ("data", data_type)])
+    options = pj.ParseOptions(explicit_schema=schema, unexpected_field_behavior="infer")
+    low, high = conn.execute(text("SELECT coalesce(min(id), 0), coalesce(max(id), 0) FROM customers")).one()
+    tables = []
+    for lo in range(low - 1, high, SQLITE_CHUNK):
+        blob = conn.execute(sql, {**params, "lo": lo, "hi": lo + SQLITE_CHUNK}).scalar()
+        if blob:
+            reader = pa.BufferReader(pa.py_buffer(blob))
+            tables.append(pj.read_json(reader, parse_options=options,
+                                       read_options=pj.ReadOptions(block_size=max(1 << 20, len(blob) // 4 + 1))))
+    if not tables:
+        return schema.empty_table()
+    table = pa.concat_tables(tables, promote_options="permissive")
+    return table.sort_by("id")
+
+
+def _expand(pa: Any, pc: Any, pj: Any, docs: Any, fields: Mapping[str, str]) -> Any:
+    """The JSON documents `docs` (one per row) as an Arrow table with one column per field."""
+    import numpy as np
+
+    lines = pc.binary_join_element_wise(docs, pa.scalar(""), "\n")  # each document, then a newline
+    width = np.int64 if pa.types.is_large_string(lines.type) else np.int32
+    offsets = np.frombuffer(lines.buffers()[1], dtype=width)[lines.offset:lines.offset + len(lines) + 1]
+    body = lines.buffers()[2].slice(int(offsets[0]), int(offsets[-1] - offsets[0]))
+    schema = pa.schema([(name, pa.string() if t in _STRING_TYPES else pa.bool_())
+                        for name, t in fields.items() if t in _STRING_TYPES or t == "bool"])
+    options = pj.ParseOptions(explicit_schema=schema, unexpected_field_behavior="infer")
+    block = max(1 << 20, min(64 << 20, body.size // 8 + 1))
+    return pj.read_json(pa.BufferReader(body), parse_options=options, read_options=pj.ReadOptions(block_size=block))
