@@ -1,0 +1,212 @@
+"""What every form shares: the status line, escaped tables (deactivated rows in italics), confirmation,
+download links, and the decorator that turns any error of a handler into a message on the status line."""
+
+from __future__ import annotations
+
+import base64
+import functools
+import html
+import logging
+import math
+from collections.abc import Callable, Iterator, Sequence
+from contextlib import contextmanager
+from typing import Any
+
+import ipywidgets as w
+import pandas as pd
+
+from cmkit.errors import CMError
+
+log = logging.getLogger("cmkit.ui")
+
+#: The look of the forms: grey view mode, yellow edit mode, italics for deactivated and pending rows.
+CSS = """<style>
+.cmkit-view { background: #eeeeee; padding: 6px 10px; border-radius: 4px; }
+.cmkit-edit { background: #fff4b8; padding: 6px 10px; border-radius: 4px; }
+.cmkit-header h3 { margin: 4px 0; }
+.cmkit-table { border-collapse: collapse; font-size: 12px; }
+.cmkit-table th, .cmkit-table td { padding: 2px 8px; text-align: left; border-bottom: 1px solid #ddd; }
+.cmkit-table tr.cmkit-inactive td { font-style: italic; color: #666666; }
+.cmkit-status-error { color: #b00020; white-space: pre-wrap; }
+.cmkit-status-ok { color: #1b5e20; white-space: pre-wrap; }
+.cmkit-status-info { color: #333333; white-space: pre-wrap; }
+.cmkit-field-error { color: #b00020; font-size: 12px; }
+.cmkit-problems { color: #b00020; }
+a.cmkit-download { color: #1565c0; text-decoration: underline; font-weight: bold; }
+</style>"""
+
+
+def style() -> w.HTML:
+    """An invisible widget carrying the forms' stylesheet; every top-level form includes one."""
+    return w.HTML(CSS, layout=w.Layout(height="0px", margin="0px"))
+
+
+def esc(value: Any) -> str:
+    """`value` as escaped text for HTML; None and NaN as empty."""
+    if value is None or (isinstance(value, float) and math.isnan(value)) or value is pd.NA or value is pd.NaT:
+        return ""
+    if isinstance(value, pd.Timestamp):
+        return html.escape(value.strftime("%Y-%m-%d %H:%M"))
+    return html.escape(str(value))
+
+
+def table_html(
+    df: pd.DataFrame, columns: Sequence[str] | None = None, italic: Sequence[bool] | pd.Series | None = None,
+    max_rows: int = 200, empty: str = "nothing to show",
+) -> str:
+    """The frame as an HTML table (class `dataframe cmkit-table`) with every header and cell escaped.
+
+    Rows flagged in `italic` (default: where an `active` column is False) get the class `cmkit-inactive`
+    and are shown in italics.
+    """
+    if italic is None:
+        italic = ~df["active"].astype(bool) if "active" in df.columns else [False] * len(df)
+    flags = list(italic)
+    cols = [c for c in (columns or list(df.columns)) if c in df.columns]
+    if df.empty:
+        return f'<p class="cmkit-empty"><i>{html.escape(empty)}</i></p>'
+    head = "".join(f"<th>{esc(c)}</th>" for c in cols)
+    rows = []
+    for pos, (_, row) in enumerate(df.head(max_rows).iterrows()):
+        cls = ' class="cmkit-inactive" style="font-style: italic"' if flags[pos] else ""
+        rows.append(f"<tr{cls}>" + "".join(f"<td>{esc(row[c])}</td>" for c in cols) + "</tr>")
+    more = f"<p><i>{len(df) - max_rows} more rows not shown</i></p>" if len(df) > max_rows else ""
+    return f'<table class="dataframe cmkit-table"><thead><tr>{head}</tr></thead><tbody>{"".join(rows)}</tbody></table>{more}'
+
+
+class Table(w.HTML):
+    """A DataFrame shown as an escaped HTML table; `.frame` keeps what is shown, to drop to pandas."""
+
+    def __init__(self, columns: Sequence[str] | None = None, empty: str = "nothing to show", **kw: Any) -> None:
+        super().__init__(**kw)
+        self.columns = list(columns) if columns else None
+        self.empty = empty
+        self.frame = pd.DataFrame()
+
+    def show(self, df: pd.DataFrame, italic: Sequence[bool] | pd.Series | None = None) -> None:
+        self.frame = df
+        self.value = table_html(df, self.columns, italic, empty=self.empty)
+
+
+class StatusLine(w.VBox):
+    """One line that says what happened: info, ok or error, and a progress bar while work runs."""
+
+    def __init__(self) -> None:
+        self.line = w.HTML()
+        self.bar = w.IntProgress(value=0, min=0, max=1, bar_style="info", layout=w.Layout(display="none", width="300px"))
+        super().__init__([self.bar, self.line])
+        self.add_class("cmkit-status")
+        self.kind = ""
+        self.message = ""
+
+    def _show(self, kind: str, message: str) -> None:
+        self.kind, self.message = kind, message
+        self.line.value = f'<div class="cmkit-status-{kind}">{html.escape(message)}</div>' if message else ""
+
+    def info(self, message: str) -> None:
+        self._show("info", message)
+
+    def ok(self, message: str) -> None:
+        self._show("ok", message)
+
+    def error(self, message: str) -> None:
+        self._show("error", message)
+
+    def clear(self) -> None:
+        self._show("", "")
+
+    @contextmanager
+    def busy(self, message: str, steps: int = 1) -> Iterator[Callable[[str], None]]:
+        """Show `message` and a progress bar while the block runs; the block may call step(msg) to advance."""
+        self.bar.max, self.bar.value = max(1, steps), 0
+        self.bar.description = ""
+        self.bar.layout.display = "flex"
+        self.info(message + " ...")
+
+        def step(msg: str) -> None:
+            self.bar.value = min(self.bar.max, self.bar.value + 1)
+            self.info(msg + " ...")
+
+        try:
+            yield step
+        finally:
+            self.bar.value = self.bar.max
+            self.bar.layout.display = "none"
+
+
+def handles(fn: Callable[..., Any]) -> Callable[..., None]:
+    """Decorate a form's event handler: a CMError shows its message on `self.status`; any other error
+    shows as unexpected (and is logged). Nothing a handler raises is lost."""
+
+    @functools.wraps(fn)
+    def run(self: Any, *args: Any, **kw: Any) -> None:
+        try:
+            fn(self, *args, **kw)
+        except CMError as exc:
+            self.status.error(str(exc))
+        except Exception as exc:  # noqa: BLE001 - shown to the user, not swallowed
+            log.exception("unexpected error in %s", fn.__qualname__)
+            self.status.error(f"unexpected error ({type(exc).__name__}): {exc}")
+
+    return run
+
+
+class Confirm(w.VBox):
+    """A question with a confirm and a cancel button; hidden until `ask`."""
+
+    def __init__(self) -> None:
+        self.question = w.HTML()
+        self.yes = w.Button(description="Confirm", button_style="danger")
+        self.no = w.Button(description="Cancel")
+        super().__init__([self.question, w.HBox([self.yes, self.no])], layout=w.Layout(display="none"))
+        self.add_class("cmkit-confirm")
+        self._on_yes: Callable[[], None] | None = None
+        self.yes.on_click(lambda _b: self._answer(True))
+        self.no.on_click(lambda _b: self._answer(False))
+
+    def ask(self, question: str, on_yes: Callable[[], None], yes_label: str = "Confirm") -> None:
+        self.question.value = f"<b>{html.escape(question)}</b>"
+        self.yes.description = yes_label
+        self._on_yes = on_yes
+        self.layout.display = "flex"
+
+    @property
+    def pending(self) -> bool:
+        return self._on_yes is not None
+
+    def hide(self) -> None:
+        self._on_yes = None
+        self.layout.display = "none"
+
+    def _answer(self, yes: bool) -> None:
+        act, self._on_yes = self._on_yes, None
+        self.layout.display = "none"
+        if yes and act is not None:
+            act()
+
+
+def problems_html(problems: Sequence[str]) -> str:
+    if not problems:
+        return ""
+    items = "".join(f"<li>{html.escape(p)}</li>" for p in problems)
+    return f'<ul class="cmkit-problems">{items}</ul>'
+
+
+def download_link(data: bytes, filename: str, mime: str, label: str) -> str:
+    """An HTML link that saves `data` as `filename` (a data: URL; nothing is written on the server)."""
+    b64 = base64.b64encode(data).decode("ascii")
+    return (f'<a class="cmkit-download" download="{html.escape(filename)}" href="data:{html.escape(mime)};base64,{b64}" '
+            f'target="_blank">{html.escape(label)}</a>')
+
+
+def show(widget: w.Widget, visible: bool) -> None:
+    widget.layout.display = None if visible else "none"
+
+
+def customer_label(row: Any) -> str:
+    """'Anna Müller (contact, retail, #3)' for a Customer or a result row; marks deactivated ones."""
+    get = row.get if isinstance(row, dict | pd.Series) else lambda k, d=None: getattr(row, k, d)
+    extra = [str(get("kind", "") or ""), str(get("group", "") or "")]
+    if not bool(get("active", True)):
+        extra.append("deactivated")
+    return f"{get('name', '')} ({', '.join(e for e in extra if e)}, #{get('id')})"

@@ -1,0 +1,279 @@
+"""The additional details of a customer page: tabs Comments and Attachments (R8-R11), with filters,
+delete shown in italics with Undo, and file upload with a description."""
+
+from __future__ import annotations
+
+from typing import Any
+
+import ipywidgets as w
+import pandas as pd
+
+from cmkit.errors import CMError
+from cmkit.ui.common import StatusLine, Table, download_link, handles, show
+
+SMALL = w.Layout(width="180px")
+
+
+def _text(widget: w.Text) -> str | None:
+    return widget.value.strip() or None
+
+
+def _choices(df: pd.DataFrame, label: str) -> list[tuple[str, int]]:
+    return [(f"#{i} {str(text)[:50]}" + (" (deleted: undo possible)" if pending else ""), int(i))
+            for i, text, pending in zip(df["id"], df[label], df["pending"], strict=True)]
+
+
+class _DetailPanel(w.VBox):
+    """What comments and attachments share: a filtered list, choose one, delete / undo."""
+
+    noun = "item"
+    read_permission = ""
+    write_permission = ""
+
+    def __init__(self, cm: Any, customer_id: int, status: StatusLine | None = None) -> None:
+        self.cm, self.customer_id = cm, int(customer_id)
+        self.status = status or StatusLine()
+        self.table = Table(empty=f"no {self.noun}s")
+        self.choose = w.Dropdown(description=self.noun.capitalize(), options=[], value=None, layout=w.Layout(width="420px"))
+        self.delete_button = w.Button(description="Delete", icon="times", button_style="danger")
+        self.undo_button = w.Button(description="Undo", icon="undo")
+        self.filter_button = w.Button(description="Filter", icon="filter")
+        self.clear_button = w.Button(description="Clear filters")
+        self.notice = w.HTML()
+        self.delete_button.on_click(self._delete)
+        self.undo_button.on_click(self._undo)
+        self.filter_button.on_click(self._filter)
+        self.clear_button.on_click(self._clear)
+        self.choose.observe(lambda _c: self._sync_buttons(), "value")
+        super().__init__()
+
+    # -- to be given by subclasses -------------------------------------------------------------------
+    def _list(self) -> pd.DataFrame:
+        raise NotImplementedError
+
+    def _reset_filters(self) -> None:
+        raise NotImplementedError
+
+    # -- shared behaviour ------------------------------------------------------------------------------
+    @property
+    def group(self) -> str:
+        return str(self.cm.customer(self.customer_id).group)
+
+    def refresh(self) -> None:
+        """Reload the list with the current filters (a refused filter shows on the status line)."""
+        group = self.group
+        if not self.cm.may(self.read_permission, group):
+            self.notice.value = (f"<i>R8: user {self.cm.user!r} may not read the {self.noun}s of group "
+                                 f"{group!r}; an admin can grant {self.read_permission}</i>")
+            self.table.show(pd.DataFrame())
+            self.choose.options = []
+            return
+        self.notice.value = ""
+        df = self._list()
+        self.table.show(df, italic=df["pending"] if "pending" in df else None)
+        keep = self.choose.value
+        self.choose.options = _choices(df, self.label_column)
+        self.choose.value = keep if keep in set(df["id"]) else None
+        self._sync_buttons()
+        may_write = self.cm.may(self.write_permission, group)
+        for b in self.write_widgets():
+            b.disabled = not may_write
+        if not may_write:
+            self.delete_button.disabled = self.undo_button.disabled = True
+
+    label_column = "text"
+
+    def write_widgets(self) -> list[w.Widget]:
+        return []
+
+    def _sync_buttons(self) -> None:
+        df = self.table.frame
+        chosen = df[df["id"] == self.choose.value] if self.choose.value is not None and len(df) else df.iloc[0:0]
+        pending = bool(chosen["pending"].iloc[0]) if len(chosen) else False
+        self.delete_button.disabled = chosen.empty or pending
+        self.undo_button.disabled = not pending
+
+    @handles
+    def _filter(self, _b: Any = None) -> None:
+        self.refresh()
+        self.status.info(f"{len(self.table.frame)} {self.noun}(s) match the filters")
+
+    @handles
+    def _clear(self, _b: Any = None) -> None:
+        self._reset_filters()
+        self.refresh()
+        self.status.clear()
+
+    def _delete_one(self, detail_id: int) -> None:
+        raise NotImplementedError
+
+    def _undo_one(self, detail_id: int) -> None:
+        raise NotImplementedError
+
+    @handles
+    def _delete(self, _b: Any = None) -> None:
+        if self.choose.value is None:
+            raise CMError(f"choose the {self.noun} to delete first")
+        did = int(self.choose.value)
+        self._delete_one(did)
+        self.refresh()
+        self.choose.value = did
+        self.status.ok(f"{self.noun} #{did} deleted: shown in italics; Undo restores it until your next other action (R11)")
+
+    @handles
+    def _undo(self, _b: Any = None) -> None:
+        if self.choose.value is None:
+            raise CMError(f"choose the deleted {self.noun} to restore first")
+        did = int(self.choose.value)
+        self._undo_one(did)
+        self.refresh()
+        self.status.ok(f"{self.noun} #{did} restored")
+
+
+class CommentsPanel(_DetailPanel):
+    """Comments of a customer: filter by author, words of the text and dates; add; delete with undo."""
+
+    noun = "comment"
+    read_permission = "comments_read"
+    write_permission = "comments_write"
+
+    def __init__(self, cm: Any, customer_id: int, status: StatusLine | None = None) -> None:
+        super().__init__(cm, customer_id, status)
+        self.author = w.Text(placeholder="author", layout=SMALL)
+        self.text = w.Text(placeholder="words of the text", layout=SMALL)
+        self.since = w.DatePicker(description="from", layout=SMALL)
+        self.until = w.DatePicker(description="to", layout=SMALL)
+        self.new_text = w.Textarea(placeholder="a new comment", layout=w.Layout(width="500px", height="70px"))
+        self.add_button = w.Button(description="Add comment", icon="plus", button_style="primary")
+        self.add_button.on_click(self._add)
+        add_box = w.VBox([self.new_text, self.add_button])
+        add_box.add_class("cmkit-edit")
+        self.children = [
+            w.HBox([self.author, self.text, self.since, self.until, self.filter_button, self.clear_button]),
+            self.notice, self.table, w.HBox([self.choose, self.delete_button, self.undo_button]), add_box,
+        ]
+        self.add_class("cmkit-comments")
+        self.refresh()
+
+    def write_widgets(self) -> list[w.Widget]:
+        return [self.new_text, self.add_button]
+
+    def _list(self) -> pd.DataFrame:
+        df = self.cm.comments(self.customer_id, author=_text(self.author), text=_text(self.text),
+                              since=self.since.value, until=self.until.value)
+        return df[[c for c in ("id", "created_at", "author", "text", "pending") if c in df]]
+
+    def _reset_filters(self) -> None:
+        self.author.value = self.text.value = ""
+        self.since.value = self.until.value = None
+
+    def _delete_one(self, detail_id: int) -> None:
+        self.cm.delete_comment(detail_id)
+
+    def _undo_one(self, detail_id: int) -> None:
+        self.cm.undo_delete_comment(detail_id)
+
+    @handles
+    def _add(self, _b: Any = None) -> None:
+        new_id = self.cm.add_comment(self.customer_id, self.new_text.value)
+        self.new_text.value = ""
+        self.refresh()
+        self.status.ok(f"comment #{new_id} added")
+
+
+class AttachmentsPanel(_DetailPanel):
+    """Attachments of a customer: filters, upload one or more files with a description, download,
+    delete with undo."""
+
+    noun = "attachment"
+    read_permission = "attachments_read"
+    write_permission = "attachments_write"
+    label_column = "name"
+
+    def __init__(self, cm: Any, customer_id: int, status: StatusLine | None = None) -> None:
+        super().__init__(cm, customer_id, status)
+        types = list(cm.config.attachments.allowed_types)
+        self.name = w.Text(placeholder="file name", layout=SMALL)
+        self.type = w.Dropdown(options=[("any type", ""), *[(t, t) for t in types]], value="", layout=w.Layout(width="110px"))
+        self.author = w.Text(placeholder="author", layout=SMALL)
+        self.content = w.Text(placeholder="words in the content", layout=SMALL)
+        self.since = w.DatePicker(description="from", layout=SMALL)
+        self.until = w.DatePicker(description="to", layout=SMALL)
+        show(self.content, bool(cm.config.attachments.searchable))
+        self.upload = w.FileUpload(multiple=True, description="Choose files")
+        self.description = w.Text(placeholder="description (optional)", layout=w.Layout(width="300px"))
+        self.add_button = w.Button(description="Add", icon="upload", button_style="primary")
+        self.add_button.on_click(self._add)
+        self.download_button = w.Button(description="Download", icon="download")
+        self.download_button.on_click(self._download)
+        self.link = w.HTML()
+        limits = w.HTML(f"<small>allowed: {', '.join(types)}; at most {cm.config.attachments.max_bytes:,} bytes per file</small>")
+        add_box = w.VBox([w.HBox([self.upload, self.description, self.add_button]), limits])
+        add_box.add_class("cmkit-edit")
+        self.children = [
+            w.HBox([self.name, self.type, self.author, self.content]),
+            w.HBox([self.since, self.until, self.filter_button, self.clear_button]),
+            self.notice, self.table,
+            w.HBox([self.choose, self.download_button, self.delete_button, self.undo_button]), self.link, add_box,
+        ]
+        self.add_class("cmkit-attachments")
+        self.refresh()
+
+    def write_widgets(self) -> list[w.Widget]:
+        return [self.upload, self.description, self.add_button]
+
+    def _list(self) -> pd.DataFrame:
+        df = self.cm.attachments(self.customer_id, name=_text(self.name), type=self.type.value or None, author=_text(self.author),
+                                 since=self.since.value, until=self.until.value, content=_text(self.content))
+        cols = ("id", "name", "type", "size", "description", "author", "created_at", "pending")
+        return df[[c for c in cols if c in df]]
+
+    def _reset_filters(self) -> None:
+        self.name.value = self.author.value = self.content.value = ""
+        self.type.value = ""
+        self.since.value = self.until.value = None
+
+    def _delete_one(self, detail_id: int) -> None:
+        self.cm.delete_attachment(detail_id)
+
+    def _undo_one(self, detail_id: int) -> None:
+        self.cm.undo_delete_attachment(detail_id)
+
+    def _sync_buttons(self) -> None:
+        super()._sync_buttons()
+        self.download_button.disabled = self.choose.value is None
+        self.link.value = ""
+
+    @handles
+    def _add(self, _b: Any = None) -> None:
+        files = {f["name"]: bytes(f["content"]) for f in self.upload.value}
+        if not files:
+            raise CMError("choose one or more files first (Choose files), then Add")
+        with self.status.busy(f"uploading {len(files)} file(s)"):
+            ids = self.cm.add_attachments(self.customer_id, files, description=self.description.value)
+        self.upload.value = ()
+        self.description.value = ""
+        self.refresh()
+        self.status.ok(f"{len(ids)} attachment(s) added: {', '.join(files)}")
+
+    @handles
+    def _download(self, _b: Any = None) -> None:
+        if self.choose.value is None:
+            raise CMError("choose the attachment to download first")
+        row = self.table.frame[self.table.frame["id"] == self.choose.value].iloc[0]
+        data = self.cm.attachment_data(int(row["id"]))
+        self.link.value = download_link(data, str(row["name"]), "application/octet-stream", f"Save {row['name']}")
+        self.status.ok(f"{row['name']}: {len(data):,} bytes ready; click the link to save it")
+
+
+class DetailsTabs(w.Tab):
+    """The additional details box: tabs Comments and Attachments."""
+
+    def __init__(self, cm: Any, customer_id: int, status: StatusLine | None = None) -> None:
+        self.comments = CommentsPanel(cm, customer_id, status)
+        self.attachments = AttachmentsPanel(cm, customer_id, status)
+        super().__init__(children=[self.comments, self.attachments], titles=("Comments", "Attachments"))
+
+    def refresh(self) -> None:
+        self.comments.refresh()
+        self.attachments.refresh()

@@ -1,0 +1,320 @@
+"""The customer page: header with the context actions, data fields (view mode grey, edit mode yellow),
+company or contacts, tickets, additional details (comments, attachments), activities and print."""
+
+from __future__ import annotations
+
+from typing import Any
+
+import ipywidgets as w
+import pandas as pd
+
+from cmkit.domain import rules
+from cmkit.errors import CMError, NotFound, StaleVersion, ValidationError
+from cmkit.ui.activities import ActivitiesBox, PrintBox
+from cmkit.ui.change_company import ChangeCompanyForm
+from cmkit.ui.common import StatusLine, Table, esc, handles, show, style
+from cmkit.ui.details import DetailsTabs
+from cmkit.ui.fields import FieldInputs, fields_view
+from cmkit.ui.lifecycle import LifecycleForm
+from cmkit.ui.picker import CustomerPicker
+from cmkit.ui.tickets import CreateTicketForm, ticket_problems
+from cmkit.ui.transfer import TransferForm
+
+TICKET_COLUMNS = ["id", "number", "subject", "queue", "state", "role", "created_at"]
+
+
+def _button(description: str, icon: str, style: str = "") -> w.Button:
+    return w.Button(description=description, icon=icon, button_style=style, layout=w.Layout(width="auto"))
+
+
+def _section(title: str, *children: w.Widget) -> w.VBox:
+    return w.VBox([w.HTML(f"<h4 style='margin: 10px 0 2px 0'>{esc(title)}</h4>"), *children])
+
+
+class CustomerPage(w.VBox):
+    """Everything about one customer, with its context actions; `show_customer(id)` shows another customer.
+
+    Without `customer_id` the page starts with a field to find the customer by name (deactivated ones too).
+    """
+
+    def __init__(self, cm: Any, customer_id: int | None = None) -> None:
+        self.cm = cm
+        self.customer_id = int(customer_id) if customer_id is not None else 0
+        self.customer: Any = None
+        self.status = StatusLine()
+        self.header = w.HTML()
+        self.header.add_class("cmkit-header")
+        b = self.buttons = {
+            "edit": _button("Edit", "pencil"),
+            "change_company": _button("Change company", "building"),
+            "create_ticket": _button("Create ticket", "plus"),
+            "transfer": _button("Transfer data", "exchange"),
+            "deactivate": _button("Deactivate", "ban"),
+            "reactivate": _button("Activate", "check"),
+            "delete": _button("Delete", "trash", "danger"),
+            "print": _button("Print", "print"),
+        }
+        b["edit"].on_click(self._edit)
+        b["change_company"].on_click(lambda _b: self._show_form("change_company"))
+        b["create_ticket"].on_click(lambda _b: self._show_form("create_ticket"))
+        b["transfer"].on_click(lambda _b: self._show_form("transfer"))
+        b["deactivate"].on_click(lambda _b: self._show_form("deactivate"))
+        b["reactivate"].on_click(lambda _b: self._show_form("reactivate"))
+        b["delete"].on_click(lambda _b: self._show_form("delete"))
+        b["print"].on_click(self._print)
+        self.actions = w.HBox(list(b.values()), layout=w.Layout(flex_flow="row wrap"))
+        self.form: Any = None
+        self.close_button = _button("Close", "times")
+        self.close_button.on_click(lambda _b: self._close_form())
+        self.action_area = w.VBox()
+        self.print_box: PrintBox | None = None
+        self.print_area = w.VBox()
+
+        # data fields: view (grey) and edit (yellow) mode
+        self.view = w.HTML()
+        self.view_box = w.VBox([self.view])
+        self.view_box.add_class("cmkit-view")
+        self.inputs = FieldInputs({})
+        self.save_button = _button("Save changes", "save", "primary")
+        self.cancel_button = _button("Cancel", "times")
+        self.reload_button = _button("Reload stored data", "refresh", "warning")
+        self.save_button.on_click(self._save)
+        self.cancel_button.on_click(self._cancel)
+        self.reload_button.on_click(self._reload)
+        self.edit_box = w.VBox([self.inputs, w.HBox([self.save_button, self.cancel_button, self.reload_button])])
+        self.edit_box.add_class("cmkit-edit")
+        self.edit_version: int | None = None
+        self.mode = "view"
+
+        # company or contacts
+        self.relation = w.HTML()
+        self.open_company = _button("Open company", "building")
+        self.open_company.on_click(lambda _b: self._open_related(getattr(self.customer, "company_id", None)))
+        self.contacts = Table(columns=["id", "name", "active", "email", "phone"], empty="no contacts")
+        self.open_contact = w.Dropdown(description="Open contact", options=[], value=None, layout=w.Layout(width="420px"))
+        self.open_contact.observe(lambda ch: self._open_related(ch["new"]), "value")
+        self.relation_box = _section("Company", self.relation, w.HBox([self.open_company]), self.contacts, self.open_contact)
+
+        # tickets
+        self.ticket_state = w.ToggleButtons(options=[("Open", "open"), ("Closed", "closed"), ("All", None)], value="open")
+        self.ticket_state.observe(lambda _c: self._load_tickets(), "value")
+        self.tickets = Table(columns=TICKET_COLUMNS, empty="no tickets")
+
+        self.details: DetailsTabs | None = None
+        self.details_area = w.VBox()
+        self.activities: ActivitiesBox | None = None
+        self.activities_area = w.VBox()
+        self.body = w.VBox()
+        self.picker = CustomerPicker(cm, "Open", include_deactivated=True, status=self.status,
+                                     on_pick=lambda cid: self._open_related(cid))
+        show(self.picker, customer_id is None)
+        super().__init__([style(), self.picker, self.header, self.actions, self.status, self.action_area,
+                          self.print_area, self.body])
+        self.add_class("cmkit-page")
+        if customer_id is None:
+            show(self.actions, False)
+        else:
+            self.show_customer(self.customer_id)
+
+    # -- loading -----------------------------------------------------------------------------------------
+    @handles
+    def show_customer(self, customer_id: int) -> None:
+        """Show customer `customer_id` (the page of another customer, e.g. a contact of this company)."""
+        self.customer_id = int(customer_id)
+        show(self.actions, True)
+        self._close_form()
+        self.print_area.children = []
+        self.status.clear()
+        self.details = DetailsTabs(self.cm, self.customer_id, self.status)
+        self.details_area.children = [self.details]
+        self.activities = ActivitiesBox(self.cm, self.customer_id, self.status, on_done=lambda _r: self.refresh())
+        self.activities_area.children = [self.activities]
+        self.body.children = [
+            _section("Data", self.view_box, self.edit_box), self.relation_box,
+            _section("Tickets", self.ticket_state, self.tickets),
+            _section("Additional details", self.details_area),
+            _section("Activities", self.activities_area),
+        ]
+        self.refresh()
+
+    def refresh(self) -> None:
+        """Reload everything shown from the database (after any action, an edit by someone else...)."""
+        try:
+            c = self.customer = self.cm.customer(self.customer_id)
+        except NotFound as exc:
+            self._gone(str(exc))
+            return
+        gdef = self.cm.group(c.group)
+        state = "" if c.active else ' <span style="color:#b00020">(deactivated)</span>'
+        name = f"<i>{esc(c.name)}</i>" if not c.active else esc(c.name)
+        self.header.value = (f"<h3>{name}{state}</h3><small>{esc(c.kind)} &middot; group {esc(c.group)} &middot; "
+                             f"#{c.id} &middot; version {c.version}</small>")
+        self.view.value = fields_view(gdef.fields_for(c.kind), c.fields)
+        if self.mode == "view":
+            self._set_mode("view")
+        self._load_relation(c)
+        self._load_tickets()
+        if self.details is not None:
+            self.details.refresh()
+        if self.activities is not None:
+            self.activities.refresh()
+        self._enable_actions(c)
+
+    def _gone(self, message: str) -> None:
+        self.header.value = f"<h3>customer #{self.customer_id}</h3><i>{esc(message)}</i>"
+        self.body.children = []
+        self.action_area.children = []
+        for button in self.buttons.values():
+            show(button, False)
+
+    def _enable_actions(self, c: Any) -> None:
+        may = self.cm.may
+        gdef = self.cm.group(c.group)
+        is_contact_with_company = c.kind == "contact" and gdef.two_level
+        reasons: dict[str, str | None] = {
+            "edit": None if may("write", c.group) else f"R5: no write permission on group {c.group}",
+            "change_company": None if not is_contact_with_company or c.active and may("write", c.group)
+            else ("R7: a deactivated contact cannot move" if not c.active else f"R5: no write permission on {c.group}"),
+            "create_ticket": next(iter(ticket_problems(self.cm, c)), None),
+            "transfer": None if may("transfer", c.group) else f"R25: no transfer permission on group {c.group}",
+            "deactivate": None if may("deactivate", c.group) else f"R25: no deactivate permission on group {c.group}",
+            "reactivate": None if may("reactivate", c.group) else f"R25: no reactivate permission on group {c.group}",
+            "delete": None if may("delete", c.group) else f"R25: no delete permission on group {c.group}",
+            "print": None,
+        }
+        visible = {
+            "change_company": is_contact_with_company, "deactivate": c.active, "reactivate": not c.active,
+            "delete": c.kind == "contact",
+        }
+        for key, button in self.buttons.items():
+            show(button, visible.get(key, True))
+            button.disabled = reasons[key] is not None
+            button.tooltip = reasons[key] or ""
+
+    def _load_relation(self, c: Any) -> None:
+        if c.kind == "contact" and c.company_id is not None:
+            company = self.cm.customer(c.company_id)
+            flag = " <i>(deactivated)</i>" if not company.active else ""
+            self.relation.value = f"Company: <b>{esc(company.name)}</b> (#{company.id}){flag}"
+            self.relation_box.children[0].value = "<h4 style='margin: 10px 0 2px 0'>Company</h4>"
+            show(self.open_company, True)
+            show(self.contacts, False)
+            show(self.open_contact, False)
+        elif c.kind == "company":
+            df = self.cm.contacts(c.id, include_deactivated=True)
+            self.contacts.show(df)
+            self.relation.value = f"{int(df['active'].sum())} active and {int((~df['active']).sum())} deactivated contact(s)"
+            self.relation_box.children[0].value = "<h4 style='margin: 10px 0 2px 0'>Contacts</h4>"
+            with self.open_contact.hold_trait_notifications():
+                self.open_contact.options = [("", None)] + [
+                    (f"{r.name} (#{r.id})" + ("" if r.active else ", deactivated"), int(r.id)) for r in df.itertuples()
+                ]
+                self.open_contact.value = None
+            show(self.open_company, False)
+            show(self.contacts, True)
+            show(self.open_contact, len(df) > 0)
+        else:
+            self.relation.value = "<i>a contact of a one-level group: no company</i>"
+            for part in (self.open_company, self.contacts, self.open_contact):
+                show(part, False)
+
+    @handles
+    def _load_tickets(self) -> None:
+        df = self.cm.tickets(self.customer_id, state=self.ticket_state.value)
+        self.tickets.show(df, italic=[False] * len(df))
+
+    @handles
+    def _open_related(self, customer_id: Any) -> None:
+        if customer_id is not None:
+            self.show_customer(int(customer_id))
+
+    # -- data fields: view and edit mode -----------------------------------------------------------------------
+    def _set_mode(self, mode: str) -> None:
+        self.mode = mode
+        show(self.view_box, mode == "view")
+        show(self.edit_box, mode == "edit")
+        show(self.reload_button, False)
+
+    @handles
+    def _edit(self, _b: Any = None) -> None:
+        c = self.customer = self.cm.customer(self.customer_id)
+        self.inputs = FieldInputs(self.cm.group(c.group).fields_for(c.kind))
+        self.inputs.load(c.fields)
+        self.edit_box.children = [self.inputs, self.edit_box.children[1]]
+        self.edit_version = c.version
+        self._set_mode("edit")
+        self.status.info("edit mode: change the fields, then Save changes (or Cancel)")
+
+    @handles
+    def _save(self, _b: Any = None) -> None:
+        self.inputs.clear_errors()
+        changed = self.inputs.changed()
+        if not changed:
+            self._set_mode("view")
+            self.status.info("nothing changed")
+            return
+        try:
+            saved = self.cm.edit(self.customer_id, version=self.edit_version, **changed)
+        except ValidationError as exc:
+            self.inputs.show_error(exc.field, str(exc).removeprefix(f"{exc.field}: "))
+            raise
+        except StaleVersion as exc:
+            show(self.reload_button, True)
+            raise CMError(f"someone else changed this customer meanwhile; nothing was saved. {exc}") from exc
+        self._set_mode("view")
+        self.refresh()
+        self.status.ok(f"saved {', '.join(changed)} (version {saved.version})")
+
+    @handles
+    def _cancel(self, _b: Any = None) -> None:
+        self._set_mode("view")
+        self.refresh()
+        self.status.info("edit cancelled; nothing was saved")
+
+    @handles
+    def _reload(self, _b: Any = None) -> None:
+        self._edit()
+        self.status.info("the stored data is loaded again: reapply your change and save")
+
+    # -- context actions ---------------------------------------------------------------------------------------
+    @handles
+    def _show_form(self, which: str) -> None:
+        cid, done = self.customer_id, self._form_done
+        if which == "change_company":
+            form: Any = ChangeCompanyForm(self.cm, cid, on_done=done)
+        elif which == "create_ticket":
+            form = CreateTicketForm(self.cm, cid, on_done=done)
+        elif which == "transfer":
+            form = TransferForm(self.cm, cid, on_done=done)
+        else:
+            form = LifecycleForm(self.cm, cid, action=which, on_done=done)
+        self.form = form
+        self.action_area.children = [w.HBox([w.HTML(f"<b>{esc(self.buttons[which].description)}</b>"), self.close_button]), form]
+        self.action_area.add_class("cmkit-edit")
+
+    def _form_done(self, result: Any) -> None:
+        message = self.form.status.message if self.form is not None else "done"
+        keep = isinstance(self.form, LifecycleForm) and self.form.contacts_box.layout.display != "none"
+        if not keep:  # a reactivated company's form stays: it offers to reactivate the contacts one by one
+            self._close_form()
+        self.refresh()
+        self.status.ok(message)
+
+    def _close_form(self) -> None:
+        self.form = None
+        self.action_area.children = []
+        self.action_area.remove_class("cmkit-edit")
+
+    @handles
+    def _print(self, _b: Any = None) -> None:
+        self.print_box = PrintBox(self.cm, self.customer_id, self.status)
+        self.print_area.children = [self.print_box]
+        self.print_box.render()
+
+    def tickets_frame(self) -> pd.DataFrame:
+        """The tickets shown, as a DataFrame."""
+        return self.tickets.frame
+
+    def __repr__(self) -> str:
+        c = self.customer
+        return f"<CustomerPage {rules.label(c) if c else self.customer_id}>"

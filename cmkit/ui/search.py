@@ -1,0 +1,162 @@
+"""The search form: suggestions as you type (R26), quick search (R27) and detail search with group, kind,
+company, field criteria and *include deactivated* (R28). Results are tables with deactivated customers in
+italics; choosing a result opens its customer page."""
+
+from __future__ import annotations
+
+from typing import Any
+
+import ipywidgets as w
+import pandas as pd
+
+from cmkit.ui.common import StatusLine, Table, customer_label, handles, show, style
+from cmkit.ui.page import CustomerPage
+from cmkit.ui.picker import CustomerPicker, search_by_name
+
+RESULT_COLUMNS = ["id", "name", "kind", "group", "company", "active"]
+TICKET_COLUMNS = ["id", "number", "subject", "queue", "state", "customer_name"]
+CRITERIA = 3
+DETAIL_LIMIT = 500
+
+
+class SearchForm(w.VBox):
+    """Find customers and open their pages. `results` (customers) and `ticket_results` keep the last
+    search as DataFrames."""
+
+    def __init__(self, cm: Any) -> None:
+        self.cm = cm
+        self.status = StatusLine()
+        self.find = CustomerPicker(cm, "Find", on_pick=self._open, status=self.status)
+        self.find.text.placeholder = "type part of a name, an e-mail, a ticket number..."
+        self.search_button = w.Button(description="Search", icon="search", button_style="primary")
+        self.search_button.on_click(self.search)
+        self.include_deactivated = w.Checkbox(value=False, description="Include deactivated", indent=False)
+        self.include_deactivated.observe(self._rerun, "value")
+
+        groups = list(cm.config.groups)
+        self.group = w.Dropdown(description="Group", options=[("any", ""), *[(g, g) for g in groups]], value="")
+        self.kind = w.Dropdown(description="Kind", options=[("any", ""), ("company", "company"), ("contact", "contact")],
+                               value="")
+        self.company = CustomerPicker(cm, "Company", kind="company", include_deactivated=True, status=self.status)
+        names = sorted({f for g in cm.config.groups.values() for k in ("company", "contact") for f in g.fields_for(k)})
+        self.fields = [w.Dropdown(options=[("field...", ""), *[(n, n) for n in names]], value="",
+                                  layout=w.Layout(width="160px")) for _ in range(CRITERIA)]
+        self.values = [w.Text(placeholder="value (* for any text)", layout=w.Layout(width="240px")) for _ in range(CRITERIA)]
+        self.detail_button = w.Button(description="Detail search", icon="search-plus")
+        self.detail_button.on_click(self.detail_search)
+        self.clear_button = w.Button(description="Clear")
+        self.clear_button.on_click(self._clear)
+        detail = w.VBox([
+            w.HBox([self.group, self.kind]), self.company,
+            *[w.HBox([f, v]) for f, v in zip(self.fields, self.values, strict=True)],
+            w.HBox([self.detail_button, self.clear_button]),
+        ])
+        self.detail = w.Accordion(children=[detail], titles=("Detail search",), selected_index=None)
+
+        self.heading = w.HTML()
+        self.table = Table(columns=RESULT_COLUMNS, empty="no customer found")
+        self.open_result = w.Dropdown(description="Open", options=[], value=None, layout=w.Layout(width="520px"))
+        self.open_result.observe(lambda ch: self._open(ch["new"]), "value")
+        self.tickets_heading = w.HTML()
+        self.tickets = Table(columns=TICKET_COLUMNS, empty="no ticket found")
+        self.page_area = w.VBox()
+        self.page: CustomerPage | None = None
+        self.results = pd.DataFrame(columns=RESULT_COLUMNS)
+        self.ticket_results = pd.DataFrame(columns=TICKET_COLUMNS)
+        self.mode = ""
+        for part in (self.open_result, self.tickets_heading, self.tickets):
+            show(part, False)
+        super().__init__([
+            style(), w.HBox([self.find, self.search_button, self.include_deactivated]), self.detail, self.status,
+            self.heading, self.table, self.open_result, self.tickets_heading, self.tickets, self.page_area,
+        ])
+        self.add_class("cmkit-search")
+
+    # -- searching ----------------------------------------------------------------------------------------------
+    @property
+    def text(self) -> str:
+        return str(self.find.text.value).strip()
+
+    def _criteria(self) -> dict[str, Any]:
+        out: dict[str, Any] = {}
+        for f, v in zip(self.fields, self.values, strict=True):
+            if f.value and v.value.strip():
+                out[f.value] = v.value.strip()
+        return out
+
+    def _detail_wanted(self) -> bool:
+        return bool(self.include_deactivated.value or self.group.value or self.kind.value or self.company.value
+                    or self._criteria())
+
+    @handles
+    def search(self, _b: Any = None) -> None:
+        """Quick search for the text; with detail criteria or *include deactivated*, a detail search."""
+        if self._detail_wanted():
+            self.detail_search()
+            return
+        if not self.text:
+            self.status.info("type some text to search for, or use the detail search")
+            return
+        with self.status.busy(f"searching for {self.text!r}"):
+            found = self.cm.quick_search(self.text)
+        self.mode = "quick"
+        self._show(found.customers, found.tickets)
+        self.status.ok(f"{len(found.customers)} customer(s) and {len(found.tickets)} ticket(s) found for {self.text!r}")
+
+    @handles
+    def detail_search(self, _b: Any = None) -> None:
+        """Detail search: group, kind, company, field criteria, the text as part of the name, include deactivated."""
+        criteria = self._criteria()
+        ask = {"include_deactivated": self.include_deactivated.value, "group": self.group.value or None,
+               "kind": self.kind.value or None, "company": self.company.value, "limit": DETAIL_LIMIT}
+        with self.status.busy("detail search"):
+            if self.text:  # the text: the start of the name's words
+                df = search_by_name(self.cm, self.text, criteria=criteria, **ask)
+            else:
+                df = self.cm.detail_search(**ask, **criteria)
+        self.mode = "detail"
+        self._show(df, None)
+        more = f" (the first {DETAIL_LIMIT}; narrow the criteria)" if len(df) >= DETAIL_LIMIT else ""
+        deact = int((~df["active"].astype(bool)).sum()) if len(df) else 0
+        self.status.ok(f"{len(df)} customer(s) found{more}" + (f", {deact} of them deactivated (in italics)" if deact else ""))
+
+    def _rerun(self, _change: Any = None) -> None:
+        if self.mode or self.text:
+            self.search()
+
+    def _show(self, customers: pd.DataFrame, tickets: pd.DataFrame | None) -> None:
+        self.results = customers
+        self.table.show(customers)
+        self.heading.value = f"<b>Customers</b> ({len(customers)})"
+        with self.open_result.hold_trait_notifications():
+            self.open_result.options = [("choose a result to open its page", None)] + [
+                (customer_label(r), int(r["id"])) for _, r in customers.head(200).iterrows()
+            ]
+            self.open_result.value = None
+        show(self.open_result, len(customers) > 0)
+        self.ticket_results = tickets if tickets is not None else self.ticket_results.iloc[0:0]
+        if tickets is not None:
+            self.tickets.show(tickets, italic=[False] * len(tickets))
+            self.tickets_heading.value = f"<b>Tickets</b> ({len(tickets)})"
+        show(self.tickets, tickets is not None)
+        show(self.tickets_heading, tickets is not None)
+
+    @handles
+    def _clear(self, _b: Any = None) -> None:
+        self.group.value = self.kind.value = ""
+        self.company.clear()
+        for f, v in zip(self.fields, self.values, strict=True):
+            f.value, v.value = "", ""
+        self.status.clear()
+
+    # -- opening a customer page ----------------------------------------------------------------------------------
+    @handles
+    def _open(self, customer_id: Any) -> None:
+        if customer_id is None:
+            return
+        if self.page is None:
+            self.page = CustomerPage(self.cm, int(customer_id))
+            self.page_area.children = [w.HTML("<hr>"), self.page]
+        else:
+            self.page.show_customer(int(customer_id))
+        self.status.info(f"customer page of #{int(customer_id)} opened below")

@@ -1,0 +1,101 @@
+"""The shared parts of the forms: escaped tables with italics, the status line, the error guard, confirmation."""
+
+from __future__ import annotations
+
+from typing import Any
+
+import pandas as pd
+
+from cmkit import CMError, CustomerManager
+from cmkit.ui.common import Confirm, StatusLine, Table, download_link, handles, table_html
+
+XSS = "<img src=x onerror=alert(1)>"
+
+
+def test_table_escapes_customer_data_and_headers() -> None:
+    df = pd.DataFrame({"id": [1], "name": [XSS], XSS: ["x"], "active": [True]})
+    out = table_html(df)
+    assert "<img" not in out
+    assert "&lt;img src=x onerror=alert(1)&gt;" in out
+    assert out.count("&lt;img") == 2  # the cell and the column header
+
+
+def test_table_shows_deactivated_rows_in_italics() -> None:
+    df = pd.DataFrame({"id": [1, 2], "name": ["Active", "Gone"], "active": [True, False]})
+    out = table_html(df)
+    rows = out.split("<tr")[2:]
+    assert "cmkit-inactive" not in rows[0] and "Active" in rows[0]
+    assert "cmkit-inactive" in rows[1] and "font-style: italic" in rows[1] and "Gone" in rows[1]
+
+
+def test_table_italic_flags_and_empty_frame() -> None:
+    t = Table(empty="no comments")
+    t.show(pd.DataFrame({"id": [1, 2], "pending": [False, True]}), italic=[False, True])
+    assert t.value.count("cmkit-inactive") == 1
+    assert list(t.frame["id"]) == [1, 2]
+    t.show(pd.DataFrame(columns=["id"]))
+    assert "no comments" in t.value
+
+
+class _Form:
+    def __init__(self) -> None:
+        self.status = StatusLine()
+
+    @handles
+    def refuse(self) -> None:
+        raise CMError("R99: refused; do this instead")
+
+    @handles
+    def crash(self) -> None:
+        raise KeyError("boom")
+
+
+def test_handler_errors_reach_the_status_line() -> None:
+    form = _Form()
+    form.refuse()
+    assert (form.status.kind, form.status.message) == ("error", "R99: refused; do this instead")
+    form.crash()
+    assert form.status.kind == "error" and "unexpected error (KeyError)" in form.status.message
+
+
+def test_status_line_escapes_and_shows_progress() -> None:
+    s = StatusLine()
+    s.ok(XSS)
+    assert "<img" not in s.line.value and s.kind == "ok"
+    with s.busy("working", steps=2) as step:
+        assert s.bar.layout.display == "flex"
+        step("half way")
+        assert s.bar.value == 1 and "half way" in s.message
+    assert s.bar.layout.display == "none"
+
+
+def test_confirm_acts_only_on_yes() -> None:
+    done: list[str] = []
+    c = Confirm()
+    c.ask("Really?", lambda: done.append("yes"))
+    c.no.click()
+    assert done == [] and not c.pending
+    c.ask("Really?", lambda: done.append("yes"))
+    c.yes.click()
+    assert done == ["yes"]
+    c.yes.click()  # a second click does nothing more
+    assert done == ["yes"]
+
+
+def test_download_link_escapes_the_file_name() -> None:
+    link = download_link(b"data", 'a"><script>.txt', "text/plain", "save")
+    assert "<script>" not in link and 'download="a&quot;&gt;&lt;script&gt;.txt"' in link
+
+
+def test_xss_customer_name_is_text_on_every_form(cm: CustomerManager, world: dict[str, Any]) -> None:
+    from cmkit.ui import CustomerPage, LifecycleForm
+
+    evil = cm.create_contact("retail", company=world["acme"].id, first_name="Eve", last_name=XSS)
+    cm.add_comment(evil.id, XSS)
+    page = CustomerPage(cm, evil.id)
+    company = CustomerPage(cm, world["acme"].id)
+    form = LifecycleForm(cm, evil.id, "delete")
+    html = page.header.value + page.view.value + company.contacts.value + page.details.comments.table.value
+    html += form.title.value + form.confirm.question.value
+    assert "<img" not in html
+    assert html.count("&lt;img src=x onerror=alert(1)&gt;") >= 5
