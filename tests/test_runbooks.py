@@ -1,0 +1,175 @@
+"""The runbooks in notebooks/runbooks, executed by papermill on a small database: dry run, then apply.
+
+A dry run must leave every table as it was; the applied run must have done its work, tagged with its run id.
+"""
+
+from __future__ import annotations
+
+import datetime as dt
+import json
+from collections.abc import Callable
+from pathlib import Path
+from typing import Any
+
+import pandas as pd
+import pytest
+import sqlalchemy as sa
+
+from cmkit import CustomerManager
+from cmkit.cli import main
+from cmkit.db.schema import CustomerRow, TicketRow
+from cmkit.facade import engine_for
+from cmkit.runbooks import RunResult, list_runbooks, parse_value, run_runbook
+
+Snapshot = Callable[[], dict[str, list[tuple[object, ...]]]]
+RUNBOOKS = Path(__file__).resolve().parent.parent / "notebooks" / "runbooks"
+
+
+def _run(name: str, db_url: str, tmp_path: Path, **params: Any) -> RunResult:
+    result = run_runbook(name, params, url=db_url, runs_dir=tmp_path / "runs", directory=RUNBOOKS)
+    assert result.ok, f"{name} failed: {result.error}; see {result.output}"
+    assert result.output.is_file() and result.output.parent == tmp_path / "runs"
+    return result
+
+
+def _dry_then_apply(name: str, db_url: str, tmp_path: Path, snapshot: Snapshot, **params: Any) -> RunResult:
+    before = snapshot()
+    _run(name, db_url, tmp_path, dry_run=True, **params)
+    assert snapshot() == before, f"the dry run of {name} changed the database"
+    return _run(name, db_url, tmp_path, dry_run=False, **params)
+
+
+def _outputs(path: Path) -> str:
+    """All text the executed notebook shows."""
+    out = []
+    for cell in json.loads(path.read_text())["cells"]:
+        for o in cell.get("outputs", []):
+            out.append("".join(o.get("text", "")) + "".join(o.get("data", {}).get("text/plain", "")))
+    return "\n".join(out)
+
+
+def test_every_runbook_has_parameters_with_a_dry_run_default() -> None:
+    books = {b.name: b for b in list_runbooks(RUNBOOKS)}
+    assert set(books) == {"audit-data-quality", "merge-duplicates", "deactivate-dormant", "move-contacts",
+                          "anonymise-customers", "import-customers"}
+    for book in books.values():
+        assert book.parameters["dry_run"] is True and book.parameters["url"] is None, book.name
+        cells = json.loads(book.path.read_text())["cells"]
+        assert all(not c.get("outputs") for c in cells if c["cell_type"] == "code"), f"{book.name}: outputs kept"
+        assert sum("parameters" in c["metadata"].get("tags", []) for c in cells) == 1
+
+
+def test_parse_value() -> None:
+    assert [parse_value(v) for v in ("true", "False", "none", "12", "0.5", "[1, 2]", "retail")] == [
+        True, False, None, 12, 0.5, [1, 2], "retail"]
+
+
+def test_merge_duplicates(cm: CustomerManager, world, db_url: str, tmp_path: Path, snapshot: Snapshot) -> None:
+    anna = world["anna"]
+    twin = cm.create_contact("retail", company=world["acme"].id, first_name="Anna", last_name="Mueller",
+                             email="anna@acme.example")
+    t = cm.create_ticket(twin.id, "helpdesk", "From the twin")
+    cm.close_ticket(cm.create_ticket(anna.id, "helpdesk", "Anna's").id)  # as many tickets: the older one survives
+    result = _dry_then_apply("merge-duplicates", db_url, tmp_path, snapshot)
+    assert cm.ticket(t.id).main_customer_id == anna.id
+    assert cm.frame("customers").query("name.str.contains('Mueller')").empty
+    log = cm.history(run_id=result.run_id)
+    assert log["action"].tolist() == ["merged", "merge"]
+    assert cm.protocol(t.id).iloc[-1][["action", "run_id"]].tolist() == ["merged", result.run_id]
+    assert "merged 1 cluster(s)" in _outputs(result.output)
+
+
+def test_audit_data_quality(cm: CustomerManager, world, db_url: str, tmp_path: Path, snapshot: Snapshot) -> None:
+    zeta, carl = world["zeta"], world["carl"]
+    busy = cm.create_contact("retail", company=zeta.id, last_name="Busy")
+    cm.create_ticket(busy.id, "helpdesk", "Still open")
+    with engine_for(db_url).begin() as conn:  # a deactivated company with active contacts (R19)
+        conn.execute(sa.update(CustomerRow).where(CustomerRow.id == zeta.id).values(active=False))
+    result = _dry_then_apply("audit-data-quality", db_url, tmp_path, snapshot)
+    assert not cm.customer(carl.id).active and cm.customer(busy.id).active
+    assert cm.check_invariants()[["rule", "id"]].values.tolist() == [["R19", busy.id]]
+    assert "1 allowed, 1 blocked" in _outputs(result.output)
+
+
+def test_deactivate_dormant(cm: CustomerManager, world, db_url: str, tmp_path: Path, snapshot: Snapshot) -> None:
+    old = dt.datetime.now(dt.UTC) - dt.timedelta(days=800)
+    closed = cm.close_ticket(cm.create_ticket(world["priv"].id, "helpdesk", "Long ago").id)
+    stuck = cm.create_ticket(world["bert"].id, "helpdesk", "Open for ages")
+    recent = cm.create_ticket(world["carl"].id, "helpdesk", "Recent")
+    with engine_for(db_url).begin() as conn:
+        conn.execute(sa.update(CustomerRow).values(created_at=old))
+        conn.execute(sa.update(TicketRow).where(TicketRow.id.in_([closed.id, stuck.id]))
+                     .values(created_at=old, closed_at=sa.case((TicketRow.state == "closed", old), else_=None)))
+    result = _dry_then_apply("deactivate-dormant", db_url, tmp_path, snapshot, days=365)
+    state = {k: cm.customer(world[k].id).active for k in ("acme", "anna", "bert", "zeta", "carl", "priv", "part", "pete")}
+    # dormant: anna, priv, partners (no tickets); bert is dormant but blocked by its open ticket, so is acme;
+    # zeta and carl are busy
+    assert state == {"acme": True, "anna": False, "bert": True, "zeta": True, "carl": True, "priv": False,
+                     "part": False, "pete": False}
+    assert recent.number not in _outputs(result.output) and stuck.number in _outputs(result.output)
+    assert set(cm.history(run_id=result.run_id)["customer_id"]) == {world[k].id for k in ("anna", "priv", "part", "pete")}
+
+
+def test_move_contacts(cm: CustomerManager, world, db_url: str, tmp_path: Path, snapshot: Snapshot) -> None:
+    path = tmp_path / "moves.csv"
+    pd.DataFrame({"contact_id": [world["anna"].id, world["carl"].id],
+                  "company_id": [world["zeta"].id, world["acme"].id]}).to_csv(path, index=False)
+    result = _dry_then_apply("move-contacts", db_url, tmp_path, snapshot, path=str(path))
+    assert cm.customer(world["anna"].id).company_id == world["zeta"].id
+    assert cm.customer(world["carl"].id).company_id == world["acme"].id
+    assert len(cm.history(run_id=result.run_id)) == 2
+
+
+def test_anonymise_customers(cm: CustomerManager, world, db_url: str, tmp_path: Path, snapshot: Snapshot) -> None:
+    t = cm.close_ticket(cm.create_ticket(world["priv"].id, "helpdesk", "Keep me").id)
+    result = _dry_then_apply("anonymise-customers", db_url, tmp_path, snapshot, ids=[world["priv"].id])
+    c = cm.customer(world["priv"].id)
+    assert (c.name, c.active) == ("anonymised", False)
+    assert cm.ticket(t.id).main_customer_id == c.id
+    assert cm.history(run_id=result.run_id)["action"].tolist()[-1] == "anonymise"
+
+
+def test_import_customers(cm: CustomerManager, world, db_url: str, tmp_path: Path, snapshot: Snapshot) -> None:
+    path = tmp_path / "new.csv"
+    path.write_text("first_name;last_name;email\nNina;Neu;nina@example.org\nOtto;Ohm;\n", encoding="utf-8")
+    result = _dry_then_apply("import-customers", db_url, tmp_path, snapshot, path=str(path), group="private")
+    names = set(cm.frame("customers", group="private")["name"])
+    assert {"Nina Neu", "Otto Ohm"} <= names
+    assert cm.history(run_id=result.run_id)["action"].tolist() == ["create", "create", "import_customers"]
+
+
+def test_a_failing_runbook_is_reported_and_changes_nothing(cm: CustomerManager, world, db_url: str, tmp_path: Path,
+                                                          snapshot: Snapshot) -> None:
+    path = tmp_path / "bad.csv"
+    path.write_text("last_name,email\nGood,good@example.org\n,bad\n", encoding="utf-8")
+    before = snapshot()
+    result = run_runbook("import-customers", {"path": str(path), "dry_run": False}, url=db_url,
+                         runs_dir=tmp_path / "runs", directory=RUNBOOKS)
+    assert not result.ok and result.error and result.error.startswith("PreconditionFailed")
+    assert "row 3, last_name" in result.error and result.output.is_file()
+    assert snapshot() == before
+
+
+def test_cli_runbook_run_dry_run_then_apply(cm: CustomerManager, world, db_url: str, tmp_path: Path,
+                                            snapshot: Snapshot, capsys: pytest.CaptureFixture[str]) -> None:
+    twin = cm.create_contact("private", first_name="Petra", last_name="Privat", email="petra@example.org")
+    args = ["runbook", "run", "merge-duplicates", "--url", db_url, "--runs", str(tmp_path / "runs"),
+            "--dir", str(RUNBOOKS), "--quiet"]
+    before = snapshot()
+    assert main([*args, "-p", "dry_run", "true"]) == 0
+    assert snapshot() == before
+    record = sorted((tmp_path / "runs").glob("*-merge-duplicates-*.ipynb"))
+    assert len(record) == 1 and "Petra Privat" in _outputs(record[0])
+    assert main([*args, "-p", "dry_run", "false", "-p", "group", "private"]) == 0
+    run_id = capsys.readouterr().out.strip().splitlines()[-1].split("'")[1]
+    merged = cm.history(run_id=run_id)
+    assert merged.query("action == 'merged'")["customer_id"].tolist() == [twin.id]
+    assert main([*args, "-p", "no_such_parameter", "1"]) == 2
+    assert main([*args, "-p", "min_score", "'high'"]) == 1  # fails inside the notebook: exit code 1
+    assert "failed" in capsys.readouterr().err
+
+
+def test_cli_runbook_list(capsys: pytest.CaptureFixture[str]) -> None:
+    assert main(["runbook", "list", "--dir", str(RUNBOOKS)]) == 0
+    out = capsys.readouterr().out
+    assert "merge-duplicates" in out and "Merge duplicates" in out and "dry_run=True" in out
