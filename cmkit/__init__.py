@@ -15,6 +15,7 @@ from cmkit.errors import (
     ValidationError,
 )
 from cmkit.facade import CustomerManager, connect, init
+from cmkit.services.activities import activity
 from cmkit.values import Customer, Outcome, Ticket
 
 __version__ = "0.1.0"
@@ -31,6 +32,7 @@ __all__ = [
     "StaleVersion",
     "Ticket",
     "ValidationError",
+    "activity",
     "connect",
     "init",
 ]

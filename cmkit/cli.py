@@ -6,6 +6,7 @@ import argparse
 import sys
 from collections.abc import Sequence
 from pathlib import Path
+from typing import Any
 
 from sqlalchemy.engine import make_url
 
@@ -43,6 +44,79 @@ def _demo(args: argparse.Namespace) -> int:
     return 0
 
 
+def _runbook_list(args: argparse.Namespace) -> int:
+    from cmkit.runbooks import list_runbooks
+
+    for book in list_runbooks(args.dir):
+        params = " ".join(f"{k}={v!r}" for k, v in book.parameters.items())
+        print(f"{book.name:<24} {book.title}\n{'':<24} parameters: {params}")
+    return 0
+
+
+def _runbook_run(args: argparse.Namespace) -> int:
+    from cmkit.runbooks import parse_value, run_runbook
+
+    params = {key: parse_value(value) for key, value in args.parameter or []}
+    result = run_runbook(args.name, params, url=args.url, runs_dir=args.runs, directory=args.dir,
+                         progress=not args.quiet)
+    print(f"run {result.run_id}: record {result.output}")
+    if not result.ok:
+        print(f"cmkit: runbook {args.name} failed: {result.error} (see {result.output})", file=sys.stderr)
+        return 1
+    if result.dry_run:
+        print(f"dry run: nothing changed; read the plan in {result.output}, then run again with -p dry_run false")
+    else:
+        print(f"applied; its changes: cm.history(run_id={result.run_id!r})")
+    return 0
+
+
+def _add_runbook_parser(sub: Any) -> None:
+    p = sub.add_parser("runbook", help="list or run the cleanup runbooks (notebooks run with papermill)")
+    rsub = p.add_subparsers(dest="runbook_command", required=True)
+    q = rsub.add_parser("list", help="the runbooks and their parameters")
+    q.add_argument("--dir", help="runbook folder (default: notebooks/runbooks)")
+    q.set_defaults(func=_runbook_list)
+    q = rsub.add_parser("run", help="run one; the executed notebook is kept under runs/ as the record")
+    q.add_argument("name", help="the runbook, e.g. merge-duplicates (see `cmkit runbook list`)")
+    q.add_argument("-p", "--parameter", nargs=2, action="append", metavar=("KEY", "VALUE"),
+                   help="a parameter, e.g. -p dry_run false (repeatable)")
+    q.add_argument("--url", help="database URL (default: $CMKIT_URL, else sqlite:///data/cmkit.db)")
+    q.add_argument("--runs", default="runs", help="folder for the executed notebooks (default: runs)")
+    q.add_argument("--dir", help="runbook folder (default: notebooks/runbooks)")
+    q.add_argument("--quiet", action="store_true", help="no progress bar")
+    q.set_defaults(func=_runbook_run)
+
+
+def _backup(args: argparse.Namespace) -> int:
+    from cmkit.backup import backup
+
+    path = backup(args.url, args.path, replace=args.replace)
+    print(f"backup written: {path} ({path.stat().st_size:,} bytes)")
+    return 0
+
+
+def _restore(args: argparse.Namespace) -> int:
+    from cmkit.backup import restore
+
+    revision = restore(args.url, args.path, replace=args.replace)
+    print(f"restored {args.path} (schema revision {revision})")
+    return 0
+
+
+def _add_backup_parsers(sub: Any) -> None:
+    url_help = "database URL (default: $CMKIT_URL, else sqlite:///data/cmkit.db)"
+    p = sub.add_parser("backup", help="write a backup of the database to a file, while others keep working")
+    p.add_argument("path", help="the backup file (SQLite: a database file; PostgreSQL: a pg_dump archive)")
+    p.add_argument("--url", help=url_help)
+    p.add_argument("--replace", action="store_true", help="overwrite an existing backup file")
+    p.set_defaults(func=_backup)
+    p = sub.add_parser("restore", help="restore a backup into the database (refuses a non-empty one)")
+    p.add_argument("path", help="a file written by `cmkit backup`")
+    p.add_argument("--url", help=url_help)
+    p.add_argument("--replace", action="store_true", help="replace all content of a database that is not empty")
+    p.set_defaults(func=_restore)
+
+
 def build_parser() -> argparse.ArgumentParser:
     parser = argparse.ArgumentParser(prog="cmkit", description="Keep a helpdesk's central customer database clean.")
     sub = parser.add_subparsers(dest="command", required=True)
@@ -57,6 +131,8 @@ def build_parser() -> argparse.ArgumentParser:
     p.add_argument("--replace", action="store_true", help="build anew even if the SQLite file exists")
     p.add_argument("--quiet", action="store_true", help="no progress bars")
     p.set_defaults(func=_demo)
+    _add_runbook_parser(sub)
+    _add_backup_parsers(sub)
     return parser
 
 

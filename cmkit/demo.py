@@ -18,6 +18,7 @@ from typing import Any
 from sqlalchemy import Table, insert, select, text
 from tqdm.auto import tqdm
 
+from cmkit import demo_scale
 from cmkit.db import uow
 from cmkit.db.schema import AdditionalCustomer, CustomerGroup, CustomerRow, ProtocolEntry, Queue, TicketRow
 from cmkit.domain.fields import display_name
@@ -186,6 +187,8 @@ def populate(engine: Any, plan: Plan | None = None, progress: bool = True) -> di
     Refuses a database that already has customers (the demo never mixes with real data).
     """
     plan = plan or Plan()
+    if plan.customers > demo_scale.THRESHOLD:  # a large database: columns drawn with numpy, bulk writes
+        return demo_scale.populate(engine, plan, progress)
 
     def op(work: uow.UnitOfWork) -> dict[str, int]:
         s = work.session

@@ -13,15 +13,20 @@ from cmkit.db import config_store, migrate, uow
 from cmkit.db.engine import make_engine, resolve_url
 from cmkit.domain.config import ADMIN, load_config
 from cmkit.errors import CMError
+from cmkit.services.activities import ActivitiesAPI
+from cmkit.services.cleanup import CleanupAPI
 from cmkit.services.customers import CustomersAPI
+from cmkit.services.details import DetailsAPI
 from cmkit.services.lifecycle import LifecycleAPI
+from cmkit.services.printing import PrintingAPI
 from cmkit.services.reading import ReadingAPI
+from cmkit.services.search import SearchAPI
 from cmkit.services.tickets import TicketsAPI
 
 _ENGINES: dict[str, Engine] = {}
 
 
-class CustomerManager(CustomersAPI, TicketsAPI, LifecycleAPI, ReadingAPI):
+class CustomerManager(CustomersAPI, TicketsAPI, CleanupAPI, LifecycleAPI, ReadingAPI, DetailsAPI, ActivitiesAPI, PrintingAPI, SearchAPI):
     """One admin's connection to a cmkit database: every operation of ../API.md hangs off it."""
 
 
@@ -51,10 +56,15 @@ def init(url: str | None = None, config: str | Path | Mapping[str, Any] | None =
     migrate.upgrade(engine)
 
     def store(work: uow.UnitOfWork) -> None:
-        if parsed is not None:
-            config_store.save(work.session, parsed)
-        elif config_store.revision(work.session) == 0:
-            config_store.save(work.session, load_config({}))
+        first = config_store.revision(work.session) == 0
+        if parsed is None and not first:
+            return
+        before = None if first else config_store.load(work.session).to_dict()
+        after = (parsed or load_config({})).to_dict()
+        if before == after:
+            return
+        config_store.save(work.session, parsed or load_config({}))
+        work.audit("configure", "configuration", None, None, before, after)
 
     uow.run(engine, ADMIN, store, write=True)
     return resolve_url(url)

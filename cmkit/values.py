@@ -45,6 +45,8 @@ class Outcome:
     applied: bool
     changes: pd.DataFrame
     problems: list[str] = field(default_factory=list)
+    #: the tickets that refuse it (deactivate, delete), also in a dry run; None where tickets never block
+    blocking: pd.DataFrame | None = None
 
     @property
     def allowed(self) -> bool:

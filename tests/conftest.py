@@ -119,3 +119,17 @@ def world(cm: cmkit.CustomerManager) -> dict[str, cmkit.Customer]:
     pete = cm.create_contact("partners", company=part.id, first_name="Pete", last_name="Partner")
     priv = cm.create_contact("private", first_name="Petra", last_name="Privat", email="petra@example.org")
     return {"acme": acme, "zeta": zeta, "anna": anna, "bert": bert, "carl": carl, "part": part, "pete": pete, "priv": priv}
+
+
+@pytest.fixture
+def refused(snapshot: Callable[[], dict[str, list[tuple[object, ...]]]]) -> Callable[..., Exception]:
+    """refused(ErrorType, fn, *args, **kw): fn must raise ErrorType and leave every table as it was (R30)."""
+
+    def check(error: type[Exception], fn: Callable[..., object], *args: object, **kw: object) -> Exception:
+        before = snapshot()
+        with pytest.raises(error) as info:
+            fn(*args, **kw)
+        assert snapshot() == before, "a refused operation changed the database"
+        return info.value
+
+    return check

@@ -3,12 +3,15 @@
 from __future__ import annotations
 
 from pathlib import Path
+from typing import Any
 
 from alembic import command
 from alembic.config import Config as AlembicConfig
 from alembic.runtime.migration import MigrationContext
 from alembic.script import ScriptDirectory
 from sqlalchemy import Engine
+
+from cmkit.db import search_sql
 
 MIGRATIONS = Path(__file__).with_name("migrations")
 
@@ -28,6 +31,12 @@ def current_revision(engine: Engine) -> str | None:
         return MigrationContext.configure(conn).get_current_revision()
 
 
+def include_object(obj: Any, name: str | None, type_: str, reflected: bool, compare_to: Any) -> bool:
+    """Leave the search indexes (FTS5 tables, expression indexes; cmkit.db.search_sql) out of comparisons
+    between the database and the ORM metadata: they live in the migrations only."""
+    return not (type_ in ("table", "index") and search_sql.is_search_object(name))
+
+
 def upgrade(engine: Engine) -> None:
     """Bring the schema to the newest revision; does nothing when it is there already."""
     if current_revision(engine) == head_revision():
@@ -36,3 +45,5 @@ def upgrade(engine: Engine) -> None:
     with engine.begin() as conn:
         cfg.attributes["connection"] = conn
         command.upgrade(cfg, "head")
+        if conn.dialect.name == "sqlite":
+            search_sql.sqlite_ensure(conn)

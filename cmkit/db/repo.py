@@ -2,13 +2,14 @@
 
 from __future__ import annotations
 
+import numbers
 from collections.abc import Iterable, Sequence
 from types import MappingProxyType
 from typing import Any
 
 import pandas as pd
 from sqlalchemy import ColumnElement, Select, literal, select, union_all
-from sqlalchemy.orm import Session
+from sqlalchemy.orm import Session, aliased
 
 from cmkit.db.schema import AdditionalCustomer, CustomerGroup, CustomerRow, Queue, TicketRow
 from cmkit.errors import NotFound
@@ -29,10 +30,24 @@ def lock_customers(session: Session, ids: Iterable[int], *, shared: bool) -> Non
     `shared` (FOR SHARE) for operations that need the customers to stay as they are, exclusive
     (FOR UPDATE) for those that change them. SQLite needs none: its writers hold the file's write lock.
     """
-    wanted = sorted({int(i) for i in ids})
+    wanted = sorted({id_of(i) for i in ids})
     if not wanted or session.get_bind().dialect.name == "sqlite":
         return
     session.execute(select(C.id).where(C.id.in_(wanted)).order_by(C.id).with_for_update(read=shared)).all()
+
+
+def lock_tickets_of(session: Session, customer_ids: Iterable[int]) -> None:
+    """PostgreSQL: lock (FOR UPDATE, in id order) every ticket, open or closed, that names these customers.
+
+    An operation that rewrites tickets' customers (transfer, merge) takes these locks before it plans, so
+    no close, reopen, added customer or other transfer on the same tickets interleaves with its statements
+    (which would leave a customer twice on a ticket, or a protocol entry for a change that did not happen).
+    """
+    wanted = sorted({id_of(i) for i in customer_ids})
+    if not wanted or session.get_bind().dialect.name == "sqlite":
+        return
+    lk = links(wanted)
+    session.execute(select(T.id).where(T.id.in_(select(lk.c.ticket_id))).order_by(T.id).with_for_update(of=T)).all()
 
 
 def lock_contacts_of(session: Session, company_id: int) -> None:
@@ -47,12 +62,35 @@ def snapshot(row: CustomerRow, group: str) -> Customer:
     )
 
 
+MAX_ID = 2**31 - 1  # ids are INTEGER columns: 32 bits on PostgreSQL
+
+
+def id_of(value: Any, what: str = "customer") -> int:
+    """The record id that `value` (an id, a numeric string, or a Customer / Ticket) stands for.
+
+    Refuses (NotFound) anything else: text that is not a whole number, fractions, booleans, and numbers
+    outside the range of ids, so that no such value reaches the database driver.
+    """
+    raw = value.id if isinstance(value, Customer | Ticket) else value
+    number: int | None = None
+    if isinstance(raw, bool):
+        number = None
+    elif isinstance(raw, str) and raw.strip().isascii() and raw.strip().isdigit() and len(raw.strip()) <= 10:
+        number = int(raw)
+    elif isinstance(raw, numbers.Integral):
+        number = int(raw)
+    elif isinstance(raw, numbers.Real) and float(raw).is_integer():
+        number = int(float(raw))
+    if number is None:
+        raise NotFound(f"{what} id must be a whole number, got {value!r}")
+    if not 1 <= number <= MAX_ID:
+        raise NotFound(f"{what} #{number} does not exist (ids run from 1 to {MAX_ID})")
+    return number
+
+
 def customer_row(session: Session, customer_id: Any) -> tuple[CustomerRow, str]:
     """The customer's row and group name, or NotFound."""
-    try:
-        cid = int(customer_id.id if isinstance(customer_id, Customer) else customer_id)
-    except (TypeError, ValueError):
-        raise NotFound(f"customer id must be a number, got {customer_id!r}") from None
+    cid = id_of(customer_id)
     found = session.execute(
         select(C, CustomerGroup.name)
         .join(CustomerGroup, CustomerGroup.id == C.group_id)
@@ -65,10 +103,7 @@ def customer_row(session: Session, customer_id: Any) -> tuple[CustomerRow, str]:
 
 
 def ticket_row(session: Session, ticket_id: Any, *, lock: bool = False) -> TicketRow:
-    try:
-        tid = int(ticket_id.id if isinstance(ticket_id, Ticket) else ticket_id)
-    except (TypeError, ValueError):
-        raise NotFound(f"ticket id must be a number, got {ticket_id!r}") from None
+    tid = id_of(ticket_id, "ticket")
     stmt = select(T).where(T.id == tid).execution_options(populate_existing=True)
     if lock and session.get_bind().dialect.name != "sqlite":
         stmt = stmt.with_for_update()
@@ -117,7 +152,12 @@ def company_and_contacts(company_id: int) -> Select[Any]:
 
 
 def on_ticket(ticket_id: Any, customer_id: Any) -> ColumnElement[bool]:
-    """True where `customer_id` is the main or an additional customer of the ticket `ticket_id`."""
-    main = select(T.id).where(T.id == ticket_id, T.main_customer_id == customer_id).exists()
-    add = select(A.ticket_id).where(A.ticket_id == ticket_id, A.customer_id == customer_id).exists()
+    """True where `customer_id` is the main or an additional customer of the ticket `ticket_id`.
+
+    The subqueries read aliases, so that `ticket_id` (a column of the enclosing statement, which may
+    itself be on `tickets` or on the additional customers) correlates instead of matching every row.
+    """
+    t, a = aliased(T), aliased(A)
+    main = select(t.id).where(t.id == ticket_id, t.main_customer_id == customer_id).exists()
+    add = select(a.ticket_id).where(a.ticket_id == ticket_id, a.customer_id == customer_id).exists()
     return main | add

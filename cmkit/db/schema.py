@@ -139,6 +139,7 @@ class TicketRow(Base):
     id: Mapped[int] = mapped_column(Integer, primary_key=True)
     number: Mapped[str] = mapped_column(String(20), unique=True)
     subject: Mapped[str] = mapped_column(String(500))
+    search_key: Mapped[str] = mapped_column(Text, default="", server_default="")  # folded subject words
     queue_id: Mapped[int] = mapped_column(ForeignKey("queues.id", ondelete="RESTRICT"))
     state: Mapped[str] = mapped_column(String(6), default="open")
     main_customer_id: Mapped[int] = mapped_column(ForeignKey("customers.id", ondelete="RESTRICT"))

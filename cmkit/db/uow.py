@@ -17,6 +17,7 @@ from sqlalchemy.exc import DBAPIError, OperationalError
 from sqlalchemy.orm import Session
 
 from cmkit.db.schema import AuditEntry
+from cmkit.errors import ValidationError
 
 T = TypeVar("T")
 RETRY_SQLSTATES = {"40001", "40P01"}  # serialization_failure, deadlock_detected
@@ -71,7 +72,14 @@ def run(engine: Engine, user: str, fn: Callable[[UnitOfWork], T], *, write: bool
         try:
             with transaction(engine, user, write=write, run_id=run_id) as uow:
                 return fn(uow)
+        except UnicodeEncodeError as exc:  # text no database can take, given as a search or filter value
+            raise ValidationError(
+                "text", f"contains the invalid character U+{ord(exc.object[exc.start]):04X} (a lone surrogate: "
+                "text decoded wrongly); re-read it as UTF-8"
+            ) from None
         except DBAPIError as exc:
+            if "cannot contain NUL" in str(exc.orig):  # PostgreSQL takes no NUL in text, given as a search value
+                raise ValidationError("text", "contains the NUL character (U+0000); remove it") from None
             if attempt + 1 >= ATTEMPTS or not _retryable(exc):
                 raise
             time.sleep(0.02 * (2**attempt))

@@ -18,6 +18,11 @@ DEFAULT_MAX_TEXT = 10_000
 _CONTROL = {chr(c) for c in range(32) if chr(c) not in "\t\n\r"} | {"\x7f"}
 
 
+def lone_surrogate(value: str) -> str | None:
+    """The first lone surrogate in `value` (text decoded wrongly, which no database can store), or None."""
+    return next((c for c in value if "\ud800" <= c <= "\udfff"), None)
+
+
 def _text(fd: FieldDef, value: Any) -> str:
     if not isinstance(value, str):
         raise ValidationError(fd.name, f"must be text, got {type(value).__name__}")
@@ -25,6 +30,9 @@ def _text(fd: FieldDef, value: Any) -> str:
     bad = next((c for c in value if c in _CONTROL), None)
     if bad is not None:
         raise ValidationError(fd.name, f"contains the control character U+{ord(bad):04X}; remove it")
+    bad = lone_surrogate(value)
+    if bad is not None:
+        raise ValidationError(fd.name, f"contains the invalid character U+{ord(bad):04X}; re-read the text as UTF-8")
     limit = fd.max_length or DEFAULT_MAX_TEXT
     if len(value) > limit:
         raise ValidationError(fd.name, f"is {len(value)} characters long; at most {limit} are allowed")

@@ -77,10 +77,11 @@ def deactivate_problems(c: Customer, blocking_numbers: Sequence[str], *, company
     if not blocking_numbers:
         return []
     who = "it or its contacts" if company_scope else "it"
+    source = "<customer named on them>" if company_scope else str(c.id)
     return [
         f"R18: cannot deactivate {label(c)}: {len(blocking_numbers)} open ticket(s) name {who} as main or "
         f"additional customer ({_numbers(blocking_numbers)}). Close them, or move them with "
-        f"transfer_tickets({c.id}, <target>, only_open=True), then deactivate"
+        f"transfer_tickets({source}, <target>, only_open=True), then deactivate"
     ]
 
 

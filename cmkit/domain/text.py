@@ -1,33 +1,140 @@
-"""Folding of names for search keys: case, accents and German transliteration."""
+"""Folding of text for search keys and search queries: case, accents and German transliteration.
+
+A search key is a space-separated list of folded words (runs of letters, or of digits). Every word is stored in two variants, accents
+stripped ('muller') and transliterated ('mueller'), so that 'mul', 'Mül', 'muel' and 'MÜLLER' all find
+Müller, and 'strasse' finds Straße (also as the last part of a compound: Hauptstraße). Words are runs of letters and digits; everything else separates them,
+so no character typed by a user can act as search syntax: queries are built from folded words only.
+
+A customer's key has two parts, `name | more`: the words of its name and e-mail (what autocomplete
+looks at), then the words of its other text fields (which quick search looks at too).
+A ticket's key is the folded words of its subject.
+"""
 
 from __future__ import annotations
 
+import re
 import unicodedata
+from collections.abc import Iterable
+from functools import lru_cache
 
-_GERMAN = str.maketrans({"ä": "ae", "ö": "oe", "ü": "ue", "ß": "ss", "æ": "ae", "œ": "oe", "ø": "o", "đ": "d", "ł": "l"})
+#: separates the name part of a customer's search key from the rest
+PART_SEP = " | "
+
+# Runs of letters, or of digits: 'mueller123' is the words 'mueller' and '123'.
+_WORD = re.compile(r"[^\W\d_]+|\d+")
+_SPECIAL = {"ß": "ss", "ø": "o", "ł": "l", "đ": "d", "ı": "i", "æ": "ae", "œ": "oe", "þ": "th", "ð": "d", "ŀ": "l"}
+_PLAIN = str.maketrans(_SPECIAL)
+# German compounds whose last part is searched alone: 'strasse' finds Hauptstraße, 'weg' Gartenweg.
+_COMPOUND = re.compile(r"(strasse|gasse|weg|platz|allee|ring|damm|ufer)$")
+_GERMAN = str.maketrans({**_SPECIAL, "ä": "ae", "ö": "oe", "ü": "ue"})
 
 
 def strip_accents(text: str) -> str:
+    if text.isascii():
+        return text
     decomposed = unicodedata.normalize("NFKD", text)
     return "".join(c for c in decomposed if not unicodedata.combining(c))
 
 
+def _casefold(text: str) -> str:
+    return text.casefold() if text.isascii() else unicodedata.normalize("NFC", text).casefold()
+
+
 def fold_variants(text: str) -> list[str]:
     """The folded forms of `text`: accents stripped ('muller') and transliterated ('mueller')."""
-    low = text.casefold()
-    plain = strip_accents(low.replace("ß", "ss").replace("ø", "o").replace("ł", "l").replace("đ", "d"))
+    low = _casefold(text)
+    plain = strip_accents(low.translate(_PLAIN))
     german = strip_accents(low.translate(_GERMAN))
     return list(dict.fromkeys([plain, german]))
 
 
+@lru_cache(maxsize=1 << 17)
+def _word_variants(word: str) -> tuple[tuple[str, ...], ...]:
+    """The folded variants of one casefolded word, each as its tokens (usually one token each)."""
+    if word.isascii():
+        return ((word,),)
+    plain = tuple(_WORD.findall(strip_accents(word.translate(_PLAIN))))
+    german = tuple(_WORD.findall(strip_accents(word.translate(_GERMAN))))
+    return (plain,) if plain == german else (plain, german)
+
+
+def words(text: str | None) -> list[str]:
+    """The casefolded words of `text`, before accent folding."""
+    if not text:
+        return []
+    return _WORD.findall(_casefold(str(text)))
+
+
+@lru_cache(maxsize=1 << 17)
+def _key_tokens(word: str) -> tuple[str, ...]:
+    """The tokens a casefolded word puts into a search key: its variants, and a compound's last part."""
+    out: dict[str, None] = {}
+    for variant in _word_variants(word):
+        for token in variant:
+            out[token] = None
+            head = _COMPOUND.search(token)
+            if head and head.start() > 0:
+                out[head.group()] = None
+    return tuple(out)
+
+
+@lru_cache(maxsize=1 << 18)
+def _part_tokens(part: str) -> tuple[str, ...]:
+    out: dict[str, None] = {}
+    for word in words(part):
+        out.update(dict.fromkeys(_key_tokens(word)))
+    return tuple(out)
+
+
+def tokens(*parts: str | None) -> list[str]:
+    """Every folded token of `parts`, both variants, each once, in order."""
+    out: dict[str, None] = {}
+    for part in parts:
+        if part:
+            out.update(dict.fromkeys(_part_tokens(str(part))))
+    return list(out)
+
+
 def search_key(*parts: str | None) -> str:
     """One space-separated string of the folded words of `parts`, both variants, for prefix search."""
-    words: list[str] = []
-    for part in parts:
-        if not part:
-            continue
-        for variant in fold_variants(part):
-            for word in "".join(c if c.isalnum() or c == "@" else " " for c in variant).split():
-                if word not in words:
-                    words.append(word)
-    return " ".join(words)
+    return " ".join(tokens(*parts))
+
+
+def customer_key(names: Iterable[str | None], more: Iterable[str | None] = ()) -> str:
+    """A customer's search key: the words of its names (and e-mail), then `PART_SEP` and the rest."""
+    head = tokens(*names)
+    seen = set(head)
+    tail = [t for t in tokens(*more) if t not in seen]
+    return " ".join(head) + (PART_SEP + " ".join(tail) if tail else "")
+
+
+def key_parts(key: str) -> tuple[str, str]:
+    """(name part, other part) of a customer's search key."""
+    name, _, more = key.partition(PART_SEP)
+    return name, more
+
+
+def query_terms(text: str | None) -> list[tuple[str, ...]]:
+    """What a user typed, as query words: for each word, the alternatives that may match it.
+
+    'Mül' gives [('mul', 'muel')]: a key word starting with either matches. Punctuation, quotes, `*`,
+    `%`, `_`, control characters and emoji are separators, never syntax.
+    """
+    out: list[tuple[str, ...]] = []
+    for word in words(text):
+        variants = _word_variants(word)
+        if len(variants) == 1 or len(variants[0]) != len(variants[1]):
+            out.extend((t,) for t in variants[0])
+        else:
+            out.extend(tuple(dict.fromkeys(pair)) for pair in zip(*variants, strict=True))
+    return list(dict.fromkeys(out))
+
+
+def matches(key: str, terms: list[tuple[str, ...]], *, prefix: bool = True) -> bool:
+    """Whether a search key matches query terms: every term has an alternative that starts (or, with
+    prefix=False, is) one of the key's words. The reference the indexed queries must agree with."""
+    key_words = key.replace(PART_SEP, " ").split()
+    if prefix:
+        return all(any(w.startswith(alt) for alt in alts for w in key_words) for alts in terms)
+    have = set(key_words)
+    return all(any(alt in have for alt in alts) for alts in terms)

@@ -23,6 +23,11 @@ PERMISSION_RULE = {
     "reactivate": "R25", "delete": "R25",
 }
 
+#: Called as hook(core, work) at the start of every write unit of work, before the operation itself and
+#: inside its transaction (R11 makes the user's pending deletions final here). An operation that must not
+#: trigger them (undoing a pending deletion) runs with `_write(fn, hooks=False)`.
+WRITE_HOOKS: list[Callable[[Any, uow.UnitOfWork], None]] = []
+
 
 class Core:
     """One admin's connection to one cmkit database."""
@@ -82,9 +87,12 @@ class Core:
         return [g for g in self.config.groups if self.may(permission, g)]
 
     # -- units of work -----------------------------------------------------------------------------------
-    def _run(self, fn: Callable[[uow.UnitOfWork], T], *, write: bool) -> T:
+    def _run(self, fn: Callable[[uow.UnitOfWork], T], *, write: bool, hooks: bool = True) -> T:
         def step(work: uow.UnitOfWork) -> T:
             self._refresh_config(work)
+            if write and hooks:
+                for hook in WRITE_HOOKS:
+                    hook(self, work)
             return fn(work)
 
         return uow.run(self.engine, self.user, step, write=write, run_id=self.run_id)
@@ -92,8 +100,8 @@ class Core:
     def _read(self, fn: Callable[[uow.UnitOfWork], T]) -> T:
         return self._run(fn, write=False)
 
-    def _write(self, fn: Callable[[uow.UnitOfWork], T]) -> T:
-        return self._run(fn, write=True)
+    def _write(self, fn: Callable[[uow.UnitOfWork], T], *, hooks: bool = True) -> T:
+        return self._run(fn, write=True, hooks=hooks)
 
     def _customer(self, work: uow.UnitOfWork, customer_id: Any, permission: str | None = "read") -> Customer:
         """The customer's snapshot, after checking `permission` on its group."""

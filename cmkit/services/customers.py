@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+from collections.abc import Mapping
 from typing import Any
 
 import pandas as pd
@@ -11,8 +12,9 @@ from cmkit.db import repo
 from cmkit.db.schema import CustomerRow
 from cmkit.db.uow import UnitOfWork
 from cmkit.domain import rules
+from cmkit.domain.config import FieldDef
 from cmkit.domain.fields import display_name, validate_fields
-from cmkit.domain.text import search_key
+from cmkit.domain.text import customer_key
 from cmkit.errors import PreconditionFailed, StaleVersion, ValidationError
 from cmkit.services.base import Core
 from cmkit.values import Customer
@@ -20,9 +22,18 @@ from cmkit.values import Customer
 C = CustomerRow
 
 
-def key_for(kind: str, data: dict[str, Any]) -> str:
-    """The folded search key of a customer: its name and e-mail (see cmkit.domain.text)."""
-    return search_key(display_name(kind, data), data.get("email"))
+NAME_FIELDS = ("name", "first_name", "last_name", "email")
+KEY_TYPES = ("text", "email")
+
+
+def key_for(kind: str, data: Mapping[str, Any], fields: Mapping[str, FieldDef] | None = None) -> str:
+    """The folded search key of a customer (see cmkit.domain.text): its name and e-mail, then its other
+    text and e-mail fields (`fields`: the group's definitions for `kind`; without them, every text value)."""
+    more = [
+        v for k, v in data.items()
+        if k not in NAME_FIELDS and isinstance(v, str) and (fields is None or (k in fields and fields[k].type in KEY_TYPES))
+    ]
+    return customer_key([display_name(kind, data), data.get("email")], more)
 
 
 class CustomersAPI(Core):
@@ -32,7 +43,7 @@ class CustomersAPI(Core):
         new_id = work.session.execute(
             insert(C).values(
                 kind=kind, group_id=self.group_id(group), company_id=company_id, active=True, name=name,
-                search_key=key_for(kind, data), data=data, version=1, created_at=work.now, updated_at=work.now,
+                search_key=key_for(kind, data, self.group(group).fields_for(kind)), data=data, version=1, created_at=work.now, updated_at=work.now,
             ).returning(C.id)
         ).scalar_one()
         after = {"kind": kind, "group": group, "company_id": company_id, "name": name, "fields": data}
@@ -79,6 +90,13 @@ class CustomersAPI(Core):
 
     def edit(self, id: Any, version: int | None = None, **fields: Any) -> Customer:
         """Change data fields (R4, R5, R6): None clears a field. Refuses a stale `version` (StaleVersion)."""
+        if version is not None:
+            try:
+                version = int(version)
+            except (TypeError, ValueError):
+                raise ValidationError(
+                    "version", f"must be the version the customer was read with (Customer.version), got {version!r}"
+                ) from None
 
         def op(work: UnitOfWork) -> Customer:
             repo.lock_customers(work.session, [getattr(id, "id", id)], shared=False)
@@ -98,7 +116,7 @@ class CustomersAPI(Core):
                 update(C)
                 .where(C.id == cur.id, C.version == cur.version)
                 .values(
-                    data=data, name=display_name(cur.kind, data), search_key=key_for(cur.kind, data),
+                    data=data, name=display_name(cur.kind, data), search_key=key_for(cur.kind, data, self.group(cur.group).fields_for(cur.kind)),
                     version=C.version + 1, updated_at=work.now,
                 )
                 .execution_options(synchronize_session=False)

@@ -24,14 +24,14 @@ T, A, C, P = TicketRow, AdditionalCustomer, CustomerRow, ProtocolEntry
 
 
 def _ids(x: Any) -> int:
-    return int(getattr(x, "id", x))
+    return repo.id_of(x)
 
 
 class LifecycleAPI(Core):
     def _finish(self, changes: pd.DataFrame, problems: list[str], dry_run: bool, blocking: pd.DataFrame | None = None,
                 apply: Any = None) -> Outcome:
         if dry_run:
-            return Outcome(applied=False, changes=changes, problems=problems)
+            return Outcome(applied=False, changes=changes, problems=problems, blocking=blocking)
         if problems:
             raise PreconditionFailed(problems, blocking)
         apply()
@@ -49,6 +49,7 @@ class LifecycleAPI(Core):
             s = work.session
             repo.lock_customers(s, [_ids(source_id)], shared=False)
             repo.lock_customers(s, [_ids(target_id)], shared=True)
+            repo.lock_tickets_of(s, [_ids(source_id)])
             src = self._customer(work, source_id, permission="transfer")
             dst = self._customer(work, target_id, permission="transfer")
             states = ("open",) if only_open else ("open", "closed")
@@ -77,24 +78,30 @@ class LifecycleAPI(Core):
 
         return self._write(op)
 
-    def _apply_transfer(self, work: UnitOfWork, src: Customer, dst: Customer, states: tuple[str, ...]) -> None:
+    def _apply_transfer(self, work: UnitOfWork, src: Customer, dst: Customer, states: tuple[str, ...],
+                        action: str = "transferred", audit: bool = True) -> None:
+        """Hand src's tickets in `states` to dst in a few statements; the protocol says `action`
+        (merge uses "merged"); `audit=False` leaves the audit entries to the caller."""
         s = work.session
+        repo.lock_tickets_of(s, [src.id])  # held already by transfer_tickets; taken here for every caller
         in_scope = select(T.id).where(T.state.in_(states))
         main_ids = in_scope.where(T.main_customer_id == src.id)
-        add_ids = select(A.ticket_id).where(A.customer_id == src.id, A.ticket_id.in_(in_scope))
+        # a link's ticket in `states`: looked up by its id (an IN over all tickets would read every ticket)
+        link_in_scope = select(T.id).where(T.id == A.ticket_id, T.state.in_(states)).exists()
+        add_ids = select(A.ticket_id).where(A.customer_id == src.id, link_in_scope)
         # 1. one protocol entry per changed ticket, written while the source is still on them
         cols = ["ticket_id", "at", "user_name", "action", "role", "old_customer_id", "old_customer_name",
                 "new_customer_id", "new_customer_name", "run_id"]
         for role, ticket_ids in (("main", main_ids), ("additional", add_ids)):
             rows = select(
-                T.id, literal(work.now), literal(work.user), literal("transferred"), literal(role),
+                T.id, literal(work.now), literal(work.user), literal(action), literal(role),
                 literal(src.id), literal(src.name), literal(dst.id), literal(dst.name), literal(work.run_id),
             ).where(T.id.in_(ticket_ids))
             s.execute(insert(P).from_select(cols, rows))
         # 2. where the source is an additional customer and the target is on the ticket already: drop the source
         s.execute(
             delete(A).where(
-                A.customer_id == src.id, A.ticket_id.in_(in_scope), repo.on_ticket(A.ticket_id, dst.id)
+                A.customer_id == src.id, link_in_scope, repo.on_ticket(A.ticket_id, dst.id)
             ).execution_options(synchronize_session=False)
         )
         # 3. where the source is main and the target additional: the target becomes main, its extra link goes
@@ -106,9 +113,11 @@ class LifecycleAPI(Core):
             .values(main_customer_id=dst.id).execution_options(synchronize_session=False)
         )
         s.execute(
-            update(A).where(A.customer_id == src.id, A.ticket_id.in_(in_scope))
+            update(A).where(A.customer_id == src.id, link_in_scope)
             .values(customer_id=dst.id).execution_options(synchronize_session=False)
         )
+        if not audit:
+            return
         summary = {"only_open": states == ("open",)}
         work.audit("transfer_out", "customer", src.id, src.id, {**summary, "customer_id": src.id}, {"customer_id": dst.id})
         work.audit("transfer_in", "customer", dst.id, dst.id, {**summary, "customer_id": src.id}, {"customer_id": dst.id})
@@ -139,16 +148,20 @@ class LifecycleAPI(Core):
                 changes = changes.iloc[0:0]
 
             def apply() -> None:
-                self._audit_set(work, "deactivate", scope, {"active": True}, {"active": False})
-                s.execute(
-                    update(C).where(C.id.in_(scope), C.active.is_(True))
-                    .values(active=False, deactivated_at=work.now, version=C.version + 1, updated_at=work.now)
-                    .execution_options(synchronize_session=False)
-                )
+                self._apply_deactivate(work, scope)
 
             return self._finish(changes, problems, dry_run, blocking, apply)
 
         return self._write(op)
+
+    def _apply_deactivate(self, work: UnitOfWork, scope: Any) -> None:
+        """Deactivate the active customers in `scope` (ids or a select), one audit entry each."""
+        self._audit_set(work, "deactivate", scope, {"active": True}, {"active": False})
+        work.session.execute(
+            update(C).where(C.id.in_(scope), C.active.is_(True))
+            .values(active=False, deactivated_at=work.now, version=C.version + 1, updated_at=work.now)
+            .execution_options(synchronize_session=False)
+        )
 
     def _audit_set(self, work: UnitOfWork, action: str, scope: Any, before: Any, after: Any) -> None:
         """One audit entry per active customer in `scope`, in one statement."""
@@ -171,6 +184,7 @@ class LifecycleAPI(Core):
             if c.company_id is not None:
                 repo.lock_customers(s, [c.company_id], shared=True)
             repo.lock_customers(s, [c.id], shared=False)
+            c = self._customer(work, c.id, permission=None)  # as it is now that it is locked
             company = self._customer(work, c.company_id, permission=None) if c.company_id else None
             problems = rules.reactivate_problems(c, company)
             changes = pd.DataFrame(

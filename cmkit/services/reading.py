@@ -8,7 +8,7 @@ from typing import Any
 import pandas as pd
 from sqlalchemy import literal, select, union_all
 
-from cmkit.db import repo
+from cmkit.db import arrow_frames, repo
 from cmkit.db.schema import AdditionalCustomer, AuditEntry, CustomerGroup, CustomerRow, Queue, TicketRow
 from cmkit.db.uow import UnitOfWork
 from cmkit.errors import ValidationError
@@ -20,14 +20,18 @@ FRAMES = ("customers", "tickets", "ticket_customers", "comments", "attachments",
 
 
 def _since(value: Any) -> dt.datetime:
+    """`value` as an aware UTC datetime (a date means its midnight; a time without zone is taken as UTC),
+    so that SQLite, which stores UTC wall-clock times, and PostgreSQL compare the same instant."""
     if isinstance(value, dt.datetime):
-        return value
-    if isinstance(value, dt.date):
-        return dt.datetime.combine(value, dt.time())
-    try:
-        return dt.datetime.fromisoformat(str(value))
-    except ValueError:
-        raise ValidationError("since", f"must be a date or datetime (YYYY-MM-DD[THH:MM]), got {value!r}") from None
+        moment = value
+    elif isinstance(value, dt.date):
+        moment = dt.datetime.combine(value, dt.time())
+    else:
+        try:
+            moment = dt.datetime.fromisoformat(str(value))
+        except ValueError:
+            raise ValidationError("since", f"must be a date or datetime (YYYY-MM-DD[THH:MM]), got {value!r}") from None
+    return moment.replace(tzinfo=dt.UTC) if moment.tzinfo is None else moment.astimezone(dt.UTC)
 
 
 class ReadingAPI(Core):
@@ -45,22 +49,37 @@ class ReadingAPI(Core):
                 L.before, L.after, L.run_id,
             ).order_by(L.id)
             if customer_id is not None:
-                cid = int(getattr(customer_id, "id", customer_id))
+                cid = repo.id_of(customer_id)
                 group = work.session.execute(
                     select(CustomerGroup.name).join(C, C.group_id == CustomerGroup.id).where(C.id == cid)
                 ).scalar()
                 if group is not None:  # a deleted customer's history stays readable
                     self.require("read", group)
                 stmt = stmt.where(L.customer_id == cid)
+            else:
+                stmt = self._visible_history(stmt)
             if user is not None:
                 stmt = stmt.where(L.user_name == user)
             if since is not None:
                 stmt = stmt.where(L.at >= _since(since))
             if run_id is not None:
                 stmt = stmt.where(L.run_id == run_id)
-            return repo.frame_of(work.session, stmt)
+            df = repo.frame_of(work.session, stmt)
+            df["at"] = pd.to_datetime(df["at"], utc=True)  # SQLite returns UTC times without their zone
+            for col in ("entity_id", "customer_id"):
+                df[col] = df[col].astype("Int64")
+            return df
 
         return self._read(op)
+
+    def _visible_history(self, stmt: Any) -> Any:
+        """Users who may not read every group see only entries of customers in groups they may read
+        (entries of deleted customers and of the configuration need read permission on every group)."""
+        groups = self.readable_groups()
+        if len(groups) == len(self.config.groups):
+            return stmt
+        visible = select(C.id).where(C.group_id.in_([self._group_ids[g] for g in groups]))
+        return stmt.where(L.customer_id.in_(visible))
 
     def frame(self, what: str = "customers", include_deactivated: bool = True, group: str | None = None,
               kind: str | None = None) -> pd.DataFrame:
@@ -100,6 +119,18 @@ class ReadingAPI(Core):
         return self._read(op)
 
     def _customers_frame(self, work: UnitOfWork, gids: list[int], include_deactivated: bool, kind: str | None) -> pd.DataFrame:
+        names: list[str] = []
+        types: dict[str, str] = {}
+        by_id = {i: n for n, i in self._group_ids.items()}
+        for gid in gids:
+            for k in ("company", "contact"):
+                for f, fd in self.config.groups[by_id[gid]].fields_for(k).items():
+                    types.setdefault(f, fd.type)
+        names = list(types)
+        fast = arrow_frames.customers_frame(self.engine, {g: by_id[g] for g in gids}, include_deactivated, kind, types,
+                                            connection=work.session.connection())
+        if fast is not None:  # through Arrow: a million customers in about a second
+            return fast
         stmt = (
             select(C.id, C.kind, CustomerGroup.name.label("group"), C.company_id, C.active, C.name, C.version,
                    C.created_at, C.updated_at, C.data)
@@ -112,9 +143,4 @@ class ReadingAPI(Core):
         if kind:
             stmt = stmt.where(C.kind == kind)
         df = repo.frame_of(work.session, stmt)
-        names: list[str] = []
-        for gid in gids:
-            gdef = self.config.groups[next(n for n, i in self._group_ids.items() if i == gid)]
-            for k in ("company", "contact"):
-                names += [f for f in gdef.fields_for(k) if f not in names]
         return expand_fields(df, names)

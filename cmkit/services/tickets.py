@@ -14,6 +14,7 @@ from cmkit.db.schema import AdditionalCustomer, ProtocolEntry, Queue, TicketRow
 from cmkit.db.uow import UnitOfWork
 from cmkit.domain import rules
 from cmkit.domain.fields import _CONTROL
+from cmkit.domain.text import search_key
 from cmkit.errors import PreconditionFailed, ValidationError
 from cmkit.services.base import Core
 from cmkit.values import Customer, Ticket
@@ -27,7 +28,7 @@ def clean_subject(subject: Any) -> str:
     if not isinstance(subject, str) or not subject.strip():
         raise ValidationError("subject", "a ticket needs a subject (non-empty text)")
     subject = subject.strip()
-    if len(subject) > SUBJECT_MAX or any(c in _CONTROL or c in "\n\r\t" for c in subject):
+    if len(subject) > SUBJECT_MAX or any(c in _CONTROL or c in "\n\r\t" or "\ud800" <= c <= "\udfff" for c in subject):
         raise ValidationError("subject", f"must be one line of at most {SUBJECT_MAX} characters without control characters")
     return subject
 
@@ -79,7 +80,7 @@ class TicketsAPI(Core):
             queue_id = work.session.execute(select(Queue.id).where(Queue.name == queue)).scalar_one()
             tid = work.session.execute(
                 insert(T).values(
-                    number="~" + uuid.uuid4().hex[:19], subject=text, queue_id=queue_id, state="open",
+                    number="~" + uuid.uuid4().hex[:19], subject=text, search_key=search_key(text), queue_id=queue_id, state="open",
                     main_customer_id=main.id, created_by=work.user, created_at=work.now,
                 ).returning(T.id)
             ).scalar_one()

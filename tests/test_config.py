@@ -1,0 +1,239 @@
+"""Configuration: validation names the dotted key at fault; init refuses changes that would strand data."""
+
+from __future__ import annotations
+
+import copy
+import tomllib
+from collections.abc import Callable
+from pathlib import Path
+from typing import Any
+
+import pytest
+
+import cmkit
+from cmkit import CMError, ConfigError, CustomerManager, PermissionDenied, ValidationError
+from cmkit.domain.config import load_config
+
+BASE: dict[str, Any] = tomllib.loads(Path(__file__).with_name("config_test.toml").read_text(encoding="utf-8"))
+Snapshot = Callable[[], dict[str, list[tuple[object, ...]]]]
+
+
+def base() -> dict[str, Any]:
+    """A fresh deep copy of the test configuration, to modify."""
+    return copy.deepcopy(BASE)
+
+
+def _set(cfg: dict[str, Any], dotted: str, value: Any) -> dict[str, Any]:
+    *path, last = dotted.split(".")
+    node = cfg
+    for key in path:
+        node = node[key]
+    node[last] = value
+    return cfg
+
+
+def _drop(cfg: dict[str, Any], dotted: str) -> dict[str, Any]:
+    *path, last = dotted.split(".")
+    node = cfg
+    for key in path:
+        node = node[key]
+    del node[last]
+    return cfg
+
+
+# (change to the base configuration, the dotted key the ConfigError must name)
+BAD_CONFIGS: list[Any] = [
+    pytest.param(lambda c: _set(c, "colour", "blue"), "colour", id="unknown-top-level-key"),
+    pytest.param(lambda c: _set(c, "groups.retail.colour", "blue"), "groups.retail.colour", id="unknown-group-key"),
+    pytest.param(lambda c: _set(c, "groups", ["retail"]), "groups", id="groups-not-a-table"),
+    pytest.param(lambda c: _set(c, "groups.retail.model", "three-level"), "groups.retail.model", id="bad-model"),
+    pytest.param(lambda c: _drop(c, "groups.retail.model"), "groups.retail.model", id="missing-model"),
+    pytest.param(lambda c: _set(c, "groups.partners.tickets_for_companies", "yes"),
+                 "groups.partners.tickets_for_companies", id="bool-as-text"),
+    pytest.param(lambda c: _set(c, "groups.retail.contact_fields.last_name.max_length", "x"),
+                 "groups.retail.contact_fields.last_name.max_length", id="max-length-text"),
+    pytest.param(lambda c: _set(c, "groups.retail.contact_fields.last_name.max_length", 0),
+                 "groups.retail.contact_fields.last_name.max_length", id="max-length-zero"),
+    pytest.param(lambda c: _set(c, "groups.retail.contact_fields.last_name.required", 1),
+                 "groups.retail.contact_fields.last_name.required", id="required-number"),
+    pytest.param(lambda c: _set(c, "groups.retail.contact_fields.seats.type", "integer"),
+                 "groups.retail.contact_fields.seats.type", id="unknown-field-type"),
+    pytest.param(lambda c: _set(c, "groups.retail.contact_fields.seats.unit", "pcs"),
+                 "groups.retail.contact_fields.seats.unit", id="unknown-field-key"),
+    pytest.param(lambda c: _set(c, "groups.retail.contact_fields.tier", {"type": "choice"}),
+                 "groups.retail.contact_fields.tier.choices", id="choice-without-choices"),
+    pytest.param(lambda c: _set(c, "groups.retail.contact_fields.tier.choices", []),
+                 "groups.retail.contact_fields.tier.choices", id="choice-empty-choices"),
+    pytest.param(lambda c: _set(c, "groups.retail.contact_fields.city", {"type": "text", "choices": ["a"]}),
+                 "groups.retail.contact_fields.city.choices", id="choices-on-text"),
+    pytest.param(lambda c: _set(c, "groups.retail.contact_fields.city", "text"),
+                 "groups.retail.contact_fields.city", id="field-not-a-table"),
+    pytest.param(lambda c: _set(c, "groups.private.company_fields", {"name": {"type": "text"}}),
+                 "groups.private.company_fields", id="one-level-with-companies"),
+    pytest.param(lambda c: _drop(c, "groups.retail.company_fields.name"), "groups.retail.company_fields.name",
+                 id="company-without-name"),
+    pytest.param(lambda c: _set(c, "groups.bad name", {"model": "one-level"}), "groups.bad name", id="bad-group-name"),
+    pytest.param(lambda c: _set(c, "queues.helpdesk.groups", ["retail", "wholesale"]), "queues.helpdesk.groups",
+                 id="queue-unknown-group"),
+    pytest.param(lambda c: _set(c, "queues.helpdesk.owner", "x"), "queues.helpdesk.owner", id="unknown-queue-key"),
+    pytest.param(lambda c: _set(c, "roles.agent.fly", ["retail"]), "roles.agent.fly", id="role-unknown-permission"),
+    pytest.param(lambda c: _set(c, "roles.agent.write", ["wholesale"]), "roles.agent.write", id="role-unknown-group"),
+    pytest.param(lambda c: _set(c, "roles.agent.read", 5), "roles.agent.read", id="role-grant-not-a-list"),
+    pytest.param(lambda c: _set(c, "users.alice", ["agent", "superhero"]), "users.alice", id="user-unknown-role"),
+    pytest.param(lambda c: _set(c, "users.admin", ["agent"]), "users.admin", id="admin-listed"),
+    pytest.param(lambda c: _set(c, "activities.wholesale", ["export_vcard"]), "activities.wholesale",
+                 id="activities-unknown-group"),
+    pytest.param(lambda c: _set(c, "attachments", {"max_bytes": -1}), "attachments.max_bytes", id="negative-size"),
+    pytest.param(lambda c: _set(c, "attachments", {"virus_scan": True}), "attachments.virus_scan",
+                 id="unknown-attachment-key"),
+]
+
+
+@pytest.mark.parametrize(("change", "key"), BAD_CONFIGS)
+def test_config_refused_with_the_dotted_key(db_url: str, snapshot: Snapshot, change: Callable[..., Any],
+                                            key: str) -> None:
+    before = snapshot()
+    with pytest.raises(ConfigError) as info:
+        cmkit.init(db_url, change(base()))
+    assert info.value.field == key
+    assert str(info.value).startswith(f"{key}: ")
+    assert isinstance(info.value, ValidationError)
+    assert snapshot() == before
+
+
+def test_config_base_is_valid_and_round_trips() -> None:
+    cfg = load_config(BASE)
+    assert set(cfg.groups) == {"retail", "partners", "private"}
+    assert cfg.queues_for("retail") == ["billing", "helpdesk"]
+    assert load_config(cfg.to_dict()) == cfg
+    assert load_config(BASE) == load_config(Path(__file__).with_name("config_test.toml"))
+
+
+def test_config_stored_in_the_database_is_the_one_given(cm: CustomerManager) -> None:
+    assert cm.config == load_config(BASE)
+
+
+def test_config_model_change_refused_while_group_has_customers(db_url: str, cm: CustomerManager, world,
+                                                               snapshot: Snapshot) -> None:
+    cfg = base()
+    retail = cfg["groups"]["retail"]
+    retail["model"] = "one-level"
+    del retail["company_fields"], retail["tickets_for_companies"]
+    before = snapshot()
+    with pytest.raises(ConfigError) as info:
+        cmkit.init(db_url, cfg)
+    assert info.value.field == "groups.retail.model"
+    assert "new group" in str(info.value)
+    assert snapshot() == before
+    assert cmkit.connect(db_url).config.groups["retail"].model == "two-level"
+    assert cm.create_company("retail", name="Still two-level").kind == "company"
+
+
+def test_config_model_change_allowed_while_group_is_empty(db_url: str) -> None:
+    cfg = base()
+    cfg["groups"]["private"] = {"model": "two-level", "company_fields": {"name": {"type": "text", "required": True}},
+                                "contact_fields": {"last_name": {"type": "text", "required": True}}}
+    cmkit.init(db_url, cfg)
+    cm = cmkit.connect(db_url)
+    assert cm.config.groups["private"].two_level
+    assert cm.create_company("private", name="Now possible").group == "private"
+
+
+def test_config_group_with_customers_cannot_be_removed(db_url: str, world, snapshot: Snapshot) -> None:
+    cfg = base()
+    del cfg["groups"]["private"]
+    cfg["queues"]["helpdesk"]["groups"] = ["retail"]
+    before = snapshot()
+    with pytest.raises(ConfigError) as info:
+        cmkit.init(db_url, cfg)
+    assert info.value.field == "groups.private"
+    assert snapshot() == before
+
+
+def test_config_queue_with_tickets_cannot_be_removed(db_url: str, cm: CustomerManager, world,
+                                                     snapshot: Snapshot) -> None:
+    cm.create_ticket(world["anna"].id, "billing", "Invoice")
+    cfg = base()
+    del cfg["queues"]["billing"]
+    before = snapshot()
+    with pytest.raises(ConfigError) as info:
+        cmkit.init(db_url, cfg)
+    assert info.value.field == "queues.billing"
+    assert "1 ticket" in str(info.value)
+    assert snapshot() == before
+    assert "billing" in cmkit.connect(db_url).config.queues
+
+
+def test_config_unused_queue_and_group_can_be_removed(db_url: str, world) -> None:
+    cfg = base()
+    del cfg["queues"]["billing"]
+    cmkit.init(db_url, cfg)
+    cm = cmkit.connect(db_url)
+    assert "billing" not in cm.config.queues
+    assert cm.config.queues_for("retail") == ["helpdesk"]
+    assert cm.customer(world["anna"].id) == world["anna"]
+
+
+def test_config_init_is_idempotent(db_url: str, cm: CustomerManager, world, snapshot: Snapshot) -> None:
+    t = cm.create_ticket(world["anna"].id, "helpdesk", "Kept")
+    customers, history = cm.frame("customers"), cm.history()
+    cmkit.init(db_url, base())
+    cmkit.init(db_url, base())
+    cmkit.init(db_url)  # without a configuration: the stored one stays
+    again = cmkit.connect(db_url)
+    assert again.config == load_config(BASE)
+    assert again.frame("customers").equals(customers)
+    assert again.history().equals(history)
+    assert again.ticket(t.id) == t
+    assert cm.customer(world["anna"].id) == world["anna"]  # an open connection keeps working
+
+
+def test_config_change_reaches_open_connections(db_url: str, world, as_user) -> None:
+    alice = as_user("alice")
+    assert alice.edit(world["anna"].id, tier="gold").version == 2
+    cfg = base()
+    cfg["roles"]["agent"]["write"] = []
+    cfg["queues"]["express"] = {"groups": ["retail"]}
+    cmkit.init(db_url, cfg)
+    with pytest.raises(PermissionDenied):
+        alice.edit(world["anna"].id, tier="silver")
+    assert cmkit.connect(db_url).create_ticket(world["anna"].id, "express", "New queue").queue == "express"
+
+
+def test_config_from_a_toml_file(db_url: str, tmp_path: Path) -> None:
+    text = Path(__file__).with_name("config_test.toml").read_text(encoding="utf-8")
+    path = tmp_path / "cmkit.toml"
+    path.write_text(text + '\n[queues.vip]\ngroups = ["partners"]\n', encoding="utf-8")
+    cmkit.init(db_url, path)
+    assert cmkit.connect(db_url).config.queues_for("partners") == ["partnerdesk", "vip"]
+    cmkit.init(db_url, str(path))
+    assert "vip" in cmkit.connect(db_url).config.queues
+
+
+def test_config_bad_toml_file_refused(db_url: str, tmp_path: Path, snapshot: Snapshot) -> None:
+    broken = tmp_path / "broken.toml"
+    broken.write_text("[groups.retail\nmodel = ", encoding="utf-8")
+    before = snapshot()
+    with pytest.raises(ConfigError) as info:
+        cmkit.init(db_url, broken)
+    assert info.value.field == str(broken) and "TOML" in str(info.value)
+    with pytest.raises(ConfigError) as info:
+        cmkit.init(db_url, tmp_path / "missing.toml")
+    assert "not found" in str(info.value)
+    assert snapshot() == before
+
+
+def test_config_unknown_user_cannot_connect(db_url: str) -> None:
+    with pytest.raises(PermissionDenied) as info:
+        cmkit.connect(db_url, user="nobody")
+    assert "'nobody'" in str(info.value) and "[users]" in str(info.value)
+    for known in ("admin", "alice", "lena", "rita"):
+        assert cmkit.connect(db_url, user=known).user == known
+
+
+def test_config_missing_sqlite_database_refused(tmp_path: Path) -> None:
+    missing = tmp_path / "nowhere" / "cmkit.db"
+    with pytest.raises(CMError) as info:
+        cmkit.connect(f"sqlite:///{missing}")
+    assert "cmkit.init" in str(info.value)
+    assert not missing.exists() and not missing.parent.exists()
