@@ -19,8 +19,9 @@ from sqlalchemy import Table, insert, select, text
 from tqdm.auto import tqdm
 
 from cmkit import demo_scale
-from cmkit.db import uow
+from cmkit.db import config_store, uow
 from cmkit.db.schema import AdditionalCustomer, CustomerGroup, CustomerRow, ProtocolEntry, Queue, TicketRow
+from cmkit.domain.config import Config
 from cmkit.domain.fields import display_name
 from cmkit.services.customers import key_for
 from cmkit.services.tickets import ticket_number
@@ -73,8 +74,9 @@ class Plan:
 class DemoBuilder:
     """Builds the rows of a demo data set deterministically from a seed."""
 
-    def __init__(self, plan: Plan, group_ids: dict[str, int], queue_ids: dict[str, int], now: dt.datetime) -> None:
-        self.plan, self.group_ids, self.queue_ids, self.now = plan, group_ids, queue_ids, now
+    def __init__(self, plan: Plan, group_ids: dict[str, int], queue_ids: dict[str, int], now: dt.datetime,
+                 config: Config) -> None:
+        self.plan, self.group_ids, self.queue_ids, self.now, self.config = plan, group_ids, queue_ids, now, config
         self.rnd = random.Random(plan.seed)
         self.next_id = 1
         self.customers: list[dict[str, Any]] = []
@@ -97,7 +99,7 @@ class DemoBuilder:
         data = {k: v for k, v in data.items() if v is not None}
         self.customers.append({
             "id": cid, "kind": kind, "group_id": self.group_ids[group], "company_id": company_id, "active": active,
-            "name": display_name(kind, data), "search_key": key_for(kind, data), "data": data, "version": 1,
+            "name": display_name(kind, data), "search_key": key_for(kind, data, self.config.groups[group].fields_for(kind)), "data": data, "version": 1,
             "created_at": self.now, "updated_at": self.now, "deactivated_at": None if active else self.now,
         })
         self.index.append((cid, group, kind, company_id, active))
@@ -198,7 +200,7 @@ def populate(engine: Any, plan: Plan | None = None, progress: bool = True) -> di
             raise CMError("the database already has customers; the demo data goes into an empty database only")
         groups = {n: i for n, i in s.execute(select(CustomerGroup.name, CustomerGroup.id))}
         queues = {n: i for n, i in s.execute(select(Queue.name, Queue.id))}
-        b = DemoBuilder(plan, groups, queues, work.now)
+        b = DemoBuilder(plan, groups, queues, work.now, config_store.load(s))
         b.build_customers()
         _insert(work, CustomerRow, b.customers, "customers", progress)
         tickets, extras, protocol = [], [], []
