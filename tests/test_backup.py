@@ -8,12 +8,12 @@ import os
 import shutil
 import sqlite3
 import threading
-import uuid
 from collections.abc import Iterator
 from pathlib import Path
 
 import pytest
 import sqlalchemy as sa
+from conftest import scratch_pg_database
 from detail_samples import pdf_bytes, png_bytes
 from reliability import StatementFault, injected, race, table_rows, violations
 
@@ -23,7 +23,7 @@ from cmkit import CMError, CustomerManager
 from cmkit.backup import backup, restore, revision_of_backup
 from cmkit.cli import main
 from cmkit.db import migrate
-from cmkit.facade import dispose_engines, engine_for
+from cmkit.facade import dispose_engines
 
 PG_ADMIN_URL = os.environ.get("CMKIT_TEST_POSTGRES_URL")
 
@@ -62,17 +62,8 @@ def new_database(db_url: str, tmp_path: Path) -> Iterator[str]:
     if db_url.startswith("sqlite"):
         yield f"sqlite:///{tmp_path / 'restored.db'}"
         return
-    assert PG_ADMIN_URL
-    name = f"cmkit_restore_{uuid.uuid4().hex[:10]}"
-    admin = sa.create_engine(PG_ADMIN_URL, isolation_level="AUTOCOMMIT")
-    with admin.connect() as conn:
-        conn.execute(sa.text(f'CREATE DATABASE "{name}"'))
-    url = sa.engine.make_url(PG_ADMIN_URL).set(database=name).render_as_string(hide_password=False)
-    yield url
-    engine_for(url).dispose()
-    with admin.connect() as conn:
-        conn.execute(sa.text(f'DROP DATABASE IF EXISTS "{name}" WITH (FORCE)'))
-    admin.dispose()
+    with scratch_pg_database("cmkit_restore") as url:
+        yield url
 
 
 def test_backup_restores_every_row_into_a_new_database(cm: CustomerManager, db_url: str, new_database: str,
