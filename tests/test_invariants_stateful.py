@@ -1,10 +1,11 @@
 """Invariants under random use: hypothesis runs random sequences of the facade's operations, as several
-admins with different permissions, and after every step checks the database's rules (tests/reliability.py
-reads them from the tables; at the end of each run `check_invariants()` must agree): every ticket has one main customer and
-names no customer twice, no deactivated customer on an open ticket, no active contact in a deactivated
-company, and each ticket's protocol accounts for every change of its customers. An operation that is
-refused must raise a cmkit error (never a database error) and change nothing (R30: judged by the tables'
-row counts and the customers' versions; tests/test_faults.py compares every row).
+admins with different permissions, and after every step checks the database's rules as tests/reliability.py
+reads them from the tables (at the end of each run `check_invariants()` must agree): every ticket has one
+main customer and names no customer twice, no deactivated customer on an open ticket, no active contact in a
+deactivated company (R19 deactivates them with it; R21 reactivates none of them before the company), and
+each ticket's protocol accounts for every change of its customers. An operation that is refused must raise
+a cmkit error (never a database error) and change nothing (R30: judged by the tables' row counts, the
+customers' versions, the open tickets and whom they name; tests/test_faults.py compares every row).
 """
 
 from __future__ import annotations
