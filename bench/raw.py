@@ -13,8 +13,10 @@ from sqlalchemy.engine import make_url
 
 from cmkit.db import search_sql as q
 from cmkit.domain.text import query_terms
+from cmkit.services.search import AUTOCOMPLETE_TIERS, CUSTOMERS_FOR_TICKETS, QUICK_TIERS
 
 Stmt = tuple[str, dict[str, Any]]
+Step = tuple[int, list[list[Stmt]]]  # (rows wanted, steps: each a list of statements to try in turn)
 
 
 class Raw:
@@ -37,28 +39,42 @@ class Raw:
     def close(self) -> None:
         self.conn.close()
 
-    def run(self, stmts: Sequence[Stmt]) -> int:
+    def run(self, plan: Sequence[Step]) -> int:
+        """Run a search as cmkit does: per group of steps, the steps in turn until `wanted` distinct rows
+        are found; per step, its statements in turn until one finds enough (see q.budgeted)."""
         n = 0
-        for sql, params in stmts:
-            self.cur.execute(sql, params)
-            n += len(self.cur.fetchall())
+        for wanted, steps in plan:
+            found: set[Any] = set()
+            for stmts in steps:
+                if len(found) >= wanted:
+                    break
+                rows: list[Any] = []
+                for sql, params in stmts:
+                    self.cur.execute(sql, params)
+                    rows = self.cur.fetchall()
+                    if len(rows) >= wanted:
+                        break
+                found.update(r[0] for r in rows)
+            n += len(found)
         return n
 
     # -- searches: cmkit's indexed statements ------------------------------------------------------------
-    def autocomplete(self, text: str, gids: list[int], limit: int = 10) -> list[Stmt]:
-        terms = query_terms(text)
-        return [q.customers_query(self.pg, terms, prefix=p, names_only=True, group_ids=gids, limit=limit)
-                for p in (False, True)]
+    def _tiers(self, terms: Any, tiers: Sequence[tuple[bool, bool]], gids: list[int], limit: int) -> list[list[Stmt]]:
+        return [q.budgeted(q.customers_query, pg=self.pg, terms=terms, prefix=p, names_only=n, group_ids=gids,
+                           limit=limit if i == 0 else 2 * limit) for i, (p, n) in enumerate(tiers)]
 
-    def quick(self, text: str, gids: list[int], limit: int = 50) -> list[Stmt]:
-        terms = query_terms(text)
-        stmts = [q.customers_query(self.pg, terms, prefix=p, names_only=n, group_ids=gids, limit=limit)
-                 for p, n in ((False, True), (True, True), (True, False))]
-        return stmts + [q.tickets_by_subject(self.pg, terms, group_ids=gids, limit=limit, prefix=False),
-                        q.tickets_by_subject(self.pg, terms, group_ids=gids, limit=limit),
-                        q.tickets_by_customer(self.pg, terms, group_ids=gids, limit=limit, max_customers=max(20, limit))]
+    def autocomplete(self, text: str, gids: list[int], limit: int = 10) -> list[Step]:
+        return [(limit, self._tiers(query_terms(text), AUTOCOMPLETE_TIERS, gids, limit))]
 
-    def detail(self, criteria: dict[str, str], gids: list[int], kind: str | None) -> list[Stmt]:
+    def quick(self, text: str, gids: list[int], limit: int = 50) -> list[Step]:
+        terms = query_terms(text)
+        tickets = [[q.tickets_by_subject(self.pg, terms, group_ids=gids, limit=limit, prefix=False)],
+                   q.budgeted(q.tickets_by_subject, pg=self.pg, terms=terms, group_ids=gids, limit=limit),
+                   q.budgeted(q.tickets_by_customer, pg=self.pg, terms=terms, group_ids=gids, limit=limit,
+                              max_customers=max(CUSTOMERS_FOR_TICKETS, limit))]
+        return [(limit, self._tiers(terms, QUICK_TIERS, gids, limit)), (limit, tickets)]
+
+    def detail(self, criteria: dict[str, str], gids: list[int], kind: str | None) -> list[Step]:
         """The indexed candidates, with the field values compared in SQL (exact, as typed)."""
         terms = [t for v in criteria.values() for t in query_terms(v)]
         sql, params = q.customers_query(self.pg, terms, prefix=False, names_only=False, group_ids=gids, kind=kind,
@@ -70,7 +86,7 @@ class Raw:
                 head += f" AND c.data ->> %(f{i})s = %(v{i})s"
             else:
                 head += f" AND json_extract(c.data, '$.' || :f{i}) = :v{i}"
-        return [(head + " ORDER BY " + order, params)]
+        return [(1 << 30, [[(head + " ORDER BY " + order, params)]])]
 
     # -- lifecycle: the statements that do cmkit's work -------------------------------------------------
     def _tx(self, stmts: Sequence[Stmt]) -> None:
@@ -131,24 +147,42 @@ class Raw:
         ]
         self._tx([(self._p(s), p) for s in stmts])
 
-    def frame(self) -> int:
-        """All customers into a DataFrame through ADBC and Arrow (the data column as stored)."""
+    def frame(self) -> float:
+        """All customers into a DataFrame through ADBC and Arrow (the data column as stored); returns the
+        milliseconds the load took. SQLite: in a child process, because ADBC brings a second SQLite library,
+        and two in one process break each other's file locks; the child times itself."""
         parsed = make_url(self.url)
-        if self.pg:
-            import adbc_driver_postgresql.dbapi as adbc
+        if not self.pg:
+            import subprocess
+            import sys
 
-            conn = adbc.connect(parsed.set(drivername="postgresql").render_as_string(hide_password=False))
-            sql = "SELECT c.*, c.data::text AS data_text FROM customers c ORDER BY c.id"
-        else:
-            import adbc_driver_sqlite.dbapi as adbc_sqlite
+            out = subprocess.run([sys.executable, "-c", _SQLITE_FRAME, parsed.database or ""], check=True,
+                                 capture_output=True, text=True)
+            return float(out.stdout.split()[-1])
+        import time
 
-            conn = adbc_sqlite.connect(parsed.database)
-            sql = "SELECT * FROM customers ORDER BY id"
+        import adbc_driver_postgresql.dbapi as adbc
+
+        started = time.perf_counter()
+        conn = adbc.connect(parsed.set(drivername="postgresql").render_as_string(hide_password=False))
         try:
             with conn.cursor() as cur:
-                cur.execute(sql if not self.pg else sql.replace("c.*, ", "c.id, c.kind, c.group_id, c.company_id, "
-                                                                "c.active, c.name, c.version, c.created_at, "
-                                                                "c.updated_at, "))
-                return len(cur.fetch_df())
+                cur.execute("SELECT c.id, c.kind, c.group_id, c.company_id, c.active, c.name, c.version, "
+                            "c.created_at, c.updated_at, c.data::text AS data FROM customers c ORDER BY c.id")
+                cur.fetch_df()
         finally:
             conn.close()
+        return (time.perf_counter() - started) * 1000
+
+
+_SQLITE_FRAME = """
+import sys, time
+import adbc_driver_sqlite.dbapi as adbc
+started = time.perf_counter()
+conn = adbc.connect(sys.argv[1])
+with conn.cursor() as cur:
+    cur.execute("SELECT * FROM customers ORDER BY id")
+    cur.fetch_df()
+conn.close()
+print((time.perf_counter() - started) * 1000)
+"""

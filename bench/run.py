@@ -85,15 +85,28 @@ def _pair(items: list[Any], cm_call: Callable[[Any], Any], raw_call: Callable[[A
     return a, b
 
 
-def run(url: str, customers: int, tickets: int, queries: int, rounds: int) -> dict[str, Any]:
+def run(url: str, customers: int, tickets: int, queries: int, rounds: int,
+        only: list[str] | None = None) -> dict[str, Any]:
+    """Time every operation (or those whose name starts with one of `only`); each line is printed as
+    soon as it is measured."""
     setup.build(url, customers, tickets)
     sc = setup.scenario(url)
     cm = cmkit.connect(url)
     raw = Raw(url)
     gids = [cm._group_ids[g] for g in cm.readable_groups()]
     results: dict[str, Any] = {}
+    dialect = make_url(url).get_backend_name()
+
+    def wanted(name: str) -> bool:
+        return not only or any(name.startswith(o) for o in only)
+
+    def done(name: str, result: dict[str, Any]) -> None:
+        results[name] = result
+        print(table({name: result}, dialect).splitlines()[-1], flush=True)
+
     work = workloads(url, queries)
     print(f"timing {queries} queries per search and {rounds} rounds per bulk operation ...")
+    print(table({}, dialect).splitlines()[0], flush=True)
     # the raw bound's statements are built before its clock starts
     searches: dict[str, tuple[Callable[[Any], Any], Callable[[Any], Any]]] = {
         "autocomplete": (cm.autocomplete, lambda t: raw.autocomplete(t, gids)),
@@ -103,11 +116,13 @@ def run(url: str, customers: int, tickets: int, queries: int, rounds: int) -> di
                           lambda d: raw.detail(d[1], [cm._group_ids[d[0]]], None)),
     }
     for name, (cm_call, build) in searches.items():
+        if not wanted(name):
+            continue
         items = list(enumerate(work[name]))
         stmts = {i: build(item) for i, item in items}
         a, b = _pair(items, lambda x, f=cm_call: f(x[1]), lambda x, s=stmts: raw.run(s[x[0]]),
                      warmup=min(100, len(items)))
-        results[name] = {"cmkit": _stats(a), "raw": _stats(b)}
+        done(name, {"cmkit": _stats(a), "raw": _stats(b)})
 
     names = {sc.source: setup.SOURCE, sc.target: setup.TARGET}
     at = [sc.source]
@@ -118,8 +133,9 @@ def run(url: str, customers: int, tickets: int, queries: int, rounds: int) -> di
         cm.transfer_tickets(src, dst, only_open=False) if by_cmkit else raw.transfer(src, dst, names)
         at[0] = dst
 
-    a, b = _pair(list(range(rounds)), lambda _: transfer(True), lambda _: transfer(False), warmup=1)
-    results["transfer 100k tickets"] = {"cmkit": _stats(a), "raw": _stats(b), "tickets": sc.transfer_tickets}
+    if wanted("transfer"):
+        a, b = _pair(list(range(rounds)), lambda _: transfer(True), lambda _: transfer(False), warmup=1)
+        done("transfer 100k tickets", {"cmkit": _stats(a), "raw": _stats(b), "tickets": sc.transfer_tickets})
 
     def deactivate(by_cmkit: bool) -> float:
         t = time.perf_counter()
@@ -128,15 +144,25 @@ def run(url: str, customers: int, tickets: int, queries: int, rounds: int) -> di
         setup.restore_company(url, sc.company)  # not timed
         return ms
 
-    a, b = [], []
-    for i in range(rounds + 1):  # the first round warms up
-        for by_cmkit in ((True, False) if i % 2 == 0 else (False, True)):
-            ms = deactivate(by_cmkit)
+    if wanted("deactivate"):
+        a, b = [], []
+        for i in range(rounds + 1):  # the first round warms up
+            for by_cmkit in ((True, False) if i % 2 == 0 else (False, True)):
+                ms = deactivate(by_cmkit)
+                if i:
+                    (a if by_cmkit else b).append(ms)
+        done("deactivate company, 10k contacts", {"cmkit": _stats(a), "raw": _stats(b), "contacts": sc.contacts})
+    if wanted("frame() of all customers"):
+        a, b = [], []
+        for i in range(max(3, rounds // 2) + 1):  # the first round warms up
+            t = time.perf_counter()
+            cm.frame()
+            ms = (time.perf_counter() - t) * 1000
+            raw_ms = raw.frame()  # the bound times itself (on SQLite it runs in a child process)
             if i:
-                (a if by_cmkit else b).append(ms)
-    results["deactivate company, 10k contacts"] = {"cmkit": _stats(a), "raw": _stats(b), "contacts": sc.contacts}
-    a, b = _pair(list(range(max(3, rounds // 2))), lambda _: cm.frame(), lambda _: raw.frame(), warmup=1)
-    results["frame() of all customers"] = {"cmkit": _stats(a), "raw": _stats(b)}
+                a.append(ms)
+                b.append(raw_ms)
+        done("frame() of all customers", {"cmkit": _stats(a), "raw": _stats(b)})
     raw.close()
     return results
 
@@ -165,11 +191,13 @@ def main(argv: list[str] | None = None) -> int:
     p.add_argument("--url", help="database URL (default: a cached SQLite file under bench/data/)")
     p.add_argument("--queries", type=int, default=1000, help="timed queries per search (default 1000)")
     p.add_argument("--rounds", type=int, default=10, help="timed rounds of transfer and deactivation")
+    p.add_argument("--only", action="append", metavar="NAME",
+                   help="time only the operations whose name starts with NAME (may be repeated)")
     p.add_argument("--out", help="JSON file to write (default bench/results/<database>-<time>.json)")
     args = p.parse_args(argv)
     url = args.url or setup.default_url(args.customers, args.tickets)
     dialect = make_url(url).get_backend_name()
-    results = run(url, args.customers, args.tickets, args.queries, args.rounds)
+    results = run(url, args.customers, args.tickets, args.queries, args.rounds, args.only)
     text = table(results, dialect)
     print(f"\ncmkit benchmark on {dialect}: {args.customers} customers, {args.tickets} tickets "
           f"(load average {os.getloadavg()[0]:.1f} on {os.cpu_count()} cores)\n{text}")

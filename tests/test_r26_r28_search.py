@@ -73,6 +73,31 @@ def test_r26_autocomplete_whole_words_before_prefixes(cm: cmkit.CustomerManager,
     assert ids(cm.autocomplete("wol")) == [hof.id, eva.id]  # both prefixes: the index order (oldest first)
 
 
+def test_r26_long_prefixes_match_in_full_beyond_the_indexed_length(cm: cmkit.CustomerManager, world: World,
+                                                                    monkeypatch: pytest.MonkeyPatch) -> None:
+    """Prefixes longer than the prefix indexes are looked up by their indexed start and checked in full,
+    within a scan budget; a match beyond the budget is still found (the exact lookup follows)."""
+    from cmkit.db import search_sql
+
+    monkeypatch.setattr(search_sql, "SCAN_BUDGET", 3)
+    acme = world["acme"].id
+    near = [cm.create_contact("retail", company=acme, first_name="Ida", last_name=f"Kaltenbrunner{c}")
+            for c in "abcd"]  # share the first 8 letters ("kaltenbr") with the one asked for, and more
+    far = cm.create_contact("retail", company=acme, first_name="Ida", last_name="Kaltenbrücke")
+    ticket = cm.create_ticket(far.id, "helpdesk", "Kaltenbrückenbau verzögert")
+    for _ in range(4):
+        cm.create_ticket(near[0].id, "helpdesk", "Kaltenbrunnerei geschlossen")
+    assert ids(cm.autocomplete("kaltenbrüc")) == ids(cm.autocomplete("Kaltenbruec")) == [far.id]
+    assert ids(cm.autocomplete("kaltenbrun", limit=50)) == [c.id for c in near]
+    assert ids(cm.autocomplete("kaltenbrunnerc")) == [near[2].id]
+    assert ids(cm.autocomplete("kaltenbrunnerx")) == []
+    found = cm.quick_search("kaltenbrücken")
+    assert ids(found.customers) == [] and ids(found.tickets) == [ticket.id]
+    assert ids(cm.quick_search("kaltenbrück").customers) == [far.id]
+    assert ids(cm.quick_search("kaltenbrück").tickets) == [ticket.id]
+    assert ids(cm.ticket_search(customer_name="kaltenbrück")) == [ticket.id]
+
+
 def test_r26_autocomplete_limit_kind_and_group(cm: cmkit.CustomerManager, world: World) -> None:
     for i in range(14):
         cm.create_contact("retail", company=world["acme"].id, first_name=f"Max{i}", last_name="Mustermann")

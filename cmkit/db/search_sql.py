@@ -17,7 +17,7 @@ btree on tickets.number.
 
 from __future__ import annotations
 
-from collections.abc import Iterable, Sequence
+from collections.abc import Callable, Iterable, Sequence
 from dataclasses import dataclass, field
 from typing import Any
 
@@ -155,16 +155,48 @@ class Stmt:
         return f"{column} IN ({', '.join(self.p(v) for v in vals)})"
 
 
-def fts_expression(terms: Terms, prefix: bool | Sequence[bool]) -> str:
-    """An FTS5 query: every term, each an OR of its alternatives, as quoted tokens (prefix: with `*`).
-    A prefix longer than the longest prefix index makes FTS5 read the whole range of terms up front:
-    cheap for rare words; common words are mostly typed whole, and whole words come first (exact tier)."""
+def _longest(prefixes: str) -> int:
+    return max(int(n) for n in prefixes.split())
+
+
+#: index rows of a truncated long prefix read before the search asks for the exact (merged) prefix instead
+SCAN_BUDGET = 1000
+
+
+def fts_source(stmt: Stmt, table: str, key: str, terms: Terms, prefix: bool | Sequence[bool], longest: int,
+               budget: int | None, desc: bool = False) -> tuple[str, str, str]:
+    """SQLite: (FROM item `f` with the matching rowids, WHERE condition, ORDER BY) for `table` (FTS5) matching
+    every term, each an OR of its alternatives, as quoted tokens (prefix: with `*`).
+
+    FTS5 reads a prefix that has an index of its own lazily, in rowid order, but merges the whole range
+    of terms of a longer prefix up front (7 ms for a common city). With a `budget`, a longer prefix is
+    looked up by its first `longest` characters, at most `budget` index rows in rowid order, and checked
+    in full on `key` (the row's folded words, separated by spaces: `instr` finds ' ' + prefix, no
+    wildcards). That misses matches beyond the budget: the caller asks again without a budget when it
+    found too few (see `budgeted`). The budgeted rowids come materialised in rowid order, which the
+    join keeps; the ORDER BY is then empty, as sorting the joined rows would read all of them."""
     flags = [prefix] * len(terms) if isinstance(prefix, bool) else list(prefix)
-    parts = []
+    parts, checks = [], []
     for alts, pre in zip(terms, flags, strict=True):
-        ors = " OR ".join(f'"{a}"' + ("*" if pre else "") for a in alts if '"' not in a)
-        parts.append(f"({ors})")
-    return " AND ".join(parts)
+        words = [a for a in alts if '"' not in a]
+        cut = budget is not None and pre and any(len(a) > longest for a in words)
+        parts.append("(" + " OR ".join(f'"{a[:longest] if cut else a}"' + ("*" if pre else "") for a in words) + ")")
+        if cut:
+            checks.append("(" + " OR ".join(f"instr(' ' || {key}, {stmt.p(' ' + a)}) > 0" for a in words) + ")")
+    match = f"{table} MATCH {stmt.p(' AND '.join(parts))}"
+    order = "f.rowid DESC" if desc else "f.rowid"
+    if not checks:
+        return f"{table} f", match, order
+    frm = (f"(SELECT rowid FROM {table} WHERE {match} ORDER BY {order.replace('f.', '')} "  # noqa: S608 - fixed SQL and placeholders only
+           f"LIMIT {stmt.p(int(budget or 0))}) f")
+    return frm, " AND ".join(checks), ""
+
+
+def budgeted(build: Callable[..., tuple[str, dict[str, Any]]], **kwargs: Any) -> list[tuple[str, dict[str, Any]]]:
+    """The statements of one search step to run in turn until one finds as many rows as wanted: with
+    the scan budget first (fast for common prefixes), then, if it differs, without (exact)."""
+    first, exact = build(**kwargs, budget=SCAN_BUDGET), build(**kwargs, budget=None)
+    return [first] if first[0] == exact[0] else [first, exact]
 
 
 def _like(stmt: Stmt, expr: str, terms: Terms, prefix: bool | Sequence[bool]) -> str:
@@ -184,24 +216,29 @@ CUSTOMER_COLUMNS = ("id", "name", "kind", "group_id", "active", "company_id", "c
 TICKET_COLUMNS = ("id", "number", "subject", "queue", "state", "main_customer_id", "customer", "created_at")
 
 
-def _customer_match(stmt: Stmt, terms: Terms, prefix: bool | Sequence[bool], names_only: bool) -> tuple[str, str, str]:
+def _customer_match(stmt: Stmt, terms: Terms, prefix: bool | Sequence[bool], names_only: bool,
+                    budget: int | None = None) -> tuple[str, str, str]:
     """(FROM clause giving `c`, WHERE condition, ORDER BY) for customers whose key matches `terms`."""
     if stmt.pg:
         expr = (PG_NAME_KEY if names_only else PG_KEY).format(t="c")
         return "customers c", _like(stmt, expr, terms, prefix), "c.id"
-    table = "customer_name_fts" if names_only else "customer_fts"
-    return (f"{table} f JOIN customers c ON c.id = f.rowid",
-            f"{table} MATCH {stmt.p(fts_expression(terms, prefix))}", "f.rowid")
+    if names_only:
+        table, key, longest = "customer_name_fts", _name_part("c.search_key"), _longest(NAME_PREFIXES)
+    else:
+        table, key, longest = "customer_fts", "c.search_key", _longest(KEY_PREFIXES)
+    frm, cond, order = fts_source(stmt, table, key, terms, prefix, longest, budget)
+    return f"{frm} JOIN customers c ON c.id = f.rowid", cond, order
 
 
 def customers_query(
     pg: bool, terms: Terms, *, prefix: bool | Sequence[bool], names_only: bool, group_ids: Sequence[int],
     active_only: bool = True, kind: str | None = None, limit: int | None = None, with_data: bool = False,
-    company_ids: Sequence[int] | None = None,
+    company_ids: Sequence[int] | None = None, budget: int | None = None,
 ) -> tuple[str, dict[str, Any]]:
-    """Customers matching `terms`, in index order (columns CUSTOMER_COLUMNS, then `data` if asked)."""
+    """Customers matching `terms`, in index order (columns CUSTOMER_COLUMNS, then `data` if asked);
+    `budget`: see fts_source."""
     stmt = Stmt(pg)
-    frm, cond, order = _customer_match(stmt, terms, prefix, names_only)
+    frm, cond, order = _customer_match(stmt, terms, prefix, names_only, budget)
     where = [cond, stmt.among("c.group_id", group_ids)]
     if active_only:
         where.append("c.active" if pg else "c.active = 1")
@@ -211,7 +248,7 @@ def customers_query(
         where.append(stmt.among("c.company_id", company_ids))
     cols = "c.id, c.name, c.kind, c.group_id, c.active, c.company_id, co.name" + (", c.data" if with_data else "")
     sql = (f"SELECT {cols} FROM {frm} LEFT JOIN customers co ON co.id = c.company_id "  # noqa: S608 - fixed SQL and placeholders only
-           f"WHERE {' AND '.join(where)} ORDER BY {order}")
+           f"WHERE {' AND '.join(where)}" + _order_by(order))
     if limit is not None:
         sql += f" LIMIT {stmt.p(int(limit))}"
     return sql, stmt.params
@@ -250,20 +287,26 @@ def _ticket_filters(stmt: Stmt, where: list[str], group_ids: Sequence[int], stat
 
 def tickets_by_subject(
     pg: bool, terms: Terms, *, group_ids: Sequence[int], state: str | None = None, queue_id: int | None = None,
-    limit: int | None = None, prefix: bool = True,
+    limit: int | None = None, prefix: bool = True, budget: int | None = None,
 ) -> tuple[str, dict[str, Any]]:
-    """Tickets whose subject matches every term (word prefixes, or whole words), newest first."""
+    """Tickets whose subject matches every term (word prefixes, or whole words), newest first;
+    `budget`: see fts_source."""
     stmt = Stmt(pg)
     if pg:
         frm, where, order = "tickets t", [_like(stmt, PG_KEY.format(t="t"), terms, prefix)], "t.id DESC"
     else:
-        frm = "ticket_fts f JOIN tickets t ON t.id = f.rowid"
-        where, order = [f"ticket_fts MATCH {stmt.p(fts_expression(terms, prefix))}"], "f.rowid DESC"
+        source, cond, order = fts_source(stmt, "ticket_fts", "t.search_key", terms, prefix,
+                                         _longest(TICKET_PREFIXES), budget, desc=True)
+        frm, where = f"{source} JOIN tickets t ON t.id = f.rowid", [cond]
     _ticket_filters(stmt, where, group_ids, state, queue_id)
-    sql = _TICKET_SELECT.format(frm=frm) + f" WHERE {' AND '.join(where)} ORDER BY {order}"
+    sql = _TICKET_SELECT.format(frm=frm) + f" WHERE {' AND '.join(where)}" + _order_by(order)
     if limit is not None:
         sql += f" LIMIT {stmt.p(int(limit))}"
     return sql, stmt.params
+
+
+def _order_by(order: str) -> str:
+    return f" ORDER BY {order}" if order else ""
 
 
 def tickets_by_number(
@@ -294,6 +337,7 @@ def _subject_match(stmt: Stmt, terms: Terms) -> str:
 def tickets_by_customer(
     pg: bool, terms: Terms, *, group_ids: Sequence[int], state: str | None = None, queue_id: int | None = None,
     limit: int | None = None, subject_terms: Terms | None = None, max_customers: int | None = None,
+    budget: int | None = None,
 ) -> tuple[str, dict[str, Any]]:
     """Tickets on which a customer whose name matches `terms` is main or additional customer, whatever
     that customer's state (R20: closed tickets of deactivated customers are found by their name), and
@@ -304,10 +348,10 @@ def tickets_by_customer(
     stmt = Stmt(pg)
     parts = []
     for link in ("main", "additional"):
-        frm, cond, order = _customer_match(stmt, terms, True, names_only=True)
+        frm, cond, order = _customer_match(stmt, terms, True, names_only=True, budget=budget)
         if max_customers is not None:
             key = "id" if pg else "rowid"
-            frm = (f"(SELECT c.{key} AS cid FROM {frm} WHERE {cond} ORDER BY {order} "  # noqa: S608 - fixed SQL
+            frm = (f"(SELECT c.{key} AS cid FROM {frm} WHERE {cond}{_order_by(order)} "  # noqa: S608 - fixed SQL
                    f"LIMIT {stmt.p(int(max_customers))}) f JOIN customers c ON c.id = f.cid")
             cond, order = "1 = 1", "f.cid"
         if link == "main":
@@ -320,7 +364,7 @@ def tickets_by_customer(
             where.append(_subject_match(stmt, subject_terms))
         part = _TICKET_SELECT.format(frm=frm) + f" WHERE {' AND '.join(where)}"
         if limit is not None:
-            part = f"SELECT * FROM ({part} ORDER BY {order} LIMIT {stmt.p(int(limit))}) {link}_part"  # noqa: S608 - fixed SQL and placeholders only
+            part = f"SELECT * FROM ({part}{_order_by(order)} LIMIT {stmt.p(int(limit))}) {link}_part"  # noqa: S608 - fixed SQL and placeholders only
         parts.append(part)
     return " UNION ALL ".join(parts), stmt.params
 

@@ -156,9 +156,9 @@ class SearchAPI(Core):
         for prefix, names_only in tiers:
             if len(found) >= limit:
                 break
-            stmt = q.customers_query(self._pg, terms, prefix=prefix, names_only=names_only, group_ids=gids,
-                                     kind=kind, limit=limit + len(found))
-            for row in run(stmt):
+            stmts = q.budgeted(q.customers_query, pg=self._pg, terms=terms, prefix=prefix, names_only=names_only,
+                               group_ids=gids, kind=kind, limit=limit + len(found))
+            for row in _enough(run, stmts, limit + len(found)):
                 found.setdefault(row[0], row)
         return list(found.values())[:limit]
 
@@ -188,16 +188,16 @@ class SearchAPI(Core):
             gids = self._search_groups(None)
             if terms and gids and limit:
                 customers = self._tiers(run, terms, QUICK_TIERS, limit, None, gids)
-                stmts = [q.tickets_by_subject(self._pg, terms, group_ids=gids, limit=limit, prefix=False),
-                         q.tickets_by_subject(self._pg, terms, group_ids=gids, limit=limit),
-                         q.tickets_by_customer(self._pg, terms, group_ids=gids, limit=limit,
-                                               max_customers=max(CUSTOMERS_FOR_TICKETS, limit))]
+                steps = [[q.tickets_by_subject(self._pg, terms, group_ids=gids, limit=limit, prefix=False)],
+                         q.budgeted(q.tickets_by_subject, pg=self._pg, terms=terms, group_ids=gids, limit=limit),
+                         q.budgeted(q.tickets_by_customer, pg=self._pg, terms=terms, group_ids=gids, limit=limit,
+                                    max_customers=max(CUSTOMERS_FOR_TICKETS, limit))]
                 if numbers:
-                    stmts.insert(0, q.tickets_by_number(self._pg, numbers, group_ids=gids, limit=limit))
-                for stmt in stmts:
+                    steps.insert(0, [q.tickets_by_number(self._pg, numbers, group_ids=gids, limit=limit)])
+                for stmts in steps:
                     if len(tickets) >= limit:
                         break
-                    for row in run(stmt):
+                    for row in _enough(run, stmts, limit):
                         tickets.setdefault(row[0], row)
         return QuickResult(self._customer_rows(customers), fast_frame(TICKET_COLUMNS, list(tickets.values())[:limit]))
 
@@ -330,6 +330,17 @@ class SearchAPI(Core):
             stmt = q.customers_query(self._pg, [t[0] for t in terms], prefix=[t[1] for t in terms], names_only=True,
                                      group_ids=gids, active_only=False, kind="company", with_data=True)
         return [r[0] for r in run(stmt) if crit.test(r[1])]
+
+
+def _enough(run: Callable[[tuple[str, dict[str, Any]]], list[Any]], stmts: Sequence[tuple[str, dict[str, Any]]],
+            wanted: int) -> list[Any]:
+    """The rows of the first of `stmts` (q.budgeted) that finds `wanted` rows, or of the last one."""
+    rows: list[Any] = []
+    for stmt in stmts:
+        rows = run(stmt)
+        if len(rows) >= wanted:
+            break
+    return rows
 
 
 def _in_key(field: str, type_: str, kind: str) -> bool:
