@@ -51,6 +51,29 @@ def test_r1_customer_is_stored_once(cm: CustomerManager, world) -> None:
     assert cm.customer(world["bert"].id) == world["bert"]
 
 
+def test_r1_frame_through_arrow_equals_the_generic_path(cm: CustomerManager, world, monkeypatch) -> None:
+    """The fast frame (SQLite: rows rendered as JSON by SQLite and parsed by Arrow; PostgreSQL: ADBC) gives
+    the same table as the plain query, filters included."""
+    import pandas as pd
+
+    from cmkit.db import arrow_frames
+
+    cm.edit(world["anna"].id, email="anna.b@acme.example")
+    cm.deactivate(world["zeta"].id)
+    asks = [{}, {"include_deactivated": False}, {"kind": "company"}, {"group": "retail", "kind": "contact"}]
+    made = []
+    real = arrow_frames.customers_frame
+    monkeypatch.setattr(arrow_frames, "customers_frame", lambda *a, **k: made.append(real(*a, **k)) or made[-1])
+    fast = [cm.frame("customers", **a) for a in asks]
+    assert len(made) == len(asks) and all(f is not None for f in made)  # the fast path was taken
+    monkeypatch.setattr(arrow_frames, "customers_frame", lambda *a, **k: None)
+    for ask, got in zip(asks, fast, strict=True):
+        want = cm.frame("customers", **ask)
+        assert len(got) and list(got.columns) == list(want.columns), ask
+        pd.testing.assert_frame_equal(got.astype(object).where(got.notna(), None),
+                                      want.astype(object).where(want.notna(), None), check_dtype=False)
+
+
 # -- R2 customer groups ------------------------------------------------------------------------------------------
 
 

@@ -75,21 +75,25 @@ def customers_frame(
     n = table.num_rows
     out: dict[str, Any] = {"id": table.column("id").to_numpy().astype("int64")}
     out["kind"] = table.column("kind").to_pandas()
-    groups = pd.Series(table.column("group_id").to_numpy(zero_copy_only=False)).map(dict(group_names))
-    out["group"] = groups.astype("str") if n else pd.Series([], dtype="str")
+    names = pa.array([group_names.get(g, "") for g in range(max(group_names, default=0) + 1)], pa.string())
+    gid = table.column("group_id").combine_chunks() if n else pa.array([], pa.int64())
+    out["group"] = pc.take(names, gid).to_pandas()
     out["company_id"] = pd.array(table.column("company_id").to_pandas().to_numpy(), dtype="Int64")
     out["active"] = table.column("active").to_numpy(zero_copy_only=False).astype(bool)
     out["name"] = table.column("name").to_pandas()
     out["version"] = table.column("version").to_numpy(zero_copy_only=False).astype("int64")
     for col in ("created_at", "updated_at"):
-        out[col] = pd.to_datetime(table.column(col).to_pandas(), utc=True, format="ISO8601")
-    df = pd.DataFrame(out, index=pd.RangeIndex(n))
+        values = table.column(col)
+        if pa.types.is_timestamp(values.type) and values.type.tz is not None:
+            out[col] = values.to_pandas()
+        else:
+            out[col] = pd.to_datetime(values.to_pandas(), utc=True, format="ISO8601")
     for name in fields:
-        if name in df.columns:  # a company's `name` field is the `name` column already
+        if name in out:  # a company's `name` field is the `name` column already
             continue
         values = field_of(name)
-        df[name] = values.to_pandas() if values is not None else pd.Series([None] * n, dtype=object)
-    return df
+        out[name] = values.to_pandas() if values is not None else pd.Series([None] * n, dtype=object)
+    return pd.DataFrame(out, index=pd.RangeIndex(n))
 
 
 def _adbc_table(engine: Engine, gids: list[int], include_deactivated: bool, kind: str | None) -> Any:
@@ -120,9 +124,10 @@ SQLITE_CHUNK = 100_000
 def _sqlite_table(pa: Any, pj: Any, conn: Any, gids: list[int], include_deactivated: bool, kind: str | None,
                   fields: Mapping[str, str]) -> Any:
     """The customers as an Arrow table (with `data` a struct column), read through the caller's SQLite
-    connection: per chunk of ids, SQLite renders the rows as newline-separated JSON, Arrow parses it."""
-    from sqlalchemy import text
-
+    connection `conn` (same transaction): per chunk of ids, SQLite renders the rows as newline-separated
+    JSON, which Arrow parses while SQLite renders the next chunk (both release the GIL). SQLite's
+    rendering is the bound: more connections in threads do not help (measured: 2.1 s with one, 2.2 s
+    with two, for a million customers)."""
     where = [f"c.group_id IN ({', '.join(f':g{i}' for i in range(len(gids)))})"] if gids else ["1 = 0"]
     params: dict[str, Any] = {f"g{i}": g for i, g in enumerate(gids)}
     if not include_deactivated:
@@ -134,28 +139,29 @@ def _sqlite_table(pa: Any, pj: Any, conn: Any, gids: list[int], include_deactiva
            "'active', c.active, 'name', c.name, 'version', c.version, 'created_at', c.created_at, "
            "'updated_at', c.updated_at, 'data', json(c.data))")
     # a range of rowids is read in rowid order (no ORDER BY: a sorted subquery would be materialised
-    # first); the caller checks the order and sorts if it ever is not
-    sql = text(f"SELECT CAST(group_concat({doc}, char(10)) AS BLOB) FROM customers c "  # noqa: S608
-               f"WHERE c.id > :lo AND c.id <= :hi AND {' AND '.join(where)}")
+    # first); the order is checked below, and sorted if it ever is not
+    sql = (f"SELECT CAST(group_concat({doc}, char(10)) AS BLOB) FROM customers c "  # noqa: S608
+           f"WHERE c.id > :lo AND c.id <= :hi AND {' AND '.join(where)}")
     data_type = pa.struct([(name, pa.string() if t in _STRING_TYPES else pa.bool_())
                            for name, t in fields.items() if t in _STRING_TYPES or t == "bool"])
     schema = pa.schema([("id", pa.int64()), ("kind", pa.string()), ("group_id", pa.int64()),
                         ("company_id", pa.int64()), ("active", pa.int64()), ("name", pa.string()),
-                        ("version", pa.int64()), ("created_at", pa.string()), ("updated_at", pa.string()),
+                        ("version", pa.int64()), ("created_at", pa.timestamp("us", tz="UTC")),
+                        ("updated_at", pa.timestamp("us", tz="UTC")),
                         ("data", data_type)])
     options = pj.ParseOptions(explicit_schema=schema, unexpected_field_behavior="infer")
 
     def parse(blob: bytes) -> Any:
-        reader = pa.BufferReader(pa.py_buffer(blob))
-        return pj.read_json(reader, parse_options=options,
-                            read_options=pj.ReadOptions(block_size=max(1 << 20, len(blob) // 4 + 1)))
+        block = max(1 << 20, len(blob) // 4 + 1)
+        return pj.read_json(pa.BufferReader(pa.py_buffer(blob)), parse_options=options,
+                            read_options=pj.ReadOptions(block_size=block, use_threads=False))
 
-    low, high = conn.execute(text("SELECT coalesce(min(id), 0), coalesce(max(id), 0) FROM customers")).one()
-    # SQLite renders the next chunk while Arrow parses this one (both release the GIL); chunks come in id order
+    cur = conn.connection.driver_connection.cursor()
+    low, high = cur.execute("SELECT coalesce(min(id), 0), coalesce(max(id), 0) FROM customers").fetchone()
     with ThreadPoolExecutor(max_workers=1) as pool:
         parsed = []
         for lo in range(low - 1, high, SQLITE_CHUNK):
-            blob = conn.execute(sql, {**params, "lo": lo, "hi": lo + SQLITE_CHUNK}).scalar()
+            blob = cur.execute(sql, {**params, "lo": lo, "hi": lo + SQLITE_CHUNK}).fetchone()[0]
             if blob:
                 parsed.append(pool.submit(parse, blob))
         tables = [f.result() for f in parsed]

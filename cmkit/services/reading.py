@@ -143,4 +143,6 @@ class ReadingAPI(Core):
         if kind:
             stmt = stmt.where(C.kind == kind)
         df = repo.frame_of(work.session, stmt)
+        for col in ("created_at", "updated_at"):  # stored as UTC (SQLite gives them back without a zone)
+            df[col] = pd.to_datetime(df[col], utc=True)
         return expand_fields(df, names)
