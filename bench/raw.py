@@ -68,7 +68,8 @@ class Raw:
 
     def quick(self, text: str, gids: list[int], limit: int = 50) -> list[Step]:
         terms = query_terms(text)
-        tickets = [[q.tickets_by_subject(self.pg, terms, group_ids=gids, limit=limit, prefix=False)],
+        tickets = [q.budgeted(q.tickets_by_subject, pg=self.pg, terms=terms, group_ids=gids, limit=limit,
+                              prefix=False),
                    q.budgeted(q.tickets_by_subject, pg=self.pg, terms=terms, group_ids=gids, limit=limit),
                    q.budgeted(q.tickets_by_customer, pg=self.pg, terms=terms, group_ids=gids, limit=limit,
                               max_customers=max(CUSTOMERS_FOR_TICKETS, limit))]

@@ -188,7 +188,8 @@ class SearchAPI(Core):
             gids = self._search_groups(None)
             if terms and gids and limit:
                 customers = self._tiers(run, terms, QUICK_TIERS, limit, None, gids)
-                steps = [[q.tickets_by_subject(self._pg, terms, group_ids=gids, limit=limit, prefix=False)],
+                steps = [q.budgeted(q.tickets_by_subject, pg=self._pg, terms=terms, group_ids=gids, limit=limit,
+                                    prefix=False),
                          q.budgeted(q.tickets_by_subject, pg=self._pg, terms=terms, group_ids=gids, limit=limit),
                          q.budgeted(q.tickets_by_customer, pg=self._pg, terms=terms, group_ids=gids, limit=limit,
                                     max_customers=max(CUSTOMERS_FOR_TICKETS, limit))]
