@@ -237,3 +237,29 @@ def test_config_missing_sqlite_database_refused(tmp_path: Path) -> None:
         cmkit.connect(f"sqlite:///{missing}")
     assert "cmkit.init" in str(info.value)
     assert not missing.exists() and not missing.parent.exists()
+
+
+def test_config_field_names_reach_frames_and_searches_as_names(db_url: str) -> None:
+    """Field names are letters (any script), digits, '_' and '-' (others are refused); whatever they are,
+    the frame (SQLite's JSON path, PostgreSQL's ADBC path) and the detail search take them as names."""
+    with pytest.raises(ConfigError, match="letters, digits"):
+        cfg = base()
+        cfg["groups"]["private"]["contact_fields"]["it's"] = {"type": "text"}
+        cmkit.init(db_url, cfg)
+    odd = ["Größe", "über-maß", "Ωmega_2", "x-1"]
+    cfg = base()
+    fields = cfg["groups"]["private"]["contact_fields"]
+    fields.update({name: {"type": "text"} for name in odd})
+    fields["flag-ä"] = {"type": "bool"}
+    fields["n2"] = {"type": "number"}
+    cmkit.init(db_url, cfg)
+    cm = cmkit.connect(db_url)
+    values = {name: f"value {i}" for i, name in enumerate(odd)}
+    priv = cm.create_contact("private", last_name="Odd", **values, **{"flag-ä": True, "n2": 2.5})
+    other = cm.create_contact("private", last_name="Plain")
+    frame = cm.frame("customers", group="private").set_index("id")
+    for name, value in values.items():
+        assert frame.loc[priv.id, name] == value
+        assert frame.loc[other.id, name] is None or frame.loc[other.id, name] != frame.loc[other.id, name]
+    assert bool(frame.loc[priv.id, "flag-ä"]) is True and float(frame.loc[priv.id, "n2"]) == 2.5
+    assert list(cm.detail_search(group="private", **{"über-maß": "value 1"})["id"]) == [priv.id]

@@ -1,9 +1,10 @@
-"""Whole tables as DataFrames through Arrow: `frame("customers")` for a million customers in about a second.
+"""Whole tables as DataFrames through Arrow: `frame("customers")` for a million customers in a few seconds.
 
-The rows come through ADBC (adbc-driver-sqlite / adbc-driver-postgresql) as Arrow columns, and the
-JSON `data` column is expanded into one column per data field by Arrow's JSON reader, all without a
-Python object per cell. Where ADBC is not installed or cannot open the database (an in-memory SQLite
-database, say), `customers_frame` returns None and the caller takes the generic path.
+SQLite: SQLite renders chunks of rows as JSON lines, which Arrow's JSON reader parses (the data fields
+become a struct column). PostgreSQL: ADBC (adbc-driver-postgresql) reads the rows as binary COPY, with
+PostgreSQL taking each data field out of the JSONB document. Neither makes a Python object per cell.
+Where this cannot be done (an in-memory SQLite database, no ADBC driver, a value that does not parse),
+`customers_frame` returns None and the caller takes the generic path.
 """
 
 from __future__ import annotations
@@ -63,15 +64,14 @@ def customers_frame(
         def field_of(name: str) -> Any:
             return struct.field(name) if struct is not None and name in field_names else None
     else:
-        got = _adbc_table(engine, gids, include_deactivated, kind)
+        got = _adbc_table(engine, gids, include_deactivated, kind, fields)
         if got is None:
             return None
         table = got
-        docs = table.column("data").combine_chunks() if table.num_rows else None
-        expanded = _expand(pa, pc, pj, docs, fields) if docs is not None else None
+        position = {name: f"f{i}" for i, name in enumerate(fields)}
 
         def field_of(name: str) -> Any:
-            return expanded.column(name) if expanded is not None and name in expanded.column_names else None
+            return table.column(position[name])
     n = table.num_rows
     out: dict[str, Any] = {"id": table.column("id").to_numpy().astype("int64")}
     out["kind"] = table.column("kind").to_pandas()
@@ -96,24 +96,37 @@ def customers_frame(
     return pd.DataFrame(out, index=pd.RangeIndex(n))
 
 
-def _adbc_table(engine: Engine, gids: list[int], include_deactivated: bool, kind: str | None) -> Any:
+def _adbc_table(engine: Engine, gids: list[int], include_deactivated: bool, kind: str | None,
+                fields: Mapping[str, str]) -> Any:
+    """The customers through ADBC, with each data field taken out of the JSONB document by PostgreSQL
+    (column `f<i>` for the i-th of `fields`).
+
+    The statement has no parameters: ADBC reads a parameterless result as binary COPY (2.8 s for a
+    million customers) but a parameterised one row by row (4.7 s). Group ids are ints, `kind` one of
+    two words, and each field name is spelt in hex digits (`convert_from(decode('..', 'hex'), 'UTF8')`,
+    folded to a constant by the planner): no text from the configuration becomes SQL."""
     opened = _connect(engine)
     if opened is None:
         return None
     conn, _pg = opened
-    where = [f"c.group_id IN ({', '.join(f'${i + 1}' for i in range(len(gids)))})"] if gids else ["1 = 0"]
-    params: list[Any] = list(gids)
+    where = [f"c.group_id IN ({', '.join(str(int(g)) for g in gids)})"] if gids else ["1 = 0"]
     if not include_deactivated:
         where.append("c.active")
     if kind:
-        where.append(f"c.kind = ${len(params) + 1}")
-        params.append(kind)
-    sql = ("SELECT c.id, c.kind, c.group_id, c.company_id, c.active, c.name, c.version, c.created_at, c.updated_at, "  # noqa: S608
-           f"c.data::text AS data FROM customers c WHERE {' AND '.join(where)} ORDER BY c.id")
+        where.append({"company": "c.kind = 'company'", "contact": "c.kind = 'contact'"}[kind])
+    cols = []
+    for i, (name, type_) in enumerate(fields.items()):
+        key = f"convert_from(decode('{name.encode().hex()}', 'hex'), 'UTF8')"
+        cast = {"bool": "::boolean", "number": "::float8"}.get(type_, "")
+        cols.append(f"(c.data ->> {key}){cast} AS f{i}")
+    sql = ("SELECT c.id, c.kind, c.group_id, c.company_id, c.active, c.name, c.version, c.created_at, c.updated_at"  # noqa: S608
+           + "".join(", " + c for c in cols) + f" FROM customers c WHERE {' AND '.join(where)} ORDER BY c.id")
     try:
         with conn.cursor() as cur:
-            cur.execute(sql, params or None)
+            cur.execute(sql)
             return cur.fetch_arrow_table()
+    except Exception:  # noqa: BLE001 - a value PostgreSQL cannot cast (written around cmkit): the generic path
+        return None
     finally:
         conn.close()
 
@@ -170,18 +183,3 @@ def _sqlite_table(pa: Any, pj: Any, conn: Any, gids: list[int], include_deactiva
     table = pa.concat_tables(tables, promote_options="permissive")
     ids = table.column("id").to_numpy()
     return table if bool((ids[1:] > ids[:-1]).all()) else table.sort_by("id")
-
-
-def _expand(pa: Any, pc: Any, pj: Any, docs: Any, fields: Mapping[str, str]) -> Any:
-    """The JSON documents `docs` (one per row) as an Arrow table with one column per field."""
-    import numpy as np
-
-    lines = pc.binary_join_element_wise(docs, pa.scalar(""), "\n")  # each document, then a newline
-    width = np.int64 if pa.types.is_large_string(lines.type) else np.int32
-    offsets = np.frombuffer(lines.buffers()[1], dtype=width)[lines.offset:lines.offset + len(lines) + 1]
-    body = lines.buffers()[2].slice(int(offsets[0]), int(offsets[-1] - offsets[0]))
-    schema = pa.schema([(name, pa.string() if t in _STRING_TYPES else pa.bool_())
-                        for name, t in fields.items() if t in _STRING_TYPES or t == "bool"])
-    options = pj.ParseOptions(explicit_schema=schema, unexpected_field_behavior="infer")
-    block = max(1 << 20, min(64 << 20, body.size // 8 + 1))
-    return pj.read_json(pa.BufferReader(body), parse_options=options, read_options=pj.ReadOptions(block_size=block))
