@@ -101,10 +101,10 @@ def _adbc_table(engine: Engine, gids: list[int], include_deactivated: bool, kind
     """The customers through ADBC, with each data field taken out of the JSONB document by PostgreSQL
     (column `f<i>` for the i-th of `fields`).
 
-    The statement has no parameters: ADBC reads a parameterless result as binary COPY (2.8 s for a
+    The statement has no parameters: ADBC reads a parameterless result as binary COPY (2.3 s for a
     million customers) but a parameterised one row by row (4.7 s). Group ids are ints, `kind` one of
-    two words, and each field name is spelt in hex digits (`convert_from(decode('..', 'hex'), 'UTF8')`,
-    folded to a constant by the planner): no text from the configuration becomes SQL."""
+    two words, and field names are letters, digits, '_' and '-' (the configuration refuses others; a
+    name with anything else makes this return None), so each is a plain SQL string literal."""
     opened = _connect(engine)
     if opened is None:
         return None
@@ -114,9 +114,12 @@ def _adbc_table(engine: Engine, gids: list[int], include_deactivated: bool, kind
         where.append("c.active")
     if kind:
         where.append({"company": "c.kind = 'company'", "contact": "c.kind = 'contact'"}[kind])
+    if not all(c.isalnum() or c in "_-" for name in fields for c in name):
+        conn.close()
+        return None
     cols = []
     for i, (name, type_) in enumerate(fields.items()):
-        key = f"convert_from(decode('{name.encode().hex()}', 'hex'), 'UTF8')"
+        key = f"'{name}'"
         cast = {"bool": "::boolean", "number": "::float8"}.get(type_, "")
         cols.append(f"(c.data ->> {key}){cast} AS f{i}")
     sql = ("SELECT c.id, c.kind, c.group_id, c.company_id, c.active, c.name, c.version, c.created_at, c.updated_at"  # noqa: S608
