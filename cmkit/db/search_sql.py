@@ -19,6 +19,7 @@ from __future__ import annotations
 
 from collections.abc import Callable, Iterable, Sequence
 from dataclasses import dataclass, field
+from functools import lru_cache
 from typing import Any
 
 from cmkit.domain.text import PART_SEP
@@ -218,8 +219,26 @@ def pg_order(alias: str, budget: int | None) -> str:
 
 def budgeted(build: Callable[..., tuple[str, dict[str, Any]]], **kwargs: Any) -> list[tuple[str, dict[str, Any]]]:
     """The statements of one search step to run in turn until one finds as many rows as wanted: with
-    the scan budget first (fast for common prefixes), then, if it differs, without (exact)."""
-    first, exact = build(**kwargs, budget=SCAN_BUDGET), build(**kwargs, budget=None)
+    the scan budget first (fast for common prefixes), then, if it differs, without (exact). Built once
+    per search asked (an autocomplete asks the same few prefixes again and again); the statements and
+    their parameters are shared, and never changed by those who run them."""
+    return _budgeted(build, _frozen(kwargs), SCAN_BUDGET)
+
+
+def _frozen(value: Any) -> Any:
+    """`value` as a hashable key: dicts as sorted pairs, lists and tuples as tuples."""
+    if isinstance(value, dict):
+        return tuple(sorted((k, _frozen(v)) for k, v in value.items()))
+    if isinstance(value, (list, tuple)):
+        return tuple(_frozen(v) for v in value)
+    return value
+
+
+@lru_cache(maxsize=1024)
+def _budgeted(build: Callable[..., tuple[str, dict[str, Any]]], key: tuple[tuple[str, Any], ...],
+              budget: int) -> list[tuple[str, dict[str, Any]]]:
+    kwargs = dict(key)
+    first, exact = build(**kwargs, budget=budget), build(**kwargs, budget=None)
     return [first] if first[0] == exact[0] else [first, exact]
 
 
