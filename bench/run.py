@@ -91,6 +91,7 @@ def run(url: str, customers: int, tickets: int, queries: int, rounds: int,
     soon as it is measured."""
     setup.build(url, customers, tickets)
     sc = setup.scenario(url)
+    setup.settle(url)
     cm = cmkit.connect(url)
     raw = Raw(url)
     gids = [cm._group_ids[g] for g in cm.readable_groups()]
@@ -175,10 +176,12 @@ def table(results: dict[str, Any], dialect: str) -> str:
         c, w = r["cmkit"], r["raw"]
         r50, r95 = c["p50"] / w["p50"], c["p95"] / w["p95"]
         target = TARGETS.get(name)
-        ok = r95 <= MAX_RATIO and (target is None or dialect != "sqlite" or c["p95"] <= target)
+        ok = max(r50, r95) <= MAX_RATIO and (target is None or dialect != "sqlite" or c["p95"] <= target)
         r.update(ratio_p50=r50, ratio_p95=r95, target_p95_ms=target, ok=ok)
         unit = lambda v: f"{v:8.2f}ms" if v < 1000 else f"{v / 1000:8.2f} s"  # noqa: E731
+        # the targets are SQLite's; elsewhere the column shows them for comparison, in brackets
         tgt = (f"<= {target:g} ms" if target < 1000 else f"<= {target / 1000:g} s") if target else "-"
+        tgt = tgt if dialect == "sqlite" or not target else f"({tgt})"
         lines.append(f"{name:36s} {c['n']:5d} {unit(c['p50']):>10s} {unit(c['p95']):>10s} {unit(w['p50']):>9s} "
                      f"{unit(w['p95']):>9s} {r50:8.2f}x {r95:8.2f}x  {tgt:>10s}  {'yes' if ok else 'NO'}")
     return "\n".join(lines)
