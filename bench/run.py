@@ -26,7 +26,8 @@ from cmkit.facade import engine_for
 RESULTS = Path(__file__).with_name("results")
 # p95 targets on SQLite (ms), from the issue; every cmkit figure should be within 2x of its raw bound
 TARGETS = {"autocomplete": 1.0, "quick search, one word": 2.0, "detail search": 5.0,
-           "transfer 100k tickets": 1000.0, "deactivate company, 10k contacts": 100.0}
+           "transfer 100k tickets": 1000.0, "deactivate company, 10k contacts": 100.0,
+           "frame() of all customers": 2000.0}  # frame(): "at most 2 s" (the issue's item 4)
 MAX_RATIO = 2.0
 
 
