@@ -273,6 +273,16 @@ def _customer_match(stmt: Stmt, terms: Terms, prefix: bool | Sequence[bool], nam
     return f"{frm} JOIN customers c ON c.id = f.rowid", cond, order
 
 
+def _customer_filters(stmt: Stmt, where: list[str], active_only: bool, kind: str | None,
+                      company_ids: Sequence[int] | None) -> None:
+    if active_only:
+        where.append("c.active" if stmt.pg else "c.active = 1")
+    if kind:
+        where.append(f"c.kind = {stmt.p(kind)}")
+    if company_ids is not None:
+        where.append(stmt.among("c.company_id", company_ids))
+
+
 def customers_query(
     pg: bool, terms: Terms, *, prefix: bool | Sequence[bool], names_only: bool, group_ids: Sequence[int],
     active_only: bool = True, kind: str | None = None, limit: int | None = None, with_data: bool = False,
@@ -283,12 +293,7 @@ def customers_query(
     stmt = Stmt(pg)
     frm, cond, order = _customer_match(stmt, terms, prefix, names_only, budget)
     where = [cond, stmt.among("c.group_id", group_ids)]
-    if active_only:
-        where.append("c.active" if pg else "c.active = 1")
-    if kind:
-        where.append(f"c.kind = {stmt.p(kind)}")
-    if company_ids is not None:
-        where.append(stmt.among("c.company_id", company_ids))
+    _customer_filters(stmt, where, active_only, kind, company_ids)
     cols = "c.id, c.name, c.kind, c.group_id, c.active, c.company_id, co.name" + (", c.data" if with_data else "")
     sql = (f"SELECT {cols} FROM {frm} LEFT JOIN customers co ON co.id = c.company_id "  # noqa: S608 - fixed SQL and placeholders only
            f"WHERE {' AND '.join(where)}" + _order_by(order))
@@ -304,12 +309,7 @@ def customers_scan(
     """Every customer of `group_ids` (for detail searches on fields without an index), with `data`."""
     stmt = Stmt(pg)
     where = [stmt.among("c.group_id", group_ids)]
-    if active_only:
-        where.append("c.active" if pg else "c.active = 1")
-    if kind:
-        where.append(f"c.kind = {stmt.p(kind)}")
-    if company_ids is not None:
-        where.append(stmt.among("c.company_id", company_ids))
+    _customer_filters(stmt, where, active_only, kind, company_ids)
     sql = ("SELECT c.id, c.name, c.kind, c.group_id, c.active, c.company_id, co.name, c.data FROM customers c "  # noqa: S608 - fixed SQL and placeholders only
            f"LEFT JOIN customers co ON co.id = c.company_id WHERE {' AND '.join(where)} ORDER BY c.id")
     return sql, stmt.params
