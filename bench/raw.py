@@ -59,27 +59,49 @@ class Raw:
         return n
 
     # -- searches: cmkit's indexed statements ------------------------------------------------------------
-    def _tiers(self, terms: Any, tiers: Sequence[tuple[bool, bool]], gids: list[int], limit: int) -> list[list[Stmt]]:
-        return [q.budgeted(q.customers_query, pg=self.pg, terms=terms, prefix=p, names_only=n, group_ids=gids,
-                           limit=limit if i == 0 else 2 * limit) for i, (p, n) in enumerate(tiers)]
+    def _tiers(
+        self, terms: Any, tiers: Sequence[tuple[bool, bool]], gids: list[int], limit: int
+    ) -> list[list[Stmt]]:
+        return [
+            q.budgeted(
+                q.customers_query,
+                pg=self.pg,
+                terms=terms,
+                prefix=p,
+                names_only=n,
+                group_ids=gids,
+                limit=limit if i == 0 else 2 * limit,
+            )
+            for i, (p, n) in enumerate(tiers)
+        ]
 
     def autocomplete(self, text: str, gids: list[int], limit: int = 10) -> list[Step]:
         return [(limit, self._tiers(query_terms(text), AUTOCOMPLETE_TIERS, gids, limit))]
 
     def quick(self, text: str, gids: list[int], limit: int = 50) -> list[Step]:
         terms = query_terms(text)
-        tickets = [q.budgeted(q.tickets_by_subject, pg=self.pg, terms=terms, group_ids=gids, limit=limit,
-                              prefix=False),
-                   q.budgeted(q.tickets_by_subject, pg=self.pg, terms=terms, group_ids=gids, limit=limit),
-                   q.budgeted(q.tickets_by_customer, pg=self.pg, terms=terms, group_ids=gids, limit=limit,
-                              max_customers=max(CUSTOMERS_FOR_TICKETS, limit))]
+        tickets = [
+            q.budgeted(
+                q.tickets_by_subject, pg=self.pg, terms=terms, group_ids=gids, limit=limit, prefix=False
+            ),
+            q.budgeted(q.tickets_by_subject, pg=self.pg, terms=terms, group_ids=gids, limit=limit),
+            q.budgeted(
+                q.tickets_by_customer,
+                pg=self.pg,
+                terms=terms,
+                group_ids=gids,
+                limit=limit,
+                max_customers=max(CUSTOMERS_FOR_TICKETS, limit),
+            ),
+        ]
         return [(limit, self._tiers(terms, QUICK_TIERS, gids, limit)), (limit, tickets)]
 
     def detail(self, criteria: dict[str, str], gids: list[int], kind: str | None) -> list[Step]:
         """The indexed candidates, with the field values compared in SQL (exact, as typed)."""
         terms = [t for v in criteria.values() for t in query_terms(v)]
-        sql, params = q.customers_query(self.pg, terms, prefix=False, names_only=False, group_ids=gids, kind=kind,
-                                        with_data=True)
+        sql, params = q.customers_query(
+            self.pg, terms, prefix=False, names_only=False, group_ids=gids, kind=kind, with_data=True
+        )
         head, order = sql.rsplit(" ORDER BY ", 1)
         for i, (name, value) in enumerate(criteria.items()):
             params[f"f{i}"], params[f"v{i}"] = name, value
@@ -111,15 +133,27 @@ class Raw:
     def transfer(self, source: int, target: int, names: dict[int, str]) -> None:
         """R17, all tickets: protocol entries, duplicate links dropped, main and additional replaced, audit."""
         now = dt.datetime.now(dt.UTC)
-        p = {"s": source, "t": target, "sn": names[source], "tn": names[target], "now": now if self.pg else str(now)}
-        proto = ("INSERT INTO ticket_protocol (ticket_id, at, user_name, action, role, old_customer_id, "
-                 "old_customer_name, new_customer_id, new_customer_name) SELECT {id}, :now, 'raw', 'transferred', "
-                 "'{role}', :s, :sn, :t, :tn FROM {src}")
-        audit = ("INSERT INTO audit_log (at, user_name, action, entity, entity_id, customer_id, before, after) "
-                 "VALUES (:now, 'raw', '{a}', 'customer', :{c}, :{c}, '{{\"customer_id\": 0}}', '{{\"customer_id\": 0}}')")
+        p = {
+            "s": source,
+            "t": target,
+            "sn": names[source],
+            "tn": names[target],
+            "now": now if self.pg else str(now),
+        }
+        proto = (
+            "INSERT INTO ticket_protocol (ticket_id, at, user_name, action, role, old_customer_id, "
+            "old_customer_name, new_customer_id, new_customer_name) SELECT {id}, :now, 'raw', 'transferred', "
+            "'{role}', :s, :sn, :t, :tn FROM {src}"
+        )
+        audit = (
+            "INSERT INTO audit_log (at, user_name, action, entity, entity_id, customer_id, before, after) "
+            "VALUES (:now, 'raw', '{a}', 'customer', :{c}, :{c}, '{{\"customer_id\": 0}}', '{{\"customer_id\": 0}}')"
+        )
         stmts = [
             proto.format(id="id", role="main", src="tickets WHERE main_customer_id = :s"),
-            proto.format(id="ticket_id", role="additional", src="ticket_additional_customers WHERE customer_id = :s"),
+            proto.format(
+                id="ticket_id", role="additional", src="ticket_additional_customers WHERE customer_id = :s"
+            ),
             "DELETE FROM ticket_additional_customers WHERE customer_id = :s AND ticket_id IN "
             "(SELECT id FROM tickets WHERE main_customer_id = :t UNION SELECT ticket_id FROM "
             "ticket_additional_customers WHERE customer_id = :t)",
@@ -127,7 +161,8 @@ class Raw:
             "(SELECT id FROM tickets WHERE main_customer_id = :s)",
             "UPDATE tickets SET main_customer_id = :t WHERE main_customer_id = :s",
             "UPDATE ticket_additional_customers SET customer_id = :t WHERE customer_id = :s",
-            audit.format(a="transfer_out", c="s"), audit.format(a="transfer_in", c="t"),
+            audit.format(a="transfer_out", c="s"),
+            audit.format(a="transfer_in", c="t"),
         ]
         self._tx([(self._p(s), p) for s in stmts])
 
@@ -157,8 +192,12 @@ class Raw:
             import subprocess
             import sys
 
-            out = subprocess.run([sys.executable, "-c", _SQLITE_FRAME, parsed.database or ""], check=True,
-                                 capture_output=True, text=True)
+            out = subprocess.run(
+                [sys.executable, "-c", _SQLITE_FRAME, parsed.database or ""],
+                check=True,
+                capture_output=True,
+                text=True,
+            )
             return float(out.stdout.split()[-1])
         import time
 
@@ -168,8 +207,10 @@ class Raw:
         conn = adbc.connect(parsed.set(drivername="postgresql").render_as_string(hide_password=False))
         try:
             with conn.cursor() as cur:
-                cur.execute("SELECT c.id, c.kind, c.group_id, c.company_id, c.active, c.name, c.version, "
-                            "c.created_at, c.updated_at, c.data::text AS data FROM customers c ORDER BY c.id")
+                cur.execute(
+                    "SELECT c.id, c.kind, c.group_id, c.company_id, c.active, c.name, c.version, "
+                    "c.created_at, c.updated_at, c.data::text AS data FROM customers c ORDER BY c.id"
+                )
                 cur.fetch_df()
         finally:
             conn.close()

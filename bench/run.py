@@ -25,9 +25,14 @@ from cmkit.facade import engine_for
 
 RESULTS = Path(__file__).with_name("results")
 # p95 targets on SQLite (ms), from the issue; every cmkit figure should be within 2x of its raw bound
-TARGETS = {"autocomplete": 1.0, "quick search, one word": 2.0, "detail search": 5.0,
-           "transfer 100k tickets": 1000.0, "deactivate company, 10k contacts": 100.0,
-           "frame() of all customers": 2000.0}  # frame(): "at most 2 s" (the issue's item 4)
+TARGETS = {
+    "autocomplete": 1.0,
+    "quick search, one word": 2.0,
+    "detail search": 5.0,
+    "transfer 100k tickets": 1000.0,
+    "deactivate company, 10k contacts": 100.0,
+    "frame() of all customers": 2000.0,
+}  # frame(): "at most 2 s" (the issue's item 4)
 MAX_RATIO = 2.0
 
 
@@ -38,11 +43,23 @@ def _sample(url: str, n: int, seed: int) -> list[dict[str, Any]]:
     with engine.connect() as conn:
         top = conn.execute(sa.text("SELECT max(id) FROM customers")).scalar_one()
         ids = sorted({rnd.randint(1, top) for _ in range(n * 2)})
-        sql = ("SELECT c.id, c.kind, g.name, c.name, c.data FROM customers c "  # noqa: S608 - ints only
-               "JOIN customer_groups g ON g.id = c.group_id WHERE c.active AND c.id IN (" + ", ".join(map(str, ids)) + ")")
+        sql = (
+            "SELECT c.id, c.kind, g.name, c.name, c.data FROM customers c "  # noqa: S608 - ints only
+            "JOIN customer_groups g ON g.id = c.group_id WHERE c.active AND c.id IN ("
+            + ", ".join(map(str, ids))
+            + ")"
+        )
         rows = conn.execute(sa.text(sql)).all()
-    out = [{"id": r[0], "kind": r[1], "group": r[2], "name": r[3],
-            "data": json.loads(r[4]) if isinstance(r[4], str) else r[4]} for r in rows]
+    out = [
+        {
+            "id": r[0],
+            "kind": r[1],
+            "group": r[2],
+            "name": r[3],
+            "data": json.loads(r[4]) if isinstance(r[4], str) else r[4],
+        }
+        for r in rows
+    ]
     rnd.shuffle(out)
     return out[:n]
 
@@ -60,9 +77,15 @@ def workloads(url: str, n: int, seed: int = 20261127) -> dict[str, list[Any]]:
         one.append(city if city and rnd.random() < 0.15 else p["data"].get("last_name") or word)
     for p in (contacts * 3)[:n]:
         two.append(f"{p['data']['first_name']} {p['data']['last_name'][: rnd.choice([2, 3, 4])]}")
-        detail.append((p["group"], {"last_name": p["data"]["last_name"], "first_name": p["data"]["first_name"]}))
-    return {"autocomplete": auto, "quick search, one word": one, "quick search, two words": two,
-            "detail search": detail}
+        detail.append(
+            (p["group"], {"last_name": p["data"]["last_name"], "first_name": p["data"]["first_name"]})
+        )
+    return {
+        "autocomplete": auto,
+        "quick search, one word": one,
+        "quick search, two words": two,
+        "detail search": detail,
+    }
 
 
 def _stats(ms: list[float]) -> dict[str, float]:
@@ -70,8 +93,9 @@ def _stats(ms: list[float]) -> dict[str, float]:
     return {"p50": float(np.percentile(a, 50)), "p95": float(np.percentile(a, 95)), "n": len(ms)}
 
 
-def _pair(items: list[Any], cm_call: Callable[[Any], Any], raw_call: Callable[[Any], Any],
-          warmup: int) -> tuple[list[float], list[float]]:
+def _pair(
+    items: list[Any], cm_call: Callable[[Any], Any], raw_call: Callable[[Any], Any], warmup: int
+) -> tuple[list[float], list[float]]:
     """Time every item through cmkit and through the raw bound, alternating which runs first."""
     for item in items[:warmup]:
         cm_call(item)
@@ -86,8 +110,9 @@ def _pair(items: list[Any], cm_call: Callable[[Any], Any], raw_call: Callable[[A
     return a, b
 
 
-def run(url: str, customers: int, tickets: int, queries: int, rounds: int,
-        only: list[str] | None = None) -> dict[str, Any]:
+def run(
+    url: str, customers: int, tickets: int, queries: int, rounds: int, only: list[str] | None = None
+) -> dict[str, Any]:
     """Time every operation (or those whose name starts with one of `only`); each line is printed as
     soon as it is measured."""
     setup.build(url, customers, tickets)
@@ -114,16 +139,22 @@ def run(url: str, customers: int, tickets: int, queries: int, rounds: int,
         "autocomplete": (cm.autocomplete, lambda t: raw.autocomplete(t, gids)),
         "quick search, one word": (cm.quick_search, lambda t: raw.quick(t, gids)),
         "quick search, two words": (cm.quick_search, lambda t: raw.quick(t, gids)),
-        "detail search": (lambda d: cm.detail_search(group=d[0], **d[1]),
-                          lambda d: raw.detail(d[1], [cm._group_ids[d[0]]], None)),
+        "detail search": (
+            lambda d: cm.detail_search(group=d[0], **d[1]),
+            lambda d: raw.detail(d[1], [cm._group_ids[d[0]]], None),
+        ),
     }
     for name, (cm_call, build) in searches.items():
         if not wanted(name):
             continue
         items = list(enumerate(work[name]))
         stmts = {i: build(item) for i, item in items}
-        a, b = _pair(items, lambda x, f=cm_call: f(x[1]), lambda x, s=stmts: raw.run(s[x[0]]),
-                     warmup=min(100, len(items)))
+        a, b = _pair(
+            items,
+            lambda x, f=cm_call: f(x[1]),
+            lambda x, s=stmts: raw.run(s[x[0]]),
+            warmup=min(100, len(items)),
+        )
         done(name, {"cmkit": _stats(a), "raw": _stats(b)})
 
     names = {sc.source: setup.SOURCE, sc.target: setup.TARGET}
@@ -149,11 +180,14 @@ def run(url: str, customers: int, tickets: int, queries: int, rounds: int,
     if wanted("deactivate"):
         a, b = [], []
         for i in range(rounds + 1):  # the first round warms up
-            for by_cmkit in ((True, False) if i % 2 == 0 else (False, True)):
+            for by_cmkit in (True, False) if i % 2 == 0 else (False, True):
                 ms = deactivate(by_cmkit)
                 if i:
                     (a if by_cmkit else b).append(ms)
-        done("deactivate company, 10k contacts", {"cmkit": _stats(a), "raw": _stats(b), "contacts": sc.contacts})
+        done(
+            "deactivate company, 10k contacts",
+            {"cmkit": _stats(a), "raw": _stats(b), "contacts": sc.contacts},
+        )
     if wanted("frame() of all customers"):
         a, b = [], []
         for i in range(max(3, rounds // 2) + 1):  # the first round warms up
@@ -170,8 +204,10 @@ def run(url: str, customers: int, tickets: int, queries: int, rounds: int,
 
 
 def table(results: dict[str, Any], dialect: str) -> str:
-    head = (f"{'operation':36s} {'n':>5s} {'cmkit p50':>10s} {'cmkit p95':>10s} {'raw p50':>9s} {'raw p95':>9s} "
-            f"{'ratio p50':>9s} {'ratio p95':>9s}  {'target p95':>10s}  ok")
+    head = (
+        f"{'operation':36s} {'n':>5s} {'cmkit p50':>10s} {'cmkit p95':>10s} {'raw p50':>9s} {'raw p95':>9s} "
+        f"{'ratio p50':>9s} {'ratio p95':>9s}  {'target p95':>10s}  ok"
+    )
     lines = [head, "-" * len(head)]
     for name, r in results.items():
         c, w = r["cmkit"], r["raw"]
@@ -183,8 +219,10 @@ def table(results: dict[str, Any], dialect: str) -> str:
         # the targets are SQLite's; elsewhere the column shows them for comparison, in brackets
         tgt = (f"<= {target:g} ms" if target < 1000 else f"<= {target / 1000:g} s") if target else "-"
         tgt = tgt if dialect == "sqlite" or not target else f"({tgt})"
-        lines.append(f"{name:36s} {c['n']:5d} {unit(c['p50']):>10s} {unit(c['p95']):>10s} {unit(w['p50']):>9s} "
-                     f"{unit(w['p95']):>9s} {r50:8.2f}x {r95:8.2f}x  {tgt:>10s}  {'yes' if ok else 'NO'}")
+        lines.append(
+            f"{name:36s} {c['n']:5d} {unit(c['p50']):>10s} {unit(c['p95']):>10s} {unit(w['p50']):>9s} "
+            f"{unit(w['p95']):>9s} {r50:8.2f}x {r95:8.2f}x  {tgt:>10s}  {'yes' if ok else 'NO'}"
+        )
     return "\n".join(lines)
 
 
@@ -195,22 +233,40 @@ def main(argv: list[str] | None = None) -> int:
     p.add_argument("--url", help="database URL (default: a cached SQLite file under bench/data/)")
     p.add_argument("--queries", type=int, default=1000, help="timed queries per search (default 1000)")
     p.add_argument("--rounds", type=int, default=10, help="timed rounds of transfer and deactivation")
-    p.add_argument("--only", action="append", metavar="NAME",
-                   help="time only the operations whose name starts with NAME (may be repeated)")
+    p.add_argument(
+        "--only",
+        action="append",
+        metavar="NAME",
+        help="time only the operations whose name starts with NAME (may be repeated)",
+    )
     p.add_argument("--out", help="JSON file to write (default bench/results/<database>-<time>.json)")
     args = p.parse_args(argv)
     url = args.url or setup.default_url(args.customers, args.tickets)
     dialect = make_url(url).get_backend_name()
     results = run(url, args.customers, args.tickets, args.queries, args.rounds, args.only)
     text = table(results, dialect)
-    print(f"\ncmkit benchmark on {dialect}: {args.customers} customers, {args.tickets} tickets "
-          f"(load average {os.getloadavg()[0]:.1f} on {os.cpu_count()} cores)\n{text}")
+    print(
+        f"\ncmkit benchmark on {dialect}: {args.customers} customers, {args.tickets} tickets "
+        f"(load average {os.getloadavg()[0]:.1f} on {os.cpu_count()} cores)\n{text}"
+    )
     RESULTS.mkdir(exist_ok=True)
     out = Path(args.out) if args.out else RESULTS / f"{dialect}-{dt.datetime.now():%Y%m%d-%H%M%S}.json"
-    report = {"database": dialect, "url": make_url(url).render_as_string(hide_password=True),
-              "customers": args.customers, "tickets": args.tickets, "queries": args.queries, "rounds": args.rounds,
-              "machine": {"cpus": os.cpu_count(), "load_average": os.getloadavg(), "python": platform.python_version()},
-              "at": dt.datetime.now(dt.UTC).isoformat(), "results": results, "table": text}
+    report = {
+        "database": dialect,
+        "url": make_url(url).render_as_string(hide_password=True),
+        "customers": args.customers,
+        "tickets": args.tickets,
+        "queries": args.queries,
+        "rounds": args.rounds,
+        "machine": {
+            "cpus": os.cpu_count(),
+            "load_average": os.getloadavg(),
+            "python": platform.python_version(),
+        },
+        "at": dt.datetime.now(dt.UTC).isoformat(),
+        "results": results,
+        "table": text,
+    }
     out.write_text(json.dumps(report, indent=2))
     print(f"\nwritten to {out}")
     return 0

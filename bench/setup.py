@@ -40,7 +40,9 @@ def _ensure_pg_database(url: str) -> None:
     parsed = make_url(url)
     admin = sa.create_engine(parsed.set(database="postgres"), isolation_level="AUTOCOMMIT")
     with admin.connect() as conn:
-        if not conn.execute(sa.text("SELECT 1 FROM pg_database WHERE datname = :n"), {"n": parsed.database}).first():
+        if not conn.execute(
+            sa.text("SELECT 1 FROM pg_database WHERE datname = :n"), {"n": parsed.database}
+        ).first():
             conn.execute(sa.text(f'CREATE DATABASE "{parsed.database}"'))
     admin.dispose()
 
@@ -77,33 +79,58 @@ def scenario(url: str) -> Scenario:
         target = cm.create_company("business", name=TARGET, city="Bonn").id
         business = cm._group_ids["business"]
         with engine.begin() as conn:
-            conn.execute(sa.text(
-                "UPDATE tickets SET main_customer_id = :s WHERE id IN (SELECT t.id FROM tickets t "
-                "JOIN customers c ON c.id = t.main_customer_id WHERE c.group_id = :g AND c.active "
-                "ORDER BY t.id LIMIT :n)"), {"s": source, "g": business, "n": TRANSFER_TICKETS})
+            conn.execute(
+                sa.text(
+                    "UPDATE tickets SET main_customer_id = :s WHERE id IN (SELECT t.id FROM tickets t "
+                    "JOIN customers c ON c.id = t.main_customer_id WHERE c.group_id = :g AND c.active "
+                    "ORDER BY t.id LIMIT :n)"
+                ),
+                {"s": source, "g": business, "n": TRANSFER_TICKETS},
+            )
     if big is None:
         big = cm.create_company("retail", name=BIG, city="Berlin").id
         fields = cm.group("retail").fields_for("contact")
         rows = []
         for i in range(CONTACTS):
-            data = {"first_name": "Mitarbeiter", "last_name": f"Nummer {i}", "email": f"m{i}@massenfirma.example"}
-            rows.append({"kind": "contact", "group_id": cm._group_ids["retail"], "company_id": big, "active": True,
-                         "name": f"Mitarbeiter Nummer {i}", "search_key": key_for("contact", data, fields),
-                         "data": data, "version": 1})
+            data = {
+                "first_name": "Mitarbeiter",
+                "last_name": f"Nummer {i}",
+                "email": f"m{i}@massenfirma.example",
+            }
+            rows.append(
+                {
+                    "kind": "contact",
+                    "group_id": cm._group_ids["retail"],
+                    "company_id": big,
+                    "active": True,
+                    "name": f"Mitarbeiter Nummer {i}",
+                    "search_key": key_for("contact", data, fields),
+                    "data": data,
+                    "version": 1,
+                }
+            )
         with engine.begin() as conn:
             conn.execute(sa.insert(CustomerRow), rows)
     with engine.connect() as conn:
-        n = conn.execute(sa.text("SELECT count(*) FROM tickets WHERE main_customer_id IN (:s, :t)"),
-                         {"s": source, "t": target}).scalar_one()
-        contacts = conn.execute(sa.text("SELECT count(*) FROM customers WHERE company_id = :c"), {"c": big}).scalar_one()
+        n = conn.execute(
+            sa.text("SELECT count(*) FROM tickets WHERE main_customer_id IN (:s, :t)"),
+            {"s": source, "t": target},
+        ).scalar_one()
+        contacts = conn.execute(
+            sa.text("SELECT count(*) FROM customers WHERE company_id = :c"), {"c": big}
+        ).scalar_one()
     return Scenario(source, target, big, int(n), int(contacts))
 
 
 def restore_company(url: str, company: int) -> None:
     """Make the company and its contacts active again after a timed deactivation (not timed)."""
     with engine_for(url).begin() as conn:
-        conn.execute(sa.text("UPDATE customers SET active = :t, deactivated_at = NULL "
-                             "WHERE id = :c OR company_id = :c"), {"c": company, "t": True})
+        conn.execute(
+            sa.text(
+                "UPDATE customers SET active = :t, deactivated_at = NULL WHERE id = :c OR company_id = :c"
+            ),
+            {"c": company, "t": True},
+        )
 
 
 def settle(url: str) -> None:
@@ -113,6 +140,9 @@ def settle(url: str) -> None:
         return
     engine = sa.create_engine(url, isolation_level="AUTOCOMMIT")
     with engine.connect() as conn:
-        conn.execute(sa.text("VACUUM (ANALYZE) customers, tickets, ticket_additional_customers, ticket_protocol, "
-                             "audit_log"))
+        conn.execute(
+            sa.text(
+                "VACUUM (ANALYZE) customers, tickets, ticket_additional_customers, ticket_protocol, audit_log"
+            )
+        )
     engine.dispose()

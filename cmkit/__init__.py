@@ -1,8 +1,8 @@
 """cmkit: keep a helpdesk's central customer database clean and correct.
 
-    import cmkit
-    cmkit.init(url, config)            # create or upgrade the schema, store the configuration
-    cm = cmkit.connect(url, user="admin")
+import cmkit
+cmkit.init(url, config)            # create or upgrade the schema, store the configuration
+cm = cmkit.connect(url, user="admin")
 """
 
 from cmkit.errors import (

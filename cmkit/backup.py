@@ -31,8 +31,13 @@ from cmkit.db.engine import resolve_url
 from cmkit.db.schema import Base
 from cmkit.errors import CMError
 
-TOOL_DIRS = ("/usr/lib/postgresql/*/bin", "/usr/pgsql-*/bin", "/opt/homebrew/opt/postgresql@*/bin",
-             "/usr/local/opt/postgresql@*/bin", "/Applications/Postgres.app/Contents/Versions/*/bin")
+TOOL_DIRS = (
+    "/usr/lib/postgresql/*/bin",
+    "/usr/pgsql-*/bin",
+    "/opt/homebrew/opt/postgresql@*/bin",
+    "/usr/local/opt/postgresql@*/bin",
+    "/Applications/Postgres.app/Contents/Versions/*/bin",
+)
 
 
 def backup(url: str | None, path: str | Path, *, replace: bool = False) -> Path:
@@ -72,21 +77,31 @@ def restore(url: str | None, path: str | Path, *, replace: bool = False) -> str:
     with open(source, "rb") as f:
         made_by_sqlite = f.read(16).startswith(b"SQLite format 3")
     if made_by_sqlite != sqlite:
-        kinds = ("an SQLite backup", "a PostgreSQL database") if made_by_sqlite else ("a PostgreSQL backup", "SQLite")
-        raise CMError(f"{source} is {kinds[0]}; it cannot be restored into {kinds[1]} (restore it into a database "
-                      "of the kind it was made from, then copy across with cmkit's frames if need be)")
+        kinds = (
+            ("an SQLite backup", "a PostgreSQL database")
+            if made_by_sqlite
+            else ("a PostgreSQL backup", "SQLite")
+        )
+        raise CMError(
+            f"{source} is {kinds[0]}; it cannot be restored into {kinds[1]} (restore it into a database "
+            "of the kind it was made from, then copy across with cmkit's frames if need be)"
+        )
     known = [r.revision for r in ScriptDirectory.from_config(migrate.alembic_config()).walk_revisions()]
     if revision not in known:
-        raise CMError(f"{source} holds schema revision {revision}, which this cmkit does not know (it knows "
-                      f"{', '.join(sorted(known))}); restore it with the cmkit version that made it")
+        raise CMError(
+            f"{source} holds schema revision {revision}, which this cmkit does not know (it knows "
+            f"{', '.join(sorted(known))}); restore it with the cmkit version that made it"
+        )
     from cmkit.facade import engine_for
 
     engine = engine_for(resolve_url(url))
     existing = _tables(engine) if not sqlite or Path(_sqlite_path(resolved)).exists() else []
     if existing and not replace:
         shown = resolved.render_as_string(hide_password=True)
-        raise CMError(f"the database at {shown} is not empty ({len(existing)} tables, e.g. {existing[0]}); "
-                      "restore into a new database, or pass --replace to replace all of its content")
+        raise CMError(
+            f"the database at {shown} is not empty ({len(existing)} tables, e.g. {existing[0]}); "
+            "restore into a new database, or pass --replace to replace all of its content"
+        )
     engine.dispose()
     if sqlite:
         _sqlite_restore(source, _sqlite_path(resolved))
@@ -110,10 +125,15 @@ def revision_of_backup(path: str | Path) -> str:
         except sqlite3.DatabaseError as exc:
             raise CMError(f"{p} is not a cmkit backup: {exc}") from None
         if ok != ("ok",):
-            raise CMError(f"{p} is damaged (SQLite's check says: {ok[0] if ok else 'nothing'}); use another backup")
+            raise CMError(
+                f"{p} is damaged (SQLite's check says: {ok[0] if ok else 'nothing'}); use another backup"
+            )
     elif head.startswith(b"PGDMP"):
-        script = _run([pg_tool("pg_restore"), "--data-only", "--table=alembic_version", "--file=-", str(p)],
-                      None, "pg_restore")
+        script = _run(
+            [pg_tool("pg_restore"), "--data-only", "--table=alembic_version", "--file=-", str(p)],
+            None,
+            "pg_restore",
+        )
         found = re.search(r"^COPY \S*alembic_version .*?FROM stdin;\n(\S+)\n", script, re.MULTILINE)
         row = (found.group(1),) if found else None
     else:
@@ -137,8 +157,10 @@ def _sqlite_path(url: URL, must_exist: bool = False) -> str:
 
 def _sqlite_backup(source: str, partial: Path) -> None:
     """Copy a consistent snapshot of `source` (others may go on reading and writing) into `partial`."""
-    with contextlib.closing(sqlite3.connect(source, timeout=30)) as src, \
-            contextlib.closing(sqlite3.connect(partial)) as dst:
+    with (
+        contextlib.closing(sqlite3.connect(source, timeout=30)) as src,
+        contextlib.closing(sqlite3.connect(partial)) as dst,
+    ):
         src.backup(dst)
         dst.execute("PRAGMA journal_mode=DELETE")  # one self-contained file, no -wal beside it
 
@@ -147,8 +169,10 @@ def _sqlite_restore(source: Path, target: str) -> None:
     """Replace the content of `target` by the backup's, in one write transaction of the target file."""
     Path(target).parent.mkdir(parents=True, exist_ok=True)
     try:
-        with contextlib.closing(sqlite3.connect(f"{source.resolve().as_uri()}?mode=ro", uri=True)) as src, \
-                contextlib.closing(sqlite3.connect(target, timeout=30)) as dst:
+        with (
+            contextlib.closing(sqlite3.connect(f"{source.resolve().as_uri()}?mode=ro", uri=True)) as src,
+            contextlib.closing(sqlite3.connect(target, timeout=30)) as dst,
+        ):
             src.backup(dst)
             dst.execute("PRAGMA journal_mode=WAL")
     except sqlite3.Error as exc:
@@ -191,15 +215,19 @@ def pg_tool(name: str) -> str:
     found = [(_major(c), c) for c in dict.fromkeys(candidates) if os.access(c, os.X_OK)]
     found = [f for f in found if f[0] >= 0]
     if not found:
-        raise CMError(f"{name} not found (looked on PATH and in {', '.join(TOOL_DIRS)}); install the PostgreSQL "
-                      "client programs, or set CMKIT_PG_BIN to the folder that holds them")
+        raise CMError(
+            f"{name} not found (looked on PATH and in {', '.join(TOOL_DIRS)}); install the PostgreSQL "
+            "client programs, or set CMKIT_PG_BIN to the folder that holds them"
+        )
     return max(found)[1]
 
 
 @functools.lru_cache(maxsize=32)
 def _major(program: str) -> int:
     try:
-        out = subprocess.run([program, "--version"], capture_output=True, text=True, timeout=30, check=True).stdout
+        out = subprocess.run(
+            [program, "--version"], capture_output=True, text=True, timeout=30, check=True
+        ).stdout
     except (OSError, subprocess.SubprocessError):
         return -1
     match = re.search(r"(\d+)(?:\.\d+)?", out)
@@ -209,8 +237,13 @@ def _major(program: str) -> int:
 def _libpq_env(url: URL) -> dict[str, str]:
     """The connection of `url` as libpq environment variables (the password never on a command line)."""
     env = dict(os.environ)
-    parts = {"PGHOST": url.host, "PGPORT": url.port, "PGUSER": url.username, "PGPASSWORD": url.password,
-             "PGDATABASE": url.database}
+    parts = {
+        "PGHOST": url.host,
+        "PGPORT": url.port,
+        "PGUSER": url.username,
+        "PGPASSWORD": url.password,
+        "PGDATABASE": url.database,
+    }
     for key, option in (("PGHOST", "host"), ("PGSSLMODE", "sslmode"), ("PGPORT", "port")):
         value = url.query.get(option)
         if value:
@@ -235,8 +268,18 @@ def _pg_restore(source: Path, url: URL, replaced: list[str]) -> None:
     with tempfile.TemporaryDirectory(prefix="cmkit-restore-") as tmp:
         script = Path(tmp) / "restore.sql"
         options = ["--clean", "--if-exists"] if replaced else []
-        _run([pg_tool("pg_restore"), "--no-owner", "--no-privileges", *options, f"--file={script}", str(source)],
-             None, "pg_restore")
+        _run(
+            [
+                pg_tool("pg_restore"),
+                "--no-owner",
+                "--no-privileges",
+                *options,
+                f"--file={script}",
+                str(source),
+            ],
+            None,
+            "pg_restore",
+        )
         drops = "".join(f'DROP TABLE IF EXISTS "{t}" CASCADE;' for t in sorted(replaced))
         args = [pg_tool("psql"), "-X", "-q", "-v", "ON_ERROR_STOP=1", "--single-transaction"]
         args += (["-c", drops] if drops else []) + ["-f", str(script)]

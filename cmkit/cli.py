@@ -39,8 +39,10 @@ def _demo(args: argparse.Namespace) -> int:
     init(url, demo.DEMO_CONFIG)
     plan = demo.Plan(customers=args.customers, tickets=args.tickets)
     counts = demo.populate(engine_for(url), plan, progress=not args.quiet)
-    print(f"demo database ready: {make_url(url).render_as_string(hide_password=True)} "
-          f"({counts['customers']} customers, {counts['tickets']} tickets)")
+    print(
+        f"demo database ready: {make_url(url).render_as_string(hide_password=True)} "
+        f"({counts['customers']} customers, {counts['tickets']} tickets)"
+    )
     return 0
 
 
@@ -57,14 +59,17 @@ def _runbook_run(args: argparse.Namespace) -> int:
     from cmkit.runbooks import parse_value, run_runbook
 
     params = {key: parse_value(value) for key, value in args.parameter or []}
-    result = run_runbook(args.name, params, url=args.url, runs_dir=args.runs, directory=args.dir,
-                         progress=not args.quiet)
+    result = run_runbook(
+        args.name, params, url=args.url, runs_dir=args.runs, directory=args.dir, progress=not args.quiet
+    )
     print(f"run {result.run_id}: record {result.output}")
     if not result.ok:
         print(f"cmkit: runbook {args.name} failed: {result.error} (see {result.output})", file=sys.stderr)
         return 1
     if result.dry_run:
-        print(f"dry run: nothing changed; read the plan in {result.output}, then run again with -p dry_run false")
+        print(
+            f"dry run: nothing changed; read the plan in {result.output}, then run again with -p dry_run false"
+        )
     else:
         print(f"applied; its changes: cm.history(run_id={result.run_id!r})")
     return 0
@@ -78,8 +83,14 @@ def _add_runbook_parser(sub: Any) -> None:
     q.set_defaults(func=_runbook_list)
     q = rsub.add_parser("run", help="run one; the executed notebook is kept under runs/ as the record")
     q.add_argument("name", help="the runbook, e.g. merge-duplicates (see `cmkit runbook list`)")
-    q.add_argument("-p", "--parameter", nargs=2, action="append", metavar=("KEY", "VALUE"),
-                   help="a parameter, e.g. -p dry_run false (repeatable)")
+    q.add_argument(
+        "-p",
+        "--parameter",
+        nargs=2,
+        action="append",
+        metavar=("KEY", "VALUE"),
+        help="a parameter, e.g. -p dry_run false (repeatable)",
+    )
     q.add_argument("--url", help="database URL (default: $CMKIT_URL, else sqlite:///data/cmkit.db)")
     q.add_argument("--runs", default="runs", help="folder for the executed notebooks (default: runs)")
     q.add_argument("--dir", help="runbook folder (default: notebooks/runbooks)")
@@ -113,12 +124,16 @@ def _add_backup_parsers(sub: Any) -> None:
     p = sub.add_parser("restore", help="restore a backup into the database (refuses a non-empty one)")
     p.add_argument("path", help="a file written by `cmkit backup`")
     p.add_argument("--url", help=url_help)
-    p.add_argument("--replace", action="store_true", help="replace all content of a database that is not empty")
+    p.add_argument(
+        "--replace", action="store_true", help="replace all content of a database that is not empty"
+    )
     p.set_defaults(func=_restore)
 
 
 def build_parser() -> argparse.ArgumentParser:
-    parser = argparse.ArgumentParser(prog="cmkit", description="Keep a helpdesk's central customer database clean.")
+    parser = argparse.ArgumentParser(
+        prog="cmkit", description="Keep a helpdesk's central customer database clean."
+    )
     sub = parser.add_subparsers(dest="command", required=True)
     p = sub.add_parser("init", help="create or upgrade the schema and store a configuration")
     p.add_argument("--config", help="TOML configuration file")

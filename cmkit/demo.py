@@ -29,29 +29,69 @@ from cmkit.services.tickets import ticket_number
 DEMO_CONFIG = Path(__file__).with_name("demo_config.toml")
 BATCH = 20_000
 
-FIRST = ("Anna Lena Jürgen Jörg Björn Sören Käthe Günther Zoë Chloé José François Renée Ana Łukasz Ştefan Çağla "
-         "Søren Ærin Dominik Sabine Thomas Katrin Ömer Ayşe Mehmet Élodie Inès Håkon Mária Petra Jan Lea Noah "
-         "Mia Felix Emma Luis Sophie Paul Marie Jonas Hannah Elias Lina Ben Clara Anton Ida Malte Frieda").split()
-LAST = ("Müller Schmidt Schneider Fischer Weiß Meyer Wagner Becker Schulz Hoffmann Schäfer Koch Bauer Richter Klein "
-        "Wolf Schröder Neumann Schwarz Zimmermann Braun Krüger Hofmann Hartmann Lange Schmitt Werner Krause Meier "
-        "Lehmann Köhler Groß Jäger Möller Öztürk Yılmaz Kowalski Nowak Dvořák Novák García López Martínez Dubois "
-        "Lefèvre Rossi Bianchi Andersson Nørgaard O'Brien Ångström Straßer Grünewald Fuß Böhm").split()
-FIRMS = ("Bäckerei Blumenladen Autohaus Möbelhaus Apotheke Buchhandlung Brauerei Metzgerei Elektro Optik "
-         "Schreinerei Café Reisebüro Druckerei Gärtnerei Sanitär Fahrradladen Weinhandlung").split()
-CORP = ("Logistik Systeme Software Maschinenbau Energie Consulting Medizintechnik Bau Chemie Handel "
-        "Solutions Analytics Robotics Pharma Versicherung").split()
+FIRST = (
+    "Anna Lena Jürgen Jörg Björn Sören Käthe Günther Zoë Chloé José François Renée Ana Łukasz Ştefan Çağla "
+    "Søren Ærin Dominik Sabine Thomas Katrin Ömer Ayşe Mehmet Élodie Inès Håkon Mária Petra Jan Lea Noah "
+    "Mia Felix Emma Luis Sophie Paul Marie Jonas Hannah Elias Lina Ben Clara Anton Ida Malte Frieda"
+).split()
+LAST = (
+    "Müller Schmidt Schneider Fischer Weiß Meyer Wagner Becker Schulz Hoffmann Schäfer Koch Bauer Richter Klein "
+    "Wolf Schröder Neumann Schwarz Zimmermann Braun Krüger Hofmann Hartmann Lange Schmitt Werner Krause Meier "
+    "Lehmann Köhler Groß Jäger Möller Öztürk Yılmaz Kowalski Nowak Dvořák Novák García López Martínez Dubois "
+    "Lefèvre Rossi Bianchi Andersson Nørgaard O'Brien Ångström Straßer Grünewald Fuß Böhm"
+).split()
+FIRMS = (
+    "Bäckerei Blumenladen Autohaus Möbelhaus Apotheke Buchhandlung Brauerei Metzgerei Elektro Optik "
+    "Schreinerei Café Reisebüro Druckerei Gärtnerei Sanitär Fahrradladen Weinhandlung"
+).split()
+CORP = (
+    "Logistik Systeme Software Maschinenbau Energie Consulting Medizintechnik Bau Chemie Handel "
+    "Solutions Analytics Robotics Pharma Versicherung"
+).split()
 FORMS = ["GmbH", "AG", "GmbH & Co. KG", "SE", "e.K.", "KG", "S.A.", "S.à r.l.", "Ltd.", "B.V."]
-STREETS = ("Hauptstraße Bahnhofstraße Gartenweg Schillerstraße Goethestraße Lindenallee Mühlweg Kirchplatz "
-           "Königsallee Rosenstraße Am Mühlbach Große Bleichen Rue de la Paix Via Roma Kärntner Straße").split(" ")
-CITIES = [("Köln", "50667", "DE"), ("München", "80331", "DE"), ("Düsseldorf", "40213", "DE"), ("Zürich", "8001", "CH"),
-          ("Wien", "1010", "AT"), ("Lübeck", "23552", "DE"), ("Göttingen", "37073", "DE"), ("Gießen", "35390", "DE"),
-          ("Genève", "1201", "CH"), ("Bruxelles", "1000", "BE"), ("Málaga", "29001", "ES"), ("Kraków", "30-001", "PL"),
-          ("Århus", "8000", "DK"), ("Besançon", "25000", "FR"), ("Berlin", "10115", "DE"), ("Hamburg", "20095", "DE")]
-SUBJECTS = ["Drucker druckt nicht", "Rechnung doppelt erhalten", "Passwort zurücksetzen", "Lieferung verspätet",
-            "Rückfrage zur Bestellung", "VPN-Zugang gesperrt", "Kündigung des Vertrags", "Adressänderung",
-            "Reklamation: Ware beschädigt", "Angebot für Wartungsvertrag", "Login schlägt fehl", "Gutschrift fehlt",
-            "Termin für Vor-Ort-Service", "Änderung der Bankverbindung", "Newsletter abbestellen",
-            "Invoice question", "Cannot access portal", "Upgrade to premium tier", "Data export request (GDPR)"]
+STREETS = (
+    "Hauptstraße Bahnhofstraße Gartenweg Schillerstraße Goethestraße Lindenallee Mühlweg Kirchplatz "
+    "Königsallee Rosenstraße Am Mühlbach Große Bleichen Rue de la Paix Via Roma Kärntner Straße"
+).split(" ")
+CITIES = [
+    ("Köln", "50667", "DE"),
+    ("München", "80331", "DE"),
+    ("Düsseldorf", "40213", "DE"),
+    ("Zürich", "8001", "CH"),
+    ("Wien", "1010", "AT"),
+    ("Lübeck", "23552", "DE"),
+    ("Göttingen", "37073", "DE"),
+    ("Gießen", "35390", "DE"),
+    ("Genève", "1201", "CH"),
+    ("Bruxelles", "1000", "BE"),
+    ("Málaga", "29001", "ES"),
+    ("Kraków", "30-001", "PL"),
+    ("Århus", "8000", "DK"),
+    ("Besançon", "25000", "FR"),
+    ("Berlin", "10115", "DE"),
+    ("Hamburg", "20095", "DE"),
+]
+SUBJECTS = [
+    "Drucker druckt nicht",
+    "Rechnung doppelt erhalten",
+    "Passwort zurücksetzen",
+    "Lieferung verspätet",
+    "Rückfrage zur Bestellung",
+    "VPN-Zugang gesperrt",
+    "Kündigung des Vertrags",
+    "Adressänderung",
+    "Reklamation: Ware beschädigt",
+    "Angebot für Wartungsvertrag",
+    "Login schlägt fehl",
+    "Gutschrift fehlt",
+    "Termin für Vor-Ort-Service",
+    "Änderung der Bankverbindung",
+    "Newsletter abbestellen",
+    "Invoice question",
+    "Cannot access portal",
+    "Upgrade to premium tier",
+    "Data export request (GDPR)",
+]
 
 
 def _ascii(s: str) -> str:
@@ -74,9 +114,21 @@ class Plan:
 class DemoBuilder:
     """Builds the rows of a demo data set deterministically from a seed."""
 
-    def __init__(self, plan: Plan, group_ids: dict[str, int], queue_ids: dict[str, int], now: dt.datetime,
-                 config: Config) -> None:
-        self.plan, self.group_ids, self.queue_ids, self.now, self.config = plan, group_ids, queue_ids, now, config
+    def __init__(
+        self,
+        plan: Plan,
+        group_ids: dict[str, int],
+        queue_ids: dict[str, int],
+        now: dt.datetime,
+        config: Config,
+    ) -> None:
+        self.plan, self.group_ids, self.queue_ids, self.now, self.config = (
+            plan,
+            group_ids,
+            queue_ids,
+            now,
+            config,
+        )
         self.rnd = random.Random(plan.seed)
         self.next_id = 1
         self.customers: list[dict[str, Any]] = []
@@ -88,20 +140,34 @@ class DemoBuilder:
         first, last = r.choice(FIRST), r.choice(LAST)
         city, zip_, _country = r.choice(CITIES)
         return {
-            "first_name": first, "last_name": last,
+            "first_name": first,
+            "last_name": last,
             "email": f"{_ascii(first)}.{_ascii(last)}{r.randint(1, 999)}@example.{r.choice(['de', 'com', 'org', 'ch'])}",
-            "phone": f"+49 {r.randint(30, 999)} {r.randint(100000, 9999999)}", "city": city, "zip": zip_,
+            "phone": f"+49 {r.randint(30, 999)} {r.randint(100000, 9999999)}",
+            "city": city,
+            "zip": zip_,
         }
 
     def _add(self, group: str, kind: str, company_id: int | None, data: dict[str, Any], active: bool) -> int:
         cid = self.next_id
         self.next_id += 1
         data = {k: v for k, v in data.items() if v is not None}
-        self.customers.append({
-            "id": cid, "kind": kind, "group_id": self.group_ids[group], "company_id": company_id, "active": active,
-            "name": display_name(kind, data), "search_key": key_for(kind, data, self.config.groups[group].fields_for(kind)), "data": data, "version": 1,
-            "created_at": self.now, "updated_at": self.now, "deactivated_at": None if active else self.now,
-        })
+        self.customers.append(
+            {
+                "id": cid,
+                "kind": kind,
+                "group_id": self.group_ids[group],
+                "company_id": company_id,
+                "active": active,
+                "name": display_name(kind, data),
+                "search_key": key_for(kind, data, self.config.groups[group].fields_for(kind)),
+                "data": data,
+                "version": 1,
+                "created_at": self.now,
+                "updated_at": self.now,
+                "deactivated_at": None if active else self.now,
+            }
+        )
         self.index.append((cid, group, kind, company_id, active))
         return cid
 
@@ -112,8 +178,13 @@ class DemoBuilder:
             name = f"{r.choice(FIRMS)} {r.choice(LAST)}"
         else:
             name = f"{r.choice(LAST)} {r.choice(CORP)} {r.choice(FORMS)}"
-        data: dict[str, Any] = {"name": name, "street": f"{r.choice(STREETS)} {r.randint(1, 120)}", "zip": zip_,
-                                "city": city, "country": country}
+        data: dict[str, Any] = {
+            "name": name,
+            "street": f"{r.choice(STREETS)} {r.randint(1, 120)}",
+            "zip": zip_,
+            "city": city,
+            "country": country,
+        }
         if group == "retail":
             data["phone"] = f"+49 {r.randint(30, 999)} {r.randint(100000, 9999999)}"
         else:
@@ -129,7 +200,9 @@ class DemoBuilder:
             if not per_company:
                 for _ in range(count):
                     p = self._person()
-                    p["birthday"] = dt.date(r.randint(1940, 2005), r.randint(1, 12), r.randint(1, 28)).isoformat()
+                    p["birthday"] = dt.date(
+                        r.randint(1940, 2005), r.randint(1, 12), r.randint(1, 28)
+                    ).isoformat()
                     del p["zip"]
                     self._add(group, "contact", None, p, r.random() >= share)
                 continue
@@ -139,10 +212,15 @@ class DemoBuilder:
                 for _ in range(r.randint(1, 2 * per_company - 2)):
                     p = self._person()
                     if group == "retail":
-                        p.update(salutation=r.choice(["Frau", "Herr", "Divers"]), tier=r.choice(["gold", "silver", "bronze"]),
-                                 newsletter=r.random() < 0.4)
+                        p.update(
+                            salutation=r.choice(["Frau", "Herr", "Divers"]),
+                            tier=r.choice(["gold", "silver", "bronze"]),
+                            newsletter=r.random() < 0.4,
+                        )
                     else:
-                        p["position"] = r.choice(["Einkauf", "IT-Leitung", "Geschäftsführung", "Buchhaltung", "CTO"])
+                        p["position"] = r.choice(
+                            ["Einkauf", "IT-Leitung", "Geschäftsführung", "Buchhaltung", "CTO"]
+                        )
                         del p["city"], p["zip"]
                     self._add(group, "contact", comp, p, company_active and r.random() >= share)
 
@@ -150,7 +228,11 @@ class DemoBuilder:
         """(ticket row, additional customer ids) for the planned number of tickets."""
         r = self.rnd
         eligible = [c for c in self.index if c[2] == "contact" or c[1] == "business"]
-        queues = {"retail": ["helpdesk", "billing"], "business": ["key-accounts", "billing"], "private": ["helpdesk", "billing"]}
+        queues = {
+            "retail": ["helpdesk", "billing"],
+            "business": ["key-accounts", "billing"],
+            "private": ["helpdesk", "billing"],
+        }
         by_group: dict[str, list[tuple[int, str, str, int | None, bool]]] = {}
         for c in self.index:
             by_group.setdefault(c[1], []).append(c)
@@ -159,8 +241,14 @@ class DemoBuilder:
             state = "open" if active and r.random() < 0.3 else "closed"
             created = self.now - dt.timedelta(days=r.randint(0, 720), minutes=r.randint(0, 1440))
             row = {
-                "id": i, "number": ticket_number(i), "subject": r.choice(SUBJECTS), "queue_id": self.queue_ids[r.choice(queues[group])],
-                "state": state, "main_customer_id": cid, "created_by": r.choice(["admin", "alice"]), "created_at": created,
+                "id": i,
+                "number": ticket_number(i),
+                "subject": r.choice(SUBJECTS),
+                "queue_id": self.queue_ids[r.choice(queues[group])],
+                "state": state,
+                "main_customer_id": cid,
+                "created_by": r.choice(["admin", "alice"]),
+                "created_at": created,
                 "closed_at": created + dt.timedelta(days=r.randint(0, 30)) if state == "closed" else None,
             }
             extra: list[int] = []
@@ -176,7 +264,9 @@ def _batches(rows: list[dict[str, Any]]) -> Iterator[list[dict[str, Any]]]:
         yield rows[start : start + BATCH]
 
 
-def _insert(work: uow.UnitOfWork, table: Table | Any, rows: list[dict[str, Any]], label: str, progress: bool) -> None:
+def _insert(
+    work: uow.UnitOfWork, table: Table | Any, rows: list[dict[str, Any]], label: str, progress: bool
+) -> None:
     with tqdm(total=len(rows), desc=label, unit="rows", disable=not progress, leave=False) as bar:
         for chunk in _batches(rows):
             work.session.execute(insert(table), chunk)
@@ -197,7 +287,9 @@ def populate(engine: Any, plan: Plan | None = None, progress: bool = True) -> di
         if s.execute(select(CustomerRow.id).limit(1)).first():
             from cmkit.errors import CMError
 
-            raise CMError("the database already has customers; the demo data goes into an empty database only")
+            raise CMError(
+                "the database already has customers; the demo data goes into an empty database only"
+            )
         groups = {n: i for n, i in s.execute(select(CustomerGroup.name, CustomerGroup.id))}
         queues = {n: i for n, i in s.execute(select(Queue.name, Queue.id))}
         b = DemoBuilder(plan, groups, queues, work.now, config_store.load(s))
@@ -207,14 +299,30 @@ def populate(engine: Any, plan: Plan | None = None, progress: bool = True) -> di
         names = {c["id"]: c["name"] for c in b.customers}
         for row, extra in b.tickets():
             tickets.append(row)
-            protocol.append({"ticket_id": row["id"], "at": row["created_at"], "user_name": row["created_by"],
-                             "action": "created", "role": "main", "new_customer_id": row["main_customer_id"],
-                             "new_customer_name": names[row["main_customer_id"]]})
+            protocol.append(
+                {
+                    "ticket_id": row["id"],
+                    "at": row["created_at"],
+                    "user_name": row["created_by"],
+                    "action": "created",
+                    "role": "main",
+                    "new_customer_id": row["main_customer_id"],
+                    "new_customer_name": names[row["main_customer_id"]],
+                }
+            )
             for e in extra:
                 extras.append({"ticket_id": row["id"], "customer_id": e})
-                protocol.append({"ticket_id": row["id"], "at": row["created_at"], "user_name": row["created_by"],
-                                 "action": "customer_added", "role": "additional", "new_customer_id": e,
-                                 "new_customer_name": names[e]})
+                protocol.append(
+                    {
+                        "ticket_id": row["id"],
+                        "at": row["created_at"],
+                        "user_name": row["created_by"],
+                        "action": "customer_added",
+                        "role": "additional",
+                        "new_customer_id": e,
+                        "new_customer_name": names[e],
+                    }
+                )
         _insert(work, TicketRow, tickets, "tickets", progress)
         _insert(work, AdditionalCustomer, extras, "additional customers", progress)
         _insert(work, ProtocolEntry, protocol, "protocol", progress)

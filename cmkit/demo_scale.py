@@ -34,13 +34,19 @@ from cmkit.services.tickets import ticket_number
 THRESHOLD = 20_000
 CHUNK = 100_000
 WORKERS = 2
-_SYL_A = ("Brand Eichen Wald Stein Berg Linden Hoh Kirch Mühl Rosen Sonnen Tann Weiden Wolfs Bach Buch Dorn Falken "
-          "Fried Gold Grün Hasel Kalten Lauter Neu Ober Reich Schön Silber Unter Wein Winter Adler Birken Eschen "
-          "Fichten Haber Kessel Kohl").split()
-_SYL_B = ("bach berg burger dorf egger feld hofer huber inger mann maier meier müller reiter rieder schmidt "
-          "stetter thaler wald wieser wirth er ner ler hausen brunner gruber").split()
-_PRODUCTS = ("Laserdrucker Router Notebook Lizenz Vertrag Rechnung Lieferschein Kundenkonto Webshop Newsletter "
-             "Zahlung Gutschein Abo Server Telefonanlage").split()
+_SYL_A = (
+    "Brand Eichen Wald Stein Berg Linden Hoh Kirch Mühl Rosen Sonnen Tann Weiden Wolfs Bach Buch Dorn Falken "
+    "Fried Gold Grün Hasel Kalten Lauter Neu Ober Reich Schön Silber Unter Wein Winter Adler Birken Eschen "
+    "Fichten Haber Kessel Kohl"
+).split()
+_SYL_B = (
+    "bach berg burger dorf egger feld hofer huber inger mann maier meier müller reiter rieder schmidt "
+    "stetter thaler wald wieser wirth er ner ler hausen brunner gruber"
+).split()
+_PRODUCTS = (
+    "Laserdrucker Router Notebook Lizenz Vertrag Rechnung Lieferschein Kundenkonto Webshop Newsletter "
+    "Zahlung Gutschein Abo Server Telefonanlage"
+).split()
 
 
 def _time(value: dt.datetime, pg: bool) -> Any:
@@ -53,8 +59,15 @@ class ScaleBuilder:
     which company, who is active) is drawn first; then every chunk of customers or tickets is drawn from
     its own seed, so chunks can be drawn in parallel and still give the same database."""
 
-    def __init__(self, plan: Any, config: Config, group_ids: dict[str, int], queue_ids: dict[str, int],
-                 now: dt.datetime, pg: bool) -> None:
+    def __init__(
+        self,
+        plan: Any,
+        config: Config,
+        group_ids: dict[str, int],
+        queue_ids: dict[str, int],
+        now: dt.datetime,
+        pg: bool,
+    ) -> None:
         from cmkit import demo
 
         self.demo, self.plan, self.config, self.now, self.pg = demo, plan, config, now, pg
@@ -64,7 +77,9 @@ class ScaleBuilder:
         self.first = np.array(demo.FIRST, dtype=object)
         self.ascii = {n: demo._ascii(n) for n in [*self.first, *self.last]}
         self.layout: list[tuple[str, int, int]] = []  # (group, first id, count) of each group's customers
-        self.parts: dict[str, tuple[np.ndarray, np.ndarray, np.ndarray]] = {}  # is_company, company_row, active
+        self.parts: dict[
+            str, tuple[np.ndarray, np.ndarray, np.ndarray]
+        ] = {}  # is_company, company_row, active
         rng = np.random.default_rng([plan.seed, 0])
         n, share, next_id = plan.customers, plan.deactivated_share, 1
         for group, part, per_company in (("retail", 0.5, 6), ("business", 0.2, 5), ("private", 0.3, 0)):
@@ -89,18 +104,28 @@ class ScaleBuilder:
         names = [g for g, _s, _c in self.layout]
         self.group_of = np.concatenate([np.full(c, i) for i, (_g, _s, c) in enumerate(self.layout)])
         # tickets go to contacts, and to companies of the group whose companies may have tickets
-        self.eligible = np.arange(1, self.total + 1)[(self.kinds == "contact") | (self.group_of == names.index("business"))]
-        queue_of = {"retail": ("helpdesk", "billing"), "business": ("key-accounts", "billing"),
-                    "private": ("helpdesk", "billing")}
+        self.eligible = np.arange(1, self.total + 1)[
+            (self.kinds == "contact") | (self.group_of == names.index("business"))
+        ]
+        queue_of = {
+            "retail": ("helpdesk", "billing"),
+            "business": ("key-accounts", "billing"),
+            "private": ("helpdesk", "billing"),
+        }
         self.queues = np.array([[queue_ids[q] for q in queue_of[g]] for g in names])
 
     def customer_chunks(self) -> list[tuple[str, int, int]]:
         """(group, start, stop) of every chunk of customers, in id order."""
-        return [(g, start, min(count, start + CHUNK)) for g, _first, count in self.layout
-                for start in range(0, count, CHUNK)]
+        return [
+            (g, start, min(count, start + CHUNK))
+            for g, _first, count in self.layout
+            for start in range(0, count, CHUNK)
+        ]
 
     def ticket_chunks(self) -> list[tuple[int, int]]:
-        return [(start, min(self.plan.tickets, start + CHUNK)) for start in range(0, self.plan.tickets, CHUNK)]
+        return [
+            (start, min(self.plan.tickets, start + CHUNK)) for start in range(0, self.plan.tickets, CHUNK)
+        ]
 
     def customers(self, chunk: tuple[str, int, int]) -> list[tuple[Any, ...]]:
         """Rows (CUSTOMER_COLS) of one chunk of customers."""
@@ -110,8 +135,17 @@ class ScaleBuilder:
         rng = np.random.default_rng([self.plan.seed, 1, first_id + start])
         return self._customer_chunk(rng, group, first_id, start, stop, is_company, company_row, active)
 
-    def _customer_chunk(self, r: np.random.Generator, group: str, first_id: int, start: int, stop: int,
-                        is_company: np.ndarray, company_row: np.ndarray, active: np.ndarray) -> list[tuple[Any, ...]]:
+    def _customer_chunk(
+        self,
+        r: np.random.Generator,
+        group: str,
+        first_id: int,
+        start: int,
+        stop: int,
+        is_company: np.ndarray,
+        company_row: np.ndarray,
+        active: np.ndarray,
+    ) -> list[tuple[Any, ...]]:
         d, m = self.demo, stop - start
         gdef, gid = self.config.groups[group], self.group_ids[group]
         firsts = r.choice(self.first, m)
@@ -137,8 +171,13 @@ class ScaleBuilder:
                     name = f"{d.FIRMS[e % len(d.FIRMS)]} {lasts[i]}"
                 else:
                     name = f"{lasts[i]} {d.CORP[e % len(d.CORP)]} {d.FORMS[(e >> 8) % len(d.FORMS)]}"
-                data: dict[str, Any] = {"name": name, "street": f"{streets[i]} {house[i]}", "zip": zip_, "city": city,
-                                        "country": country}
+                data: dict[str, Any] = {
+                    "name": name,
+                    "street": f"{streets[i]} {house[i]}",
+                    "zip": zip_,
+                    "city": city,
+                    "country": country,
+                }
                 if group == "retail":
                     data["phone"] = phone
                 else:
@@ -155,9 +194,11 @@ class ScaleBuilder:
                 j = self._json
                 doc = f'{{"first_name": {j(first)}, "last_name": {j(last)}, "email": "{email}", "phone": "{phone}"'
                 if group == "retail":
-                    doc += (f', "city": {j(city)}, "zip": "{zip_}", "salutation": "{("Frau", "Herr", "Divers")[e % 3]}", '
-                            f'"tier": "{("gold", "silver", "bronze")[(e >> 2) % 3]}", '
-                            f'"newsletter": {"true" if (e >> 4) % 5 < 2 else "false"}}}')
+                    doc += (
+                        f', "city": {j(city)}, "zip": "{zip_}", "salutation": "{("Frau", "Herr", "Divers")[e % 3]}", '
+                        f'"tier": "{("gold", "silver", "bronze")[(e >> 2) % 3]}", '
+                        f'"newsletter": {"true" if (e >> 4) % 5 < 2 else "false"}}}'
+                    )
                     more: tuple[str, ...] = (city, zip_)
                 elif group == "private":
                     doc += f', "city": {j(city)}, "birthday": "{1940 + e % 66:04d}-{1 + (e >> 7) % 12:02d}-{1 + (e >> 11) % 28:02d}"}}'
@@ -168,8 +209,22 @@ class ScaleBuilder:
                     more = (position,)
                 key = contact_key(first, last, num, tld, more)
             is_active = bool(active[row])
-            rows.append((first_id + row, kind, gid, company_id, is_active, name, key, doc, 1,
-                         now, now, None if is_active else now))
+            rows.append(
+                (
+                    first_id + row,
+                    kind,
+                    gid,
+                    company_id,
+                    is_active,
+                    name,
+                    key,
+                    doc,
+                    1,
+                    now,
+                    now,
+                    None if is_active else now,
+                )
+            )
         return rows
 
     @staticmethod
@@ -181,7 +236,8 @@ class ScaleBuilder:
         """key_for() of this module's contacts, from cached parts: their e-mail differs only by a number
         and a top-level domain (tests/test_r26_r28_search.py checks it equals key_for)."""
         head_of = lru_cache(maxsize=1 << 18)(
-            lambda first, last: tokens(f"{first} {last}", f"{self.ascii[first]}.{self.ascii[last]}"))
+            lambda first, last: tokens(f"{first} {last}", f"{self.ascii[first]}.{self.ascii[last]}")
+        )
         tail_of = lru_cache(maxsize=1024)(lambda more: tokens(*more))
 
         def key(first: str, last: str, num: int, tld: str, more: tuple[str, ...]) -> str:
@@ -229,19 +285,38 @@ class ScaleBuilder:
         users = np.where(r.random(m) < 0.5, "alice", "admin").tolist()
         extra = r.random(m) < 0.15
         with_order = combo >= len(plain)
-        subjects = [f"{combos[c]} {o}" if w else combos[c]
-                    for c, o, w in zip(combo.tolist(), orders.tolist(), with_order.tolist(), strict=True)]
-        keys = [f"{combo_keys[c]} {o}" if w else combo_keys[c]
-                for c, o, w in zip(combo.tolist(), orders.tolist(), with_order.tolist(), strict=True)]
+        subjects = [
+            f"{combos[c]} {o}" if w else combos[c]
+            for c, o, w in zip(combo.tolist(), orders.tolist(), with_order.tolist(), strict=True)
+        ]
+        keys = [
+            f"{combo_keys[c]} {o}" if w else combo_keys[c]
+            for c, o, w in zip(combo.tolist(), orders.tolist(), with_order.tolist(), strict=True)
+        ]
         created = self._times(self._now64 - ages)
-        closed = [c if not o else None
-                  for c, o in zip(self._times(self._now64 - ages + closes), open_.tolist(), strict=True)]
+        closed = [
+            c if not o else None
+            for c, o in zip(self._times(self._now64 - ages + closes), open_.tolist(), strict=True)
+        ]
         states = np.where(open_, "open", "closed").tolist()
         groups = group_of[main - 1]
         queue = queues[groups, orders % 2].tolist()
         numbers = [ticket_number(t) for t in tids.tolist()]
-        rows = list(zip(tids.tolist(), numbers, subjects, keys, queue, states, main.tolist(), users, created,
-                        closed, strict=True))
+        rows = list(
+            zip(
+                tids.tolist(),
+                numbers,
+                subjects,
+                keys,
+                queue,
+                states,
+                main.tolist(),
+                users,
+                created,
+                closed,
+                strict=True,
+            )
+        )
         # an additional customer of the same group: active, or the ticket is closed
         other = firsts[groups] + (orders * 7919 + tids) % counts[groups]
         ok = extra & (other != main) & (self.active[other - 1] | ~open_)
@@ -249,10 +324,32 @@ class ScaleBuilder:
         return rows, links
 
 
-CUSTOMER_COLS = ("id", "kind", "group_id", "company_id", "active", "name", "search_key", "data", "version",
-                 "created_at", "updated_at", "deactivated_at")
-TICKET_COLS = ("id", "number", "subject", "search_key", "queue_id", "state", "main_customer_id", "created_by",
-               "created_at", "closed_at")
+CUSTOMER_COLS = (
+    "id",
+    "kind",
+    "group_id",
+    "company_id",
+    "active",
+    "name",
+    "search_key",
+    "data",
+    "version",
+    "created_at",
+    "updated_at",
+    "deactivated_at",
+)
+TICKET_COLS = (
+    "id",
+    "number",
+    "subject",
+    "search_key",
+    "queue_id",
+    "state",
+    "main_customer_id",
+    "created_by",
+    "created_at",
+    "closed_at",
+)
 
 
 def _writer(work: uow.UnitOfWork) -> Callable[[str, Sequence[str], list[tuple[Any, ...]]], None]:
@@ -260,15 +357,18 @@ def _writer(work: uow.UnitOfWork) -> Callable[[str, Sequence[str], list[tuple[An
     raw = work.session.connection().connection.driver_connection
     cur = raw.cursor()  # type: ignore[union-attr]
     if work.is_sqlite:
+
         def write(table: str, cols: Sequence[str], rows: list[tuple[Any, ...]]) -> None:
             marks = ", ".join("?" * len(cols))
             cur.executemany(f"INSERT INTO {table} ({', '.join(cols)}) VALUES ({marks})", rows)  # noqa: S608
+
         return write
 
     def copy(table: str, cols: Sequence[str], rows: list[tuple[Any, ...]]) -> None:
         with cur.copy(f"COPY {table} ({', '.join(cols)}) FROM STDIN") as cp:
             for row in rows:
                 cp.write_row(row)
+
     return copy
 
 
@@ -312,18 +412,24 @@ def populate(engine: Any, plan: Any, progress: bool = True) -> dict[str, int]:
     def op(work: uow.UnitOfWork) -> dict[str, int]:
         s = work.session
         if s.execute(select(CustomerRow.id).limit(1)).first():
-            raise CMError("the database already has customers; the demo data goes into an empty database only")
+            raise CMError(
+                "the database already has customers; the demo data goes into an empty database only"
+            )
         groups = {n: i for n, i in s.execute(select(CustomerGroup.name, CustomerGroup.id))}
         queues = {n: i for n, i in s.execute(select(Queue.name, Queue.id))}
         b = ScaleBuilder(plan, config_store.load(s), groups, queues, work.now, not work.is_sqlite)
         write = _writer(work)
         conn = s.connection()
-        conn.exec_driver_sql("PRAGMA cache_size = -500000" if work.is_sqlite else "SET LOCAL maintenance_work_mem = '1GB'")
+        conn.exec_driver_sql(
+            "PRAGMA cache_size = -500000" if work.is_sqlite else "SET LOCAL maintenance_work_mem = '1GB'"
+        )
         _search_indexes(work, drop=True)
         counts = {"customers": b.total, "tickets": plan.tickets, "additional": 0}
         tasks = [("customers", c) for c in b.customer_chunks()] + [("tickets", c) for c in b.ticket_chunks()]
-        bars = {what: tqdm(total=total, desc=what, unit="rows", disable=not progress, leave=False)
-                for what, total in (("customers", b.total), ("tickets", plan.tickets))}
+        bars = {
+            what: tqdm(total=total, desc=what, unit="rows", disable=not progress, leave=False)
+            for what, total in (("customers", b.total), ("tickets", plan.tickets))
+        }
         for (what, _chunk), drawn in zip(tasks, _drawn(b, tasks), strict=True):
             if what == "customers":
                 write("customers", CUSTOMER_COLS, drawn)
@@ -336,7 +442,9 @@ def populate(engine: Any, plan: Any, progress: bool = True) -> dict[str, int]:
             bars[what].update(len(rows))
         for bar in bars.values():
             bar.close()
-        with tqdm(total=len(PROTOCOL_SQL) + 1, desc="protocol, indexes", disable=not progress, leave=False) as bar:
+        with tqdm(
+            total=len(PROTOCOL_SQL) + 1, desc="protocol, indexes", disable=not progress, leave=False
+        ) as bar:
             for sql in PROTOCOL_SQL:
                 conn.exec_driver_sql(sql)
                 bar.update(1)
@@ -367,8 +475,11 @@ def _search_indexes(work: uow.UnitOfWork, *, drop: bool) -> None:
             else:
                 index.create(conn, checkfirst=True)
     if work.is_sqlite:
-        stmts = ([f"DROP TRIGGER IF EXISTS {t}" for t in search_sql.SQLITE_TRIGGERS] if drop
-                 else search_sql.sqlite_ddl() + search_sql.sqlite_refill())
+        stmts = (
+            [f"DROP TRIGGER IF EXISTS {t}" for t in search_sql.SQLITE_TRIGGERS]
+            if drop
+            else search_sql.sqlite_ddl() + search_sql.sqlite_refill()
+        )
     else:
         stmts = search_sql.postgresql_drop() if drop else search_sql.postgresql_ddl()
     for stmt in stmts:

@@ -26,7 +26,17 @@ from cmkit.services.tickets import TicketsAPI
 _ENGINES: dict[str, Engine] = {}
 
 
-class CustomerManager(CustomersAPI, TicketsAPI, CleanupAPI, LifecycleAPI, ReadingAPI, DetailsAPI, ActivitiesAPI, PrintingAPI, SearchAPI):
+class CustomerManager(
+    CustomersAPI,
+    TicketsAPI,
+    CleanupAPI,
+    LifecycleAPI,
+    ReadingAPI,
+    DetailsAPI,
+    ActivitiesAPI,
+    PrintingAPI,
+    SearchAPI,
+):
     """One admin's connection to a cmkit database: every operation of ../API.md hangs off it."""
 
 

@@ -55,12 +55,18 @@ class RunResult:
 def runbook_dir(directory: str | Path | None = None) -> Path:
     """Where the runbooks are: `directory`, else $CMKIT_RUNBOOKS, else ./notebooks/runbooks, else the
     notebooks/runbooks folder next to the cmkit package (a source checkout)."""
-    candidates = [directory, os.environ.get("CMKIT_RUNBOOKS"), Path("notebooks") / "runbooks",
-                  _PACKAGE_ROOT / "notebooks" / "runbooks"]
+    candidates = [
+        directory,
+        os.environ.get("CMKIT_RUNBOOKS"),
+        Path("notebooks") / "runbooks",
+        _PACKAGE_ROOT / "notebooks" / "runbooks",
+    ]
     for c in candidates:
         if c and Path(c).is_dir():
             return Path(c)
-    raise CMError("no runbook folder found; run from the cmkit checkout, or set CMKIT_RUNBOOKS to notebooks/runbooks")
+    raise CMError(
+        "no runbook folder found; run from the cmkit checkout, or set CMKIT_RUNBOOKS to notebooks/runbooks"
+    )
 
 
 def _describe(path: Path) -> Runbook:
@@ -128,9 +134,15 @@ def _environment(values: Mapping[str, str]) -> Iterator[None]:
                 os.environ[k] = v
 
 
-def run_runbook(name: str, parameters: Mapping[str, Any] | None = None, *, url: str | None = None,
-                runs_dir: str | Path = RUNS_DIR, directory: str | Path | None = None,
-                progress: bool = False) -> RunResult:
+def run_runbook(
+    name: str,
+    parameters: Mapping[str, Any] | None = None,
+    *,
+    url: str | None = None,
+    runs_dir: str | Path = RUNS_DIR,
+    directory: str | Path | None = None,
+    progress: bool = False,
+) -> RunResult:
     """Execute runbook `name` with papermill and keep the executed notebook as the run's record.
 
     Refuses parameters the runbook does not have (ValidationError). A failing cell does not raise: the
@@ -143,8 +155,11 @@ def run_runbook(name: str, parameters: Mapping[str, Any] | None = None, *, url: 
     params = dict(parameters or {})
     unknown = sorted(set(params) - set(book.parameters))
     if unknown:
-        raise ValidationError("parameters", f"runbook {name!r} has no parameter {', '.join(unknown)}; "
-                                            f"its parameters: {', '.join(book.parameters)}")
+        raise ValidationError(
+            "parameters",
+            f"runbook {name!r} has no parameter {', '.join(unknown)}; "
+            f"its parameters: {', '.join(book.parameters)}",
+        )
     if url is not None:
         params["url"] = url
     params.setdefault("dry_run", book.parameters.get("dry_run", True))
@@ -156,9 +171,15 @@ def run_runbook(name: str, parameters: Mapping[str, Any] | None = None, *, url: 
     error = None
     with _environment(env):
         try:
-            pm.execute_notebook(str(book.path), str(output), parameters=params, progress_bar=progress,
-                                cwd=os.getcwd(), kernel_name="python3",
-                                extra_arguments=["--IPKernelApp.log_level=CRITICAL"])  # no transport notices
+            pm.execute_notebook(
+                str(book.path),
+                str(output),
+                parameters=params,
+                progress_bar=progress,
+                cwd=os.getcwd(),
+                kernel_name="python3",
+                extra_arguments=["--IPKernelApp.log_level=CRITICAL"],
+            )  # no transport notices
         except PapermillExecutionError as exc:
             error = f"{exc.ename}: {exc.evalue}"
     return RunResult(run_id, name, output, params, error)

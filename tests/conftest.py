@@ -22,10 +22,16 @@ from cmkit.facade import dispose_engines, engine_for
 
 CONFIG = Path(__file__).with_name("config_test.toml")
 PG_ADMIN_URL = os.environ.get("CMKIT_TEST_POSTGRES_URL")
-BACKENDS = ["sqlite", pytest.param("postgresql", marks=[
-    pytest.mark.postgres,
-    pytest.mark.skipif(not PG_ADMIN_URL, reason="set CMKIT_TEST_POSTGRES_URL to run on PostgreSQL"),
-])]
+BACKENDS = [
+    "sqlite",
+    pytest.param(
+        "postgresql",
+        marks=[
+            pytest.mark.postgres,
+            pytest.mark.skipif(not PG_ADMIN_URL, reason="set CMKIT_TEST_POSTGRES_URL to run on PostgreSQL"),
+        ],
+    ),
+]
 
 
 @pytest.fixture(scope="session")
@@ -65,13 +71,23 @@ def pg_database() -> Iterator[str]:
 def _empty_pg(url: str) -> None:
     data_tables = [t.name for t in Base.metadata.sorted_tables if t.name not in CONFIG_TABLES]
     with engine_for(url).begin() as conn:
-        conn.execute(sa.text("TRUNCATE " + ", ".join(f'"{t}"' for t in data_tables) + " RESTART IDENTITY CASCADE"))
+        conn.execute(
+            sa.text("TRUNCATE " + ", ".join(f'"{t}"' for t in data_tables) + " RESTART IDENTITY CASCADE")
+        )
     cmkit.init(url, CONFIG)
 
 
 CONFIG_TABLES = {
-    "customer_groups", "group_fields", "queues", "queue_groups", "roles", "role_grants", "users", "user_roles",
-    "settings", "alembic_version",
+    "customer_groups",
+    "group_fields",
+    "queues",
+    "queue_groups",
+    "roles",
+    "role_grants",
+    "users",
+    "user_roles",
+    "settings",
+    "alembic_version",
 }
 
 
@@ -123,13 +139,24 @@ def world(cm: cmkit.CustomerManager) -> dict[str, cmkit.Customer]:
     """A small, named data set: two retail companies with contacts, a partner company, a private person."""
     acme = cm.create_company("retail", name="Acme GmbH", city="Köln", street="Hauptstraße 1")
     zeta = cm.create_company("retail", name="Zeta AG", city="Wien")
-    anna = cm.create_contact("retail", company=acme.id, first_name="Anna", last_name="Müller", email="anna@acme.example")
+    anna = cm.create_contact(
+        "retail", company=acme.id, first_name="Anna", last_name="Müller", email="anna@acme.example"
+    )
     bert = cm.create_contact("retail", company=acme.id, first_name="Bert", last_name="Öztürk")
     carl = cm.create_contact("retail", company=zeta.id, first_name="Carl", last_name="Zander")
     part = cm.create_company("partners", name="Partner SE")
     pete = cm.create_contact("partners", company=part.id, first_name="Pete", last_name="Partner")
     priv = cm.create_contact("private", first_name="Petra", last_name="Privat", email="petra@example.org")
-    return {"acme": acme, "zeta": zeta, "anna": anna, "bert": bert, "carl": carl, "part": part, "pete": pete, "priv": priv}
+    return {
+        "acme": acme,
+        "zeta": zeta,
+        "anna": anna,
+        "bert": bert,
+        "carl": carl,
+        "part": part,
+        "pete": pete,
+        "priv": priv,
+    }
 
 
 @pytest.fixture

@@ -51,10 +51,14 @@ def violations(url: str) -> list[str]:
     problems: list[str] = []
     with engine_for(url).connect() as conn:
         groups = {gid: model for gid, model in conn.execute(sa.select(CustomerGroup.id, CustomerGroup.model))}
-        customers = {r.id: r for r in conn.execute(sa.select(C.id, C.kind, C.group_id, C.company_id, C.active))}
+        customers = {
+            r.id: r for r in conn.execute(sa.select(C.id, C.kind, C.group_id, C.company_id, C.active))
+        }
         tickets = {r.id: r for r in conn.execute(sa.select(T.id, T.number, T.state, T.main_customer_id))}
         extra: dict[int, list[int]] = defaultdict(list)
-        for tid, cid in conn.execute(sa.select(A.ticket_id, A.customer_id).order_by(A.ticket_id, A.customer_id)):
+        for tid, cid in conn.execute(
+            sa.select(A.ticket_id, A.customer_id).order_by(A.ticket_id, A.customer_id)
+        ):
             extra[tid].append(cid)
         entries = conn.execute(
             sa.select(P.ticket_id, P.action, P.role, P.old_customer_id, P.new_customer_id).order_by(P.id)
@@ -62,8 +66,11 @@ def violations(url: str) -> list[str]:
     for c in customers.values():
         two_level = groups[c.group_id] == "two-level"
         company = customers.get(c.company_id) if c.company_id is not None else None
-        if c.kind == "contact" and two_level and (company is None or company.kind != "company"
-                                                   or company.group_id != c.group_id):
+        if (
+            c.kind == "contact"
+            and two_level
+            and (company is None or company.kind != "company" or company.group_id != c.group_id)
+        ):
             problems.append(f"R3: contact #{c.id} has no company of its own group")
         if c.kind == "contact" and not two_level and c.company_id is not None:
             problems.append(f"R2: contact #{c.id} of a one-level group has a company")
@@ -73,7 +80,9 @@ def violations(url: str) -> list[str]:
     for t in tickets.values():
         on = [t.main_customer_id, *extra[t.id]]
         if len(set(on)) != len(on):
-            problems.append(f"R17: ticket #{t.id} names a customer twice: main {t.main_customer_id}, extra {extra[t.id]}")
+            problems.append(
+                f"R17: ticket #{t.id} names a customer twice: main {t.main_customer_id}, extra {extra[t.id]}"
+            )
         if t.state == "open":
             for cid in on:
                 if cid not in customers or not customers[cid].active:
@@ -91,8 +100,10 @@ def violations(url: str) -> list[str]:
 def table_rows(url: str) -> dict[str, list[tuple[Any, ...]]]:
     """Every row of every table of the database at `url`, ordered by primary key."""
     with engine_for(url).connect() as conn:
-        return {t.name: [tuple(r) for r in conn.execute(sa.select(t).order_by(*t.primary_key.columns))]
-                for t in Base.metadata.sorted_tables}
+        return {
+            t.name: [tuple(r) for r in conn.execute(sa.select(t).order_by(*t.primary_key.columns))]
+            for t in Base.metadata.sorted_tables
+        }
 
 
 def fingerprint(url: str) -> tuple[Any, ...]:
@@ -107,8 +118,14 @@ def fingerprint(url: str) -> tuple[Any, ...]:
 
     tables = Base.metadata.tables
     columns = [count(t) for t in Base.metadata.sorted_tables] + [
-        total(C.version), count(T, T.state == "open"), total(T.main_customer_id), total(A.customer_id),
-        *(count(tables[name], tables[name].c.deleted_at.is_not(None)) for name in ("comments", "attachments")),
+        total(C.version),
+        count(T, T.state == "open"),
+        total(T.main_customer_id),
+        total(A.customer_id),
+        *(
+            count(tables[name], tables[name].c.deleted_at.is_not(None))
+            for name in ("comments", "attachments")
+        ),
     ]
     with engine_for(url).connect() as conn:
         return tuple(conn.execute(sa.select(*columns)).one())
@@ -142,7 +159,10 @@ def race(*fns: Callable[[], Any], timeout: float = 60) -> list[Result]:
         except BaseException as exc:  # noqa: BLE001 - handed to the test
             results[i].error = exc
 
-    threads = [threading.Thread(target=run, args=(i, fn), daemon=True, name=f"{RACING}{i}") for i, fn in enumerate(fns)]
+    threads = [
+        threading.Thread(target=run, args=(i, fn), daemon=True, name=f"{RACING}{i}")
+        for i, fn in enumerate(fns)
+    ]
     for t in threads:
         t.start()
     for t in threads:
@@ -187,7 +207,9 @@ class StatementFault:
     seen: list[str] = field(default_factory=list)
     fired: bool = False
 
-    def __call__(self, conn: Any, cursor: Any, statement: str, params: Any, context: Any, executemany: bool) -> None:
+    def __call__(
+        self, conn: Any, cursor: Any, statement: str, params: Any, context: Any, executemany: bool
+    ) -> None:
         self.step(statement)
 
     def on_commit(self, conn: Any) -> None:

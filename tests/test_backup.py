@@ -32,8 +32,17 @@ def populate(cm: CustomerManager) -> None:
     """Something of everything: customers of each kind, tickets in both states and roles, a transfer and
     a deactivation (protocol and audit), comments (one pending deletion) and binary attachments."""
     acme = cm.create_company("retail", name="Acme GmbH", city="Köln", street="Hauptstraße 1")
-    anna = cm.create_contact("retail", company=acme.id, first_name="Anna", last_name="Müller",
-                             email="anna@acme.example", tier="gold", birthday="1980-02-29", newsletter=True, seats=3)
+    anna = cm.create_contact(
+        "retail",
+        company=acme.id,
+        first_name="Anna",
+        last_name="Müller",
+        email="anna@acme.example",
+        tier="gold",
+        birthday="1980-02-29",
+        newsletter=True,
+        seats=3,
+    )
     bert = cm.create_contact("retail", company=acme.id, first_name="Bert", last_name="O'Brien <b>")
     zeta = cm.create_company("retail", name="Zeta AG")
     carl = cm.create_contact("retail", company=zeta.id, last_name="Zander")
@@ -44,7 +53,9 @@ def populate(cm: CustomerManager) -> None:
     cm.transfer_tickets(carl.id, anna.id, only_open=False)
     cm.deactivate(zeta.id)
     cm.add_comment(anna.id, "Ruft montags an")
-    cm.add_attachments(anna.id, {"vertrag.pdf": pdf_bytes("Vertrag"), "logo.png": png_bytes(8, 8)}, description="Akte")
+    cm.add_attachments(
+        anna.id, {"vertrag.pdf": pdf_bytes("Vertrag"), "logo.png": png_bytes(8, 8)}, description="Akte"
+    )
     cm.add_customer(t1.id, priv.id)
     cm.delete_comment(cm.add_comment(anna.id, "wird gelöscht"))  # pending until admin's next write (R11)
 
@@ -66,8 +77,9 @@ def new_database(db_url: str, tmp_path: Path) -> Iterator[str]:
         yield url
 
 
-def test_backup_restores_every_row_into_a_new_database(cm: CustomerManager, db_url: str, new_database: str,
-                                                        tmp_path: Path) -> None:
+def test_backup_restores_every_row_into_a_new_database(
+    cm: CustomerManager, db_url: str, new_database: str, tmp_path: Path
+) -> None:
     populate(cm)
     before = table_rows(db_url)
     path = backup(db_url, tmp_path / "cmkit.backup")
@@ -87,7 +99,9 @@ def test_backup_restores_every_row_into_a_new_database(cm: CustomerManager, db_u
     assert new.id == max(r[0] for r in before["customers"]) + 1
 
 
-def test_restore_refuses_a_database_that_is_not_empty(cm: CustomerManager, db_url: str, tmp_path: Path) -> None:
+def test_restore_refuses_a_database_that_is_not_empty(
+    cm: CustomerManager, db_url: str, tmp_path: Path
+) -> None:
     populate(cm)
     original = table_rows(db_url)
     path = backup(db_url, tmp_path / "cmkit.backup")
@@ -103,8 +117,9 @@ def test_restore_refuses_a_database_that_is_not_empty(cm: CustomerManager, db_ur
     assert cm2.check_invariants().empty
 
 
-def test_backup_while_an_admin_is_in_the_middle_of_a_transfer(cm: CustomerManager, db_url: str, new_database: str,
-                                                             tmp_path: Path) -> None:
+def test_backup_while_an_admin_is_in_the_middle_of_a_transfer(
+    cm: CustomerManager, db_url: str, new_database: str, tmp_path: Path
+) -> None:
     """A notebook holds a transfer's transaction open (its tickets half moved): the backup neither waits
     for it nor contains any of it; once the transfer commits, all of it is in the database."""
     populate(cm)
@@ -140,8 +155,9 @@ def test_backup_while_an_admin_is_in_the_middle_of_a_transfer(cm: CustomerManage
     assert cm.tickets(anna).empty
 
 
-def test_backup_is_consistent_while_others_write(cm: CustomerManager, db_url: str, new_database: str,
-                                                  tmp_path: Path) -> None:
+def test_backup_is_consistent_while_others_write(
+    cm: CustomerManager, db_url: str, new_database: str, tmp_path: Path
+) -> None:
     populate(cm)
     company = cm.frame("customers").query("name == 'Acme GmbH'")["id"].iloc[0]
     stop = threading.Event()
@@ -185,12 +201,15 @@ def test_backup_refuses_to_overwrite(cm: CustomerManager, db_url: str, tmp_path:
     assert [p.name for p in path.parent.iterdir()] == ["cmkit.backup"]  # no partial file left behind
 
 
-def test_restore_refuses_what_is_not_a_cmkit_backup(cm: CustomerManager, db_url: str, tmp_path: Path,
-                                                    sqlite_template: Path) -> None:
+def test_restore_refuses_what_is_not_a_cmkit_backup(
+    cm: CustomerManager, db_url: str, tmp_path: Path, sqlite_template: Path
+) -> None:
     populate(cm)
     before = table_rows(db_url)
     junk = tmp_path / "junk.backup"
-    junk.write_bytes(b"PGDMP, but not really" if db_url.startswith("postgresql") else b"not a database at all")
+    junk.write_bytes(
+        b"PGDMP, but not really" if db_url.startswith("postgresql") else b"not a database at all"
+    )
     foreign = tmp_path / "foreign.db"
     with contextlib.closing(sqlite3.connect(foreign)) as conn:
         conn.execute("CREATE TABLE t (x)")
@@ -198,8 +217,12 @@ def test_restore_refuses_what_is_not_a_cmkit_backup(cm: CustomerManager, db_url:
     shutil.copy(sqlite_template, newer)
     with contextlib.closing(sqlite3.connect(newer)) as conn, conn:
         conn.execute("UPDATE alembic_version SET version_num = '9999'")
-    refused = {junk: "not a cmkit backup|neither|pg_restore failed", foreign: "not a cmkit backup",
-               tmp_path / "missing.backup": "no backup at", newer: "does not know"}
+    refused = {
+        junk: "not a cmkit backup|neither|pg_restore failed",
+        foreign: "not a cmkit backup",
+        tmp_path / "missing.backup": "no backup at",
+        newer: "does not know",
+    }
     if db_url.startswith("postgresql"):
         refused[newer] = refused[sqlite_template] = "an SQLite backup.*PostgreSQL"
     for path, message in refused.items():
@@ -208,7 +231,9 @@ def test_restore_refuses_what_is_not_a_cmkit_backup(cm: CustomerManager, db_url:
         assert table_rows(db_url) == before
 
 
-def test_a_failed_restore_leaves_the_target_as_it_was(cm: CustomerManager, db_url: str, tmp_path: Path) -> None:
+def test_a_failed_restore_leaves_the_target_as_it_was(
+    cm: CustomerManager, db_url: str, tmp_path: Path
+) -> None:
     populate(cm)
     path = backup(db_url, tmp_path / "cmkit.backup")
     changed_afterwards(cm)
@@ -221,9 +246,12 @@ def test_a_failed_restore_leaves_the_target_as_it_was(cm: CustomerManager, db_ur
     assert table_rows(db_url) == before
 
 
-@pytest.mark.parametrize("db_url", [BACKENDS[1]], indirect=True)  # SQLite restores in one step of its backup API
-def test_a_restore_failing_halfway_leaves_the_target_as_it_was(cm: CustomerManager, db_url: str, tmp_path: Path,
-                                                               monkeypatch: pytest.MonkeyPatch) -> None:
+@pytest.mark.parametrize(
+    "db_url", [BACKENDS[1]], indirect=True
+)  # SQLite restores in one step of its backup API
+def test_a_restore_failing_halfway_leaves_the_target_as_it_was(
+    cm: CustomerManager, db_url: str, tmp_path: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
     """PostgreSQL: the restore script fails after it dropped and recreated tables; its single transaction
     leaves the target as it was."""
     populate(cm)
@@ -265,8 +293,9 @@ def test_restore_brings_an_older_backup_up_to_date(tmp_path: Path) -> None:
 # -- the command line --------------------------------------------------------------------------------------------------
 
 
-def test_cli_backup_and_restore(cm: CustomerManager, db_url: str, tmp_path: Path,
-                                capsys: pytest.CaptureFixture[str]) -> None:
+def test_cli_backup_and_restore(
+    cm: CustomerManager, db_url: str, tmp_path: Path, capsys: pytest.CaptureFixture[str]
+) -> None:
     populate(cm)
     original = table_rows(db_url)
     path = str(tmp_path / "cli.backup")

@@ -33,7 +33,8 @@ def petra(cm: CustomerManager, world) -> dict[str, int]:
 
 
 def test_anonymise_keeps_tickets_and_erases_the_name_from_comments_fields_and_protocol(
-        cm: CustomerManager, world, petra, snapshot: Snapshot) -> None:
+    cm: CustomerManager, world, petra, snapshot: Snapshot
+) -> None:
     out = cm.anonymise(petra["id"])
     assert out.applied
     c = cm.customer(petra["id"])
@@ -44,7 +45,9 @@ def test_anonymise_keeps_tickets_and_erases_the_name_from_comments_fields_and_pr
     assert cm.protocol(t.id)["new_customer_name"].dropna().tolist() == ["anonymised"]
     # her comments and attachments are gone; another customer's comment no longer names her
     assert cm.comments(petra["id"]).empty and cm.attachments(petra["id"]).empty
-    assert cm.comments(world["anna"].id)["text"].tolist() == ["Anna knows anonymised (anonymised) from school"]
+    assert cm.comments(world["anna"].id)["text"].tolist() == [
+        "Anna knows anonymised (anonymised) from school"
+    ]
     # and neither name nor e-mail is left anywhere in the database, the audit log included
     everything = _everything(snapshot)
     for text in ("Petra", "Privat", "petra@example.org", "Calls on Mondays", "born 1970"):
@@ -57,8 +60,11 @@ def test_anonymise_is_audited_without_the_erased_values(cm: CustomerManager, pet
     log = cm.history(customer_id=petra["id"])
     last = log.iloc[-1]
     assert last["action"] == "anonymise"
-    assert last["before"] == {"erased": ["email", "first_name", "last_name"], "comments_removed": 1,
-                              "attachments_removed": 1}
+    assert last["before"] == {
+        "erased": ["email", "first_name", "last_name"],
+        "comments_removed": 1,
+        "attachments_removed": 1,
+    }
     assert last["after"] == {"name": "anonymised", "fields": {"last_name": "anonymised"}, "active": False}
     assert "deactivate" in log["action"].tolist()
 
@@ -74,13 +80,16 @@ def test_anonymised_customer_is_not_found_any_more(cm: CustomerManager, petra) -
 
 
 def test_r18_anonymise_refused_while_an_open_ticket_names_the_customer(
-        cm: CustomerManager, world, snapshot: Snapshot) -> None:
+    cm: CustomerManager, world, snapshot: Snapshot
+) -> None:
     t = cm.create_ticket(world["bert"].id, "helpdesk", "Open", additional=[world["anna"].id])
     before = snapshot()
     with pytest.raises(PreconditionFailed) as info:
         cm.anonymise([world["priv"].id, world["acme"].id])  # all or none: the private customer is not erased
     assert snapshot() == before
-    assert info.value.problems == [info.value.problems[0]] and info.value.problems[0].startswith("R18: cannot anonymise")
+    assert info.value.problems == [info.value.problems[0]] and info.value.problems[0].startswith(
+        "R18: cannot anonymise"
+    )
     assert t.number in info.value.problems[0]
     assert set(info.value.blocking["customer_id"]) == {world["bert"].id, world["anna"].id}
     dry = cm.anonymise(world["acme"].id, dry_run=True)
@@ -98,9 +107,14 @@ def test_anonymise_dry_run_lists_what_would_be_erased(cm: CustomerManager, petra
     plan = cm.anonymise(petra["id"], dry_run=True).changes
     assert snapshot() == before
     got = {(r.entity, r.change) for r in plan.itertuples()}
-    assert got == {("customer", "erase fields"), ("comment", "remove"), ("attachment", "remove"),
-                   ("protocol", "name becomes placeholder"), ("comment", "erase name from text"),
-                   ("customer", "deactivate")}
+    assert got == {
+        ("customer", "erase fields"),
+        ("comment", "remove"),
+        ("attachment", "remove"),
+        ("protocol", "name becomes placeholder"),
+        ("comment", "erase name from text"),
+        ("customer", "deactivate"),
+    }
     assert plan.loc[plan["change"] == "erase name from text", "id"].tolist() == [petra["about"]]
 
 
@@ -112,7 +126,9 @@ def test_anonymise_a_company_deactivates_its_contacts(cm: CustomerManager, world
     assert cm.check_invariants().empty
 
 
-def test_anonymise_after_merge_erases_the_merged_records_too(cm: CustomerManager, world, snapshot: Snapshot) -> None:
+def test_anonymise_after_merge_erases_the_merged_records_too(
+    cm: CustomerManager, world, snapshot: Snapshot
+) -> None:
     priv = world["priv"]
     old = cm.create_contact("private", first_name="Petra", last_name="Privatt", email="pp@example.org")
     t = cm.close_ticket(cm.create_ticket(old.id, "helpdesk", "Old").id)

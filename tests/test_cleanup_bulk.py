@@ -36,7 +36,9 @@ def test_r18_deactivate_many_all_or_none(cm: CustomerManager, world, snapshot: S
     problems = info.value.problems
     assert len(problems) == 2
     assert problems[0].startswith("R18: cannot deactivate company 'Acme GmbH'") and t1.number in problems[0]
-    assert problems[1].startswith("R18: cannot deactivate contact 'Petra Privat'") and t2.number in problems[1]
+    assert (
+        problems[1].startswith("R18: cannot deactivate contact 'Petra Privat'") and t2.number in problems[1]
+    )
     assert set(info.value.blocking["number"]) == {t1.number, t2.number}
     plan = cm.deactivate_many([world["acme"].id, world["zeta"].id, world["priv"].id], dry_run=True)
     assert plan.problems == problems and snapshot() == before
@@ -47,7 +49,9 @@ def test_r18_deactivate_many_all_or_none(cm: CustomerManager, world, snapshot: S
     assert cm.deactivate_many([world["zeta"].id]).applied
 
 
-def test_deactivate_many_skips_deactivated_and_refuses_unknown(cm: CustomerManager, world, snapshot: Snapshot) -> None:
+def test_deactivate_many_skips_deactivated_and_refuses_unknown(
+    cm: CustomerManager, world, snapshot: Snapshot
+) -> None:
     cm.deactivate(world["carl"].id)
     assert cm.deactivate_many([world["carl"].id]).changes.empty
     before = snapshot()
@@ -73,18 +77,33 @@ def test_r7_move_contacts_from_a_file(cm: CustomerManager, world, tmp_path: Path
     path = _moves(tmp_path, [(anna.id, zeta.id), (bert.id, acme.id)], "moves.xlsx")
     out = cm.move_contacts(path)
     assert out.applied
-    assert out.changes[["id", "from_company_id", "company_id"]].values.tolist() == [[anna.id, acme.id, zeta.id]]
+    assert out.changes[["id", "from_company_id", "company_id"]].values.tolist() == [
+        [anna.id, acme.id, zeta.id]
+    ]
     assert cm.customer(anna.id).company_id == zeta.id and cm.customer(bert.id).company_id == acme.id
     assert cm.history(customer_id=anna.id).iloc[-1][["action", "before", "after"]].tolist() == [
-        "change_company", {"company_id": acme.id}, {"company_id": zeta.id}]
+        "change_company",
+        {"company_id": acme.id},
+        {"company_id": zeta.id},
+    ]
 
 
-def test_r7_move_contacts_reports_every_problem_by_row(cm: CustomerManager, world, tmp_path: Path,
-                                                      snapshot: Snapshot) -> None:
+def test_r7_move_contacts_reports_every_problem_by_row(
+    cm: CustomerManager, world, tmp_path: Path, snapshot: Snapshot
+) -> None:
     anna, bert, carl, zeta, part = world["anna"], world["bert"], world["carl"], world["zeta"], world["part"]
     cm.deactivate(carl.id)
-    path = _moves(tmp_path, [(anna.id, zeta.id), (bert.id, part.id), (carl.id, world["acme"].id), (999, zeta.id),
-                             ("x", zeta.id), (anna.id, world["acme"].id)])
+    path = _moves(
+        tmp_path,
+        [
+            (anna.id, zeta.id),
+            (bert.id, part.id),
+            (carl.id, world["acme"].id),
+            (999, zeta.id),
+            ("x", zeta.id),
+            (anna.id, world["acme"].id),
+        ],
+    )
     before = snapshot()
     with pytest.raises(PreconditionFailed) as info:
         cm.move_contacts(path)

@@ -31,8 +31,12 @@ def test_finds_spelling_variants_and_same_email(cm: CustomerManager, world) -> N
     acme = world["acme"]
     anna = world["anna"]
     mueller = cm.create_contact("retail", company=acme.id, first_name="Anna", last_name="Mueller")
-    typo = cm.create_contact("retail", company=acme.id, first_name="Ana", last_name="Müller", email="anna@acme.example")
-    nick = cm.create_contact("retail", company=acme.id, first_name="A.", last_name="Müller", email="anna@acme.example")
+    typo = cm.create_contact(
+        "retail", company=acme.id, first_name="Ana", last_name="Müller", email="anna@acme.example"
+    )
+    nick = cm.create_contact(
+        "retail", company=acme.id, first_name="A.", last_name="Müller", email="anna@acme.example"
+    )
     pairs = cm.find_duplicates()
     found = _pairs(pairs)
     assert (anna.id, mueller.id) in found
@@ -118,11 +122,18 @@ def test_clusters_are_connected_components() -> None:
 
 
 def test_find_pairs_on_a_frame() -> None:
-    frame = pd.DataFrame({
-        "id": [5, 9, 12], "group": "g", "kind": "contact", "company_id": None,
-        "name": ["Jörg Weiß", "Joerg Weiss", "Jörg Weiß"], "email": [None, None, None], "phone": [None, None, None],
-        "city": ["Köln", None, "Wien"],
-    })
+    frame = pd.DataFrame(
+        {
+            "id": [5, 9, 12],
+            "group": "g",
+            "kind": "contact",
+            "company_id": None,
+            "name": ["Jörg Weiß", "Joerg Weiss", "Jörg Weiß"],
+            "email": [None, None, None],
+            "phone": [None, None, None],
+            "city": ["Köln", None, "Wien"],
+        }
+    )
     pairs = find_pairs(frame, 90)
     assert _pairs(pairs) == {(5, 9), (9, 12)}  # 5 and 12 live in different cities
     assert set(pairs["cluster"]) == {5}
@@ -155,9 +166,21 @@ def test_100000_contacts_in_under_a_minute(db_url: str) -> None:
     rows += [{**rows[i], "first_name": rows[i]["first_name"] + "e"} for i in planted]
     with engine_for(db_url).begin() as conn:
         gid = conn.execute(sa.select(CustomerGroup.id).where(CustomerGroup.name == "private")).scalar_one()
-        conn.execute(sa.insert(CustomerRow), [
-            {"kind": "contact", "group_id": gid, "active": True, "name": f"{r['first_name']} {r['last_name']}",
-             "search_key": "", "data": r, "version": 1} for r in rows])
+        conn.execute(
+            sa.insert(CustomerRow),
+            [
+                {
+                    "kind": "contact",
+                    "group_id": gid,
+                    "active": True,
+                    "name": f"{r['first_name']} {r['last_name']}",
+                    "search_key": "",
+                    "data": r,
+                    "version": 1,
+                }
+                for r in rows
+            ],
+        )
     start = time.perf_counter()
     pairs = cm.find_duplicates(group="private")
     elapsed = time.perf_counter() - start

@@ -22,8 +22,9 @@ Eva;Extra;eva@example.org;;;person;Acme GmbH
 """
 
 
-def test_import_with_bad_rows_reports_each_and_stores_nothing(cm: CustomerManager, world, tmp_path: Path,
-                                                            snapshot: Snapshot) -> None:
+def test_import_with_bad_rows_reports_each_and_stores_nothing(
+    cm: CustomerManager, world, tmp_path: Path, snapshot: Snapshot
+) -> None:
     path = tmp_path / "customers.csv"
     path.write_text(BAD_CSV, encoding="utf-8")
     before = snapshot()
@@ -55,12 +56,26 @@ def test_import_unknown_column_is_a_problem(cm: CustomerManager, world) -> None:
 
 
 def test_import_xlsx_creates_companies_and_their_contacts(cm: CustomerManager, world, tmp_path: Path) -> None:
-    frame = pd.DataFrame([
-        {"kind": "company", "name": "Neu GmbH", "city": "Bonn", "phone": 2281234567},
-        {"kind": "contact", "first_name": "Nora", "last_name": "Neu", "company": "neu gmbh", "seats": 3,
-         "newsletter": "yes", "phone": 491701234},
-        {"kind": "contact", "last_name": "Alt", "company": world["acme"].id, "email": "anna@acme.example"},
-    ])
+    frame = pd.DataFrame(
+        [
+            {"kind": "company", "name": "Neu GmbH", "city": "Bonn", "phone": 2281234567},
+            {
+                "kind": "contact",
+                "first_name": "Nora",
+                "last_name": "Neu",
+                "company": "neu gmbh",
+                "seats": 3,
+                "newsletter": "yes",
+                "phone": 491701234,
+            },
+            {
+                "kind": "contact",
+                "last_name": "Alt",
+                "company": world["acme"].id,
+                "email": "anna@acme.example",
+            },
+        ]
+    )
     path = tmp_path / "customers.xlsx"
     frame.to_excel(path, index=False)
     dry = cm.import_customers(path, "retail")
@@ -71,10 +86,18 @@ def test_import_xlsx_creates_companies_and_their_contacts(cm: CustomerManager, w
     company_id, nora_id, alt_id = out.changes["id"].tolist()
     company = cm.customer(company_id)
     assert (company.kind, company.name, dict(company.fields)) == (
-        "company", "Neu GmbH", {"name": "Neu GmbH", "city": "Bonn", "phone": "2281234567"})
+        "company",
+        "Neu GmbH",
+        {"name": "Neu GmbH", "city": "Bonn", "phone": "2281234567"},
+    )
     nora = cm.customer(nora_id)
     assert nora.company_id == company_id and dict(nora.fields) == {
-        "first_name": "Nora", "last_name": "Neu", "seats": 3, "newsletter": True, "phone": "491701234"}
+        "first_name": "Nora",
+        "last_name": "Neu",
+        "seats": 3,
+        "newsletter": True,
+        "phone": "491701234",
+    }
     assert cm.customer(alt_id).company_id == world["acme"].id
     created = cm.history().query("action == 'create'").tail(3)
     assert created["customer_id"].tolist() == [company_id, nora_id, alt_id]
@@ -86,8 +109,11 @@ def test_import_xlsx_creates_companies_and_their_contacts(cm: CustomerManager, w
 
 def test_import_csv_in_windows_1252_with_commas(cm: CustomerManager, world, tmp_path: Path) -> None:
     path = tmp_path / "private.csv"
-    path.write_bytes("first_name,last_name,email\nJürgen,Weiß,jw@example.org\nJürgen,Weiss,jw@example.org\n"
-                     .encode("cp1252"))
+    path.write_bytes(
+        "first_name,last_name,email\nJürgen,Weiß,jw@example.org\nJürgen,Weiss,jw@example.org\n".encode(
+            "cp1252"
+        )
+    )
     out = cm.import_customers(path, "private", dry_run=False)
     assert out.changes["name"].tolist() == ["Jürgen Weiß", "Jürgen Weiss"]
     assert out.changes["note"].tolist() == ["", "same e-mail as row 2"]

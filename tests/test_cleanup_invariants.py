@@ -33,18 +33,28 @@ def test_consistent_database_has_no_violations(cm: CustomerManager, world) -> No
 
 def test_each_rule_is_reported_once_per_record(cm: CustomerManager, world, db_url: str) -> None:
     C, A = CustomerRow, AdditionalCustomer
-    anna, bert, carl, acme, zeta, part, priv = (world[k] for k in ("anna", "bert", "carl", "acme", "zeta", "part", "priv"))
+    anna, bert, carl, acme, zeta, part, priv = (
+        world[k] for k in ("anna", "bert", "carl", "acme", "zeta", "part", "priv")
+    )
     open_t = cm.create_ticket(anna.id, "helpdesk", "Open", additional=[bert.id])
     part_t = cm.create_ticket(part.id, "partnerdesk", "Company ticket")
     with engine_for(db_url).connect() as conn:
-        private_gid = conn.execute(sa.select(CustomerGroup.id).where(CustomerGroup.name == "private")).scalar_one()
+        private_gid = conn.execute(
+            sa.select(CustomerGroup.id).where(CustomerGroup.name == "private")
+        ).scalar_one()
     _sql(
         db_url,
         sa.update(C).where(C.id == bert.id).values(active=False),  # R18 on the open ticket
         sa.update(C).where(C.id == zeta.id).values(active=False),  # R19: carl stays active
-        sa.update(C).where(C.id == world["pete"].id).values(company_id=acme.id),  # R3: company of another group
-        sa.update(C).where(C.id == priv.id).values(company_id=acme.id),  # R2: one-level contact with a company
-        sa.update(C).where(C.id == anna.id).values(name="Anna M.", data={"last_name": "Müller", "email": "bad", "x": 1}),
+        sa.update(C)
+        .where(C.id == world["pete"].id)
+        .values(company_id=acme.id),  # R3: company of another group
+        sa.update(C)
+        .where(C.id == priv.id)
+        .values(company_id=acme.id),  # R2: one-level contact with a company
+        sa.update(C)
+        .where(C.id == anna.id)
+        .values(name="Anna M.", data={"last_name": "Müller", "email": "bad", "x": 1}),
         sa.insert(A).values(ticket_id=open_t.id, customer_id=anna.id),  # R15: additional and main
         sa.update(C).where(C.id == part.id).values(group_id=private_gid),  # R2: company in a one-level group
     )
@@ -66,18 +76,26 @@ def test_each_rule_is_reported_once_per_record(cm: CustomerManager, world, db_ur
     assert part_t.id not in set(found["id"])  # partners take tickets for companies
 
 
-def test_r3_r14_contact_without_company_and_company_as_main_customer(cm: CustomerManager, world, db_url: str) -> None:
+def test_r3_r14_contact_without_company_and_company_as_main_customer(
+    cm: CustomerManager, world, db_url: str
+) -> None:
     t = cm.create_ticket(world["anna"].id, "helpdesk", "Printer")
-    _sql(db_url,
-         sa.update(CustomerRow).where(CustomerRow.id == world["bert"].id).values(company_id=None),
-         sa.update(TicketRow).where(TicketRow.id == t.id).values(main_customer_id=world["acme"].id))
+    _sql(
+        db_url,
+        sa.update(CustomerRow).where(CustomerRow.id == world["bert"].id).values(company_id=None),
+        sa.update(TicketRow).where(TicketRow.id == t.id).values(main_customer_id=world["acme"].id),
+    )
     found = cm.check_invariants()
     assert _rows(found) == {("R3", "customer", world["bert"].id), ("R14", "ticket", t.id)}
 
 
 def test_r4_required_field_missing_is_found(cm: CustomerManager, world, db_url: str) -> None:
-    _sql(db_url, sa.update(CustomerRow).where(CustomerRow.id == world["carl"].id).values(data={"first_name": "Carl"},
-                                                                                         name="Carl"))
+    _sql(
+        db_url,
+        sa.update(CustomerRow)
+        .where(CustomerRow.id == world["carl"].id)
+        .values(data={"first_name": "Carl"}, name="Carl"),
+    )
     found = cm.check_invariants()
     assert _rows(found) == {("R4", "customer", world["carl"].id)}
     assert found.iloc[0]["detail"] == "last_name: is required and empty"

@@ -18,9 +18,17 @@ def dups(cm: CustomerManager, world) -> dict[str, Any]:
     """Anna Müller (survivor) and three records of her: two share a ticket, one has comments and an attachment."""
     acme = world["acme"]
     anna = world["anna"]
-    d1 = cm.create_contact("retail", company=acme.id, first_name="Anna", last_name="Mueller", phone="+49 221 555")
-    d2 = cm.create_contact("retail", company=world["zeta"].id, first_name="Ana", last_name="Müller", tier="gold",
-                           email="other@acme.example")
+    d1 = cm.create_contact(
+        "retail", company=acme.id, first_name="Anna", last_name="Mueller", phone="+49 221 555"
+    )
+    d2 = cm.create_contact(
+        "retail",
+        company=world["zeta"].id,
+        first_name="Ana",
+        last_name="Müller",
+        tier="gold",
+        email="other@acme.example",
+    )
     d3 = cm.create_contact("retail", company=acme.id, last_name="Müller", birthday="1980-02-03")
     shared = cm.create_ticket(d1.id, "helpdesk", "Shared ticket", additional=[d2.id])
     own = cm.create_ticket(anna.id, "helpdesk", "Anna's own", additional=[d3.id])
@@ -28,8 +36,19 @@ def dups(cm: CustomerManager, world) -> dict[str, Any]:
     back = cm.create_ticket(world["bert"].id, "helpdesk", "Bert asks", additional=[d3.id])
     comment = cm.add_comment(d2.id, "Prefers e-mail")
     attachment = cm.add_attachments(d3.id, {"contract.txt": b"signed"})[0]
-    return {"anna": anna, "bert": world["bert"], "d1": d1, "d2": d2, "d3": d3, "shared": shared, "own": own, "closed": closed,
-            "back": back, "comment": comment, "attachment": attachment}
+    return {
+        "anna": anna,
+        "bert": world["bert"],
+        "d1": d1,
+        "d2": d2,
+        "d3": d3,
+        "shared": shared,
+        "own": own,
+        "closed": closed,
+        "back": back,
+        "comment": comment,
+        "attachment": attachment,
+    }
 
 
 def _customers_of(cm: CustomerManager, ticket_id: int) -> tuple[int, tuple[int, ...]]:
@@ -53,8 +72,14 @@ def test_merge_three_duplicates_two_sharing_a_ticket(cm: CustomerManager, dups) 
     assert cm.attachment_data(dups["attachment"]) == b"signed"
     # empty fields filled from the duplicates, the first duplicate first; her own values kept
     fields = dict(cm.customer(anna.id).fields)
-    assert fields == {"first_name": "Anna", "last_name": "Müller", "email": "anna@acme.example",
-                      "phone": "+49 221 555", "tier": "gold", "birthday": "1980-02-03"}
+    assert fields == {
+        "first_name": "Anna",
+        "last_name": "Müller",
+        "email": "anna@acme.example",
+        "phone": "+49 221 555",
+        "tier": "gold",
+        "birthday": "1980-02-03",
+    }
     # the duplicate contacts are gone
     for d in (d1, d2, d3):
         with pytest.raises(NotFound):
@@ -66,8 +91,10 @@ def test_merge_protocol_says_merged_with_old_and_new_names(cm: CustomerManager, 
     anna, d1, d2 = dups["anna"], dups["d1"], dups["d2"]
     cm.merge(anna.id, [d1.id, d2.id, dups["d3"].id])
     merged = cm.protocol(dups["shared"].id).query("action == 'merged'")
-    assert [(r.role, r.old_customer_id, r.old_customer_name, r.new_customer_id, r.new_customer_name)
-            for r in merged.itertuples()] == [
+    assert [
+        (r.role, r.old_customer_id, r.old_customer_name, r.new_customer_id, r.new_customer_name)
+        for r in merged.itertuples()
+    ] == [
         ("main", d1.id, "Anna Mueller", anna.id, "Anna Müller"),
         ("additional", d2.id, "Ana Müller", anna.id, "Anna Müller"),
     ]
@@ -81,18 +108,27 @@ def test_merge_audit_names_survivor_duplicates_and_fields(cm: CustomerManager, d
     log = cm.history().iloc[start:]
     merge = log[log["action"] == "merge"].iloc[0]
     assert merge["customer_id"] == anna.id
-    assert merge["after"]["duplicates"] == [{"id": ids[0], "name": "Anna Mueller"}, {"id": ids[1], "name": "Ana Müller"},
-                                            {"id": ids[2], "name": "Müller"}]
+    assert merge["after"]["duplicates"] == [
+        {"id": ids[0], "name": "Anna Mueller"},
+        {"id": ids[1], "name": "Ana Müller"},
+        {"id": ids[2], "name": "Müller"},
+    ]
     assert merge["after"]["fields"] == {"phone": "+49 221 555", "tier": "gold", "birthday": "1980-02-03"}
     assert (merge["after"]["tickets"], merge["after"]["comments"], merge["after"]["attachments"]) == (4, 1, 1)
     per_dup = log[log["action"] == "merged"]
     assert per_dup["customer_id"].tolist() == ids
     assert all(a == {"merged_into": anna.id, "then": "deleted"} for a in per_dup["after"])
-    assert per_dup.iloc[1]["before"]["fields"] == {"first_name": "Ana", "last_name": "Müller", "tier": "gold",
-                                                   "email": "other@acme.example"}
+    assert per_dup.iloc[1]["before"]["fields"] == {
+        "first_name": "Ana",
+        "last_name": "Müller",
+        "tier": "gold",
+        "email": "other@acme.example",
+    }
 
 
-def test_merge_dry_run_returns_the_plan_and_changes_nothing(cm: CustomerManager, dups, snapshot: Snapshot) -> None:
+def test_merge_dry_run_returns_the_plan_and_changes_nothing(
+    cm: CustomerManager, dups, snapshot: Snapshot
+) -> None:
     before = snapshot()
     out = cm.merge(dups["anna"].id, [dups["d1"].id, dups["d2"].id, dups["d3"].id], dry_run=True)
     assert snapshot() == before
@@ -100,14 +136,21 @@ def test_merge_dry_run_returns_the_plan_and_changes_nothing(cm: CustomerManager,
     plan = out.changes
     tickets = plan[plan["entity"] == "ticket"]
     shared = tickets[tickets["id"] == dups["shared"].id]
-    assert shared["change"].tolist() == ["main customer replaced", "additional customer dropped (survivor already on it)"]
-    assert sorted(plan.loc[plan["change"] == "delete", "id"]) == sorted(d.id for d in (dups["d1"], dups["d2"], dups["d3"]))
+    assert shared["change"].tolist() == [
+        "main customer replaced",
+        "additional customer dropped (survivor already on it)",
+    ]
+    assert sorted(plan.loc[plan["change"] == "delete", "id"]) == sorted(
+        d.id for d in (dups["d1"], dups["d2"], dups["d3"])
+    )
     assert plan.loc[plan["entity"] == "comment", "id"].tolist() == [dups["comment"]]
     assert plan.loc[plan["entity"] == "attachment", "id"].tolist() == [dups["attachment"]]
     assert "tier = 'gold'" in plan.loc[plan["change"] == "fill fields", "detail"].iloc[0]
 
 
-def test_merge_refused_part_way_leaves_nothing_changed(cm: CustomerManager, dups, world, snapshot: Snapshot) -> None:
+def test_merge_refused_part_way_leaves_nothing_changed(
+    cm: CustomerManager, dups, world, snapshot: Snapshot
+) -> None:
     """The third duplicate is of another group: the first two are not merged either (R30)."""
     before = snapshot()
     with pytest.raises(PreconditionFailed) as info:
@@ -117,8 +160,9 @@ def test_merge_refused_part_way_leaves_nothing_changed(cm: CustomerManager, dups
     assert "private" in info.value.problems[0]
 
 
-def test_merge_failing_while_applying_rolls_everything_back(cm: CustomerManager, dups, snapshot: Snapshot,
-                                                            monkeypatch: pytest.MonkeyPatch) -> None:
+def test_merge_failing_while_applying_rolls_everything_back(
+    cm: CustomerManager, dups, snapshot: Snapshot, monkeypatch: pytest.MonkeyPatch
+) -> None:
     """A failure after the first duplicate's tickets moved undoes that too: one transaction."""
     real = LifecycleAPI._apply_transfer
     calls = []
@@ -148,7 +192,9 @@ def test_r17_merge_refused_into_deactivated_survivor(cm: CustomerManager, world,
     assert cm.merge(carl.id, [twin.id], dry_run=True).problems[0].startswith("R17")
 
 
-def test_merge_refuses_the_survivor_among_the_duplicates_and_an_empty_list(cm: CustomerManager, world) -> None:
+def test_merge_refuses_the_survivor_among_the_duplicates_and_an_empty_list(
+    cm: CustomerManager, world
+) -> None:
     with pytest.raises(PreconditionFailed, match="R1: .* is the survivor"):
         cm.merge(world["anna"].id, [world["anna"].id])
     with pytest.raises(ValidationError, match="duplicate_ids"):

@@ -44,54 +44,116 @@ def _drop(cfg: dict[str, Any], dotted: str) -> dict[str, Any]:
 # (change to the base configuration, the dotted key the ConfigError must name)
 BAD_CONFIGS: list[Any] = [
     pytest.param(lambda c: _set(c, "colour", "blue"), "colour", id="unknown-top-level-key"),
-    pytest.param(lambda c: _set(c, "groups.retail.colour", "blue"), "groups.retail.colour", id="unknown-group-key"),
+    pytest.param(
+        lambda c: _set(c, "groups.retail.colour", "blue"), "groups.retail.colour", id="unknown-group-key"
+    ),
     pytest.param(lambda c: _set(c, "groups", ["retail"]), "groups", id="groups-not-a-table"),
-    pytest.param(lambda c: _set(c, "groups.retail.model", "three-level"), "groups.retail.model", id="bad-model"),
+    pytest.param(
+        lambda c: _set(c, "groups.retail.model", "three-level"), "groups.retail.model", id="bad-model"
+    ),
     pytest.param(lambda c: _drop(c, "groups.retail.model"), "groups.retail.model", id="missing-model"),
-    pytest.param(lambda c: _set(c, "groups.partners.tickets_for_companies", "yes"),
-                 "groups.partners.tickets_for_companies", id="bool-as-text"),
-    pytest.param(lambda c: _set(c, "groups.retail.contact_fields.last_name.max_length", "x"),
-                 "groups.retail.contact_fields.last_name.max_length", id="max-length-text"),
-    pytest.param(lambda c: _set(c, "groups.retail.contact_fields.last_name.max_length", 0),
-                 "groups.retail.contact_fields.last_name.max_length", id="max-length-zero"),
-    pytest.param(lambda c: _set(c, "groups.retail.contact_fields.last_name.required", 1),
-                 "groups.retail.contact_fields.last_name.required", id="required-number"),
-    pytest.param(lambda c: _set(c, "groups.retail.contact_fields.seats.type", "integer"),
-                 "groups.retail.contact_fields.seats.type", id="unknown-field-type"),
-    pytest.param(lambda c: _set(c, "groups.retail.contact_fields.seats.unit", "pcs"),
-                 "groups.retail.contact_fields.seats.unit", id="unknown-field-key"),
-    pytest.param(lambda c: _set(c, "groups.retail.contact_fields.tier", {"type": "choice"}),
-                 "groups.retail.contact_fields.tier.choices", id="choice-without-choices"),
-    pytest.param(lambda c: _set(c, "groups.retail.contact_fields.tier.choices", []),
-                 "groups.retail.contact_fields.tier.choices", id="choice-empty-choices"),
-    pytest.param(lambda c: _set(c, "groups.retail.contact_fields.city", {"type": "text", "choices": ["a"]}),
-                 "groups.retail.contact_fields.city.choices", id="choices-on-text"),
-    pytest.param(lambda c: _set(c, "groups.retail.contact_fields.city", "text"),
-                 "groups.retail.contact_fields.city", id="field-not-a-table"),
-    pytest.param(lambda c: _set(c, "groups.private.company_fields", {"name": {"type": "text"}}),
-                 "groups.private.company_fields", id="one-level-with-companies"),
-    pytest.param(lambda c: _drop(c, "groups.retail.company_fields.name"), "groups.retail.company_fields.name",
-                 id="company-without-name"),
-    pytest.param(lambda c: _set(c, "groups.bad name", {"model": "one-level"}), "groups.bad name", id="bad-group-name"),
-    pytest.param(lambda c: _set(c, "queues.helpdesk.groups", ["retail", "wholesale"]), "queues.helpdesk.groups",
-                 id="queue-unknown-group"),
-    pytest.param(lambda c: _set(c, "queues.helpdesk.owner", "x"), "queues.helpdesk.owner", id="unknown-queue-key"),
-    pytest.param(lambda c: _set(c, "roles.agent.fly", ["retail"]), "roles.agent.fly", id="role-unknown-permission"),
-    pytest.param(lambda c: _set(c, "roles.agent.write", ["wholesale"]), "roles.agent.write", id="role-unknown-group"),
+    pytest.param(
+        lambda c: _set(c, "groups.partners.tickets_for_companies", "yes"),
+        "groups.partners.tickets_for_companies",
+        id="bool-as-text",
+    ),
+    pytest.param(
+        lambda c: _set(c, "groups.retail.contact_fields.last_name.max_length", "x"),
+        "groups.retail.contact_fields.last_name.max_length",
+        id="max-length-text",
+    ),
+    pytest.param(
+        lambda c: _set(c, "groups.retail.contact_fields.last_name.max_length", 0),
+        "groups.retail.contact_fields.last_name.max_length",
+        id="max-length-zero",
+    ),
+    pytest.param(
+        lambda c: _set(c, "groups.retail.contact_fields.last_name.required", 1),
+        "groups.retail.contact_fields.last_name.required",
+        id="required-number",
+    ),
+    pytest.param(
+        lambda c: _set(c, "groups.retail.contact_fields.seats.type", "integer"),
+        "groups.retail.contact_fields.seats.type",
+        id="unknown-field-type",
+    ),
+    pytest.param(
+        lambda c: _set(c, "groups.retail.contact_fields.seats.unit", "pcs"),
+        "groups.retail.contact_fields.seats.unit",
+        id="unknown-field-key",
+    ),
+    pytest.param(
+        lambda c: _set(c, "groups.retail.contact_fields.tier", {"type": "choice"}),
+        "groups.retail.contact_fields.tier.choices",
+        id="choice-without-choices",
+    ),
+    pytest.param(
+        lambda c: _set(c, "groups.retail.contact_fields.tier.choices", []),
+        "groups.retail.contact_fields.tier.choices",
+        id="choice-empty-choices",
+    ),
+    pytest.param(
+        lambda c: _set(c, "groups.retail.contact_fields.city", {"type": "text", "choices": ["a"]}),
+        "groups.retail.contact_fields.city.choices",
+        id="choices-on-text",
+    ),
+    pytest.param(
+        lambda c: _set(c, "groups.retail.contact_fields.city", "text"),
+        "groups.retail.contact_fields.city",
+        id="field-not-a-table",
+    ),
+    pytest.param(
+        lambda c: _set(c, "groups.private.company_fields", {"name": {"type": "text"}}),
+        "groups.private.company_fields",
+        id="one-level-with-companies",
+    ),
+    pytest.param(
+        lambda c: _drop(c, "groups.retail.company_fields.name"),
+        "groups.retail.company_fields.name",
+        id="company-without-name",
+    ),
+    pytest.param(
+        lambda c: _set(c, "groups.bad name", {"model": "one-level"}), "groups.bad name", id="bad-group-name"
+    ),
+    pytest.param(
+        lambda c: _set(c, "queues.helpdesk.groups", ["retail", "wholesale"]),
+        "queues.helpdesk.groups",
+        id="queue-unknown-group",
+    ),
+    pytest.param(
+        lambda c: _set(c, "queues.helpdesk.owner", "x"), "queues.helpdesk.owner", id="unknown-queue-key"
+    ),
+    pytest.param(
+        lambda c: _set(c, "roles.agent.fly", ["retail"]), "roles.agent.fly", id="role-unknown-permission"
+    ),
+    pytest.param(
+        lambda c: _set(c, "roles.agent.write", ["wholesale"]), "roles.agent.write", id="role-unknown-group"
+    ),
     pytest.param(lambda c: _set(c, "roles.agent.read", 5), "roles.agent.read", id="role-grant-not-a-list"),
-    pytest.param(lambda c: _set(c, "users.alice", ["agent", "superhero"]), "users.alice", id="user-unknown-role"),
+    pytest.param(
+        lambda c: _set(c, "users.alice", ["agent", "superhero"]), "users.alice", id="user-unknown-role"
+    ),
     pytest.param(lambda c: _set(c, "users.admin", ["agent"]), "users.admin", id="admin-listed"),
-    pytest.param(lambda c: _set(c, "activities.wholesale", ["export_vcard"]), "activities.wholesale",
-                 id="activities-unknown-group"),
-    pytest.param(lambda c: _set(c, "attachments", {"max_bytes": -1}), "attachments.max_bytes", id="negative-size"),
-    pytest.param(lambda c: _set(c, "attachments", {"virus_scan": True}), "attachments.virus_scan",
-                 id="unknown-attachment-key"),
+    pytest.param(
+        lambda c: _set(c, "activities.wholesale", ["export_vcard"]),
+        "activities.wholesale",
+        id="activities-unknown-group",
+    ),
+    pytest.param(
+        lambda c: _set(c, "attachments", {"max_bytes": -1}), "attachments.max_bytes", id="negative-size"
+    ),
+    pytest.param(
+        lambda c: _set(c, "attachments", {"virus_scan": True}),
+        "attachments.virus_scan",
+        id="unknown-attachment-key",
+    ),
 ]
 
 
 @pytest.mark.parametrize(("change", "key"), BAD_CONFIGS)
-def test_config_refused_with_the_dotted_key(db_url: str, snapshot: Snapshot, change: Callable[..., Any],
-                                            key: str) -> None:
+def test_config_refused_with_the_dotted_key(
+    db_url: str, snapshot: Snapshot, change: Callable[..., Any], key: str
+) -> None:
     before = snapshot()
     with pytest.raises(ConfigError) as info:
         cmkit.init(db_url, change(base()))
@@ -113,8 +175,9 @@ def test_config_stored_in_the_database_is_the_one_given(cm: CustomerManager) -> 
     assert cm.config == load_config(BASE)
 
 
-def test_config_model_change_refused_while_group_has_customers(db_url: str, cm: CustomerManager, world,
-                                                               snapshot: Snapshot) -> None:
+def test_config_model_change_refused_while_group_has_customers(
+    db_url: str, cm: CustomerManager, world, snapshot: Snapshot
+) -> None:
     cfg = base()
     retail = cfg["groups"]["retail"]
     retail["model"] = "one-level"
@@ -131,8 +194,11 @@ def test_config_model_change_refused_while_group_has_customers(db_url: str, cm: 
 
 def test_config_model_change_allowed_while_group_is_empty(db_url: str) -> None:
     cfg = base()
-    cfg["groups"]["private"] = {"model": "two-level", "company_fields": {"name": {"type": "text", "required": True}},
-                                "contact_fields": {"last_name": {"type": "text", "required": True}}}
+    cfg["groups"]["private"] = {
+        "model": "two-level",
+        "company_fields": {"name": {"type": "text", "required": True}},
+        "contact_fields": {"last_name": {"type": "text", "required": True}},
+    }
     cmkit.init(db_url, cfg)
     cm = cmkit.connect(db_url)
     assert cm.config.groups["private"].two_level
@@ -150,8 +216,9 @@ def test_config_group_with_customers_cannot_be_removed(db_url: str, world, snaps
     assert snapshot() == before
 
 
-def test_config_queue_with_tickets_cannot_be_removed(db_url: str, cm: CustomerManager, world,
-                                                     snapshot: Snapshot) -> None:
+def test_config_queue_with_tickets_cannot_be_removed(
+    db_url: str, cm: CustomerManager, world, snapshot: Snapshot
+) -> None:
     cm.create_ticket(world["anna"].id, "billing", "Invoice")
     cfg = base()
     del cfg["queues"]["billing"]

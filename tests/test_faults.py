@@ -129,22 +129,42 @@ class Case:
 
 
 CASES = [
-    Case("transfer", build_transfer, lambda cm, i: cm.transfer_tickets(i["src"], i["dst"], only_open=False),
-         transfer_complete),
+    Case(
+        "transfer",
+        build_transfer,
+        lambda cm, i: cm.transfer_tickets(i["src"], i["dst"], only_open=False),
+        transfer_complete,
+    ),
     Case("deactivate_cascade", build_deactivate, lambda cm, i: cm.deactivate(i["company"]), all_deactivated),
     Case("merge", build_merge, lambda cm, i: cm.merge(i["surv"], [i["d1"], i["d2"]]), merged),
     Case("delete", build_delete, lambda cm, i: cm.delete(i["gone"]), deleted_with_details),
-    Case("upload", build_contacts, lambda cm, i: cm.add_attachments(
-        i["a"], {"one.pdf": pdf_bytes("one"), "two.png": png_bytes(), "three.csv": b"a;b\n1;2\n"}, description="d"),
-        uploaded),
-    Case("create_ticket", build_contacts,
-         lambda cm, i: cm.create_ticket(i["a"], "helpdesk", "t", additional=[i["b"], i["c"]])),
+    Case(
+        "upload",
+        build_contacts,
+        lambda cm, i: cm.add_attachments(
+            i["a"],
+            {"one.pdf": pdf_bytes("one"), "two.png": png_bytes(), "three.csv": b"a;b\n1;2\n"},
+            description="d",
+        ),
+        uploaded,
+    ),
+    Case(
+        "create_ticket",
+        build_contacts,
+        lambda cm, i: cm.create_ticket(i["a"], "helpdesk", "t", additional=[i["b"], i["c"]]),
+    ),
     Case("change_company", build_contacts, lambda cm, i: cm.change_company(i["a"], i["other"])),
     Case("edit", build_contacts, lambda cm, i: cm.edit(i["a"], first_name="Anna", email="a@example.org")),
     Case("deactivate_many", build_contacts, lambda cm, i: cm.deactivate_many([i["comp"], i["other"]])),
     Case("reactivate", build_reactivate, lambda cm, i: cm.reactivate(i["comp"])),
 ]
-CORE = {"transfer", "deactivate_cascade", "merge", "delete", "upload"}  # the issue's list: swept in the light run
+CORE = {
+    "transfer",
+    "deactivate_cascade",
+    "merge",
+    "delete",
+    "upload",
+}  # the issue's list: swept in the light run
 LIGHT_STRIDE = 3  # the light run fails every third statement of the core operations (and the commit),
 HEAVY_STRIDE = 2  # the heavy run every statement of those, and every other one of the others
 
@@ -174,7 +194,9 @@ def run_case(case: Case, db_url: str, snapshot: Snapshot, stride: int) -> int:
         fault = StatementFault(at=at)
         with injected(db_url, fault), pytest.raises(InjectedFault):
             case.run(cm, ids)
-        assert snapshot() == before, f"{case}: a fault before statement {at} of {total} left changes: {fault.seen[-1]}"
+        assert snapshot() == before, (
+            f"{case}: a fault before statement {at} of {total} left changes: {fault.seen[-1]}"
+        )
     done = StatementFault()
     with injected(db_url, done):
         case.run(cm, ids)
@@ -202,7 +224,8 @@ def test_r30_fault_at_any_statement_changes_nothing(case: Case, db_url: str, sna
 def transient(db_url: str) -> Callable[[str], BaseException]:
     """The error the database raises when it asks for a retry (PostgreSQL: serialization failure)."""
     orig: Exception = (
-        sqlite3.OperationalError("database is locked") if db_url.startswith("sqlite")
+        sqlite3.OperationalError("database is locked")
+        if db_url.startswith("sqlite")
         else psycopg.errors.SerializationFailure("could not serialize access due to concurrent update")
     )
     return lambda sql: sa.exc.OperationalError(sql, None, orig)
@@ -236,8 +259,10 @@ def test_transient_failure_at_any_statement_is_retried(db_url: str) -> None:
 
 def counts(url: str) -> dict[str, int]:
     with engine_for(url).connect() as conn:
-        return {t.name: conn.execute(sa.select(sa.func.count()).select_from(t)).scalar_one()
-                for t in Base.metadata.sorted_tables}
+        return {
+            t.name: conn.execute(sa.select(sa.func.count()).select_from(t)).scalar_one()
+            for t in Base.metadata.sorted_tables
+        }
 
 
 def added_since(url: str, start: dict[str, int]) -> dict[str, int]:
@@ -274,7 +299,9 @@ def kill_transfer_at(db_url: str, ids: Ids, where: str | int) -> str:
     Returns what the child was about to run when it was killed ("" once the transfer was done)."""
     ctx = multiprocessing.get_context("fork")
     receive, send = ctx.Pipe(duplex=False)
-    child = ctx.Process(target=_transfer_until_halted, args=(db_url, ids["src"], ids["dst"], where, send), daemon=True)
+    child = ctx.Process(
+        target=_transfer_until_halted, args=(db_url, ids["src"], ids["dst"], where, send), daemon=True
+    )
     child.start()
     try:
         assert receive.poll(60), f"the transfer never reached {where!r}"
@@ -286,8 +313,14 @@ def kill_transfer_at(db_url: str, ids: Ids, where: str | int) -> str:
         child.join(30)
 
 
-KILL_POINTS = ["INSERT INTO TICKET_PROTOCOL", "DELETE FROM TICKET_ADDITIONAL", "UPDATE TICKETS",
-               "UPDATE TICKET_ADDITIONAL", "INSERT INTO AUDIT_LOG", "COMMIT"]
+KILL_POINTS = [
+    "INSERT INTO TICKET_PROTOCOL",
+    "DELETE FROM TICKET_ADDITIONAL",
+    "UPDATE TICKETS",
+    "UPDATE TICKET_ADDITIONAL",
+    "INSERT INTO AUDIT_LOG",
+    "COMMIT",
+]
 
 
 def killed_transfer(db_url: str, snapshot: Snapshot, points: list[str | int]) -> int:
@@ -313,6 +346,8 @@ def test_r17_transfer_killed_midway_is_all_or_nothing(db_url: str, snapshot: Sna
 
 
 @pytest.mark.heavy
-def test_r17_transfer_killed_at_every_other_statement_is_all_or_nothing(db_url: str, snapshot: Snapshot) -> None:
+def test_r17_transfer_killed_at_every_other_statement_is_all_or_nothing(
+    db_url: str, snapshot: Snapshot
+) -> None:
     total = statements_of(CASES[0], cmkit.connect(db_url), db_url)
     killed_transfer(db_url, snapshot, list(range(1, total + 1, HEAVY_STRIDE)))

@@ -19,7 +19,9 @@ from reliability import fingerprint
 import cmkit
 from cmkit import CustomerManager, ValidationError
 
-MARK = "cmkitx"  # every piece of hostile markup carries it: it may appear in the text of a page, never in a tag
+MARK = (
+    "cmkitx"  # every piece of hostile markup carries it: it may appear in the text of a page, never in a tag
+)
 
 MARKUP = [
     f'<script>alert("{MARK}")</script>',
@@ -34,22 +36,91 @@ MARKUP = [
     "&lt;b&gt;already escaped&lt;/b&gt; &amp; &#60;",
 ]
 SQL = [
-    "O'Brien", "'; DROP TABLE customers; --", '" OR "1"="1', "1 OR 1=1", "%", "_", "%_%", "\\", "\\'", "'||'",
-    "?", ":name", "$1", "%(name)s", "{0}", "NULL", "*", "a*b", "' UNION SELECT * FROM users --",
+    "O'Brien",
+    "'; DROP TABLE customers; --",
+    '" OR "1"="1',
+    "1 OR 1=1",
+    "%",
+    "_",
+    "%_%",
+    "\\",
+    "\\'",
+    "'||'",
+    "?",
+    ":name",
+    "$1",
+    "%(name)s",
+    "{0}",
+    "NULL",
+    "*",
+    "a*b",
+    "' UNION SELECT * FROM users --",
 ]
-FULLTEXT = ['"unterminated', "foo AND", "NEAR(a b)", "-foo", "foo:*", "a & !b | c", "a <-> b", "(", ")", "^", "~1",
-            "title:x", "a OR b NOT c", "+"]
+FULLTEXT = [
+    '"unterminated',
+    "foo AND",
+    "NEAR(a b)",
+    "-foo",
+    "foo:*",
+    "a & !b | c",
+    "a <-> b",
+    "(",
+    ")",
+    "^",
+    "~1",
+    "title:x",
+    "a OR b NOT c",
+    "+",
+]
 UNICODE = [
-    "\u202eevil.exe\u202c", "שלום עולם", "مرحبا", "Mu\u0308ller", "e\u0301\u0301\u0301", "Z\u0334\u0321\u031ba\u0337l",
-    "\u200b\u200c\u200d", "\ufeffBOM", "👩\u200d👩\u200d👧", "\U0010fffd", "\uffff", "ǅ ß ﬁ İ", "\u2028\u2029",
+    "\u202eevil.exe\u202c",
+    "שלום עולם",
+    "مرحبا",
+    "Mu\u0308ller",
+    "e\u0301\u0301\u0301",
+    "Z\u0334\u0321\u031ba\u0337l",
+    "\u200b\u200c\u200d",
+    "\ufeffBOM",
+    "👩\u200d👩\u200d👧",
+    "\U0010fffd",
+    "\uffff",
+    "ǅ ß ﬁ İ",
+    "\u2028\u2029",
 ]
-CONTROL = ["a\x00b", "\x00", "\x01\x02", "a\x1b[31mred", "\x7f", "line\nbreak", "tab\tbed", "cr\rlf", "\x85",
-           "\ud800", "a\udfffb"]
+CONTROL = [
+    "a\x00b",
+    "\x00",
+    "\x01\x02",
+    "a\x1b[31mred",
+    "\x7f",
+    "line\nbreak",
+    "tab\tbed",
+    "cr\rlf",
+    "\x85",
+    "\ud800",
+    "a\udfffb",
+]
 LONG = ["x" * 100_000, "ü" * 100_000, "word " * 20_000]
 HOSTILE = MARKUP + SQL + FULLTEXT + UNICODE + CONTROL + LONG
 #: the light run tries a few of each kind; the heavy run (marker `heavy`) tries them all
-SAMPLE = [MARKUP[0], MARKUP[1], MARKUP[8], SQL[0], SQL[1], SQL[4], SQL[7], FULLTEXT[0], FULLTEXT[5], UNICODE[0],
-          UNICODE[3], UNICODE[8], CONTROL[0], CONTROL[5], CONTROL[9], LONG[0]]
+SAMPLE = [
+    MARKUP[0],
+    MARKUP[1],
+    MARKUP[8],
+    SQL[0],
+    SQL[1],
+    SQL[4],
+    SQL[7],
+    FULLTEXT[0],
+    FULLTEXT[5],
+    UNICODE[0],
+    UNICODE[3],
+    UNICODE[8],
+    CONTROL[0],
+    CONTROL[5],
+    CONTROL[9],
+    LONG[0],
+]
 
 
 @pytest.fixture(params=["sample", pytest.param("all", marks=pytest.mark.heavy)])
@@ -87,8 +158,15 @@ class Tried:
             self.read_only = False
         assert self.snapshot() == before, "looking things up with hostile values changed the database"
 
-    def __call__(self, what: str, value: Any, fn: Callable[..., Any], *args: Any, expect_field: str | None = None,
-                 **kw: Any) -> Any:
+    def __call__(
+        self,
+        what: str,
+        value: Any,
+        fn: Callable[..., Any],
+        *args: Any,
+        expect_field: str | None = None,
+        **kw: Any,
+    ) -> Any:
         """fn(*args, **kw) with the hostile `value` among its arguments; a refusal's ValidationError must
         name `expect_field`."""
         field = expect_field
@@ -100,11 +178,17 @@ class Tried:
             self.refused += 1
             assert str(exc), f"{what} {short(value)}: an error without a message"
             if field is not None and isinstance(exc, ValidationError):
-                assert exc.field == field, f"{what} {short(value)}: the error names {exc.field!r}, not {field!r}"
-            assert before is None or self.snapshot() == before, f"{what} {short(value)}: refused, but it changed"
+                assert exc.field == field, (
+                    f"{what} {short(value)}: the error names {exc.field!r}, not {field!r}"
+                )
+            assert before is None or self.snapshot() == before, (
+                f"{what} {short(value)}: refused, but it changed"
+            )
             return exc
         except Exception as exc:
-            raise AssertionError(f"{what} {short(value)}: {type(exc).__name__}, not a cmkit error: {exc}") from exc
+            raise AssertionError(
+                f"{what} {short(value)}: {type(exc).__name__}, not a cmkit error: {exc}"
+            ) from exc
 
 
 @pytest.fixture
@@ -123,21 +207,38 @@ def acme(cm: CustomerManager) -> cmkit.Customer:
 
 
 FIELDS = [  # (kind, field): a required text field with a maximum length, one without, an e-mail address
-    ("company", "name"), ("contact", "first_name"), ("contact", "email"),
+    ("company", "name"),
+    ("contact", "first_name"),
+    ("contact", "email"),
 ]
 
 
-def test_r4_hostile_field_values_are_refused_or_stored_as_given(cm: CustomerManager, acme, tried: Tried, hostile: list[str]) -> None:
+def test_r4_hostile_field_values_are_refused_or_stored_as_given(
+    cm: CustomerManager, acme, tried: Tried, hostile: list[str]
+) -> None:
     anna = cm.create_contact("retail", company=acme.id, first_name="Anna", last_name="Müller")
     stored: dict[int, tuple[str, Any]] = {}
     for value in hostile:
         for kind, field in FIELDS:
             if kind == "company":
-                made = tried("create_company", value, cm.create_company, "retail", expect_field=field,
-                             **{"name": "X", field: value})
+                made = tried(
+                    "create_company",
+                    value,
+                    cm.create_company,
+                    "retail",
+                    expect_field=field,
+                    **{"name": "X", field: value},
+                )
             else:
-                made = tried("create_contact", value, cm.create_contact, "retail", company=acme.id,
-                             expect_field=field, **{"last_name": "Y", field: value})
+                made = tried(
+                    "create_contact",
+                    value,
+                    cm.create_contact,
+                    "retail",
+                    company=acme.id,
+                    expect_field=field,
+                    **{"last_name": "Y", field: value},
+                )
             if isinstance(made, cmkit.Customer):
                 kept = made.fields.get(field)  # text of white space only leaves the field empty
                 assert kept == (expected_text(value) or None), f"{field} {short(value)} stored as {kept!r}"
@@ -155,7 +256,9 @@ def test_r4_hostile_field_values_are_refused_or_stored_as_given(cm: CustomerMana
     assert cm.check_invariants().empty
 
 
-def test_r4_hostile_field_names_and_groups_are_refused(cm: CustomerManager, acme, tried: Tried, hostile: list[str]) -> None:
+def test_r4_hostile_field_names_and_groups_are_refused(
+    cm: CustomerManager, acme, tried: Tried, hostile: list[str]
+) -> None:
     for value in hostile:
         made = tried("create_company", value, cm.create_company, value, name="X", expect_field="group")
         assert not isinstance(made, cmkit.Customer), f"a company in group {short(value)}"
@@ -166,7 +269,9 @@ def test_r4_hostile_field_names_and_groups_are_refused(cm: CustomerManager, acme
 def test_r14_hostile_subjects_and_queues(cm: CustomerManager, acme, tried: Tried, hostile: list[str]) -> None:
     anna = cm.create_contact("retail", company=acme.id, last_name="Müller")
     for value in hostile:
-        t = tried("create_ticket", value, cm.create_ticket, anna.id, "helpdesk", value, expect_field="subject")
+        t = tried(
+            "create_ticket", value, cm.create_ticket, anna.id, "helpdesk", value, expect_field="subject"
+        )
         if isinstance(t, cmkit.Ticket):
             assert t.subject == value.strip() == cm.ticket(t.id).subject
             assert value.strip() in set(cm.tickets(anna.id)["subject"])
@@ -174,7 +279,9 @@ def test_r14_hostile_subjects_and_queues(cm: CustomerManager, acme, tried: Tried
         assert not isinstance(q, cmkit.Ticket)
 
 
-def test_r8_hostile_comments_are_refused_or_stored_as_given(cm: CustomerManager, acme, tried: Tried, hostile: list[str]) -> None:
+def test_r8_hostile_comments_are_refused_or_stored_as_given(
+    cm: CustomerManager, acme, tried: Tried, hostile: list[str]
+) -> None:
     for value in hostile:
         new = tried("add_comment", value, cm.add_comment, acme.id, value, expect_field="text")
         if isinstance(new, int):
@@ -185,20 +292,43 @@ def test_r8_hostile_comments_are_refused_or_stored_as_given(cm: CustomerManager,
         tried("comments(author=...)", value, cm.comments, acme.id, author=value)
 
 
-def test_r9_hostile_attachment_names_and_descriptions(cm: CustomerManager, acme, tried: Tried, hostile: list[str]) -> None:
-    names = [f"{v}.txt" for v in hostile] + ["../../etc/passwd.txt", "C:\\Windows\\win.ini.txt", "/abs.txt",
-                                                 ".txt", "a.txt\x00.pdf", "con.txt", "x" * 300 + ".txt"]
+def test_r9_hostile_attachment_names_and_descriptions(
+    cm: CustomerManager, acme, tried: Tried, hostile: list[str]
+) -> None:
+    names = [f"{v}.txt" for v in hostile] + [
+        "../../etc/passwd.txt",
+        "C:\\Windows\\win.ini.txt",
+        "/abs.txt",
+        ".txt",
+        "a.txt\x00.pdf",
+        "con.txt",
+        "x" * 300 + ".txt",
+    ]
     for name in names:
-        ids = tried("add_attachments", name, cm.add_attachments, acme.id, {name: b"plain text"}, expect_field="files")
+        ids = tried(
+            "add_attachments", name, cm.add_attachments, acme.id, {name: b"plain text"}, expect_field="files"
+        )
         if isinstance(ids, list):
             stored = cm.attachments(acme.id).set_index("id").loc[ids[0], "name"]
-            assert isinstance(stored, str) and stored.endswith(".txt") and "/" not in stored and "\\" not in stored
+            assert (
+                isinstance(stored, str)
+                and stored.endswith(".txt")
+                and "/" not in stored
+                and "\\" not in stored
+            )
             assert unicodedata.normalize("NFC", name.replace("\\", "/")).endswith(stored)
             assert cm.attachment_data(ids[0]) == b"plain text"
         tried("attachments(name=...)", name, cm.attachments, acme.id, name=name)
     for value in hostile:
-        ids = tried("description", value, cm.add_attachments, acme.id, {"d.txt": b"x"}, description=value,
-                    expect_field="description")
+        ids = tried(
+            "description",
+            value,
+            cm.add_attachments,
+            acme.id,
+            {"d.txt": b"x"},
+            description=value,
+            expect_field="description",
+        )
         if isinstance(ids, list):
             assert cm.attachments(acme.id).set_index("id").loc[ids[0], "description"] == expected_text(value)
         tried("attachments(content=...)", value, cm.attachments, acme.id, content=value)
@@ -206,8 +336,24 @@ def test_r9_hostile_attachment_names_and_descriptions(cm: CustomerManager, acme,
 
 # -- values used to look things up: ids, search strings, filters -------------------------------------------------------
 
-ODD_IDS = ["abc", "1; DROP TABLE customers", "", "\x00", "١", "1e3", 2**31, 2**70, -1, 0, 1.5, float("nan"), True,
-           None, [1], b"1"]
+ODD_IDS = [
+    "abc",
+    "1; DROP TABLE customers",
+    "",
+    "\x00",
+    "١",
+    "1e3",
+    2**31,
+    2**70,
+    -1,
+    0,
+    1.5,
+    float("nan"),
+    True,
+    None,
+    [1],
+    b"1",
+]
 
 
 def test_odd_ids_are_not_found(cm: CustomerManager, acme, tried: Tried) -> None:
@@ -215,25 +361,40 @@ def test_odd_ids_are_not_found(cm: CustomerManager, acme, tried: Tried) -> None:
     t = cm.create_ticket(anna.id, "helpdesk", "Subject")
     comment = cm.add_comment(acme.id, "a comment")
     calls: dict[str, Callable[[Any], Any]] = {
-        "customer": cm.customer, "edit": lambda i: cm.edit(i, last_name="x"), "tickets": cm.tickets,
-        "contacts": cm.contacts, "transfer source": lambda i: cm.transfer_tickets(i, anna.id),
-        "transfer target": lambda i: cm.transfer_tickets(anna.id, i), "deactivate": cm.deactivate,
-        "reactivate": cm.reactivate, "delete": cm.delete, "change_company": lambda i: cm.change_company(anna.id, i),
+        "customer": cm.customer,
+        "edit": lambda i: cm.edit(i, last_name="x"),
+        "tickets": cm.tickets,
+        "contacts": cm.contacts,
+        "transfer source": lambda i: cm.transfer_tickets(i, anna.id),
+        "transfer target": lambda i: cm.transfer_tickets(anna.id, i),
+        "deactivate": cm.deactivate,
+        "reactivate": cm.reactivate,
+        "delete": cm.delete,
+        "change_company": lambda i: cm.change_company(anna.id, i),
         "create_contact": lambda i: cm.create_contact("retail", company=i, last_name="y"),
         "create_ticket": lambda i: cm.create_ticket(i, "helpdesk", "s"),
         "additional": lambda i: cm.create_ticket(anna.id, "helpdesk", "s", additional=[i]),
-        "ticket": cm.ticket, "add_customer": lambda i: cm.add_customer(i, anna.id), "close_ticket": cm.close_ticket,
-        "protocol": cm.protocol, "history": lambda i: cm.history(customer_id=i), "comments": cm.comments,
-        "add_comment": lambda i: cm.add_comment(i, "x"), "delete_comment": cm.delete_comment,
-        "attachment_data": cm.attachment_data, "merge": lambda i: cm.merge(anna.id, [i]),
-        "deactivate_many": lambda i: cm.deactivate_many([i]), "render_page": cm.render_page,
+        "ticket": cm.ticket,
+        "add_customer": lambda i: cm.add_customer(i, anna.id),
+        "close_ticket": cm.close_ticket,
+        "protocol": cm.protocol,
+        "history": lambda i: cm.history(customer_id=i),
+        "comments": cm.comments,
+        "add_comment": lambda i: cm.add_comment(i, "x"),
+        "delete_comment": cm.delete_comment,
+        "attachment_data": cm.attachment_data,
+        "merge": lambda i: cm.merge(anna.id, [i]),
+        "deactivate_many": lambda i: cm.deactivate_many([i]),
+        "render_page": cm.render_page,
     }
     with tried.reading():  # every one of them is refused
         for what, fn in calls.items():
             for odd in ODD_IDS:
                 result = tried(what, odd, fn, odd)
                 if what != "history" or odd is not None:
-                    assert isinstance(result, cmkit.CMError), f"{what}({short(repr(odd))}) acted on {result!r}"
+                    assert isinstance(result, cmkit.CMError), (
+                        f"{what}({short(repr(odd))}) acted on {result!r}"
+                    )
     assert cm.ticket(t.id).main_customer_id == anna.id and len(cm.comments(acme.id)) == 1
     cm.delete_comment(comment)
 
@@ -246,7 +407,9 @@ def test_hostile_filters_and_options(cm: CustomerManager, acme, tried: Tried, ho
             tried("history(user=...)", value, cm.history, user=value)
             tried("history(since=...)", value, cm.history, since=value, expect_field="since")
             tried("tickets(state=...)", value, cm.tickets, acme.id, state=value, expect_field="state")
-            tried("render_page(format=...)", value, cm.render_page, acme.id, format=value, expect_field="format")
+            tried(
+                "render_page(format=...)", value, cm.render_page, acme.id, format=value, expect_field="format"
+            )
             tried("run_activity", value, cm.run_activity, acme.id, value)
             tried("comments(since=...)", value, cm.comments, acme.id, since=value)
 
@@ -269,7 +432,9 @@ def search_calls(cm: CustomerManager, value: str) -> dict[str, Callable[[], Any]
 
 
 def test_r26_r28_hostile_search_strings(cm: CustomerManager, acme, tried: Tried, hostile: list[str]) -> None:
-    anna = cm.create_contact("retail", company=acme.id, first_name="Anna", last_name="Müller", email="anna@acme.example")
+    anna = cm.create_contact(
+        "retail", company=acme.id, first_name="Anna", last_name="Müller", email="anna@acme.example"
+    )
     cm.create_ticket(anna.id, "helpdesk", "Drucker defekt")
     everyone = {acme.id, anna.id}
     with tried.reading():
@@ -357,20 +522,29 @@ def hostile_customer(cm: CustomerManager) -> cmkit.Customer:
     return contact
 
 
-def test_r12_customer_page_shows_markup_as_text(cm: CustomerManager, hostile_customer: cmkit.Customer) -> None:
+def test_r12_customer_page_shows_markup_as_text(
+    cm: CustomerManager, hostile_customer: cmkit.Customer
+) -> None:
     for cid in (hostile_customer.id, hostile_customer.company_id):
         page = cm.render_page(cid, format="html")
         assert isinstance(page, str)
-        no_live_markup(page, f"render_page({cid})", [MARKUP[0], MARKUP[8]] if cid != hostile_customer.id else [MARKUP[3]])
+        no_live_markup(
+            page, f"render_page({cid})", [MARKUP[0], MARKUP[8]] if cid != hostile_customer.id else [MARKUP[3]]
+        )
 
 
-def test_widget_tables_and_outcomes_show_markup_as_text(cm: CustomerManager, hostile_customer: cmkit.Customer) -> None:
+def test_widget_tables_and_outcomes_show_markup_as_text(
+    cm: CustomerManager, hostile_customer: cmkit.Customer
+) -> None:
     from cmkit.ui import table_html
 
     frames = {
-        "customers": cm.frame("customers"), "tickets": cm.tickets(hostile_customer.id),
-        "comments": cm.comments(hostile_customer.id), "attachments": cm.attachments(hostile_customer.id),
-        "history": cm.history(hostile_customer.id), "protocol": cm.protocol(cm.tickets(hostile_customer.id)["id"].iloc[0]),
+        "customers": cm.frame("customers"),
+        "tickets": cm.tickets(hostile_customer.id),
+        "comments": cm.comments(hostile_customer.id),
+        "attachments": cm.attachments(hostile_customer.id),
+        "history": cm.history(hostile_customer.id),
+        "protocol": cm.protocol(cm.tickets(hostile_customer.id)["id"].iloc[0]),
         "contacts": cm.contacts(hostile_customer.company_id),
         "markup column names": pd.DataFrame({m: [m] for m in MARKUP}).assign(id=1),
     }
@@ -391,7 +565,9 @@ def html_of(widget: Any) -> Iterable[tuple[str, str]]:
         yield from html_of(child)
 
 
-def test_customer_page_widget_shows_markup_as_text(cm: CustomerManager, hostile_customer: cmkit.Customer) -> None:
+def test_customer_page_widget_shows_markup_as_text(
+    cm: CustomerManager, hostile_customer: cmkit.Customer
+) -> None:
     from cmkit.ui import CustomerPage
 
     for cid in (hostile_customer.id, hostile_customer.company_id):

@@ -42,9 +42,15 @@ ACTING = st.sampled_from(("admin", "admin", "admin", "lena", "lena", "alice", "r
 GROUPS = ("retail", "partners", "private")
 QUEUES = ("helpdesk", "partnerdesk", "billing")
 NAMES = st.sampled_from(["Müller", "Meier", "Öztürk", "O'Brien", "Zander", "Acme", "Ünal", "Lee"])
-LIGHT = settings(max_examples=6, stateful_step_count=20, deadline=None,
-                 suppress_health_check=[HealthCheck.too_slow, HealthCheck.data_too_large])
-HEAVY = settings(LIGHT, max_examples=int(os.environ.get("CMKIT_STATEFUL_EXAMPLES", "10")), stateful_step_count=25)
+LIGHT = settings(
+    max_examples=6,
+    stateful_step_count=20,
+    deadline=None,
+    suppress_health_check=[HealthCheck.too_slow, HealthCheck.data_too_large],
+)
+HEAVY = settings(
+    LIGHT, max_examples=int(os.environ.get("CMKIT_STATEFUL_EXAMPLES", "10")), stateful_step_count=25
+)
 
 REFUSALS: collections.Counter[str] = collections.Counter()  # what was refused, and why (shown with -s)
 DONE: collections.Counter[str] = collections.Counter()  # what succeeded
@@ -106,7 +112,9 @@ class Helpdesk(RuleBasedStateMachine):
         return [i for i, (k, g) in self.kinds.items() if k == "company" and group in (None, g)]
 
     def contacts(self, with_company: bool = False) -> list[int]:
-        return [i for i, (k, g) in self.kinds.items() if k == "contact" and not (with_company and g == "private")]
+        return [
+            i for i, (k, g) in self.kinds.items() if k == "contact" and not (with_company and g == "private")
+        ]
 
     def remember(self, c: cmkit.Customer | None) -> None:
         if c is not None:
@@ -135,7 +143,9 @@ class Helpdesk(RuleBasedStateMachine):
     @rule(user=ACTING, data=st.data(), group=st.sampled_from(GROUPS), name=NAMES)
     def create_contact(self, user: str, data: st.DataObject, group: str, name: str) -> None:
         company = None if group == "private" else self.pick(data, self.companies(group))
-        self.remember(self.attempt(user, lambda cm: cm.create_contact(group, company=company, last_name=name)))
+        self.remember(
+            self.attempt(user, lambda cm: cm.create_contact(group, company=company, last_name=name))
+        )
 
     @precondition(lambda self: self.customers)
     @rule(user=ACTING, data=st.data(), name=NAMES, stale=st.booleans())
@@ -158,12 +168,21 @@ class Helpdesk(RuleBasedStateMachine):
 
     # -- tickets ---------------------------------------------------------------------------------------------------
     @precondition(lambda self: self.customers)
-    @rule(user=ACTING, data=st.data(), other_queue=st.sampled_from((None, None, None, *QUEUES)), extra=st.integers(0, 2))
+    @rule(
+        user=ACTING,
+        data=st.data(),
+        other_queue=st.sampled_from((None, None, None, *QUEUES)),
+        extra=st.integers(0, 2),
+    )
     def create_ticket(self, user: str, data: st.DataObject, other_queue: str | None, extra: int) -> None:
         main = self.pick(data, self.contacts())
-        queue = other_queue or ("partnerdesk" if self.kinds.get(main, ("", ""))[1] == "partners" else "helpdesk")
+        queue = other_queue or (
+            "partnerdesk" if self.kinds.get(main, ("", ""))[1] == "partners" else "helpdesk"
+        )
         additional = [self.pick(data, self.customers) for _ in range(extra)]
-        t = self.attempt(user, lambda cm: cm.create_ticket(main, queue, "Drucker <b>kaputt</b>", additional=additional))
+        t = self.attempt(
+            user, lambda cm: cm.create_ticket(main, queue, "Drucker <b>kaputt</b>", additional=additional)
+        )
         if t is not None:
             self.tickets.append(t.id)
 
@@ -187,8 +206,11 @@ class Helpdesk(RuleBasedStateMachine):
         self.attempt(user, lambda cm: cm.transfer_tickets(src, dst, only_open=only_open, dry_run=dry_run))
 
     @precondition(lambda self: self.customers)
-    @rule(user=ACTING, data=st.data(),
-          action=st.sampled_from(["deactivate", "reactivate", "delete", "anonymise"]))
+    @rule(
+        user=ACTING,
+        data=st.data(),
+        action=st.sampled_from(["deactivate", "reactivate", "delete", "anonymise"]),
+    )
     def lifecycle(self, user: str, data: st.DataObject, action: str) -> None:
         cid = self.pick(data, self.customers)
         self.attempt(user, lambda cm: getattr(cm, action)(cid))
@@ -230,12 +252,16 @@ class Helpdesk(RuleBasedStateMachine):
         assert found.empty, found.to_dict("records")
 
 
-def test_invariants_hold_under_random_use(db_url: str, request: pytest.FixtureRequest, tmp_path: Path) -> None:
+def test_invariants_hold_under_random_use(
+    db_url: str, request: pytest.FixtureRequest, tmp_path: Path
+) -> None:
     run_machine(db_url, request, tmp_path, LIGHT)
 
 
 @pytest.mark.heavy
-def test_invariants_hold_under_long_random_use(db_url: str, request: pytest.FixtureRequest, tmp_path: Path) -> None:
+def test_invariants_hold_under_long_random_use(
+    db_url: str, request: pytest.FixtureRequest, tmp_path: Path
+) -> None:
     run_machine(db_url, request, tmp_path, HEAVY)
 
 

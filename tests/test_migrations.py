@@ -28,15 +28,31 @@ def differences(url: str) -> list[object]:
     """What autogenerate would change to make the database at `url` match the ORM metadata (the search
     indexes exist in the migrations only and are left out: cmkit.db.migrate.include_object)."""
     with engine_for(url).connect() as conn:
-        ctx = MigrationContext.configure(conn, opts={"compare_type": True, "compare_server_default": False,
-                                                     "include_object": migrate.include_object})
+        ctx = MigrationContext.configure(
+            conn,
+            opts={
+                "compare_type": True,
+                "compare_server_default": False,
+                "include_object": migrate.include_object,
+            },
+        )
         return list(compare_metadata(ctx, Base.metadata))
 
 
-@pytest.fixture(params=["sqlite", pytest.param("postgresql", marks=[
-    pytest.mark.postgres,
-    pytest.mark.skipif(not PG_ADMIN_URL, reason="set CMKIT_TEST_POSTGRES_URL to run on PostgreSQL"),
-])])
+@pytest.fixture(
+    params=[
+        "sqlite",
+        pytest.param(
+            "postgresql",
+            marks=[
+                pytest.mark.postgres,
+                pytest.mark.skipif(
+                    not PG_ADMIN_URL, reason="set CMKIT_TEST_POSTGRES_URL to run on PostgreSQL"
+                ),
+            ],
+        ),
+    ]
+)
 def empty_url(request: pytest.FixtureRequest, tmp_path: Path) -> Iterator[str]:
     """An empty database with no cmkit schema at all: a new SQLite file or a new PostgreSQL database."""
     if request.param == "sqlite":
@@ -91,8 +107,9 @@ def test_migrations_init_upgrades_an_older_schema_keeping_its_data(empty_url: st
     assert cmkit.connect(empty_url).customer(company.id) == company
 
 
-def test_migrations_init_on_an_existing_database_is_idempotent(db_url: str, cm: cmkit.CustomerManager, world,
-                                                              snapshot) -> None:
+def test_migrations_init_on_an_existing_database_is_idempotent(
+    db_url: str, cm: cmkit.CustomerManager, world, snapshot
+) -> None:
     cm.create_ticket(world["anna"].id, "helpdesk", "Kept")
     before = snapshot()
     cmkit.init(db_url)

@@ -20,7 +20,6 @@ from cmkit import (
 Snapshot = Callable[[], dict[str, list[tuple[object, ...]]]]
 
 
-
 # -- R1 one customer, one record -------------------------------------------------------------------------------
 
 
@@ -63,15 +62,20 @@ def test_r1_frame_through_arrow_equals_the_generic_path(cm: CustomerManager, wor
     asks = [{}, {"include_deactivated": False}, {"kind": "company"}, {"group": "retail", "kind": "contact"}]
     made = []
     real = arrow_frames.customers_frame
-    monkeypatch.setattr(arrow_frames, "customers_frame", lambda *a, **k: made.append(real(*a, **k)) or made[-1])
+    monkeypatch.setattr(
+        arrow_frames, "customers_frame", lambda *a, **k: made.append(real(*a, **k)) or made[-1]
+    )
     fast = [cm.frame("customers", **a) for a in asks]
     assert len(made) == len(asks) and all(f is not None for f in made)  # the fast path was taken
     monkeypatch.setattr(arrow_frames, "customers_frame", lambda *a, **k: None)
     for ask, got in zip(asks, fast, strict=True):
         want = cm.frame("customers", **ask)
         assert len(got) and list(got.columns) == list(want.columns), ask
-        pd.testing.assert_frame_equal(got.astype(object).where(got.notna(), None),
-                                      want.astype(object).where(want.notna(), None), check_dtype=False)
+        pd.testing.assert_frame_equal(
+            got.astype(object).where(got.notna(), None),
+            want.astype(object).where(want.notna(), None),
+            check_dtype=False,
+        )
 
 
 # -- R2 customer groups ------------------------------------------------------------------------------------------
@@ -79,8 +83,14 @@ def test_r1_frame_through_arrow_equals_the_generic_path(cm: CustomerManager, wor
 
 def test_r2_every_customer_belongs_to_one_group_with_its_model(cm: CustomerManager, world) -> None:
     assert {k: c.group for k, c in world.items()} == {
-        "acme": "retail", "zeta": "retail", "anna": "retail", "bert": "retail", "carl": "retail",
-        "part": "partners", "pete": "partners", "priv": "private",
+        "acme": "retail",
+        "zeta": "retail",
+        "anna": "retail",
+        "bert": "retail",
+        "carl": "retail",
+        "part": "partners",
+        "pete": "partners",
+        "priv": "private",
     }
     assert world["acme"].kind == "company" and world["acme"].company_id is None
     assert world["anna"].kind == "contact" and world["anna"].company_id == world["acme"].id
@@ -127,7 +137,9 @@ def test_r3_contact_of_two_level_group_without_company_refused(cm: CustomerManag
 
 
 @pytest.mark.parametrize("company", ["part", "anna", "priv"])
-def test_r3_company_of_other_group_or_not_a_company_refused(cm: CustomerManager, world, refused, company: str) -> None:
+def test_r3_company_of_other_group_or_not_a_company_refused(
+    cm: CustomerManager, world, refused, company: str
+) -> None:
     err = refused(ValidationError, cm.create_contact, "retail", company=world[company].id, last_name="Falsch")
     assert err.field == "company"
     assert "R3" in str(err) and "retail" in str(err)
@@ -198,12 +210,15 @@ def test_r4_bad_value_refused_on_edit(cm: CustomerManager, world, refused, field
     assert cm.customer(anna.id) == anna
 
 
-@pytest.mark.parametrize(("field", "value"), [
-    pytest.param("name", "x" * 201, id="too-long"),
-    pytest.param("name", None, id="required"),
-    pytest.param("phone", "phone me", id="phone"),
-    pytest.param("last_name", "Müller", id="contact-field-on-company"),
-])
+@pytest.mark.parametrize(
+    ("field", "value"),
+    [
+        pytest.param("name", "x" * 201, id="too-long"),
+        pytest.param("name", None, id="required"),
+        pytest.param("phone", "phone me", id="phone"),
+        pytest.param("last_name", "Müller", id="contact-field-on-company"),
+    ],
+)
 def test_r4_bad_company_value_refused(cm: CustomerManager, world, refused, field: str, value: Any) -> None:
     err = refused(ValidationError, cm.create_company, "retail", **{"name": "Neu AG", field: value})
     assert err.field == field
@@ -229,15 +244,27 @@ def test_r4_max_length_is_inclusive(cm: CustomerManager, world) -> None:
 
 def test_r4_good_values_are_stored_normalised(cm: CustomerManager, world) -> None:
     c = cm.create_contact(
-        "retail", company=world["acme"].id,
-        first_name="  Jörg ", last_name="Mu\u0308ller",  # decomposed umlaut: stored composed (NFC)
-        email=" joerg@acme.example ", phone="+49 (221) 123-456", tier="gold",
-        birthday=dt.date(1990, 5, 17), newsletter="yes", seats="3,5",
+        "retail",
+        company=world["acme"].id,
+        first_name="  Jörg ",
+        last_name="Mu\u0308ller",  # decomposed umlaut: stored composed (NFC)
+        email=" joerg@acme.example ",
+        phone="+49 (221) 123-456",
+        tier="gold",
+        birthday=dt.date(1990, 5, 17),
+        newsletter="yes",
+        seats="3,5",
     )
     stored = cm.customer(c.id)
     assert dict(stored.fields) == {
-        "first_name": "Jörg", "last_name": "Müller", "email": "joerg@acme.example", "phone": "+49 (221) 123-456",
-        "tier": "gold", "birthday": "1990-05-17", "newsletter": True, "seats": 3.5,
+        "first_name": "Jörg",
+        "last_name": "Müller",
+        "email": "joerg@acme.example",
+        "phone": "+49 (221) 123-456",
+        "tier": "gold",
+        "birthday": "1990-05-17",
+        "newsletter": True,
+        "seats": 3.5,
     }
     assert stored.name == "Jörg Müller"
     updated = cm.edit(c.id, seats="4.0", newsletter="0", birthday=" 1991-01-02 ", first_name="  ")
@@ -305,12 +332,16 @@ def test_r5_version_read_from_a_table_is_accepted(cm: CustomerManager, world) ->
     assert cm.edit(world["anna"].id, version=row["version"], tier="gold").version == 2
 
 
-def test_r5_two_admins_editing_the_same_customer_lose_no_update(cm: CustomerManager, world, as_user, refused) -> None:
+def test_r5_two_admins_editing_the_same_customer_lose_no_update(
+    cm: CustomerManager, world, as_user, refused
+) -> None:
     alice = as_user("alice")
     seen_by_admin = cm.customer(world["anna"].id)
     seen_by_alice = alice.customer(world["anna"].id)
     cm.edit(seen_by_admin.id, version=seen_by_admin.version, email="admin@acme.example")
-    refused(StaleVersion, alice.edit, seen_by_alice.id, version=seen_by_alice.version, email="alice@acme.example")
+    refused(
+        StaleVersion, alice.edit, seen_by_alice.id, version=seen_by_alice.version, email="alice@acme.example"
+    )
     fresh = alice.customer(world["anna"].id)
     assert fresh.fields["email"] == "admin@acme.example"
     assert alice.edit(fresh.id, version=fresh.version, tier="gold").fields["email"] == "admin@acme.example"
@@ -411,8 +442,12 @@ def test_r7_company_of_another_group_refused(cm: CustomerManager, world, refused
     assert "'partners'" in err.problems[0] and "'retail'" in err.problems[0]
 
 
-@pytest.mark.parametrize(("contact", "target"), [("anna", "bert"), ("anna", "priv"), ("priv", "acme"), ("acme", "zeta")])
-def test_r7_only_contacts_move_and_only_to_companies(cm: CustomerManager, world, refused, contact: str, target: str) -> None:
+@pytest.mark.parametrize(
+    ("contact", "target"), [("anna", "bert"), ("anna", "priv"), ("priv", "acme"), ("acme", "zeta")]
+)
+def test_r7_only_contacts_move_and_only_to_companies(
+    cm: CustomerManager, world, refused, contact: str, target: str
+) -> None:
     err = refused(PreconditionFailed, cm.change_company, world[contact].id, world[target].id)
     assert err.problems and all(p[:3] in ("R7:", "R3:") for p in err.problems)
 

@@ -32,7 +32,9 @@ def test_r8_user_without_comment_permission_is_refused(cm: CustomerManager, worl
     assert snapshot() == before
 
 
-def test_r8_comment_permissions_are_independent_of_data_permissions(cm: CustomerManager, world, as_user, db_url) -> None:
+def test_r8_comment_permissions_are_independent_of_data_permissions(
+    cm: CustomerManager, world, as_user, db_url
+) -> None:
     def add_commenter(config: dict) -> None:
         config["roles"]["commenter"] = {"comments_read": ["retail"], "comments_write": ["retail"]}
         config["users"]["cora"] = ["commenter"]
@@ -78,11 +80,17 @@ def test_r8_comment_text_is_validated(cm: CustomerManager, world, snapshot) -> N
 
 
 # -- R9: the attachment policy ----------------------------------------------------------------------------
-def test_r9_real_files_of_allowed_types_are_stored_in_the_database(cm: CustomerManager, world, db_url) -> None:
+def test_r9_real_files_of_allowed_types_are_stored_in_the_database(
+    cm: CustomerManager, world, db_url
+) -> None:
     files = {
-        "logo.png": png_bytes(), "photo.jpeg": jpeg_bytes(), "contract.pdf": pdf_bytes("Service contract"),
-        "letter.docx": docx_bytes("Dear customer"), "prices.xlsx": xlsx_bytes(("item", "price"), ("A", 1)),
-        "list.csv": "name;city\nMüller;Köln\n".encode("cp1252"), "notes.txt": "Grüße\n".encode(),
+        "logo.png": png_bytes(),
+        "photo.jpeg": jpeg_bytes(),
+        "contract.pdf": pdf_bytes("Service contract"),
+        "letter.docx": docx_bytes("Dear customer"),
+        "prices.xlsx": xlsx_bytes(("item", "price"), ("A", 1)),
+        "list.csv": "name;city\nMüller;Köln\n".encode("cp1252"),
+        "notes.txt": "Grüße\n".encode(),
     }
     ids = cm.add_attachments(world["anna"].id, files, description="onboarding")
     assert len(ids) == len(files)
@@ -95,13 +103,17 @@ def test_r9_real_files_of_allowed_types_are_stored_in_the_database(cm: CustomerM
     for attachment_id, data in zip(ids, files.values(), strict=True):
         assert cm.attachment_data(attachment_id) == data
     with engine_for(db_url).connect() as conn:
-        stored = conn.execute(sa.text("SELECT data FROM attachments WHERE id = :i"), {"i": ids[0]}).scalar_one()
+        stored = conn.execute(
+            sa.text("SELECT data FROM attachments WHERE id = :i"), {"i": ids[0]}
+        ).scalar_one()
     assert bytes(stored) == files["logo.png"]
 
 
 def test_r9_disallowed_type_is_refused(cm: CustomerManager, world, snapshot) -> None:
     before = snapshot()
-    with pytest.raises(AttachmentRefused, match=r"R9: 'tool.exe': type 'exe' is not allowed \(allowed: .*pdf") as info:
+    with pytest.raises(
+        AttachmentRefused, match=r"R9: 'tool.exe': type 'exe' is not allowed \(allowed: .*pdf"
+    ) as info:
         cm.add_attachments(world["anna"].id, {"tool.exe": b"MZ\x90\x00\x03" + b"\x00" * 60})
     assert isinstance(info.value, ValidationError) and info.value.field == "files"
     with pytest.raises(AttachmentRefused, match="has no file type in its name"):
@@ -113,7 +125,9 @@ def test_r9_pdf_name_on_non_pdf_content_is_refused(cm: CustomerManager, world, s
     before = snapshot()
     with pytest.raises(AttachmentRefused, match=r"'invoice.pdf' is named as pdf but holds png content"):
         cm.add_attachments(world["anna"].id, {"invoice.pdf": png_bytes()})
-    with pytest.raises(AttachmentRefused, match=r"'invoice.pdf' is named as pdf but holds content that is not"):
+    with pytest.raises(
+        AttachmentRefused, match=r"'invoice.pdf' is named as pdf but holds content that is not"
+    ):
         cm.add_attachments(world["anna"].id, {"invoice.pdf": b"just some text, no PDF at all"})
     with pytest.raises(AttachmentRefused, match=r"'sheet.xlsx' is named as xlsx but holds docx content"):
         cm.add_attachments(world["anna"].id, {"sheet.xlsx": docx_bytes("hi")})
@@ -124,7 +138,9 @@ def test_r9_text_types_must_hold_text(cm: CustomerManager, world, snapshot) -> N
     before = snapshot()
     with pytest.raises(AttachmentRefused, match=r"'data.csv' is named as csv but holds png content"):
         cm.add_attachments(world["anna"].id, {"data.csv": png_bytes()})
-    with pytest.raises(AttachmentRefused, match=r"'blob.txt' is named as txt but holds binary content that does not read"):
+    with pytest.raises(
+        AttachmentRefused, match=r"'blob.txt' is named as txt but holds binary content that does not read"
+    ):
         cm.add_attachments(world["anna"].id, {"blob.txt": b"\x00\x01\x02binary\x00"})
     with pytest.raises(AttachmentRefused, match=r"'notes.txt' is named as txt but holds pdf content"):
         cm.add_attachments(world["anna"].id, {"notes.txt": pdf_bytes("hello")})
@@ -140,7 +156,9 @@ def test_r9_text_types_must_hold_text(cm: CustomerManager, world, snapshot) -> N
 def test_r9_oversized_file_is_refused(cm: CustomerManager, world, snapshot, db_url) -> None:
     reconfigure(db_url, lambda c: c.setdefault("attachments", {}).update(max_bytes=1_000))
     before = snapshot()
-    with pytest.raises(AttachmentRefused, match=r"R9: 'big.txt' has 1,001 bytes, more than the 1,000 allowed"):
+    with pytest.raises(
+        AttachmentRefused, match=r"R9: 'big.txt' has 1,001 bytes, more than the 1,000 allowed"
+    ):
         cm.add_attachments(world["anna"].id, {"big.txt": b"a" * 1_001})
     assert snapshot() == before
     assert len(cm.add_attachments(world["anna"].id, {"fits.txt": b"a" * 1_000})) == 1
@@ -178,12 +196,15 @@ def test_r9_file_names_are_for_display_only(cm: CustomerManager, world, tmp_path
 
 def test_r9_content_search_finds_words_in_pdf_docx_and_text(cm: CustomerManager, world) -> None:
     anna = world["anna"].id
-    cm.add_attachments(anna, {
-        "contract.pdf": pdf_bytes("Maintenance contract", "Service level GOLD"),
-        "minutes.docx": docx_bytes("Meeting minutes", "Agreed: Überstunden are billed"),
-        "export.csv": b"customer;status\nAcme;escalated\n",
-        "sheet.xlsx": xlsx_bytes(("Quarterly", "Forecast")),
-    })
+    cm.add_attachments(
+        anna,
+        {
+            "contract.pdf": pdf_bytes("Maintenance contract", "Service level GOLD"),
+            "minutes.docx": docx_bytes("Meeting minutes", "Agreed: Überstunden are billed"),
+            "export.csv": b"customer;status\nAcme;escalated\n",
+            "sheet.xlsx": xlsx_bytes(("Quarterly", "Forecast")),
+        },
+    )
 
     def found(text: str) -> list[str]:
         return cm.attachments(anna, content=text)["name"].tolist()
@@ -274,12 +295,25 @@ def test_r10_attachment_filters(cm: CustomerManager, world, as_user, db_url) -> 
     assert ids(author="alice") == [png, txt]
     assert ids(since="2019-01-01", until="2019-12-31") == [old]
     assert ids(since=TODAY) == [png, txt]
-    for field, bad in (("name", "x\x00"), ("content", "\x00"), ("author", "a\x00"), ("type", ["pdf", "p\x00f"])):
+    for field, bad in (
+        ("name", "x\x00"),
+        ("content", "\x00"),
+        ("author", "a\x00"),
+        ("type", ["pdf", "p\x00f"]),
+    ):
         with pytest.raises(ValidationError) as info:
             cm.attachments(anna, **{field: bad})  # type: ignore[arg-type]
         assert info.value.field == field
-    assert set(cm.attachments(anna).columns) >= {"id", "name", "type", "size", "description", "author", "created_at",
-                                                 "pending"}
+    assert set(cm.attachments(anna).columns) >= {
+        "id",
+        "name",
+        "type",
+        "size",
+        "description",
+        "author",
+        "created_at",
+        "pending",
+    }
 
 
 def test_r10_frames_of_comments_and_attachments(cm: CustomerManager, world, as_user) -> None:
@@ -368,7 +402,9 @@ def test_r11_reads_and_refused_actions_do_not_make_it_final(cm: CustomerManager,
     alice.undo_delete_comment(note)
 
 
-def test_r24_deleting_a_contact_removes_its_comments_and_attachments(cm: CustomerManager, world, db_url) -> None:
+def test_r24_deleting_a_contact_removes_its_comments_and_attachments(
+    cm: CustomerManager, world, db_url
+) -> None:
     carl = world["carl"].id
     cm.add_comment(carl, "bye")
     cm.add_attachments(carl, {"c.txt": b"c"})
@@ -387,8 +423,13 @@ def test_r29_details_are_audited(cm: CustomerManager, world) -> None:
     cm.undo_delete_attachment(att)
     cm.delete_comment(note)
     h = cm.history(customer_id=anna)
-    assert h["action"].tolist()[-5:] == ["add_comment", "add_attachment", "delete_attachment",
-                                         "undo_delete_attachment", "delete_comment"]
+    assert h["action"].tolist()[-5:] == [
+        "add_comment",
+        "add_attachment",
+        "delete_attachment",
+        "undo_delete_attachment",
+        "delete_comment",
+    ]
     added = h[h["action"] == "add_attachment"].iloc[0]
     assert added["after"]["name"] == "a.txt" and added["after"]["description"] == "first"
     assert added["entity"] == "attachment" and added["entity_id"] == att

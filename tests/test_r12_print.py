@@ -42,19 +42,35 @@ def page_world(cm: CustomerManager, world):
     return {**world, "ticket": ticket}
 
 
-def test_r12_contact_page_has_data_company_tickets_comments_and_attachments(cm: CustomerManager, page_world) -> None:
+def test_r12_contact_page_has_data_company_tickets_comments_and_attachments(
+    cm: CustomerManager, page_world
+) -> None:
     html = cm.render_page(page_world["anna"].id)
     assert isinstance(html, str) and html.startswith("<!DOCTYPE html>")
-    for text in ("Anna Müller", "anna@acme.example", "Company", "Acme GmbH", "Köln", "Hauptstraße 1",
-                 page_world["ticket"].number, "Printer jams on page 2", "helpdesk",
-                 "Prefers calls before noon", "floor-plan.png", "Office map", "png"):
+    for text in (
+        "Anna Müller",
+        "anna@acme.example",
+        "Company",
+        "Acme GmbH",
+        "Köln",
+        "Hauptstraße 1",
+        page_world["ticket"].number,
+        "Printer jams on page 2",
+        "helpdesk",
+        "Prefers calls before noon",
+        "floor-plan.png",
+        "Office map",
+        "png",
+    ):
         assert text in html, text
 
 
 def test_r12_company_page_lists_contacts_and_their_tickets(cm: CustomerManager, page_world) -> None:
     cm.deactivate(page_world["bert"].id)
     html = cm.render_page(page_world["acme"].id)
-    assert "Contacts (2)" in html and "Anna Müller" in html and "Bert Öztürk" in html and "deactivated" in html
+    assert (
+        "Contacts (2)" in html and "Anna Müller" in html and "Bert Öztürk" in html and "deactivated" in html
+    )
     assert page_world["ticket"].number in html  # Anna's ticket, with her name as its customer
     assert "Carl Zander" not in html
 
@@ -72,7 +88,9 @@ def test_r12_customer_data_is_escaped_everywhere(cm: CustomerManager, world) -> 
     contact = cm.create_contact("retail", company=evil.id, first_name="<b>Bold</b>", last_name="O'Brien & Co")
     cm.create_ticket(contact.id, "helpdesk", "<iframe src=javascript:alert(3)>")
     cm.add_comment(evil.id, "</td></tr></table><script>alert(4)</script>")
-    cm.add_attachments(evil.id, {"<svg onload=alert(5)>.txt": b"x"}, description="<style>body{display:none}</style>")
+    cm.add_attachments(
+        evil.id, {"<svg onload=alert(5)>.txt": b"x"}, description="<style>body{display:none}</style>"
+    )
     for customer in (evil, contact):
         html = cm.render_page(customer.id)
         parsed = Tags(html)
@@ -93,12 +111,21 @@ def test_r12_pdf_opens_and_holds_the_page(cm: CustomerManager, page_world) -> No
     reader = PdfReader(io.BytesIO(data))
     assert len(reader.pages) >= 1
     text = pdf_text(data)
-    for needle in ("Anna Müller", "Acme GmbH", page_world["ticket"].number, "Printer jams", "Prefers calls before noon",
-                   "deletion pending", "floor-plan.png"):
+    for needle in (
+        "Anna Müller",
+        "Acme GmbH",
+        page_world["ticket"].number,
+        "Printer jams",
+        "Prefers calls before noon",
+        "deletion pending",
+        "floor-plan.png",
+    ):
         assert needle in text, needle
 
 
-def test_r12_comments_and_attachments_need_their_own_read_permission(cm: CustomerManager, page_world, as_user) -> None:
+def test_r12_comments_and_attachments_need_their_own_read_permission(
+    cm: CustomerManager, page_world, as_user
+) -> None:
     rita = as_user("rita")  # reads retail customers, but not their comments or attachments
     html = rita.render_page(page_world["anna"].id)
     assert "Anna Müller" in html and page_world["ticket"].number in html

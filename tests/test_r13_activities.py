@@ -39,7 +39,9 @@ def test_r13_activity_refused_without_permission(cm: CustomerManager, world, as_
     rita, alice = as_user("rita"), as_user("alice")
     assert rita.activities(world["anna"].id) == []
     before = snapshot()
-    with pytest.raises(PermissionDenied, match=r"R13: user 'rita' lacks the 'activities' permission on group 'retail'"):
+    with pytest.raises(
+        PermissionDenied, match=r"R13: user 'rita' lacks the 'activities' permission on group 'retail'"
+    ):
         rita.run_activity(world["anna"].id, "export_vcard")
     with pytest.raises(PermissionDenied, match="R13"):
         rita.run_activity(world["anna"].id, "create_followup_ticket", queue="helpdesk")
@@ -66,9 +68,13 @@ def test_r13_activity_runs_on_deactivated_customer(cm: CustomerManager, world, a
 
 def test_r13_activity_not_offered_is_refused(cm: CustomerManager, world, snapshot) -> None:
     before = snapshot()
-    with pytest.raises(PreconditionFailed, match=r"R13: activity 'export_vcard' is not offered for group 'partners'"):
+    with pytest.raises(
+        PreconditionFailed, match=r"R13: activity 'export_vcard' is not offered for group 'partners'"
+    ):
         cm.run_activity(world["pete"].id, "export_vcard")
-    with pytest.raises(PreconditionFailed, match=r"R13: 'export_vcard' is a contact activity; it does not run on company"):
+    with pytest.raises(
+        PreconditionFailed, match=r"R13: 'export_vcard' is a contact activity; it does not run on company"
+    ):
         cm.run_activity(world["acme"].id, "export_vcard")
     with pytest.raises(PreconditionFailed, match=r"R13: 'copy_company_address' is a company activity"):
         cm.run_activity(world["anna"].id, "copy_company_address")
@@ -79,9 +85,13 @@ def test_r13_activity_not_offered_is_refused(cm: CustomerManager, world, snapsho
     assert snapshot() == before
 
 
-def test_r13_registered_activity_is_offered_once_configured(cm: CustomerManager, world, db_url, registry) -> None:
+def test_r13_registered_activity_is_offered_once_configured(
+    cm: CustomerManager, world, db_url, registry
+) -> None:
     @cmkit.activity("count_contacts", kinds="company")
-    def count_contacts(cm: CustomerManager, customer: cmkit.Customer, include_deactivated: bool = False) -> int:
+    def count_contacts(
+        cm: CustomerManager, customer: cmkit.Customer, include_deactivated: bool = False
+    ) -> int:
         """How many contacts the company has."""
         return len(cm.contacts(customer.id, include_deactivated=include_deactivated))
 
@@ -91,7 +101,11 @@ def test_r13_registered_activity_is_offered_once_configured(cm: CustomerManager,
     assert cm.activities(world["anna"].id) == []
     assert cm.run_activity(world["acme"].id, "count_contacts", include_deactivated=True) == 2
     entry = cm.history(customer_id=world["acme"].id).iloc[-1]
-    assert entry["after"] == {"activity": "count_contacts", "params": {"include_deactivated": True}, "result": 2}
+    assert entry["after"] == {
+        "activity": "count_contacts",
+        "params": {"include_deactivated": True},
+        "result": 2,
+    }
     with pytest.raises(NotFound, match="R13: activity 'ghost' is configured but not registered"):
         cm.run_activity(world["acme"].id, "ghost")
 
@@ -142,7 +156,9 @@ def test_r13_copy_company_address(cm: CustomerManager, world, db_url, as_user) -
     assert edit[edit["action"] == "edit"].iloc[-1]["after"] == {"street": "Hauptstraße 1", "city": "Köln"}
     cm.run_activity(acme.id, "copy_company_address", include_deactivated=True, overwrite=False)
     assert cm.customer(bert.id)["city"] == "Bonn" and cm.customer(bert.id)["street"] == "Hauptstraße 1"
-    with pytest.raises(ValidationError, match=r"group 'retail', not 'tier', 'seats' \(shared fields: city, street, phone\)"):
+    with pytest.raises(
+        ValidationError, match=r"group 'retail', not 'tier', 'seats' \(shared fields: city, street, phone\)"
+    ):
         cm.run_activity(acme.id, "copy_company_address", fields=["city", "tier", "seats"])
 
 
@@ -161,16 +177,22 @@ def test_r13_copy_company_address_needs_write_permission(cm: CustomerManager, wo
 
 def test_r13_create_followup_ticket(cm: CustomerManager, world) -> None:
     anna = world["anna"].id
-    with pytest.raises(ValidationError, match="R14: group 'retail' has the queues billing, helpdesk; pass queue="):
+    with pytest.raises(
+        ValidationError, match="R14: group 'retail' has the queues billing, helpdesk; pass queue="
+    ):
         cm.run_activity(anna, "create_followup_ticket")
     first = cm.run_activity(anna, "create_followup_ticket", queue="billing")
     assert (first.queue, first.subject, first.main_customer_id) == ("billing", "Follow-up: Anna Müller", anna)
     cm.close_ticket(first.id)
     second = cm.run_activity(anna, "create_followup_ticket", additional=[world["bert"].id])
-    assert second.queue == "billing" and second.subject == f"Follow-up to {first.number}: Follow-up: Anna Müller"
+    assert (
+        second.queue == "billing" and second.subject == f"Follow-up to {first.number}: Follow-up: Anna Müller"
+    )
     assert second.additional_customer_ids == (world["bert"].id,)
     third = cm.run_activity(anna, "create_followup_ticket", queue="helpdesk")
     assert third.subject == f"Follow-up to {second.number}: Follow-up: Anna Müller"
     entry = cm.history(customer_id=anna).iloc[-1]
-    assert entry["action"] == "run_activity" and entry["after"]["result"] == {"ticket_id": third.id,
-                                                                               "number": third.number}
+    assert entry["action"] == "run_activity" and entry["after"]["result"] == {
+        "ticket_id": third.id,
+        "number": third.number,
+    }

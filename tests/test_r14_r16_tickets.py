@@ -19,7 +19,6 @@ from cmkit import (
 Snapshot = Callable[[], dict[str, list[tuple[object, ...]]]]
 
 
-
 def entries(protocol: pd.DataFrame) -> list[tuple[Any, ...]]:
     """The protocol as (user, action, role, old name, new name) tuples, oldest first."""
     cols = ["user", "action", "role", "old_customer_name", "new_customer_name"]
@@ -48,13 +47,17 @@ def test_r14_each_ticket_gets_its_own_number(cm: CustomerManager, world) -> None
     assert len(numbers) == 3
 
 
-@pytest.mark.parametrize(("who", "queue", "offered"), [
-    ("anna", "partnerdesk", "billing, helpdesk"),
-    ("priv", "billing", "helpdesk"),
-    ("pete", "helpdesk", "partnerdesk"),
-])
-def test_r14_queue_must_be_assigned_to_the_group(cm: CustomerManager, world, refused, who: str, queue: str,
-                                                 offered: str) -> None:
+@pytest.mark.parametrize(
+    ("who", "queue", "offered"),
+    [
+        ("anna", "partnerdesk", "billing, helpdesk"),
+        ("priv", "billing", "helpdesk"),
+        ("pete", "helpdesk", "partnerdesk"),
+    ],
+)
+def test_r14_queue_must_be_assigned_to_the_group(
+    cm: CustomerManager, world, refused, who: str, queue: str, offered: str
+) -> None:
     err = refused(PreconditionFailed, cm.create_ticket, world[who].id, queue, "Wrong queue")
     assert len(err.problems) == 1
     assert err.problems[0].startswith("R14: ")
@@ -62,7 +65,9 @@ def test_r14_queue_must_be_assigned_to_the_group(cm: CustomerManager, world, ref
     assert err.problems[0].endswith(f"choose one of its queues: {offered}")
 
 
-@pytest.mark.parametrize(("who", "queue"), [("anna", "billing"), ("priv", "helpdesk"), ("pete", "partnerdesk")])
+@pytest.mark.parametrize(
+    ("who", "queue"), [("anna", "billing"), ("priv", "helpdesk"), ("pete", "partnerdesk")]
+)
 def test_r14_assigned_queues_are_accepted(cm: CustomerManager, world, who: str, queue: str) -> None:
     assert cm.create_ticket(world[who].id, queue, "Right queue").queue == queue
 
@@ -94,16 +99,19 @@ def test_r14_company_allowed_where_group_takes_tickets_for_companies(cm: Custome
     assert list(cm.tickets(world["part"].id)["id"]) == [t.id]
 
 
-@pytest.mark.parametrize("subject", [
-    pytest.param("", id="empty"),
-    pytest.param("   ", id="blank"),
-    pytest.param(None, id="none"),
-    pytest.param(42, id="number"),
-    pytest.param("two\nlines", id="newline"),
-    pytest.param("nul\x00byte", id="nul"),
-    pytest.param("broken \udcc3 text", id="lone-surrogate"),
-    pytest.param("x" * 501, id="too-long"),
-])
+@pytest.mark.parametrize(
+    "subject",
+    [
+        pytest.param("", id="empty"),
+        pytest.param("   ", id="blank"),
+        pytest.param(None, id="none"),
+        pytest.param(42, id="number"),
+        pytest.param("two\nlines", id="newline"),
+        pytest.param("nul\x00byte", id="nul"),
+        pytest.param("broken \udcc3 text", id="lone-surrogate"),
+        pytest.param("x" * 501, id="too-long"),
+    ],
+)
 def test_r14_bad_subject_refused(cm: CustomerManager, world, refused, subject: Any) -> None:
     err = refused(ValidationError, cm.create_ticket, world["anna"].id, "helpdesk", subject)
     assert err.field == "subject"
@@ -143,8 +151,14 @@ def test_r15_additional_customers_on_create_and_added_later(cm: CustomerManager,
 
 def test_r15_deactivated_customer_cannot_be_additional(cm: CustomerManager, world, refused) -> None:
     cm.deactivate(world["carl"].id)
-    err = refused(PreconditionFailed, cm.create_ticket, world["anna"].id, "helpdesk", "With Carl",
-                  additional=[world["bert"].id, world["carl"].id])
+    err = refused(
+        PreconditionFailed,
+        cm.create_ticket,
+        world["anna"].id,
+        "helpdesk",
+        "With Carl",
+        additional=[world["bert"].id, world["carl"].id],
+    )
     assert [p[:4] for p in err.problems] == ["R15:"]
     assert "reactivate" in err.problems[0]
     t = cm.create_ticket(world["anna"].id, "helpdesk", "Without Carl")
@@ -159,7 +173,9 @@ def test_r15_customer_is_on_a_ticket_once(cm: CustomerManager, world, refused) -
     assert err.problems[0].startswith("R15: ") and "additional" in err.problems[0]
     err = refused(PreconditionFailed, cm.add_customer, t.id, anna.id)
     assert err.problems[0].startswith("R15: ") and "main" in err.problems[0]
-    err = refused(PreconditionFailed, cm.create_ticket, anna.id, "helpdesk", "Twice", additional=[bert.id, bert.id])
+    err = refused(
+        PreconditionFailed, cm.create_ticket, anna.id, "helpdesk", "Twice", additional=[bert.id, bert.id]
+    )
     assert "additional" in err.problems[0]
     err = refused(PreconditionFailed, cm.create_ticket, anna.id, "helpdesk", "Self", additional=[anna.id])
     assert "main" in err.problems[0]

@@ -16,8 +16,9 @@ from cmkit.facade import engine_for
 Snapshot = Callable[[], dict[str, list[tuple[object, ...]]]]
 
 
-
-def ticket(cm: CustomerManager, main: Any, *additional: Any, closed: bool = False, subject: str = "Issue") -> Ticket:
+def ticket(
+    cm: CustomerManager, main: Any, *additional: Any, closed: bool = False, subject: str = "Issue"
+) -> Ticket:
     """A helpdesk (retail/private) or partnerdesk ticket for `main`, optionally closed."""
     queue = "partnerdesk" if main.group == "partners" else "helpdesk"
     t = cm.create_ticket(main.id, queue, subject, additional=[a.id for a in additional])
@@ -40,7 +41,9 @@ def transfers(cm: CustomerManager, t: Ticket) -> list[tuple[Any, ...]]:
 
 def assert_no_duplicate_links(cm: CustomerManager) -> None:
     links = cm.frame("ticket_customers")
-    assert not links.duplicated(["ticket_id", "customer_id"]).any(), links[links.duplicated(["ticket_id", "customer_id"])]
+    assert not links.duplicated(["ticket_id", "customer_id"]).any(), links[
+        links.duplicated(["ticket_id", "customer_id"])
+    ]
     assert (links.groupby("ticket_id")["role"].apply(lambda r: (r == "main").sum()) == 1).all()
 
 
@@ -78,12 +81,17 @@ def test_r17_source_replaced_as_main_and_as_additional(cm: CustomerManager, worl
     untouched = ticket(cm, carl)
     out = cm.transfer_tickets(anna.id, bert.id)
     assert dict(zip(out.changes["id"], out.changes["role"], strict=True)) == {
-        as_main.id: "main", as_additional.id: "additional"}
+        as_main.id: "main",
+        as_additional.id: "additional",
+    }
     assert customers_of(cm, as_main) == (bert.id, ())
     assert customers_of(cm, as_additional) == (carl.id, (bert.id,))
     assert customers_of(cm, untouched) == (carl.id, ())
     mine = cm.tickets(bert.id)
-    assert dict(zip(mine["id"], mine["role"], strict=True)) == {as_main.id: "main", as_additional.id: "additional"}
+    assert dict(zip(mine["id"], mine["role"], strict=True)) == {
+        as_main.id: "main",
+        as_additional.id: "additional",
+    }
     assert cm.tickets(anna.id).empty
 
 
@@ -112,7 +120,9 @@ def test_r17_target_already_additional_where_source_is_additional(cm: CustomerMa
     assert_no_duplicate_links(cm)
 
 
-def test_r17_target_on_other_tickets_does_not_count_as_already_on_this_one(cm: CustomerManager, world) -> None:
+def test_r17_target_on_other_tickets_does_not_count_as_already_on_this_one(
+    cm: CustomerManager, world
+) -> None:
     """Where the target is a customer of *other* tickets, the source is still replaced, not just dropped."""
     anna, bert, carl = world["anna"], world["bert"], world["carl"]
     ticket(cm, carl, bert)  # bert additional elsewhere
@@ -222,7 +232,9 @@ def test_r17_closed_tickets_of_deactivated_source_can_be_transferred(cm: Custome
 # -- dry run ------------------------------------------------------------------------------------------------------
 
 
-def test_r17_dry_run_returns_the_plan_and_changes_nothing(cm: CustomerManager, world, snapshot: Snapshot) -> None:
+def test_r17_dry_run_returns_the_plan_and_changes_nothing(
+    cm: CustomerManager, world, snapshot: Snapshot
+) -> None:
     anna, bert, carl = world["anna"], world["bert"], world["carl"]
     as_main, as_additional, with_target = ticket(cm, anna), ticket(cm, carl, anna), ticket(cm, anna, bert)
     closed = ticket(cm, anna, closed=True)
@@ -231,7 +243,9 @@ def test_r17_dry_run_returns_the_plan_and_changes_nothing(cm: CustomerManager, w
     assert snapshot() == before
     assert out.applied is False and out.problems == []
     plan = out.changes
-    assert list(plan["id"]) == sorted([as_main.id, as_additional.id, with_target.id, closed.id])  # one row per ticket
+    assert list(plan["id"]) == sorted(
+        [as_main.id, as_additional.id, with_target.id, closed.id]
+    )  # one row per ticket
     assert not plan["id"].duplicated().any()
     rows = plan.set_index("id")
     assert rows.loc[as_additional.id, "role"] == "additional" and rows.loc[as_main.id, "role"] == "main"
@@ -243,7 +257,9 @@ def test_r17_dry_run_returns_the_plan_and_changes_nothing(cm: CustomerManager, w
     pd.testing.assert_frame_equal(done.changes, plan)
 
 
-def test_r17_dry_run_of_a_refused_transfer_lists_problems(cm: CustomerManager, world, snapshot: Snapshot) -> None:
+def test_r17_dry_run_of_a_refused_transfer_lists_problems(
+    cm: CustomerManager, world, snapshot: Snapshot
+) -> None:
     anna, carl = world["anna"], world["carl"]
     ticket(cm, anna)
     cm.deactivate(carl.id)
@@ -257,17 +273,32 @@ def test_r17_dry_run_of_a_refused_transfer_lists_problems(cm: CustomerManager, w
 # -- set-based ----------------------------------------------------------------------------------------------------
 
 
-def bulk_tickets(db_url: str, main_id: int, n: int, *, additional_id: int | None = None, state: str = "open") -> list[int]:
+def bulk_tickets(
+    db_url: str, main_id: int, n: int, *, additional_id: int | None = None, state: str = "open"
+) -> list[int]:
     """Insert n tickets for `main_id` in one statement (fast test data; the service's own create is tested elsewhere)."""
     with engine_for(db_url).begin() as conn:
         queue_id = conn.execute(sa.select(Queue.id).where(Queue.name == "helpdesk")).scalar_one()
         start = conn.execute(sa.select(sa.func.coalesce(sa.func.max(TicketRow.id), 0))).scalar_one()
-        rows = [{"number": f"B{start + i:09d}", "subject": f"Bulk {i}", "queue_id": queue_id, "state": state,
-                 "main_customer_id": main_id, "created_by": "admin"} for i in range(n)]
+        rows = [
+            {
+                "number": f"B{start + i:09d}",
+                "subject": f"Bulk {i}",
+                "queue_id": queue_id,
+                "state": state,
+                "main_customer_id": main_id,
+                "created_by": "admin",
+            }
+            for i in range(n)
+        ]
         conn.execute(sa.insert(TicketRow), rows)
-        ids = list(conn.execute(sa.select(TicketRow.id).where(TicketRow.id > start).order_by(TicketRow.id)).scalars())
+        ids = list(
+            conn.execute(sa.select(TicketRow.id).where(TicketRow.id > start).order_by(TicketRow.id)).scalars()
+        )
         if additional_id is not None:
-            conn.execute(sa.insert(AdditionalCustomer), [{"ticket_id": i, "customer_id": additional_id} for i in ids])
+            conn.execute(
+                sa.insert(AdditionalCustomer), [{"ticket_id": i, "customer_id": additional_id} for i in ids]
+            )
     return ids
 
 
@@ -306,13 +337,16 @@ def test_r17_transfer_of_thousands_of_tickets_moves_them_all(cm: CustomerManager
     assert len(tickets) == 2050 and set(tickets["state"]) == {"open"}
     with engine_for(db_url).connect() as conn:
         per_ticket = conn.execute(
-            sa.select(ProtocolEntry.ticket_id, sa.func.count()).where(ProtocolEntry.action == "transferred")
+            sa.select(ProtocolEntry.ticket_id, sa.func.count())
+            .where(ProtocolEntry.action == "transferred")
             .group_by(ProtocolEntry.ticket_id)
         ).all()
     assert len(per_ticket) == 2050 and {n for _, n in per_ticket} == {1}
 
 
-def test_r17_transfer_runs_the_same_statements_for_few_or_many_tickets(cm: CustomerManager, world, db_url: str) -> None:
+def test_r17_transfer_runs_the_same_statements_for_few_or_many_tickets(
+    cm: CustomerManager, world, db_url: str
+) -> None:
     """Set-based: the number of SQL statements does not grow with the number of tickets."""
     anna, bert, carl = world["anna"], world["bert"], world["carl"]
     bulk_tickets(db_url, anna.id, 3)

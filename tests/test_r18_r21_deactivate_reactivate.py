@@ -10,7 +10,6 @@ from cmkit import CustomerManager, PreconditionFailed, Ticket
 Snapshot = Callable[[], dict[str, list[tuple[object, ...]]]]
 
 
-
 def ticket(cm: CustomerManager, main: Any, *additional: Any, closed: bool = False) -> Ticket:
     queue = "partnerdesk" if main.group == "partners" else "helpdesk"
     t = cm.create_ticket(main.id, queue, "Issue", additional=[a.id for a in additional])
@@ -44,7 +43,9 @@ def test_r18_deactivate_refused_with_open_ticket_as_additional(cm: CustomerManag
     assert list(err.blocking["role"]) == ["additional"]
 
 
-def test_r18_company_refused_while_a_contact_is_on_an_open_ticket(cm: CustomerManager, world, refused) -> None:
+def test_r18_company_refused_while_a_contact_is_on_an_open_ticket(
+    cm: CustomerManager, world, refused
+) -> None:
     acme, anna, bert, carl = world["acme"], world["anna"], world["bert"], world["carl"]
     t1 = ticket(cm, bert)
     t2 = ticket(cm, carl, anna)
@@ -84,7 +85,9 @@ def test_r18_closed_tickets_do_not_block(cm: CustomerManager, world) -> None:
     assert cm.ticket(t.id).main_customer_id == anna.id  # the closed tickets keep their customer
 
 
-def test_r18_dry_run_shows_problems_and_changes_nothing(cm: CustomerManager, world, snapshot: Snapshot) -> None:
+def test_r18_dry_run_shows_problems_and_changes_nothing(
+    cm: CustomerManager, world, snapshot: Snapshot
+) -> None:
     acme, bert = world["acme"], world["bert"]
     ticket(cm, bert)
     before = snapshot()
@@ -94,7 +97,9 @@ def test_r18_dry_run_shows_problems_and_changes_nothing(cm: CustomerManager, wor
     assert out.changes.empty
 
 
-def test_r18_dry_run_when_allowed_lists_who_would_be_deactivated(cm: CustomerManager, world, snapshot: Snapshot) -> None:
+def test_r18_dry_run_when_allowed_lists_who_would_be_deactivated(
+    cm: CustomerManager, world, snapshot: Snapshot
+) -> None:
     acme, anna, bert = world["acme"], world["anna"], world["bert"]
     before = snapshot()
     out = cm.deactivate(acme.id, dry_run=True)
@@ -111,8 +116,9 @@ def test_r18_already_deactivated_refused(cm: CustomerManager, world, refused) ->
     assert err.problems[0].startswith("R18: ") and "already deactivated" in err.problems[0]
 
 
-def test_r18_contact_deactivated_with_its_company_is_already_deactivated(cm: CustomerManager, world,
-                                                                        refused) -> None:
+def test_r18_contact_deactivated_with_its_company_is_already_deactivated(
+    cm: CustomerManager, world, refused
+) -> None:
     cm.deactivate(world["acme"].id)
     err = refused(PreconditionFailed, cm.deactivate, world["anna"].id)
     assert "already deactivated" in err.problems[0]
@@ -197,7 +203,9 @@ def test_r20_no_contact_can_be_created_in_a_deactivated_company(cm: CustomerMana
     assert err.problems[0].startswith("R20: ") and "reactivate" in err.problems[0]
 
 
-def test_r20_closed_ticket_of_deactivated_customer_cannot_be_reopened(cm: CustomerManager, world, refused) -> None:
+def test_r20_closed_ticket_of_deactivated_customer_cannot_be_reopened(
+    cm: CustomerManager, world, refused
+) -> None:
     anna, carl = world["anna"], world["carl"]
     as_main, as_additional = ticket(cm, anna, closed=True), ticket(cm, carl, anna, closed=True)
     cm.deactivate(anna.id)
@@ -252,7 +260,11 @@ def test_r21_reactivated_customer_is_active_and_can_get_tickets(cm: CustomerMana
     assert out.applied and list(out.changes["id"]) == [anna.id]
     assert active(cm, anna) == [True]
     assert cm.create_ticket(anna.id, "helpdesk", "Back").main_customer_id == anna.id
-    assert list(cm.history(customer_id=anna.id)["action"])[-3:] == ["deactivate", "reactivate", "create_ticket"]
+    assert list(cm.history(customer_id=anna.id)["action"])[-3:] == [
+        "deactivate",
+        "reactivate",
+        "create_ticket",
+    ]
 
 
 def test_r21_tickets_transferred_away_stay_away(cm: CustomerManager, world) -> None:
@@ -279,8 +291,9 @@ def test_r21_reactivated_company_leaves_its_contacts_deactivated(cm: CustomerMan
     assert list(cm.contacts(acme.id)["id"]) == [bert.id]
 
 
-def test_r21_contact_of_deactivated_company_refused_until_company_reactivated(cm: CustomerManager, world,
-                                                                              refused) -> None:
+def test_r21_contact_of_deactivated_company_refused_until_company_reactivated(
+    cm: CustomerManager, world, refused
+) -> None:
     acme, anna = world["acme"], world["anna"]
     cm.deactivate(acme.id)
     err = refused(PreconditionFailed, cm.reactivate, anna.id)

@@ -15,7 +15,6 @@ from cmkit.facade import engine_for
 Snapshot = Callable[[], dict[str, list[tuple[object, ...]]]]
 
 
-
 def ticket(cm: CustomerManager, main: Any, *additional: Any, closed: bool = False) -> Ticket:
     queue = "partnerdesk" if main.group == "partners" else "helpdesk"
     t = cm.create_ticket(main.id, queue, "Issue", additional=[a.id for a in additional])
@@ -26,7 +25,9 @@ def ticket(cm: CustomerManager, main: Any, *additional: Any, closed: bool = Fals
 
 
 @pytest.mark.parametrize("who", ["acme", "zeta", "part"])
-def test_r22_companies_of_two_level_groups_cannot_be_deleted(cm: CustomerManager, world, refused, who: str) -> None:
+def test_r22_companies_of_two_level_groups_cannot_be_deleted(
+    cm: CustomerManager, world, refused, who: str
+) -> None:
     company = world[who]
     if who == "zeta":
         cm.deactivate(company.id)  # not even once deactivated
@@ -54,10 +55,12 @@ def test_r22_company_keeps_its_other_contacts(cm: CustomerManager, world) -> Non
 # -- R23 precondition ---------------------------------------------------------------------------------------------
 
 
-@pytest.mark.parametrize(("role", "closed"), [("main", False), ("main", True), ("additional", False),
-                                              ("additional", True)])
-def test_r23_delete_refused_while_a_ticket_names_the_contact(cm: CustomerManager, world, refused, role: str,
-                                                             closed: bool) -> None:
+@pytest.mark.parametrize(
+    ("role", "closed"), [("main", False), ("main", True), ("additional", False), ("additional", True)]
+)
+def test_r23_delete_refused_while_a_ticket_names_the_contact(
+    cm: CustomerManager, world, refused, role: str, closed: bool
+) -> None:
     anna, carl = world["anna"], world["carl"]
     t = ticket(cm, anna, closed=closed) if role == "main" else ticket(cm, carl, anna, closed=closed)
     err = refused(PreconditionFailed, cm.delete, anna.id)
@@ -65,27 +68,38 @@ def test_r23_delete_refused_while_a_ticket_names_the_contact(cm: CustomerManager
     assert t.number in err.problems[0]
     assert f"transfer_tickets({anna.id}, <target>, only_open=False)" in err.problems[0]
     assert list(err.blocking["number"]) == [t.number]
-    assert list(err.blocking["role"]) == [role] and list(err.blocking["state"]) == ["closed" if closed else "open"]
+    assert list(err.blocking["role"]) == [role] and list(err.blocking["state"]) == [
+        "closed" if closed else "open"
+    ]
     assert cm.customer(anna.id).active
 
 
 def test_r23_blocking_lists_every_ticket(cm: CustomerManager, world, refused) -> None:
     anna, carl = world["anna"], world["carl"]
-    ts = [ticket(cm, anna), ticket(cm, anna, closed=True), ticket(cm, carl, anna), ticket(cm, carl, anna, closed=True)]
+    ts = [
+        ticket(cm, anna),
+        ticket(cm, anna, closed=True),
+        ticket(cm, carl, anna),
+        ticket(cm, carl, anna, closed=True),
+    ]
     ticket(cm, carl)
     err = refused(PreconditionFailed, cm.delete, anna.id)
     assert sorted(err.blocking["number"]) == sorted(t.number for t in ts)
     assert "4 ticket(s)" in err.problems[0]
 
 
-def test_r23_dry_run_lists_problems_and_changes_nothing(cm: CustomerManager, world, snapshot: Snapshot) -> None:
+def test_r23_dry_run_lists_problems_and_changes_nothing(
+    cm: CustomerManager, world, snapshot: Snapshot
+) -> None:
     anna, priv = world["anna"], world["priv"]
     ticket(cm, anna, closed=True)
     before = snapshot()
     blocked = cm.delete(anna.id, dry_run=True)
     allowed = cm.delete(priv.id, dry_run=True)
     assert snapshot() == before
-    assert blocked.applied is False and [p[:4] for p in blocked.problems] == ["R23:"] and blocked.changes.empty
+    assert (
+        blocked.applied is False and [p[:4] for p in blocked.problems] == ["R23:"] and blocked.changes.empty
+    )
     assert allowed.applied is False and allowed.problems == [] and list(allowed.changes["id"]) == [priv.id]
 
 
@@ -109,13 +123,30 @@ def deleted_anna(cm: CustomerManager, world, db_url: str) -> dict[str, Any]:
     anna, bert, carl = world["anna"], world["bert"], world["carl"]
     t_main, t_additional = ticket(cm, anna, closed=True), ticket(cm, carl, anna)
     with engine_for(db_url).begin() as conn:
-        conn.execute(sa.insert(CommentRow).values(customer_id=anna.id, author="admin", text="Call back",
-                                                  text_folded="call back"))
-        conn.execute(sa.insert(AttachmentRow).values(
-            customer_id=anna.id, name="a.txt", name_folded="a.txt", file_type="txt", media_type="text/plain",
-            size=2, sha256="0" * 64, description="", author="admin", data=b"hi"))
-        conn.execute(sa.insert(CommentRow).values(customer_id=bert.id, author="admin", text="Bert's",
-                                                  text_folded="bert's"))
+        conn.execute(
+            sa.insert(CommentRow).values(
+                customer_id=anna.id, author="admin", text="Call back", text_folded="call back"
+            )
+        )
+        conn.execute(
+            sa.insert(AttachmentRow).values(
+                customer_id=anna.id,
+                name="a.txt",
+                name_folded="a.txt",
+                file_type="txt",
+                media_type="text/plain",
+                size=2,
+                sha256="0" * 64,
+                description="",
+                author="admin",
+                data=b"hi",
+            )
+        )
+        conn.execute(
+            sa.insert(CommentRow).values(
+                customer_id=bert.id, author="admin", text="Bert's", text_folded="bert's"
+            )
+        )
     cm.transfer_tickets(anna.id, bert.id, only_open=False)
     cm.delete(anna.id)
     return {"anna": anna, "main": t_main, "additional": t_additional}
@@ -146,8 +177,15 @@ def test_r24_protocol_entries_naming_it_remain(cm: CustomerManager, deleted_anna
     for key, role in (("main", "main"), ("additional", "additional")):
         p = cm.protocol(deleted_anna[key].id)
         moved = p[p["action"] == "transferred"]
-        assert list(zip(moved["role"], moved["old_customer_id"], moved["old_customer_name"], moved["new_customer_name"],
-                        strict=True)) == [(role, anna.id, "Anna Müller", "Bert Öztürk")]
+        assert list(
+            zip(
+                moved["role"],
+                moved["old_customer_id"],
+                moved["old_customer_name"],
+                moved["new_customer_name"],
+                strict=True,
+            )
+        ) == [(role, anna.id, "Anna Müller", "Bert Öztürk")]
         assert "Anna Müller" in set(p["new_customer_name"].dropna())  # the entry from when she was added
 
 
@@ -156,11 +194,15 @@ def test_r24_audit_keeps_a_delete_row(cm: CustomerManager, deleted_anna) -> None
     log = cm.history(customer_id=anna.id)
     last = log.iloc[-1]
     assert (last["action"], last["user"], last["entity_id"]) == ("delete", "admin", anna.id)
-    assert last["before"]["name"] == "Anna Müller" and last["before"]["fields"]["email"] == "anna@acme.example"
+    assert (
+        last["before"]["name"] == "Anna Müller" and last["before"]["fields"]["email"] == "anna@acme.example"
+    )
     assert last["after"] is None
 
 
-def test_r24_comments_and_attachments_are_removed(cm: CustomerManager, world, deleted_anna, db_url: str) -> None:
+def test_r24_comments_and_attachments_are_removed(
+    cm: CustomerManager, world, deleted_anna, db_url: str
+) -> None:
     with engine_for(db_url).connect() as conn:
         comments = conn.execute(sa.select(CommentRow.customer_id)).scalars().all()
         attachments = conn.execute(sa.select(sa.func.count()).select_from(AttachmentRow)).scalar_one()
@@ -192,8 +234,9 @@ def lifecycle_world(cm: CustomerManager, world) -> dict[str, Any]:
 
 @pytest.mark.parametrize("dry_run", [False, True])
 @pytest.mark.parametrize("operation", list(LIFECYCLE))
-def test_r25_agent_without_lifecycle_permissions_refused(lifecycle_world, as_user, refused, operation: str,
-                                                         dry_run: bool) -> None:
+def test_r25_agent_without_lifecycle_permissions_refused(
+    lifecycle_world, as_user, refused, operation: str, dry_run: bool
+) -> None:
     alice = as_user("alice")  # role agent: may write retail, but has none of the lifecycle permissions
     err = refused(PermissionDenied, LIFECYCLE[operation], alice, lifecycle_world, dry_run)
     assert str(err).startswith("R25: ") and f"'{operation}'" in str(err) and "'retail'" in str(err)
@@ -208,8 +251,13 @@ def test_r25_lifecycle_role_allowed_on_retail(cm: CustomerManager, lifecycle_wor
     assert cm.customer(w["gone"].id).active
     with pytest.raises(NotFound):
         cm.customer(w["carl"].id)
-    assert list(cm.history(user="lena")["action"]) == ["transfer_out", "transfer_in", "deactivate", "reactivate",
-                                                        "delete"]
+    assert list(cm.history(user="lena")["action"]) == [
+        "transfer_out",
+        "transfer_in",
+        "deactivate",
+        "reactivate",
+        "delete",
+    ]
 
 
 OTHER_GROUPS: dict[str, Callable[[CustomerManager, dict[str, Any]], Any]] = {

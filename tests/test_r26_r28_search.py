@@ -21,10 +21,45 @@ from cmkit.services.search import number_prefixes
 
 World = dict[str, cmkit.Customer]
 HOSTILE = [
-    '"', "'", "*", "**", '"OR"', "OR", "AND", "NOT anna", "NEAR(anna müller)", "anna NEAR müller", "%", "%%", "_",
-    "\\", "\x00", "mül\x00ler", "😀", "👩‍👩‍👧", "a\" OR \"b", "müller*", "mül%", "mül_", "-anna", "^anna", "anna:",
-    "{k}: anna", "k:anna", "(anna", "anna)", "'; DROP TABLE customers; --", "\u202e", "\ufeffanna", " ", "",
-    "\t\n", "a" * 2000, "anna " * 300, "ǅ ß ẞ ı İ", "ｍüｌｌｅｒ",
+    '"',
+    "'",
+    "*",
+    "**",
+    '"OR"',
+    "OR",
+    "AND",
+    "NOT anna",
+    "NEAR(anna müller)",
+    "anna NEAR müller",
+    "%",
+    "%%",
+    "_",
+    "\\",
+    "\x00",
+    "mül\x00ler",
+    "😀",
+    "👩‍👩‍👧",
+    'a" OR "b',
+    "müller*",
+    "mül%",
+    "mül_",
+    "-anna",
+    "^anna",
+    "anna:",
+    "{k}: anna",
+    "k:anna",
+    "(anna",
+    "anna)",
+    "'; DROP TABLE customers; --",
+    "\u202e",
+    "\ufeffanna",
+    " ",
+    "",
+    "\t\n",
+    "a" * 2000,
+    "anna " * 300,
+    "ǅ ß ẞ ı İ",
+    "ｍüｌｌｅｒ",
 ]
 
 
@@ -34,22 +69,35 @@ def ids(df) -> list[int]:  # type: ignore[no-untyped-def]
 
 # -- R26 autocomplete -------------------------------------------------------------------------------------
 
+
 @pytest.mark.parametrize("typed", ["mul", "Mül", "muel", "MÜLLER", "müller", "Mueller", "MUEL", "  mül  "])
-def test_r26_autocomplete_folds_case_accents_and_transliteration(cm: cmkit.CustomerManager, world: World,
-                                                                 typed: str) -> None:
+def test_r26_autocomplete_folds_case_accents_and_transliteration(
+    cm: cmkit.CustomerManager, world: World, typed: str
+) -> None:
     found = cm.autocomplete(typed)
     assert ids(found) == [world["anna"].id]
     row = found.iloc[0]
     assert (row["name"], row["kind"], row["group"], bool(row["active"]), row["company"]) == (
-        "Anna Müller", "contact", "retail", True, "Acme GmbH")
+        "Anna Müller",
+        "contact",
+        "retail",
+        True,
+        "Acme GmbH",
+    )
 
 
 def test_r26_autocomplete_prefixes_of_company_names_first_and_last_names_and_email(
-        cm: cmkit.CustomerManager, world: World) -> None:
+    cm: cmkit.CustomerManager, world: World
+) -> None:
     assert ids(cm.autocomplete("ze")) == [world["zeta"].id]
     assert ids(cm.autocomplete("za")) == [world["carl"].id]
     assert ids(cm.autocomplete("car")) == [world["carl"].id]
-    assert ids(cm.autocomplete("öz")) == ids(cm.autocomplete("oez")) == ids(cm.autocomplete("OZT")) == [world["bert"].id]
+    assert (
+        ids(cm.autocomplete("öz"))
+        == ids(cm.autocomplete("oez"))
+        == ids(cm.autocomplete("OZT"))
+        == [world["bert"].id]
+    )
     assert ids(cm.autocomplete("petra@exa")) == [world["priv"].id]
     assert ids(cm.autocomplete("anna mü")) == [world["anna"].id]
     assert ids(cm.autocomplete("anna zan")) == []
@@ -73,16 +121,19 @@ def test_r26_autocomplete_whole_words_before_prefixes(cm: cmkit.CustomerManager,
     assert ids(cm.autocomplete("wol")) == [hof.id, eva.id]  # both prefixes: the index order (oldest first)
 
 
-def test_r26_long_prefixes_match_in_full_beyond_the_indexed_length(cm: cmkit.CustomerManager, world: World,
-                                                                    monkeypatch: pytest.MonkeyPatch) -> None:
+def test_r26_long_prefixes_match_in_full_beyond_the_indexed_length(
+    cm: cmkit.CustomerManager, world: World, monkeypatch: pytest.MonkeyPatch
+) -> None:
     """Prefixes longer than the prefix indexes are looked up by their indexed start and checked in full,
     within a scan budget; a match beyond the budget is still found (the exact lookup follows)."""
     from cmkit.db import search_sql
 
     monkeypatch.setattr(search_sql, "SCAN_BUDGET", 3)
     acme = world["acme"].id
-    near = [cm.create_contact("retail", company=acme, first_name="Ida", last_name=f"Kaltenbrunner{c}")
-            for c in "abcd"]  # share the first 8 letters ("kaltenbr") with the one asked for, and more
+    near = [
+        cm.create_contact("retail", company=acme, first_name="Ida", last_name=f"Kaltenbrunner{c}")
+        for c in "abcd"
+    ]  # share the first 8 letters ("kaltenbr") with the one asked for, and more
     far = cm.create_contact("retail", company=acme, first_name="Ida", last_name="Kaltenbrücke")
     ticket = cm.create_ticket(far.id, "helpdesk", "Kaltenbrückenbau verzögert")
     for _ in range(4):
@@ -113,7 +164,9 @@ def test_r26_autocomplete_limit_kind_and_group(cm: cmkit.CustomerManager, world:
             cm.autocomplete("p", **bad)  # type: ignore[arg-type]
 
 
-def test_r26_autocomplete_only_readable_groups(as_user: Callable[[str], cmkit.CustomerManager], world: World) -> None:
+def test_r26_autocomplete_only_readable_groups(
+    as_user: Callable[[str], cmkit.CustomerManager], world: World
+) -> None:
     rita = as_user("rita")  # reads retail only
     assert ids(rita.autocomplete("p")) == []
     assert ids(rita.autocomplete("acme")) == [world["acme"].id, world["anna"].id]
@@ -131,8 +184,10 @@ def test_r26_autocomplete_result_columns(cm: cmkit.CustomerManager, world: World
 
 # -- R27 quick search and ticket search -------------------------------------------------------------------
 
+
 def test_r27_quick_search_matches_every_word_over_names_email_and_text_fields(
-        cm: cmkit.CustomerManager, world: World) -> None:
+    cm: cmkit.CustomerManager, world: World
+) -> None:
     assert ids(cm.quick_search("anna müller").customers) == [world["anna"].id]
     assert ids(cm.quick_search("MUELLER anna").customers) == [world["anna"].id]
     assert ids(cm.quick_search("anna zander").customers) == []
@@ -150,14 +205,24 @@ def test_r27_quick_search_names_before_other_fields(cm: cmkit.CustomerManager, w
     assert ids(cm.quick_search("köln").customers) == [koelner.id, world["acme"].id]
 
 
-def test_r27_quick_search_finds_tickets_by_subject_number_and_customer(cm: cmkit.CustomerManager, world: World) -> None:
+def test_r27_quick_search_finds_tickets_by_subject_number_and_customer(
+    cm: cmkit.CustomerManager, world: World
+) -> None:
     t1 = cm.create_ticket(world["anna"].id, "helpdesk", "Drucker druckt nicht")
-    t2 = cm.create_ticket(world["carl"].id, "billing", "Rechnung doppelt erhalten", additional=[world["bert"].id])
+    t2 = cm.create_ticket(
+        world["carl"].id, "billing", "Rechnung doppelt erhalten", additional=[world["bert"].id]
+    )
     found = cm.quick_search("drucker")
     assert ids(found.tickets) == [t1.id] and ids(found.customers) == []
     row = found.tickets.iloc[0]
-    assert (row["number"], row["subject"], row["queue"], row["state"], row["main_customer_id"], row["customer"]) == (
-        t1.number, "Drucker druckt nicht", "helpdesk", "open", world["anna"].id, "Anna Müller")
+    assert (
+        row["number"],
+        row["subject"],
+        row["queue"],
+        row["state"],
+        row["main_customer_id"],
+        row["customer"],
+    ) == (t1.number, "Drucker druckt nicht", "helpdesk", "open", world["anna"].id, "Anna Müller")
     for typed in (t2.number, t2.number.lower(), str(t2.id), f"#{t2.id}"):
         assert ids(cm.quick_search(typed).tickets) == [t2.id], typed
     assert ids(cm.quick_search("T000000").tickets) == [t2.id, t1.id]
@@ -169,8 +234,9 @@ def test_r27_quick_search_finds_tickets_by_subject_number_and_customer(cm: cmkit
     assert ids(cm.quick_search("müller").tickets) == [t1.id]
 
 
-def test_r27_closed_tickets_of_a_deactivated_customer_are_found_by_its_name(cm: cmkit.CustomerManager,
-                                                                           world: World) -> None:
+def test_r27_closed_tickets_of_a_deactivated_customer_are_found_by_its_name(
+    cm: cmkit.CustomerManager, world: World
+) -> None:
     t = cm.create_ticket(world["bert"].id, "helpdesk", "Passwort zurücksetzen")
     cm.close_ticket(t.id)
     cm.deactivate(world["bert"].id)
@@ -182,7 +248,9 @@ def test_r27_closed_tickets_of_a_deactivated_customer_are_found_by_its_name(cm: 
     assert ids(cm.autocomplete("öztürk")) == []
 
 
-def test_r27_a_deleted_contact_and_tickets_by_its_name_are_not_found(cm: cmkit.CustomerManager, world: World) -> None:
+def test_r27_a_deleted_contact_and_tickets_by_its_name_are_not_found(
+    cm: cmkit.CustomerManager, world: World
+) -> None:
     dora = cm.create_contact("retail", company=world["acme"].id, first_name="Dora", last_name="Dreher")
     t = cm.create_ticket(dora.id, "helpdesk", "Lieferung verspätet")
     assert ids(cm.quick_search("dreher").tickets) == [t.id]
@@ -198,7 +266,9 @@ def test_r27_a_deleted_contact_and_tickets_by_its_name_are_not_found(cm: cmkit.C
     assert "Dora Dreher" in set(cm.protocol(t.id)["old_customer_name"].dropna())
 
 
-def test_r27_ticket_search_by_customer_subject_state_and_queue(cm: cmkit.CustomerManager, world: World) -> None:
+def test_r27_ticket_search_by_customer_subject_state_and_queue(
+    cm: cmkit.CustomerManager, world: World
+) -> None:
     t1 = cm.create_ticket(world["anna"].id, "helpdesk", "Drucker druckt nicht")
     t2 = cm.create_ticket(world["anna"].id, "billing", "Rechnung doppelt erhalten")
     t3 = cm.create_ticket(world["carl"].id, "helpdesk", "Drucker streikt", additional=[world["anna"].id])
@@ -217,8 +287,9 @@ def test_r27_ticket_search_by_customer_subject_state_and_queue(cm: cmkit.Custome
         cm.ticket_search(state="pending")
 
 
-def test_r27_quick_search_limit_and_permissions(cm: cmkit.CustomerManager, world: World,
-                                               as_user: Callable[[str], cmkit.CustomerManager]) -> None:
+def test_r27_quick_search_limit_and_permissions(
+    cm: cmkit.CustomerManager, world: World, as_user: Callable[[str], cmkit.CustomerManager]
+) -> None:
     for i in range(7):
         c = cm.create_contact("private", first_name=f"Lia{i}", last_name="Lindner")
         cm.create_ticket(c.id, "helpdesk", f"Anfrage {i}")
@@ -236,6 +307,7 @@ def test_r27_quick_search_limit_and_permissions(cm: cmkit.CustomerManager, world
 
 # -- R28 detail search ------------------------------------------------------------------------------------
 
+
 def test_r28_detail_search_matches_whole_values_folded(cm: cmkit.CustomerManager, world: World) -> None:
     for value in ("Müller", "müller", "MUELLER", "Muller", " müller "):
         assert ids(cm.detail_search(last_name=value)) == [world["anna"].id], value
@@ -252,14 +324,18 @@ def test_r28_detail_search_matches_whole_values_folded(cm: cmkit.CustomerManager
     assert {"first_name", "last_name", "email", "tier"} <= set(found.columns)
 
 
-def test_r28_detail_search_includes_deactivated_only_when_asked(cm: cmkit.CustomerManager, world: World) -> None:
+def test_r28_detail_search_includes_deactivated_only_when_asked(
+    cm: cmkit.CustomerManager, world: World
+) -> None:
     cm.deactivate(world["zeta"].id)
     assert ids(cm.detail_search(last_name="Zander")) == []
     assert ids(cm.detail_search(name="Zeta AG")) == []
     found = cm.detail_search(include_deactivated=True, last_name="Zander")
     assert ids(found) == [world["carl"].id] and not found.iloc[0]["active"]
     assert ids(cm.detail_search(include_deactivated=True, group="retail", kind="company")) == [
-        world["acme"].id, world["zeta"].id]
+        world["acme"].id,
+        world["zeta"].id,
+    ]
 
 
 def test_r28_detail_search_by_group_kind_and_company(cm: cmkit.CustomerManager, world: World) -> None:
@@ -275,20 +351,32 @@ def test_r28_detail_search_by_group_kind_and_company(cm: cmkit.CustomerManager, 
 
 
 def test_r28_detail_search_typed_fields(cm: cmkit.CustomerManager, world: World) -> None:
-    gold = cm.create_contact("retail", company=world["zeta"].id, last_name="Gold", tier="gold", seats=3,
-                             newsletter=True, birthday="1980-02-29")
+    gold = cm.create_contact(
+        "retail",
+        company=world["zeta"].id,
+        last_name="Gold",
+        tier="gold",
+        seats=3,
+        newsletter=True,
+        birthday="1980-02-29",
+    )
     assert ids(cm.detail_search(tier="GOLD")) == [gold.id]
     assert ids(cm.detail_search(seats=3)) == ids(cm.detail_search(seats="3")) == [gold.id]
     assert ids(cm.detail_search(newsletter=True)) == [gold.id]
     assert ids(cm.detail_search(birthday="1980-02-29")) == [gold.id]
     assert ids(cm.detail_search(tier=None, group="retail", kind="contact")) == [
-        world["anna"].id, world["bert"].id, world["carl"].id]
+        world["anna"].id,
+        world["bert"].id,
+        world["carl"].id,
+    ]
     for bad in ({"seats": "many"}, {"nonsense": "x"}, {"kind": "person"}, {"limit": -1}, {"last_name": 5}):
         with pytest.raises(ValidationError):
             cm.detail_search(**bad)  # type: ignore[arg-type]
 
 
-def test_r28_detail_search_only_readable_groups(as_user: Callable[[str], cmkit.CustomerManager], world: World) -> None:
+def test_r28_detail_search_only_readable_groups(
+    as_user: Callable[[str], cmkit.CustomerManager], world: World
+) -> None:
     rita = as_user("rita")
     assert ids(rita.detail_search(last_name="Privat")) == []
     with pytest.raises(PermissionDenied):
@@ -296,6 +384,7 @@ def test_r28_detail_search_only_readable_groups(as_user: Callable[[str], cmkit.C
 
 
 # -- search text is data, never syntax (R26-R28) ---------------------------------------------------------
+
 
 def _reference_customers(cm: cmkit.CustomerManager, text: str, *, names_only: bool) -> set[int]:
     """The active customers whose folded words start with every word typed (what the indexes must find)."""
@@ -310,8 +399,9 @@ def _reference_customers(cm: cmkit.CustomerManager, text: str, *, names_only: bo
 
 
 @pytest.mark.parametrize("text", HOSTILE)
-def test_r27_hostile_search_text_neither_raises_nor_changes_what_matches(cm: cmkit.CustomerManager, world: World,
-                                                                        text: str) -> None:
+def test_r27_hostile_search_text_neither_raises_nor_changes_what_matches(
+    cm: cmkit.CustomerManager, world: World, text: str
+) -> None:
     cm.create_ticket(world["anna"].id, "helpdesk", 'Quote "OR" * 100% _x_ NEAR(a b)')
     auto = set(ids(cm.autocomplete(text, limit=100)))
     quick = cm.quick_search(text, limit=100)
@@ -330,20 +420,26 @@ def test_r28_hostile_detail_values_are_literal(cm: cmkit.CustomerManager, world:
     assert ids(cm.detail_search(last_name="M%")) == []
     assert ids(cm.detail_search(last_name="\x00")) == []
     assert ids(cm.detail_search(last_name='"OR"')) == []
-    weird = cm.create_contact("private", last_name="100% _Sicher_ \"OR\"")
-    assert ids(cm.detail_search(last_name="100% _sicher_ \"or\"")) == [weird.id]
+    weird = cm.create_contact("private", last_name='100% _Sicher_ "OR"')
+    assert ids(cm.detail_search(last_name='100% _sicher_ "or"')) == [weird.id]
     assert ids(cm.detail_search(last_name="100%*")) == [weird.id]
     assert ids(cm.detail_search(last_name="*")) == sorted(
         [world[k].id for k in ("anna", "bert", "carl", "pete", "priv")] + [weird.id],
-        key=lambda i: cm.customer(i).name.casefold())
+        key=lambda i: cm.customer(i).name.casefold(),
+    )
 
 
 @settings(max_examples=60, deadline=None, suppress_health_check=[HealthCheck.function_scoped_fixture])
-@given(text=st.text(max_size=30) | st.sampled_from(["mül", "Zeta", "anna", "petra@", "T000", "1", "acme köln"]))
-def test_r27_arbitrary_text_never_raises_nor_matches_more_than_its_words(cm: cmkit.CustomerManager, world: World,
-                                                                         text: str) -> None:
+@given(
+    text=st.text(max_size=30) | st.sampled_from(["mül", "Zeta", "anna", "petra@", "T000", "1", "acme köln"])
+)
+def test_r27_arbitrary_text_never_raises_nor_matches_more_than_its_words(
+    cm: cmkit.CustomerManager, world: World, text: str
+) -> None:
     if cm.ticket_search(subject="drucker").empty:  # once: the data stays the same for every example
-        cm.create_ticket(world["anna"].id, "helpdesk", "Drucker *druckt* 100% nicht", additional=[world["carl"].id])
+        cm.create_ticket(
+            world["anna"].id, "helpdesk", "Drucker *druckt* 100% nicht", additional=[world["carl"].id]
+        )
     terms = query_terms(text)
     numbers = number_prefixes(text)
     keys = {}
@@ -355,12 +451,15 @@ def test_r27_arbitrary_text_never_raises_nor_matches_more_than_its_words(cm: cmk
     for _, t in cm.quick_search(text, limit=100).tickets.iterrows():
         on_ticket = [t["main_customer_id"], *cm.ticket(int(t["id"])).additional_customer_ids]
         by_subject = bool(terms) and matches(search_key(t["subject"]), terms)
-        by_customer = bool(terms) and any(matches(key_parts(keys[c])[0], terms) for c in on_ticket if c in keys)
+        by_customer = bool(terms) and any(
+            matches(key_parts(keys[c])[0], terms) for c in on_ticket if c in keys
+        )
         by_number = bool(numbers) and any(t["number"].startswith(n) for n in numbers)
         assert by_subject or by_customer or by_number, (text, t["number"])
 
 
 # -- the large demo data set --------------------------------------------------------------------------------
+
 
 def test_demo_scale_keys_are_key_for_and_the_data_keeps_the_rules(tmp_path) -> None:  # type: ignore[no-untyped-def]
     from cmkit import demo, demo_scale
@@ -376,11 +475,15 @@ def test_demo_scale_keys_are_key_for_and_the_data_keeps_the_rules(tmp_path) -> N
         keys = dict(conn.exec_driver_sql("SELECT id, search_key FROM customers").all())
         bad_open = conn.exec_driver_sql(
             "SELECT count(*) FROM tickets t JOIN customers c ON c.id = t.main_customer_id "
-            "WHERE t.state = 'open' AND c.active = 0").scalar()
+            "WHERE t.state = 'open' AND c.active = 0"
+        ).scalar()
         bad_company = conn.exec_driver_sql(
             "SELECT count(*) FROM customers c JOIN customers co ON co.id = c.company_id "
-            "WHERE c.active = 1 AND co.active = 0").scalar()
-        protocol = conn.exec_driver_sql("SELECT count(*) FROM ticket_protocol WHERE action = 'created'").scalar()
+            "WHERE c.active = 1 AND co.active = 0"
+        ).scalar()
+        protocol = conn.exec_driver_sql(
+            "SELECT count(*) FROM ticket_protocol WHERE action = 'created'"
+        ).scalar()
     assert bad_open == 0 and bad_company == 0 and protocol == 6000
     for cid in frame["id"].sample(300, random_state=1):
         c = cm.customer(int(cid))

@@ -29,7 +29,10 @@ Snapshot = Callable[[], dict[str, list[tuple[object, ...]]]]
 def rows(history: pd.DataFrame) -> list[tuple[Any, ...]]:
     """The log as (user, action, customer_id, before, after) tuples, oldest first."""
     cols = ["user", "action", "customer_id", "before", "after"]
-    return [tuple(None if v is None or v is pd.NA else v for v in r) for r in history[cols].itertuples(index=False)]
+    return [
+        tuple(None if v is None or v is pd.NA else v for v in r)
+        for r in history[cols].itertuples(index=False)
+    ]
 
 
 # -- R29 audit ----------------------------------------------------------------------------------------------------
@@ -38,10 +41,21 @@ def rows(history: pd.DataFrame) -> list[tuple[Any, ...]]:
 def test_r29_create_records_the_new_values(cm: CustomerManager, world) -> None:
     anna = world["anna"]
     log = rows(cm.history(customer_id=anna.id))
-    assert log == [("admin", "create", anna.id, None, {
-        "kind": "contact", "group": "retail", "company_id": world["acme"].id, "name": "Anna Müller",
-        "fields": {"first_name": "Anna", "last_name": "Müller", "email": "anna@acme.example"},
-    })]
+    assert log == [
+        (
+            "admin",
+            "create",
+            anna.id,
+            None,
+            {
+                "kind": "contact",
+                "group": "retail",
+                "company_id": world["acme"].id,
+                "name": "Anna Müller",
+                "fields": {"first_name": "Anna", "last_name": "Müller", "email": "anna@acme.example"},
+            },
+        )
+    ]
 
 
 def test_r29_edit_records_before_and_after_of_the_changed_fields(cm: CustomerManager, world) -> None:
@@ -50,8 +64,13 @@ def test_r29_edit_records_before_and_after_of_the_changed_fields(cm: CustomerMan
     cm.edit(anna.id, email=None)
     log = rows(cm.history(customer_id=anna.id))
     assert log[1:] == [
-        ("admin", "edit", anna.id, {"email": "anna@acme.example", "tier": None},
-         {"email": "anna.mueller@acme.example", "tier": "gold"}),
+        (
+            "admin",
+            "edit",
+            anna.id,
+            {"email": "anna@acme.example", "tier": None},
+            {"email": "anna.mueller@acme.example", "tier": "gold"},
+        ),
         ("admin", "edit", anna.id, {"email": "anna.mueller@acme.example"}, {"email": None}),
     ]
 
@@ -59,7 +78,11 @@ def test_r29_edit_records_before_and_after_of_the_changed_fields(cm: CustomerMan
 def test_r29_change_company_records_old_and_new_company(cm: CustomerManager, world) -> None:
     cm.change_company(world["anna"].id, world["zeta"].id)
     assert rows(cm.history(customer_id=world["anna"].id))[-1] == (
-        "admin", "change_company", world["anna"].id, {"company_id": world["acme"].id}, {"company_id": world["zeta"].id}
+        "admin",
+        "change_company",
+        world["anna"].id,
+        {"company_id": world["acme"].id},
+        {"company_id": world["zeta"].id},
     )
 
 
@@ -72,7 +95,13 @@ def test_r29_deactivate_records_one_row_per_customer(cm: CustomerManager, world)
     assert set(log["action"]) == {"deactivate"}
     assert all(b == {"active": True} for b in log["before"])
     assert all(a == {"active": False} for a in log["after"])
-    assert rows(cm.history(customer_id=bert.id))[-1] == ("admin", "deactivate", bert.id, {"active": True}, {"active": False})
+    assert rows(cm.history(customer_id=bert.id))[-1] == (
+        "admin",
+        "deactivate",
+        bert.id,
+        {"active": True},
+        {"active": False},
+    )
 
 
 def test_r29_the_acting_user_is_recorded(cm: CustomerManager, world, as_user) -> None:
@@ -133,7 +162,9 @@ def test_r29_bad_since_refused(cm: CustomerManager) -> None:
 
 def test_r29_history_is_a_table_overall_and_in_frame(cm: CustomerManager, world) -> None:
     log = cm.history()
-    assert {"id", "at", "user", "action", "entity", "entity_id", "customer_id", "before", "after"} <= set(log.columns)
+    assert {"id", "at", "user", "action", "entity", "entity_id", "customer_id", "before", "after"} <= set(
+        log.columns
+    )
     creates = log[log["entity"] == "customer"]
     assert len(creates) == len(world)  # one create each
     assert set(creates["action"]) == {"create"}
@@ -162,30 +193,86 @@ RULE_OR_FIELD = re.compile(r"^(R\d+|[a-z_]+): ")
 
 # Every kind of refusal: (error type, call, words that say what would make it possible).
 REFUSALS: dict[str, tuple[type[CMError], Callable[[CustomerManager, dict[str, Any], Any], Any], str]] = {
-    "permission-edit": (PermissionDenied, lambda cm, w, u: u("rita").edit(w["anna"].id, tier="gold"), "grant"),
+    "permission-edit": (
+        PermissionDenied,
+        lambda cm, w, u: u("rita").edit(w["anna"].id, tier="gold"),
+        "grant",
+    ),
     "permission-transfer": (
-        PermissionDenied, lambda cm, w, u: u("alice").transfer_tickets(w["anna"].id, w["bert"].id), "grant"),
-    "validation-email": (ValidationError, lambda cm, w, u: cm.edit(w["anna"].id, email="anna"), "name@example.org"),
-    "validation-required": (ValidationError, lambda cm, w, u: cm.edit(w["anna"].id, last_name=""), "give it a value"),
-    "validation-unknown-field": (ValidationError, lambda cm, w, u: cm.edit(w["anna"].id, hobby="x"), "fields:"),
-    "validation-control": (ValidationError, lambda cm, w, u: cm.edit(w["anna"].id, first_name="A\x00"), "remove it"),
-    "validation-length": (ValidationError, lambda cm, w, u: cm.edit(w["anna"].id, last_name="x" * 101), "at most 100"),
-    "validation-choice": (ValidationError, lambda cm, w, u: cm.edit(w["anna"].id, tier="platinum"), "gold, silver"),
-    "validation-group": (ValidationError, lambda cm, w, u: cm.create_company("private", name="X"), "create_contact"),
+        PermissionDenied,
+        lambda cm, w, u: u("alice").transfer_tickets(w["anna"].id, w["bert"].id),
+        "grant",
+    ),
+    "validation-email": (
+        ValidationError,
+        lambda cm, w, u: cm.edit(w["anna"].id, email="anna"),
+        "name@example.org",
+    ),
+    "validation-required": (
+        ValidationError,
+        lambda cm, w, u: cm.edit(w["anna"].id, last_name=""),
+        "give it a value",
+    ),
+    "validation-unknown-field": (
+        ValidationError,
+        lambda cm, w, u: cm.edit(w["anna"].id, hobby="x"),
+        "fields:",
+    ),
+    "validation-control": (
+        ValidationError,
+        lambda cm, w, u: cm.edit(w["anna"].id, first_name="A\x00"),
+        "remove it",
+    ),
+    "validation-length": (
+        ValidationError,
+        lambda cm, w, u: cm.edit(w["anna"].id, last_name="x" * 101),
+        "at most 100",
+    ),
+    "validation-choice": (
+        ValidationError,
+        lambda cm, w, u: cm.edit(w["anna"].id, tier="platinum"),
+        "gold, silver",
+    ),
+    "validation-group": (
+        ValidationError,
+        lambda cm, w, u: cm.create_company("private", name="X"),
+        "create_contact",
+    ),
     "validation-queue": (
-        ValidationError, lambda cm, w, u: cm.create_ticket(w["anna"].id, "nowhere", "X"), "billing, helpdesk"),
+        ValidationError,
+        lambda cm, w, u: cm.create_ticket(w["anna"].id, "nowhere", "X"),
+        "billing, helpdesk",
+    ),
     "precondition-queue": (
-        PreconditionFailed, lambda cm, w, u: cm.create_ticket(w["anna"].id, "partnerdesk", "X"), "choose one of"),
+        PreconditionFailed,
+        lambda cm, w, u: cm.create_ticket(w["anna"].id, "partnerdesk", "X"),
+        "choose one of",
+    ),
     "precondition-company-ticket": (
-        PreconditionFailed, lambda cm, w, u: cm.create_ticket(w["acme"].id, "helpdesk", "X"), "choose one of its contacts"),
+        PreconditionFailed,
+        lambda cm, w, u: cm.create_ticket(w["acme"].id, "helpdesk", "X"),
+        "choose one of its contacts",
+    ),
     "precondition-other-group": (
-        PreconditionFailed, lambda cm, w, u: cm.change_company(w["anna"].id, w["part"].id), "of its own group"),
+        PreconditionFailed,
+        lambda cm, w, u: cm.change_company(w["anna"].id, w["part"].id),
+        "of its own group",
+    ),
     "precondition-deactivated-company": (
-        PreconditionFailed, lambda cm, w, u: cm.change_company(w["anna"].id, w["gone"].id), "reactivate"),
+        PreconditionFailed,
+        lambda cm, w, u: cm.change_company(w["anna"].id, w["gone"].id),
+        "reactivate",
+    ),
     "precondition-deactivate-open-ticket": (
-        PreconditionFailed, lambda cm, w, u: cm.deactivate(w["acme"].id), "transfer_tickets"),
+        PreconditionFailed,
+        lambda cm, w, u: cm.deactivate(w["acme"].id),
+        "transfer_tickets",
+    ),
     "precondition-duplicate-customer": (
-        PreconditionFailed, lambda cm, w, u: cm.add_customer(w["ticket"].id, w["anna"].id), "nothing to add"),
+        PreconditionFailed,
+        lambda cm, w, u: cm.add_customer(w["ticket"].id, w["anna"].id),
+        "nothing to add",
+    ),
     "stale": (StaleVersion, lambda cm, w, u: cm.edit(w["anna"].id, version=1, tier="gold"), "reload"),
     "not-found": (NotFound, lambda cm, w, u: cm.edit(999_999, tier="gold"), "search for it"),
 }
@@ -203,8 +290,9 @@ def busy_world(cm: CustomerManager, world) -> dict[str, Any]:
 
 
 @pytest.mark.parametrize("case", list(REFUSALS))
-def test_r30_refusal_changes_nothing_and_says_why(cm: CustomerManager, busy_world, as_user, snapshot: Snapshot,
-                                                 case: str) -> None:
+def test_r30_refusal_changes_nothing_and_says_why(
+    cm: CustomerManager, busy_world, as_user, snapshot: Snapshot, case: str
+) -> None:
     error, call, hint = REFUSALS[case]
     before = snapshot()
     with pytest.raises(error) as info:
@@ -221,8 +309,9 @@ def test_r30_refusal_changes_nothing_and_says_why(cm: CustomerManager, busy_worl
     assert hint in message, message
 
 
-def test_r30_failure_while_writing_rolls_everything_back(cm: CustomerManager, world, snapshot: Snapshot,
-                                                        monkeypatch: pytest.MonkeyPatch) -> None:
+def test_r30_failure_while_writing_rolls_everything_back(
+    cm: CustomerManager, world, snapshot: Snapshot, monkeypatch: pytest.MonkeyPatch
+) -> None:
     """An edit is one transaction: when something fails after the row was updated, the update is undone."""
 
     def broken_audit(self: uow.UnitOfWork, *args: Any, **kwargs: Any) -> None:

@@ -101,7 +101,9 @@ def assert_rules_hold(cm: CustomerManager) -> None:
     open_ids = tickets.loc[tickets["state"] == "open", "id"]
     bad = links[links["ticket_id"].isin(open_ids) & links["customer_id"].isin(inactive)]
     assert bad.empty, f"deactivated customers on open tickets:\n{bad}"
-    stray = customers[(customers["kind"] == "contact") & customers["active"] & customers["company_id"].isin(inactive)]
+    stray = customers[
+        (customers["kind"] == "contact") & customers["active"] & customers["company_id"].isin(inactive)
+    ]
     assert stray.empty, f"active contacts in deactivated companies:\n{stray[['id', 'name', 'company_id']]}"
 
 
@@ -140,8 +142,10 @@ def test_r5_race_two_edits_from_the_same_version(cm: CustomerManager, world, rac
     anna = world["anna"]
     for i in range(ROUNDS):
         v = cm.customer(anna.id).version
-        results = race(call("edit", anna.id, version=v, first_name=f"A{i}"),
-                       call("edit", anna.id, version=v, first_name=f"B{i}"))
+        results = race(
+            call("edit", anna.id, version=v, first_name=f"A{i}"),
+            call("edit", anna.id, version=v, first_name=f"B{i}"),
+        )
         errors = failures(results)
         assert len(errors) == 1 and isinstance(errors[0], StaleVersion), results
         winner = next(r for r in results if not isinstance(r, Exception))
@@ -164,7 +168,11 @@ def test_r19_race_deactivate_company_vs_contact_moving_in(cm: CustomerManager, w
         assert len(errors) <= 1 and not isinstance(results[0], Exception), results
         now = cm.customer(k.id)
         if errors:  # the company was deactivated first: the contact stays where it was
-            assert isinstance(errors[0], PreconditionFailed) and now.company_id == world["zeta"].id and now.active
+            assert (
+                isinstance(errors[0], PreconditionFailed)
+                and now.company_id == world["zeta"].id
+                and now.active
+            )
         else:  # the contact moved in first: the company took it along
             assert now.company_id == company.id and not now.active
     assert_rules_hold(cm)
@@ -205,10 +213,24 @@ def _tickets_naming(db_url: str, source: Any, others: list[Any]) -> list[int]:
     specs = [(s, ()), (s, (a,)), (s, (b,)), (c, (s,)), (a, (s,)), (b, (s,)), (c, (s, a, b))]
     with engine_for(db_url).begin() as conn:
         queue = conn.execute(sa.select(Queue.id).where(Queue.name == "helpdesk")).scalar_one()
-        ids = [conn.execute(sa.insert(TicketRow).values(
-            number=f"R{s}-{n}", subject="Race", queue_id=queue, state="open", main_customer_id=main, created_by="admin",
-        ).returning(TicketRow.id)).scalar_one() for n, (main, _) in enumerate(specs)]
-        extra = [{"ticket_id": t, "customer_id": x} for t, (_, xs) in zip(ids, specs, strict=True) for x in xs]
+        ids = [
+            conn.execute(
+                sa.insert(TicketRow)
+                .values(
+                    number=f"R{s}-{n}",
+                    subject="Race",
+                    queue_id=queue,
+                    state="open",
+                    main_customer_id=main,
+                    created_by="admin",
+                )
+                .returning(TicketRow.id)
+            ).scalar_one()
+            for n, (main, _) in enumerate(specs)
+        ]
+        extra = [
+            {"ticket_id": t, "customer_id": x} for t, (_, xs) in zip(ids, specs, strict=True) for x in xs
+        ]
         conn.execute(sa.insert(AdditionalCustomer), extra)
     return ids
 
@@ -216,11 +238,13 @@ def _tickets_naming(db_url: str, source: Any, others: list[Any]) -> list[int]:
 def _transfer_entries(db_url: str, ticket_ids: list[int]) -> list[int]:
     """The number of transfer protocol entries of each ticket."""
     with engine_for(db_url).connect() as conn:
-        counts = dict(conn.execute(
-            sa.select(ProtocolEntry.ticket_id, sa.func.count())
-            .where(ProtocolEntry.ticket_id.in_(ticket_ids), ProtocolEntry.action == "transferred")
-            .group_by(ProtocolEntry.ticket_id)
-        ).all())
+        counts = dict(
+            conn.execute(
+                sa.select(ProtocolEntry.ticket_id, sa.func.count())
+                .where(ProtocolEntry.ticket_id.in_(ticket_ids), ProtocolEntry.action == "transferred")
+                .group_by(ProtocolEntry.ticket_id)
+            ).all()
+        )
     return [counts.get(t, 0) for t in ticket_ids]
 
 

@@ -59,14 +59,18 @@ def deactivate_vs_create_ticket(a: Admins) -> None:
     x = a.contact(a.company(), "Racer")
     d, t = race(lambda: a.one.deactivate(x.id), lambda: a.two.create_ticket(x.id, "helpdesk", "race"))
     unexpected(d, t)
-    assert (d.ok and refused(t, PreconditionFailed, "R20")) or (t.ok and refused(d, PreconditionFailed, "R18"))
+    assert (d.ok and refused(t, PreconditionFailed, "R20")) or (
+        t.ok and refused(d, PreconditionFailed, "R18")
+    )
 
 
 def two_edits_from_one_version(a: Admins) -> None:
     """No lost update (R5): exactly one edit wins, the other gets StaleVersion."""
     x = a.contact(a.company(), "Before")
-    e1, e2 = race(lambda: a.one.edit(x.id, version=x.version, last_name="One"),
-                  lambda: a.two.edit(x.id, version=x.version, last_name="Two"))
+    e1, e2 = race(
+        lambda: a.one.edit(x.id, version=x.version, last_name="One"),
+        lambda: a.two.edit(x.id, version=x.version, last_name="Two"),
+    )
     unexpected(e1, e2)
     assert sorted([e1.ok, e2.ok]) == [False, True]
     loser = e2 if e1.ok else e1
@@ -129,7 +133,9 @@ def two_transfers_into_one_target(a: Admins) -> None:
     comp = a.company()
     s1, s2, dst = (a.contact(comp, n) for n in ("S1", "S2", "Target"))
     t = a.setup.create_ticket(s1.id, "helpdesk", "shared", additional=[s2.id])
-    r1, r2 = race(lambda: a.one.transfer_tickets(s1.id, dst.id), lambda: a.two.transfer_tickets(s2.id, dst.id))
+    r1, r2 = race(
+        lambda: a.one.transfer_tickets(s1.id, dst.id), lambda: a.two.transfer_tickets(s2.id, dst.id)
+    )
     unexpected(r1, r2)
     assert r1.ok and r2.ok
     now = a.setup.ticket(t.id)
@@ -154,7 +160,9 @@ def transfer_vs_close(a: Admins) -> None:
     comp = a.company()
     src, dst = a.contact(comp, "Source"), a.contact(comp, "Target")
     t = a.setup.create_ticket(src.id, "helpdesk", "t")
-    tr, cl = race(lambda: a.one.transfer_tickets(src.id, dst.id, only_open=True), lambda: a.two.close_ticket(t.id))
+    tr, cl = race(
+        lambda: a.one.transfer_tickets(src.id, dst.id, only_open=True), lambda: a.two.close_ticket(t.id)
+    )
     unexpected(tr, cl)
     assert tr.ok and cl.ok
     now = a.setup.ticket(t.id)
@@ -163,11 +171,17 @@ def transfer_vs_close(a: Admins) -> None:
 
 Scenario = Callable[[Admins], None]
 COVERED_ELSEWHERE: list[Scenario] = [  # light runs in tests/test_races.py
-    deactivate_vs_create_ticket, two_edits_from_one_version, deactivate_company_vs_move_into_it,
+    deactivate_vs_create_ticket,
+    two_edits_from_one_version,
+    deactivate_company_vs_move_into_it,
     two_transfers_from_one_source,
 ]
-OWN: list[Scenario] = [transfer_vs_delete_of_target, two_transfers_into_one_target, transfer_vs_add_target,
-                       transfer_vs_close]
+OWN: list[Scenario] = [
+    transfer_vs_delete_of_target,
+    two_transfers_into_one_target,
+    transfer_vs_add_target,
+    transfer_vs_close,
+]
 ALL = COVERED_ELSEWHERE + OWN
 
 

@@ -50,26 +50,46 @@ def _outputs(path: Path) -> str:
 
 def test_every_runbook_has_parameters_with_a_dry_run_default() -> None:
     books = {b.name: b for b in list_runbooks(RUNBOOKS)}
-    assert set(books) == {"audit-data-quality", "merge-duplicates", "deactivate-dormant", "move-contacts",
-                          "anonymise-customers", "import-customers"}
+    assert set(books) == {
+        "audit-data-quality",
+        "merge-duplicates",
+        "deactivate-dormant",
+        "move-contacts",
+        "anonymise-customers",
+        "import-customers",
+    }
     for book in books.values():
         assert book.parameters["dry_run"] is True and book.parameters["url"] is None, book.name
         cells = json.loads(book.path.read_text())["cells"]
-        assert all(not c.get("outputs") for c in cells if c["cell_type"] == "code"), f"{book.name}: outputs kept"
+        assert all(not c.get("outputs") for c in cells if c["cell_type"] == "code"), (
+            f"{book.name}: outputs kept"
+        )
         assert sum("parameters" in c["metadata"].get("tags", []) for c in cells) == 1
 
 
 def test_parse_value() -> None:
     assert [parse_value(v) for v in ("true", "False", "none", "12", "0.5", "[1, 2]", "retail")] == [
-        True, False, None, 12, 0.5, [1, 2], "retail"]
+        True,
+        False,
+        None,
+        12,
+        0.5,
+        [1, 2],
+        "retail",
+    ]
 
 
-def test_merge_duplicates(cm: CustomerManager, world, db_url: str, tmp_path: Path, snapshot: Snapshot) -> None:
+def test_merge_duplicates(
+    cm: CustomerManager, world, db_url: str, tmp_path: Path, snapshot: Snapshot
+) -> None:
     anna = world["anna"]
-    twin = cm.create_contact("retail", company=world["acme"].id, first_name="Anna", last_name="Mueller",
-                             email="anna@acme.example")
+    twin = cm.create_contact(
+        "retail", company=world["acme"].id, first_name="Anna", last_name="Mueller", email="anna@acme.example"
+    )
     t = cm.create_ticket(twin.id, "helpdesk", "From the twin")
-    cm.close_ticket(cm.create_ticket(anna.id, "helpdesk", "Anna's").id)  # as many tickets: the older one survives
+    cm.close_ticket(
+        cm.create_ticket(anna.id, "helpdesk", "Anna's").id
+    )  # as many tickets: the older one survives
     result = _dry_then_apply("merge-duplicates", db_url, tmp_path, snapshot)
     assert cm.ticket(t.id).main_customer_id == anna.id
     assert cm.frame("customers").query("name.str.contains('Mueller')").empty
@@ -79,7 +99,9 @@ def test_merge_duplicates(cm: CustomerManager, world, db_url: str, tmp_path: Pat
     assert "merged 1 cluster(s)" in _outputs(result.output)
 
 
-def test_audit_data_quality(cm: CustomerManager, world, db_url: str, tmp_path: Path, snapshot: Snapshot) -> None:
+def test_audit_data_quality(
+    cm: CustomerManager, world, db_url: str, tmp_path: Path, snapshot: Snapshot
+) -> None:
     zeta, carl = world["zeta"], world["carl"]
     busy = cm.create_contact("retail", company=zeta.id, last_name="Busy")
     cm.create_ticket(busy.id, "helpdesk", "Still open")
@@ -91,36 +113,60 @@ def test_audit_data_quality(cm: CustomerManager, world, db_url: str, tmp_path: P
     assert "1 allowed, 1 blocked" in _outputs(result.output)
 
 
-def test_deactivate_dormant(cm: CustomerManager, world, db_url: str, tmp_path: Path, snapshot: Snapshot) -> None:
+def test_deactivate_dormant(
+    cm: CustomerManager, world, db_url: str, tmp_path: Path, snapshot: Snapshot
+) -> None:
     old = dt.datetime.now(dt.UTC) - dt.timedelta(days=800)
     closed = cm.close_ticket(cm.create_ticket(world["priv"].id, "helpdesk", "Long ago").id)
     stuck = cm.create_ticket(world["bert"].id, "helpdesk", "Open for ages")
     recent = cm.create_ticket(world["carl"].id, "helpdesk", "Recent")
     with engine_for(db_url).begin() as conn:
         conn.execute(sa.update(CustomerRow).values(created_at=old))
-        conn.execute(sa.update(TicketRow).where(TicketRow.id.in_([closed.id, stuck.id]))
-                     .values(created_at=old, closed_at=sa.case((TicketRow.state == "closed", old), else_=None)))
+        conn.execute(
+            sa.update(TicketRow)
+            .where(TicketRow.id.in_([closed.id, stuck.id]))
+            .values(created_at=old, closed_at=sa.case((TicketRow.state == "closed", old), else_=None))
+        )
     result = _dry_then_apply("deactivate-dormant", db_url, tmp_path, snapshot, days=365)
-    state = {k: cm.customer(world[k].id).active for k in ("acme", "anna", "bert", "zeta", "carl", "priv", "part", "pete")}
+    state = {
+        k: cm.customer(world[k].id).active
+        for k in ("acme", "anna", "bert", "zeta", "carl", "priv", "part", "pete")
+    }
     # dormant: anna, priv, partners (no tickets); bert is dormant but blocked by its open ticket, so is acme;
     # zeta and carl are busy
-    assert state == {"acme": True, "anna": False, "bert": True, "zeta": True, "carl": True, "priv": False,
-                     "part": False, "pete": False}
+    assert state == {
+        "acme": True,
+        "anna": False,
+        "bert": True,
+        "zeta": True,
+        "carl": True,
+        "priv": False,
+        "part": False,
+        "pete": False,
+    }
     assert recent.number not in _outputs(result.output) and stuck.number in _outputs(result.output)
-    assert set(cm.history(run_id=result.run_id)["customer_id"]) == {world[k].id for k in ("anna", "priv", "part", "pete")}
+    assert set(cm.history(run_id=result.run_id)["customer_id"]) == {
+        world[k].id for k in ("anna", "priv", "part", "pete")
+    }
 
 
 def test_move_contacts(cm: CustomerManager, world, db_url: str, tmp_path: Path, snapshot: Snapshot) -> None:
     path = tmp_path / "moves.csv"
-    pd.DataFrame({"contact_id": [world["anna"].id, world["carl"].id],
-                  "company_id": [world["zeta"].id, world["acme"].id]}).to_csv(path, index=False)
+    pd.DataFrame(
+        {
+            "contact_id": [world["anna"].id, world["carl"].id],
+            "company_id": [world["zeta"].id, world["acme"].id],
+        }
+    ).to_csv(path, index=False)
     result = _dry_then_apply("move-contacts", db_url, tmp_path, snapshot, path=str(path))
     assert cm.customer(world["anna"].id).company_id == world["zeta"].id
     assert cm.customer(world["carl"].id).company_id == world["acme"].id
     assert len(cm.history(run_id=result.run_id)) == 2
 
 
-def test_anonymise_customers(cm: CustomerManager, world, db_url: str, tmp_path: Path, snapshot: Snapshot) -> None:
+def test_anonymise_customers(
+    cm: CustomerManager, world, db_url: str, tmp_path: Path, snapshot: Snapshot
+) -> None:
     t = cm.close_ticket(cm.create_ticket(world["priv"].id, "helpdesk", "Keep me").id)
     result = _dry_then_apply("anonymise-customers", db_url, tmp_path, snapshot, ids=[world["priv"].id])
     c = cm.customer(world["priv"].id)
@@ -129,7 +175,9 @@ def test_anonymise_customers(cm: CustomerManager, world, db_url: str, tmp_path: 
     assert cm.history(run_id=result.run_id)["action"].tolist()[-1] == "anonymise"
 
 
-def test_import_customers(cm: CustomerManager, world, db_url: str, tmp_path: Path, snapshot: Snapshot) -> None:
+def test_import_customers(
+    cm: CustomerManager, world, db_url: str, tmp_path: Path, snapshot: Snapshot
+) -> None:
     path = tmp_path / "new.csv"
     path.write_text("first_name;last_name;email\nNina;Neu;nina@example.org\nOtto;Ohm;\n", encoding="utf-8")
     result = _dry_then_apply("import-customers", db_url, tmp_path, snapshot, path=str(path), group="private")
@@ -138,23 +186,45 @@ def test_import_customers(cm: CustomerManager, world, db_url: str, tmp_path: Pat
     assert cm.history(run_id=result.run_id)["action"].tolist() == ["create", "create", "import_customers"]
 
 
-def test_a_failing_runbook_is_reported_and_changes_nothing(cm: CustomerManager, world, db_url: str, tmp_path: Path,
-                                                          snapshot: Snapshot) -> None:
+def test_a_failing_runbook_is_reported_and_changes_nothing(
+    cm: CustomerManager, world, db_url: str, tmp_path: Path, snapshot: Snapshot
+) -> None:
     path = tmp_path / "bad.csv"
     path.write_text("last_name,email\nGood,good@example.org\n,bad\n", encoding="utf-8")
     before = snapshot()
-    result = run_runbook("import-customers", {"path": str(path), "dry_run": False}, url=db_url,
-                         runs_dir=tmp_path / "runs", directory=RUNBOOKS)
+    result = run_runbook(
+        "import-customers",
+        {"path": str(path), "dry_run": False},
+        url=db_url,
+        runs_dir=tmp_path / "runs",
+        directory=RUNBOOKS,
+    )
     assert not result.ok and result.error and result.error.startswith("PreconditionFailed")
     assert "row 3, last_name" in result.error and result.output.is_file()
     assert snapshot() == before
 
 
-def test_cli_runbook_run_dry_run_then_apply(cm: CustomerManager, world, db_url: str, tmp_path: Path,
-                                            snapshot: Snapshot, capsys: pytest.CaptureFixture[str]) -> None:
+def test_cli_runbook_run_dry_run_then_apply(
+    cm: CustomerManager,
+    world,
+    db_url: str,
+    tmp_path: Path,
+    snapshot: Snapshot,
+    capsys: pytest.CaptureFixture[str],
+) -> None:
     twin = cm.create_contact("private", first_name="Petra", last_name="Privat", email="petra@example.org")
-    args = ["runbook", "run", "merge-duplicates", "--url", db_url, "--runs", str(tmp_path / "runs"),
-            "--dir", str(RUNBOOKS), "--quiet"]
+    args = [
+        "runbook",
+        "run",
+        "merge-duplicates",
+        "--url",
+        db_url,
+        "--runs",
+        str(tmp_path / "runs"),
+        "--dir",
+        str(RUNBOOKS),
+        "--quiet",
+    ]
     before = snapshot()
     assert main([*args, "-p", "dry_run", "true"]) == 0
     assert snapshot() == before

@@ -38,8 +38,12 @@ def _connect(engine: Engine) -> tuple[Any, bool] | None:
 
 
 def customers_frame(
-    engine: Engine, group_names: Mapping[int, str], include_deactivated: bool, kind: str | None,
-    fields: Mapping[str, str], connection: Any = None,
+    engine: Engine,
+    group_names: Mapping[int, str],
+    include_deactivated: bool,
+    kind: str | None,
+    fields: Mapping[str, str],
+    connection: Any = None,
 ) -> pd.DataFrame | None:
     """The customers of `group_names` (id -> name) with one column per data field (`fields`: name ->
     cmkit field type, in column order), ordered by id; None if Arrow cannot be used here.
@@ -58,6 +62,7 @@ def customers_frame(
             table = _sqlite_table(pa, pj, connection, gids, include_deactivated, kind, fields)
         except pa.ArrowInvalid:  # a `data` text that is not JSON (written around cmkit): the generic path
             return None
+
         def field_of(name: str) -> Any:
             return table.column(f"data.{name}") if f"data.{name}" in table.column_names else None
     else:
@@ -69,6 +74,7 @@ def customers_frame(
 
         def field_of(name: str) -> Any:
             return table.column(position[name])
+
     n = table.num_rows
     out: dict[str, Any] = {"id": table.column("id").to_numpy().astype("int64")}
     out["kind"] = table.column("kind").to_pandas()
@@ -93,8 +99,9 @@ def customers_frame(
     return pd.DataFrame(out, index=pd.RangeIndex(n))
 
 
-def _adbc_table(engine: Engine, gids: list[int], include_deactivated: bool, kind: str | None,
-                fields: Mapping[str, str]) -> Any:
+def _adbc_table(
+    engine: Engine, gids: list[int], include_deactivated: bool, kind: str | None, fields: Mapping[str, str]
+) -> Any:
     """The customers through ADBC, with each data field taken out of the JSONB document by PostgreSQL
     (column `f<i>` for the i-th of `fields`).
 
@@ -119,8 +126,11 @@ def _adbc_table(engine: Engine, gids: list[int], include_deactivated: bool, kind
         key = f"'{name}'"
         cast = {"bool": "::boolean", "number": "::float8"}.get(type_, "")
         cols.append(f"(c.data ->> {key}){cast} AS f{i}")
-    sql = ("SELECT c.id, c.kind, c.group_id, c.company_id, c.active, c.name, c.version, c.created_at, c.updated_at"  # noqa: S608
-           + "".join(", " + c for c in cols) + f" FROM customers c WHERE {' AND '.join(where)} ORDER BY c.id")
+    sql = (
+        "SELECT c.id, c.kind, c.group_id, c.company_id, c.active, c.name, c.version, c.created_at, c.updated_at"  # noqa: S608
+        + "".join(", " + c for c in cols)
+        + f" FROM customers c WHERE {' AND '.join(where)} ORDER BY c.id"
+    )
     try:
         with conn.cursor() as cur:
             cur.execute(sql)
@@ -134,8 +144,15 @@ def _adbc_table(engine: Engine, gids: list[int], include_deactivated: bool, kind
 SQLITE_CHUNK = 100_000
 
 
-def _sqlite_table(pa: Any, pj: Any, conn: Any, gids: list[int], include_deactivated: bool, kind: str | None,
-                  fields: Mapping[str, str]) -> Any:
+def _sqlite_table(
+    pa: Any,
+    pj: Any,
+    conn: Any,
+    gids: list[int],
+    include_deactivated: bool,
+    kind: str | None,
+    fields: Mapping[str, str],
+) -> Any:
     """The customers as an Arrow table (the data fields as columns `data.<name>`), read through the
     caller's SQLite connection `conn` (same transaction): per chunk of ids, SQLite renders the columns
     as JSON lines and the stored `data` documents as they are, and Arrow parses both while SQLite renders
@@ -148,27 +165,48 @@ def _sqlite_table(pa: Any, pj: Any, conn: Any, gids: list[int], include_deactiva
     if kind:
         where.append("c.kind = :kind")
         params["kind"] = kind
-    doc = ("json_object('id', c.id, 'kind', c.kind, 'group_id', c.group_id, 'company_id', c.company_id, "
-           "'active', c.active, 'name', c.name, 'version', c.version, 'created_at', c.created_at, "
-           "'updated_at', c.updated_at)")
+    doc = (
+        "json_object('id', c.id, 'kind', c.kind, 'group_id', c.group_id, 'company_id', c.company_id, "
+        "'active', c.active, 'name', c.name, 'version', c.version, 'created_at', c.created_at, "
+        "'updated_at', c.updated_at)"
+    )
     # a range of rowids is read in rowid order (no ORDER BY: a sorted subquery would be materialised
     # first); the order is checked below, and sorted if it ever is not. Both aggregates see the same
     # rows in the same order (coalesce: group_concat would skip a NULL document).
-    sql = (f"SELECT CAST(group_concat({doc}, char(10)) AS BLOB), "  # noqa: S608
-           "CAST(group_concat(coalesce(c.data, '{}'), char(10)) AS BLOB) FROM customers c "
-           f"WHERE c.id > :lo AND c.id <= :hi AND {' AND '.join(where)}")
-    schema = pa.schema([("id", pa.int64()), ("kind", pa.string()), ("group_id", pa.int64()),
-                        ("company_id", pa.int64()), ("active", pa.int64()), ("name", pa.string()),
-                        ("version", pa.int64()), ("created_at", pa.timestamp("us", tz="UTC")),
-                        ("updated_at", pa.timestamp("us", tz="UTC"))])
-    data_schema = pa.schema([(name, pa.string() if t in _STRING_TYPES else pa.bool_())
-                             for name, t in fields.items() if t in _STRING_TYPES or t == "bool"])
+    sql = (
+        f"SELECT CAST(group_concat({doc}, char(10)) AS BLOB), "  # noqa: S608
+        "CAST(group_concat(coalesce(c.data, '{}'), char(10)) AS BLOB) FROM customers c "
+        f"WHERE c.id > :lo AND c.id <= :hi AND {' AND '.join(where)}"
+    )
+    schema = pa.schema(
+        [
+            ("id", pa.int64()),
+            ("kind", pa.string()),
+            ("group_id", pa.int64()),
+            ("company_id", pa.int64()),
+            ("active", pa.int64()),
+            ("name", pa.string()),
+            ("version", pa.int64()),
+            ("created_at", pa.timestamp("us", tz="UTC")),
+            ("updated_at", pa.timestamp("us", tz="UTC")),
+        ]
+    )
+    data_schema = pa.schema(
+        [
+            (name, pa.string() if t in _STRING_TYPES else pa.bool_())
+            for name, t in fields.items()
+            if t in _STRING_TYPES or t == "bool"
+        ]
+    )
 
     def parse(blob: bytes, schema: Any) -> Any:
         options = pj.ParseOptions(explicit_schema=schema, unexpected_field_behavior="infer")
         block = max(1 << 20, len(blob) // 4 + 1)
-        return pj.read_json(pa.BufferReader(pa.py_buffer(blob)), parse_options=options,
-                            read_options=pj.ReadOptions(block_size=block, use_threads=False))
+        return pj.read_json(
+            pa.BufferReader(pa.py_buffer(blob)),
+            parse_options=options,
+            read_options=pj.ReadOptions(block_size=block, use_threads=False),
+        )
 
     def both(rows: bytes, docs: bytes) -> Any:
         table, data = parse(rows, schema), parse(docs, data_schema)

@@ -66,11 +66,15 @@ def load(session: Session) -> Config:
     for q in session.scalars(select(Queue).order_by(Queue.id)):
         queues[q.name] = {"groups": []}
     for qname, gname in session.execute(
-        select(Queue.name, CustomerGroup.name).join(QueueGroup, QueueGroup.queue_id == Queue.id)
-        .join(CustomerGroup, CustomerGroup.id == QueueGroup.group_id).order_by(Queue.id, CustomerGroup.id)
+        select(Queue.name, CustomerGroup.name)
+        .join(QueueGroup, QueueGroup.queue_id == Queue.id)
+        .join(CustomerGroup, CustomerGroup.id == QueueGroup.group_id)
+        .order_by(Queue.id, CustomerGroup.id)
     ):
         queues[qname]["groups"].append(gname)
-    roles: dict[str, dict[str, list[str]]] = {r: {} for r in session.scalars(select(Role.name).order_by(Role.name))}
+    roles: dict[str, dict[str, list[str]]] = {
+        r: {} for r in session.scalars(select(Role.name).order_by(Role.name))
+    }
     for grant in session.scalars(select(RoleGrant)):
         roles[grant.role].setdefault(grant.permission, []).append(grant.group_name)
     users: dict[str, list[str]] = {u: [] for u in session.scalars(select(User.name)) if u != ADMIN}
@@ -102,7 +106,9 @@ def _check_change(session: Session, new: Config) -> None:
         if not n:
             continue
         if g.name not in new.groups:
-            raise ConfigError(f"groups.{g.name}", f"cannot be removed: the group has {n} customer(s); keep it")
+            raise ConfigError(
+                f"groups.{g.name}", f"cannot be removed: the group has {n} customer(s); keep it"
+            )
         if new.groups[g.name].model != g.model:
             raise ConfigError(
                 f"groups.{g.name}.model",
@@ -110,11 +116,15 @@ def _check_change(session: Session, new: Config) -> None:
                 "create a new group and move the customers instead",
             )
     used = session.execute(
-        select(Queue.name, func.count(TicketRow.id)).join(TicketRow, TicketRow.queue_id == Queue.id).group_by(Queue.name)
+        select(Queue.name, func.count(TicketRow.id))
+        .join(TicketRow, TicketRow.queue_id == Queue.id)
+        .group_by(Queue.name)
     ).all()
     for qname, n in used:
         if qname not in new.queues:
-            raise ConfigError(f"queues.{qname}", f"cannot be removed: {n} ticket(s) are in this queue; keep it")
+            raise ConfigError(
+                f"queues.{qname}", f"cannot be removed: {n} ticket(s) are in this queue; keep it"
+            )
 
 
 def save(session: Session, config: Config) -> None:
@@ -139,8 +149,14 @@ def save(session: Session, config: Config) -> None:
             for pos, fd in enumerate(gdef.fields_for(kind).values()):
                 session.add(
                     GroupField(
-                        group_id=groups[gdef.name].id, kind=kind, name=fd.name, type=fd.type, required=fd.required,
-                        max_length=fd.max_length, choices=list(fd.choices) or None, position=pos,
+                        group_id=groups[gdef.name].id,
+                        kind=kind,
+                        name=fd.name,
+                        type=fd.type,
+                        required=fd.required,
+                        max_length=fd.max_length,
+                        choices=list(fd.choices) or None,
+                        position=pos,
                     )
                 )
     queues = {q.name: q for q in session.scalars(select(Queue))}

@@ -31,8 +31,10 @@ def frame_of(session: Session, stmt: Any, columns: Sequence[str] | None = None) 
         result.close()
     if not rows:
         return pd.DataFrame([], columns=names)
-    cols = [list(col) if conv is None else [None if v is None else conv(v) for v in col]
-            for col, conv in zip(zip(*rows, strict=True), processors, strict=True)]
+    cols = [
+        list(col) if conv is None else [None if v is None else conv(v) for v in col]
+        for col, conv in zip(zip(*rows, strict=True), processors, strict=True)
+    ]
     df = pd.DataFrame(dict(enumerate(cols)))
     df.columns = pd.Index(names)  # (names may repeat)
     return df
@@ -61,7 +63,9 @@ def lock_tickets_of(session: Session, customer_ids: Iterable[int]) -> None:
     if not wanted or session.get_bind().dialect.name == "sqlite":
         return
     lk = links(wanted)
-    session.execute(select(T.id).where(T.id.in_(select(lk.c.ticket_id))).order_by(T.id).with_for_update(of=T)).all()
+    session.execute(
+        select(T.id).where(T.id.in_(select(lk.c.ticket_id))).order_by(T.id).with_for_update(of=T)
+    ).all()
 
 
 def lock_contacts_of(session: Session, company_id: int) -> None:
@@ -71,8 +75,14 @@ def lock_contacts_of(session: Session, company_id: int) -> None:
 
 def snapshot(row: CustomerRow, group: str) -> Customer:
     return Customer(
-        id=row.id, kind=row.kind, group=group, company_id=row.company_id, active=bool(row.active),  # type: ignore[arg-type]
-        name=row.name, fields=MappingProxyType(dict(row.data or {})), version=row.version,
+        id=row.id,
+        kind=row.kind,  # type: ignore[arg-type]
+        group=group,
+        company_id=row.company_id,
+        active=bool(row.active),
+        name=row.name,
+        fields=MappingProxyType(dict(row.data or {})),
+        version=row.version,
     )
 
 
@@ -131,14 +141,21 @@ def ticket_value(session: Session, row: TicketRow) -> Ticket:
     queue = session.execute(select(Queue.name).where(Queue.id == row.queue_id)).scalar_one()
     extra = session.scalars(select(A.customer_id).where(A.ticket_id == row.id).order_by(A.customer_id)).all()
     return Ticket(
-        id=row.id, number=row.number, subject=row.subject, queue=queue, state=row.state,  # type: ignore[arg-type]
-        main_customer_id=row.main_customer_id, additional_customer_ids=tuple(extra),
+        id=row.id,
+        number=row.number,
+        subject=row.subject,
+        queue=queue,
+        state=row.state,  # type: ignore[arg-type]
+        main_customer_id=row.main_customer_id,
+        additional_customer_ids=tuple(extra),
     )
 
 
 def links(customer_ids: Any) -> Any:
     """Every (ticket_id, customer_id, role) where one of `customer_ids` (values or a select) is on a ticket."""
-    main = select(T.id.label("ticket_id"), T.main_customer_id.label("customer_id"), literal("main").label("role"))
+    main = select(
+        T.id.label("ticket_id"), T.main_customer_id.label("customer_id"), literal("main").label("role")
+    )
     add = select(A.ticket_id, A.customer_id, literal("additional").label("role"))
     return union_all(
         main.where(T.main_customer_id.in_(customer_ids)), add.where(A.customer_id.in_(customer_ids))
@@ -150,8 +167,16 @@ def linked_tickets(customer_ids: Any, states: Sequence[str] = ("open", "closed")
     lk = links(customer_ids)
     return (
         select(
-            T.id.label("id"), T.number, T.subject, Queue.name.label("queue"), T.state,
-            lk.c.customer_id, C.name.label("customer_name"), lk.c.role, T.created_at, T.closed_at,
+            T.id.label("id"),
+            T.number,
+            T.subject,
+            Queue.name.label("queue"),
+            T.state,
+            lk.c.customer_id,
+            C.name.label("customer_name"),
+            lk.c.role,
+            T.created_at,
+            T.closed_at,
         )
         .join(lk, lk.c.ticket_id == T.id)
         .join(Queue, Queue.id == T.queue_id)

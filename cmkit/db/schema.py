@@ -76,7 +76,9 @@ class Queue(Base):
 class QueueGroup(Base):
     __tablename__ = "queue_groups"
     queue_id: Mapped[int] = mapped_column(ForeignKey("queues.id", ondelete="CASCADE"), primary_key=True)
-    group_id: Mapped[int] = mapped_column(ForeignKey("customer_groups.id", ondelete="CASCADE"), primary_key=True)
+    group_id: Mapped[int] = mapped_column(
+        ForeignKey("customer_groups.id", ondelete="CASCADE"), primary_key=True
+    )
 
 
 class Role(Base):
@@ -158,7 +160,9 @@ class AdditionalCustomer(Base):
 
     __tablename__ = "ticket_additional_customers"
     ticket_id: Mapped[int] = mapped_column(ForeignKey("tickets.id", ondelete="CASCADE"), primary_key=True)
-    customer_id: Mapped[int] = mapped_column(ForeignKey("customers.id", ondelete="RESTRICT"), primary_key=True)
+    customer_id: Mapped[int] = mapped_column(
+        ForeignKey("customers.id", ondelete="RESTRICT"), primary_key=True
+    )
     __table_args__ = (Index("ix_ticket_additional_customer", "customer_id", "ticket_id"),)
 
 

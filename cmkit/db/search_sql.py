@@ -41,7 +41,9 @@ def is_search_object(name: str | None) -> bool:
     """Whether `name` is one of the search tables (or their FTS5 shadow tables) or search indexes."""
     if not name:
         return False
-    return name.startswith(SEARCH_INDEX_PREFIX) or any(name == t or name.startswith(t + "_") for t in SEARCH_TABLES)
+    return name.startswith(SEARCH_INDEX_PREFIX) or any(
+        name == t or name.startswith(t + "_") for t in SEARCH_TABLES
+    )
 
 
 def _name_part(key: str) -> str:
@@ -81,8 +83,14 @@ def sqlite_ddl() -> list[str]:
     return out
 
 
-SQLITE_TRIGGERS = ("customers_search_ai", "customers_search_ad", "customers_search_au",
-                   "tickets_search_ai", "tickets_search_ad", "tickets_search_au")
+SQLITE_TRIGGERS = (
+    "customers_search_ai",
+    "customers_search_ad",
+    "customers_search_au",
+    "tickets_search_ai",
+    "tickets_search_ad",
+    "tickets_search_au",
+)
 
 
 def sqlite_refill() -> list[str]:
@@ -100,7 +108,10 @@ def sqlite_refill() -> list[str]:
 def sqlite_ensure(conn: Any) -> bool:
     """Recreate missing search tables or triggers and refill the FTS tables (a migration that rebuilt
     `customers` or `tickets` in SQLite's batch mode drops their triggers). True if it had to."""
-    have = {r[0] for r in conn.exec_driver_sql("SELECT name FROM sqlite_master WHERE type IN ('table', 'trigger')")}
+    have = {
+        r[0]
+        for r in conn.exec_driver_sql("SELECT name FROM sqlite_master WHERE type IN ('table', 'trigger')")
+    }
     if "customers" not in have or ({*SEARCH_TABLES, *SQLITE_TRIGGERS} <= have):
         return False
     for ddl in sqlite_ddl() + sqlite_refill():
@@ -116,8 +127,7 @@ def sqlite_drop() -> list[str]:
 
 PG_INDEXES = {
     "ix_search_customers_trgm": "ON customers USING gin ((' ' || search_key || ' ') gin_trgm_ops)",
-    "ix_search_customers_name_trgm":
-        f"ON customers USING gin ((' ' || split_part(search_key, '{PART_SEP}', 1) || ' ') gin_trgm_ops)",
+    "ix_search_customers_name_trgm": f"ON customers USING gin ((' ' || split_part(search_key, '{PART_SEP}', 1) || ' ') gin_trgm_ops)",
     "ix_search_tickets_trgm": "ON tickets USING gin ((' ' || search_key || ' ') gin_trgm_ops)",
     "ix_search_tickets_number": "ON tickets (number text_pattern_ops)",
 }
@@ -134,6 +144,7 @@ def postgresql_drop() -> list[str]:
 
 
 # -- queries ------------------------------------------------------------------------------------------
+
 
 @dataclass
 class Stmt:
@@ -164,8 +175,16 @@ def _longest(prefixes: str) -> int:
 SCAN_BUDGET = 1000
 
 
-def fts_source(stmt: Stmt, table: str, key: str, terms: Terms, prefix: bool | Sequence[bool], longest: int,
-               budget: int | None, desc: bool = False) -> tuple[str, str, str]:
+def fts_source(
+    stmt: Stmt,
+    table: str,
+    key: str,
+    terms: Terms,
+    prefix: bool | Sequence[bool],
+    longest: int,
+    budget: int | None,
+    desc: bool = False,
+) -> tuple[str, str, str]:
     """SQLite: (FROM item `f` with the matching rowids, WHERE condition, ORDER BY) for `table` (FTS5) matching
     every term, each an OR of its alternatives, as quoted tokens (prefix: with `*`).
 
@@ -181,15 +200,21 @@ def fts_source(stmt: Stmt, table: str, key: str, terms: Terms, prefix: bool | Se
     for alts, pre in zip(terms, flags, strict=True):
         words = [a for a in alts if '"' not in a]
         cut = budget is not None and pre and any(len(a) > longest for a in words)
-        parts.append("(" + " OR ".join(f'"{a[:longest] if cut else a}"' + ("*" if pre else "") for a in words) + ")")
+        parts.append(
+            "(" + " OR ".join(f'"{a[:longest] if cut else a}"' + ("*" if pre else "") for a in words) + ")"
+        )
         if cut:
-            checks.append("(" + " OR ".join(f"instr(' ' || {key}, {stmt.p(' ' + a)}) > 0" for a in words) + ")")
+            checks.append(
+                "(" + " OR ".join(f"instr(' ' || {key}, {stmt.p(' ' + a)}) > 0" for a in words) + ")"
+            )
     match = f"{table} MATCH {stmt.p(' AND '.join(parts))}"
     order = "f.rowid DESC" if desc else "f.rowid"
     if not checks:
         return f"{table} f", match, order
-    frm = (f"(SELECT rowid FROM {table} WHERE {match} ORDER BY {order.replace('f.', '')} "  # noqa: S608 - fixed SQL and placeholders only
-           f"LIMIT {stmt.p(int(budget or 0))}) f")
+    frm = (
+        f"(SELECT rowid FROM {table} WHERE {match} ORDER BY {order.replace('f.', '')} "  # noqa: S608 - fixed SQL and placeholders only
+        f"LIMIT {stmt.p(int(budget or 0))}) f"
+    )
     return frm, " AND ".join(checks), ""
 
 
@@ -206,8 +231,10 @@ def pg_source(stmt: Stmt, table: str, alias: str, budget: int | None, desc: bool
     if budget is None:
         return f"{table} {alias}"
     order = "id DESC" if desc else "id"
-    return (f"(SELECT * FROM {table} ORDER BY {order} "  # noqa: S608 - fixed SQL and placeholders only
-            f"LIMIT {stmt.p(int(budget) * PG_ROWS_PER_BUDGET)}) {alias}")
+    return (
+        f"(SELECT * FROM {table} ORDER BY {order} "  # noqa: S608 - fixed SQL and placeholders only
+        f"LIMIT {stmt.p(int(budget) * PG_ROWS_PER_BUDGET)}) {alias}"
+    )
 
 
 def pg_order(alias: str, budget: int | None) -> str:
@@ -217,7 +244,9 @@ def pg_order(alias: str, budget: int | None) -> str:
     return f"{alias}.id" if budget is not None else f"({alias}.id + 0)"
 
 
-def budgeted(build: Callable[..., tuple[str, dict[str, Any]]], **kwargs: Any) -> list[tuple[str, dict[str, Any]]]:
+def budgeted(
+    build: Callable[..., tuple[str, dict[str, Any]]], **kwargs: Any
+) -> list[tuple[str, dict[str, Any]]]:
     """The statements of one search step to run in turn until one finds as many rows as wanted: with
     the scan budget first (fast for common prefixes), then, if it differs, without (exact). Built once
     per search asked (an autocomplete asks the same few prefixes again and again); the statements and
@@ -235,8 +264,9 @@ def _frozen(value: Any) -> Any:
 
 
 @lru_cache(maxsize=1024)
-def _budgeted(build: Callable[..., tuple[str, dict[str, Any]]], key: tuple[tuple[str, Any], ...],
-              budget: int) -> list[tuple[str, dict[str, Any]]]:
+def _budgeted(
+    build: Callable[..., tuple[str, dict[str, Any]]], key: tuple[tuple[str, Any], ...], budget: int
+) -> list[tuple[str, dict[str, Any]]]:
     kwargs = dict(key)
     first, exact = build(**kwargs, budget=budget), build(**kwargs, budget=None)
     return [first] if first[0] == exact[0] else [first, exact]
@@ -259,12 +289,17 @@ CUSTOMER_COLUMNS = ("id", "name", "kind", "group_id", "active", "company_id", "c
 TICKET_COLUMNS = ("id", "number", "subject", "queue", "state", "main_customer_id", "customer", "created_at")
 
 
-def _customer_match(stmt: Stmt, terms: Terms, prefix: bool | Sequence[bool], names_only: bool,
-                    budget: int | None = None) -> tuple[str, str, str]:
+def _customer_match(
+    stmt: Stmt, terms: Terms, prefix: bool | Sequence[bool], names_only: bool, budget: int | None = None
+) -> tuple[str, str, str]:
     """(FROM clause giving `c`, WHERE condition, ORDER BY) for customers whose key matches `terms`."""
     if stmt.pg:
         expr = (PG_NAME_KEY if names_only else PG_KEY).format(t="c")
-        return pg_source(stmt, "customers", "c", budget), _like(stmt, expr, terms, prefix), pg_order("c", budget)
+        return (
+            pg_source(stmt, "customers", "c", budget),
+            _like(stmt, expr, terms, prefix),
+            pg_order("c", budget),
+        )
     if names_only:
         table, key, longest = "customer_name_fts", _name_part("c.search_key"), _longest(NAME_PREFIXES)
     else:
@@ -273,8 +308,9 @@ def _customer_match(stmt: Stmt, terms: Terms, prefix: bool | Sequence[bool], nam
     return f"{frm} JOIN customers c ON c.id = f.rowid", cond, order
 
 
-def _customer_filters(stmt: Stmt, where: list[str], active_only: bool, kind: str | None,
-                      company_ids: Sequence[int] | None) -> None:
+def _customer_filters(
+    stmt: Stmt, where: list[str], active_only: bool, kind: str | None, company_ids: Sequence[int] | None
+) -> None:
     if active_only:
         where.append("c.active" if stmt.pg else "c.active = 1")
     if kind:
@@ -284,9 +320,18 @@ def _customer_filters(stmt: Stmt, where: list[str], active_only: bool, kind: str
 
 
 def customers_query(
-    pg: bool, terms: Terms, *, prefix: bool | Sequence[bool], names_only: bool, group_ids: Sequence[int],
-    active_only: bool = True, kind: str | None = None, limit: int | None = None, with_data: bool = False,
-    company_ids: Sequence[int] | None = None, budget: int | None = None,
+    pg: bool,
+    terms: Terms,
+    *,
+    prefix: bool | Sequence[bool],
+    names_only: bool,
+    group_ids: Sequence[int],
+    active_only: bool = True,
+    kind: str | None = None,
+    limit: int | None = None,
+    with_data: bool = False,
+    company_ids: Sequence[int] | None = None,
+    budget: int | None = None,
 ) -> tuple[str, dict[str, Any]]:
     """Customers matching `terms`, in index order (columns CUSTOMER_COLUMNS, then `data` if asked);
     `budget`: see fts_source."""
@@ -294,33 +339,46 @@ def customers_query(
     frm, cond, order = _customer_match(stmt, terms, prefix, names_only, budget)
     where = [cond, stmt.among("c.group_id", group_ids)]
     _customer_filters(stmt, where, active_only, kind, company_ids)
-    cols = "c.id, c.name, c.kind, c.group_id, c.active, c.company_id, co.name" + (", c.data" if with_data else "")
-    sql = (f"SELECT {cols} FROM {frm} LEFT JOIN customers co ON co.id = c.company_id "  # noqa: S608 - fixed SQL and placeholders only
-           f"WHERE {' AND '.join(where)}" + _order_by(order))
+    cols = "c.id, c.name, c.kind, c.group_id, c.active, c.company_id, co.name" + (
+        ", c.data" if with_data else ""
+    )
+    sql = (
+        f"SELECT {cols} FROM {frm} LEFT JOIN customers co ON co.id = c.company_id "  # noqa: S608 - fixed SQL and placeholders only
+        f"WHERE {' AND '.join(where)}" + _order_by(order)
+    )
     if limit is not None:
         sql += f" LIMIT {stmt.p(int(limit))}"
     return sql, stmt.params
 
 
 def customers_scan(
-    pg: bool, *, group_ids: Sequence[int], active_only: bool, kind: str | None,
+    pg: bool,
+    *,
+    group_ids: Sequence[int],
+    active_only: bool,
+    kind: str | None,
     company_ids: Sequence[int] | None = None,
 ) -> tuple[str, dict[str, Any]]:
     """Every customer of `group_ids` (for detail searches on fields without an index), with `data`."""
     stmt = Stmt(pg)
     where = [stmt.among("c.group_id", group_ids)]
     _customer_filters(stmt, where, active_only, kind, company_ids)
-    sql = ("SELECT c.id, c.name, c.kind, c.group_id, c.active, c.company_id, co.name, c.data FROM customers c "  # noqa: S608 - fixed SQL and placeholders only
-           f"LEFT JOIN customers co ON co.id = c.company_id WHERE {' AND '.join(where)} ORDER BY c.id")
+    sql = (
+        "SELECT c.id, c.name, c.kind, c.group_id, c.active, c.company_id, co.name, c.data FROM customers c "  # noqa: S608 - fixed SQL and placeholders only
+        f"LEFT JOIN customers co ON co.id = c.company_id WHERE {' AND '.join(where)} ORDER BY c.id"
+    )
     return sql, stmt.params
 
 
-_TICKET_SELECT = ("SELECT t.id, t.number, t.subject, q.name, t.state, t.main_customer_id, m.name, t.created_at "
-                  "FROM {frm} JOIN customers m ON m.id = t.main_customer_id JOIN queues q ON q.id = t.queue_id")
+_TICKET_SELECT = (
+    "SELECT t.id, t.number, t.subject, q.name, t.state, t.main_customer_id, m.name, t.created_at "
+    "FROM {frm} JOIN customers m ON m.id = t.main_customer_id JOIN queues q ON q.id = t.queue_id"
+)
 
 
-def _ticket_filters(stmt: Stmt, where: list[str], group_ids: Sequence[int], state: str | None,
-                    queue_id: int | None) -> None:
+def _ticket_filters(
+    stmt: Stmt, where: list[str], group_ids: Sequence[int], state: str | None, queue_id: int | None
+) -> None:
     where.append(stmt.among("m.group_id", group_ids))
     if state:
         where.append(f"t.state = {stmt.p(state)}")
@@ -329,8 +387,15 @@ def _ticket_filters(stmt: Stmt, where: list[str], group_ids: Sequence[int], stat
 
 
 def tickets_by_subject(
-    pg: bool, terms: Terms, *, group_ids: Sequence[int], state: str | None = None, queue_id: int | None = None,
-    limit: int | None = None, prefix: bool = True, budget: int | None = None,
+    pg: bool,
+    terms: Terms,
+    *,
+    group_ids: Sequence[int],
+    state: str | None = None,
+    queue_id: int | None = None,
+    limit: int | None = None,
+    prefix: bool = True,
+    budget: int | None = None,
 ) -> tuple[str, dict[str, Any]]:
     """Tickets whose subject matches every term (word prefixes, or whole words), newest first;
     `budget`: see fts_source."""
@@ -339,8 +404,9 @@ def tickets_by_subject(
         frm, order = pg_source(stmt, "tickets", "t", budget, desc=True), pg_order("t", budget) + " DESC"
         where = [_like(stmt, PG_KEY.format(t="t"), terms, prefix)]
     else:
-        source, cond, order = fts_source(stmt, "ticket_fts", "t.search_key", terms, prefix,
-                                         _longest(TICKET_PREFIXES), budget, desc=True)
+        source, cond, order = fts_source(
+            stmt, "ticket_fts", "t.search_key", terms, prefix, _longest(TICKET_PREFIXES), budget, desc=True
+        )
         frm, where = f"{source} JOIN tickets t ON t.id = f.rowid", [cond]
     _ticket_filters(stmt, where, group_ids, state, queue_id)
     sql = _TICKET_SELECT.format(frm=frm) + f" WHERE {' AND '.join(where)}" + _order_by(order)
@@ -354,8 +420,13 @@ def _order_by(order: str) -> str:
 
 
 def tickets_by_number(
-    pg: bool, prefixes: Sequence[str], *, group_ids: Sequence[int], state: str | None = None,
-    queue_id: int | None = None, limit: int | None = None,
+    pg: bool,
+    prefixes: Sequence[str],
+    *,
+    group_ids: Sequence[int],
+    state: str | None = None,
+    queue_id: int | None = None,
+    limit: int | None = None,
 ) -> tuple[str, dict[str, Any]]:
     """Tickets whose number starts with one of `prefixes` (upper-case 'T' and digits only)."""
     stmt = Stmt(pg)
@@ -379,8 +450,15 @@ def _subject_match(stmt: Stmt, terms: Terms) -> str:
 
 
 def tickets_by_customer(
-    pg: bool, terms: Terms, *, group_ids: Sequence[int], state: str | None = None, queue_id: int | None = None,
-    limit: int | None = None, subject_terms: Terms | None = None, max_customers: int | None = None,
+    pg: bool,
+    terms: Terms,
+    *,
+    group_ids: Sequence[int],
+    state: str | None = None,
+    queue_id: int | None = None,
+    limit: int | None = None,
+    subject_terms: Terms | None = None,
+    max_customers: int | None = None,
     budget: int | None = None,
 ) -> tuple[str, dict[str, Any]]:
     """Tickets on which a customer whose name matches `terms` is main or additional customer, whatever
@@ -395,8 +473,10 @@ def tickets_by_customer(
         frm, cond, order = _customer_match(stmt, terms, True, names_only=True, budget=budget)
         if max_customers is not None:
             key = "id" if pg else "rowid"
-            frm = (f"(SELECT c.{key} AS cid FROM {frm} WHERE {cond}{_order_by(order)} "  # noqa: S608 - fixed SQL
-                   f"LIMIT {stmt.p(int(max_customers))}) f JOIN customers c ON c.id = f.cid")
+            frm = (
+                f"(SELECT c.{key} AS cid FROM {frm} WHERE {cond}{_order_by(order)} "  # noqa: S608 - fixed SQL
+                f"LIMIT {stmt.p(int(max_customers))}) f JOIN customers c ON c.id = f.cid"
+            )
             cond, order = "1 = 1", "f.cid"
         if link == "main":
             frm += " JOIN tickets t ON t.main_customer_id = c.id"
@@ -414,7 +494,11 @@ def tickets_by_customer(
 
 
 def tickets_all(
-    pg: bool, *, group_ids: Sequence[int], state: str | None = None, queue_id: int | None = None,
+    pg: bool,
+    *,
+    group_ids: Sequence[int],
+    state: str | None = None,
+    queue_id: int | None = None,
     limit: int | None = None,
 ) -> tuple[str, dict[str, Any]]:
     """Every ticket whose main customer is in `group_ids`, newest first."""

@@ -39,14 +39,26 @@ class UnitOfWork:
         self.is_sqlite = session.get_bind().dialect.name == "sqlite"
 
     def audit(
-        self, action: str, entity: str, entity_id: int | None, customer_id: int | None,
-        before: Any = None, after: Any = None,
+        self,
+        action: str,
+        entity: str,
+        entity_id: int | None,
+        customer_id: int | None,
+        before: Any = None,
+        after: Any = None,
     ) -> None:
         """Record one change with its values before and after (R29)."""
         self.session.execute(
             insert(AuditEntry).values(
-                at=self.now, user_name=self.user, action=action, entity=entity, entity_id=entity_id,
-                customer_id=customer_id, before=before, after=after, run_id=self.run_id,
+                at=self.now,
+                user_name=self.user,
+                action=action,
+                entity=entity,
+                entity_id=entity_id,
+                customer_id=customer_id,
+                before=before,
+                after=after,
+                run_id=self.run_id,
             )
         )
 
@@ -66,7 +78,9 @@ def transaction(engine: Engine, user: str, *, write: bool, run_id: str | None = 
         yield UnitOfWork(session, user, run_id)
 
 
-def run(engine: Engine, user: str, fn: Callable[[UnitOfWork], T], *, write: bool, run_id: str | None = None) -> T:
+def run(
+    engine: Engine, user: str, fn: Callable[[UnitOfWork], T], *, write: bool, run_id: str | None = None
+) -> T:
     """Run `fn` in one transaction, again (up to 5 times) when the database asks for a retry."""
     for attempt in range(ATTEMPTS):
         try:
@@ -74,11 +88,14 @@ def run(engine: Engine, user: str, fn: Callable[[UnitOfWork], T], *, write: bool
                 return fn(uow)
         except UnicodeEncodeError as exc:  # text no database can take, given as a search or filter value
             raise ValidationError(
-                "text", f"contains the invalid character U+{ord(exc.object[exc.start]):04X} (a lone surrogate: "
-                "text decoded wrongly); re-read it as UTF-8"
+                "text",
+                f"contains the invalid character U+{ord(exc.object[exc.start]):04X} (a lone surrogate: "
+                "text decoded wrongly); re-read it as UTF-8",
             ) from None
         except DBAPIError as exc:
-            if "cannot contain NUL" in str(exc.orig):  # PostgreSQL takes no NUL in text, given as a search value
+            if "cannot contain NUL" in str(
+                exc.orig
+            ):  # PostgreSQL takes no NUL in text, given as a search value
                 raise ValidationError("text", "contains the NUL character (U+0000); remove it") from None
             if attempt + 1 >= ATTEMPTS or not _retryable(exc):
                 raise

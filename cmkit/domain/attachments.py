@@ -27,8 +27,13 @@ TEXT_MAX = 1_000_000  # characters of extracted text kept for content search
 #: other spellings of a type, as names and configurations write them
 ALIASES = {"jpeg": "jpg", "jpe": "jpg", "tiff": "tif", "apng": "png", "text": "txt", "markdown": "md"}
 #: formats without a signature: the content must be text
-TEXT_TYPES = {"txt": "text/plain", "csv": "text/csv", "tsv": "text/tab-separated-values", "md": "text/markdown",
-              "log": "text/plain"}
+TEXT_TYPES = {
+    "txt": "text/plain",
+    "csv": "text/csv",
+    "tsv": "text/tab-separated-values",
+    "md": "text/markdown",
+    "log": "text/plain",
+}
 #: zip-based office formats and the entry that proves what they are
 OFFICE_ENTRIES = {"docx": "word/document.xml", "xlsx": "xl/workbook.xml", "pptx": "ppt/presentation.xml"}
 TEXT_ALLOWED_CONTROL = set("\t\n\r\f")
@@ -81,9 +86,13 @@ def clean_name(name: Any) -> str:
         raise ValidationError("files", f"file names must be text, got {type(name).__name__}")
     base = unicodedata.normalize("NFC", name.replace("\\", "/").rsplit("/", 1)[-1].strip())
     if not base or base in (".", ".."):
-        raise ValidationError("files", f"{name!r} is not a file name; give each file a name like 'contract.pdf'")
+        raise ValidationError(
+            "files", f"{name!r} is not a file name; give each file a name like 'contract.pdf'"
+        )
     if any(c in _CONTROL or c in "\t\n\r" for c in base) or lone_surrogate(base):
-        raise ValidationError("files", f"the file name {name!r} contains control or invalid characters; rename the file")
+        raise ValidationError(
+            "files", f"the file name {name!r} contains control or invalid characters; rename the file"
+        )
     if len(base) > NAME_MAX:
         raise ValidationError("files", f"the file name {base[:40]!r}... is longer than {NAME_MAX} characters")
     return base
@@ -103,7 +112,9 @@ def clean_text(value: Any, field: str, limit: int, *, required: bool) -> str:
         raise ValidationError(field, f"contains the control character U+{ord(bad):04X}; remove it")
     bad = lone_surrogate(value)
     if bad is not None:
-        raise ValidationError(field, f"contains the invalid character U+{ord(bad):04X}; re-read the text as UTF-8")
+        raise ValidationError(
+            field, f"contains the invalid character U+{ord(bad):04X}; re-read the text as UTF-8"
+        )
     if len(value) > limit:
         raise ValidationError(field, f"is {len(value)} characters long; at most {limit} are allowed")
     return value
@@ -158,9 +169,15 @@ def judge(name: str, data: bytes, policy: AttachmentPolicy) -> tuple[CheckedFile
     if not claimed:
         return None, f"R9: {name!r} has no file type in its name (allowed: {shown}); name it like 'file.pdf'"
     if claimed not in allowed:
-        return None, f"R9: {name!r}: type {claimed!r} is not allowed (allowed: {shown}); an admin can change [attachments] allowed_types"
+        return (
+            None,
+            f"R9: {name!r}: type {claimed!r} is not allowed (allowed: {shown}); an admin can change [attachments] allowed_types",
+        )
     if len(data) > policy.max_bytes:
-        return None, f"R9: {name!r} has {len(data):,} bytes, more than the {policy.max_bytes:,} allowed; attach a smaller file"
+        return (
+            None,
+            f"R9: {name!r} has {len(data):,} bytes, more than the {policy.max_bytes:,} allowed; attach a smaller file",
+        )
     if not data:
         return None, f"R9: {name!r} is empty; attach the file with its content"
     found = detect(data)
@@ -170,8 +187,10 @@ def judge(name: str, data: bytes, policy: AttachmentPolicy) -> tuple[CheckedFile
             return None, f"R9: {name!r} is named as {claimed} but holds {what}; attach a real {claimed} file"
         return CheckedFile(name, claimed, TEXT_TYPES[claimed], data), None
     if filetype.get_type(ext=claimed) is None:
-        return None, (f"R9: {name!r}: cmkit cannot check the content of {claimed!r} files, so they are refused; "
-                      "an admin can remove the type from [attachments] allowed_types")
+        return None, (
+            f"R9: {name!r}: cmkit cannot check the content of {claimed!r} files, so they are refused; "
+            "an admin can remove the type from [attachments] allowed_types"
+        )
     if found is None or found[0] != claimed:
         what = f"{found[0]} content" if found else "content that is not a known file format"
         return None, f"R9: {name!r} is named as {claimed} but holds {what}; attach a real {claimed} file"
@@ -222,7 +241,8 @@ def _xlsx_text(data: bytes) -> str:
     try:
         return "\n".join(
             " ".join(str(v) for v in row if v is not None)
-            for sheet in book.worksheets for row in sheet.iter_rows(values_only=True)
+            for sheet in book.worksheets
+            for row in sheet.iter_rows(values_only=True)
         )
     finally:
         book.close()

@@ -175,7 +175,12 @@ def _names(value: Any, key: str) -> tuple[str, ...]:
 
 
 def _ident(name: Any, key: str) -> str:
-    if not isinstance(name, str) or not name or len(name) > 100 or not all(c.isalnum() or c in "_-" for c in name):
+    if (
+        not isinstance(name, str)
+        or not name
+        or len(name) > 100
+        or not all(c.isalnum() or c in "_-" for c in name)
+    ):
         raise ConfigError(key, "names use letters, digits, '_' and '-' only (at most 100 characters)")
     return name
 
@@ -216,7 +221,9 @@ def _group(name: str, spec: Any) -> GroupDef:
     contact = _fields(spec.get("contact_fields", {}), f"{key}.contact_fields")
     if model == "one-level":
         if company:
-            raise ConfigError(f"{key}.company_fields", "a one-level group has contacts only; remove company_fields")
+            raise ConfigError(
+                f"{key}.company_fields", "a one-level group has contacts only; remove company_fields"
+            )
         if tfc:
             raise ConfigError(f"{key}.tickets_for_companies", "a one-level group has no companies")
     elif "name" not in company:
@@ -249,7 +256,8 @@ def parse_config(data: Mapping[str, Any]) -> Config:
     default = AttachmentPolicy()
     policy = AttachmentPolicy(
         allowed_types=tuple(
-            t.lower().lstrip(".") for t in _names(att.get("allowed_types", default.allowed_types), "attachments.allowed_types")
+            t.lower().lstrip(".")
+            for t in _names(att.get("allowed_types", default.allowed_types), "attachments.allowed_types")
         ),
         max_bytes=_int(att.get("max_bytes", default.max_bytes), "attachments.max_bytes"),
         searchable=_bool(att.get("searchable", default.searchable), "attachments.searchable"),

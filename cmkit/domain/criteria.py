@@ -44,8 +44,8 @@ def text_matcher(value: str) -> Callable[[Any], bool]:
     """Whole-value match of a stored value, folded; `*` in `value` stands for any text."""
     if "*" in value:
         patterns = _pattern(value)
-        return lambda stored: stored is not None and any(
-            p.fullmatch(v) for p in patterns for v in _folded(str(stored))
+        return lambda stored: (
+            stored is not None and any(p.fullmatch(v) for p in patterns for v in _folded(str(stored)))
         )
     wanted = _folded(value)
     return lambda stored: stored is not None and not wanted.isdisjoint(_folded(str(stored)))
@@ -90,8 +90,12 @@ def criterion(fd: FieldDef, value: Any) -> Criterion:
             value = value.date()
         want = validate_value(fd, value)
         if fd.type == "number":
-            return Criterion(fd.name, want, lambda s: isinstance(s, int | float) and not isinstance(s, bool)
-                             and float(s) == float(want), ())
+            return Criterion(
+                fd.name,
+                want,
+                lambda s: isinstance(s, int | float) and not isinstance(s, bool) and float(s) == float(want),
+                (),
+            )
         return Criterion(fd.name, want, lambda s: s == want, ())
     if not isinstance(value, str):
         raise ValidationError(fd.name, f"search for text in this {fd.type} field, got {type(value).__name__}")

@@ -32,7 +32,9 @@ def _text(fd: FieldDef, value: Any) -> str:
         raise ValidationError(fd.name, f"contains the control character U+{ord(bad):04X}; remove it")
     bad = lone_surrogate(value)
     if bad is not None:
-        raise ValidationError(fd.name, f"contains the invalid character U+{ord(bad):04X}; re-read the text as UTF-8")
+        raise ValidationError(
+            fd.name, f"contains the invalid character U+{ord(bad):04X}; re-read the text as UTF-8"
+        )
     limit = fd.max_length or DEFAULT_MAX_TEXT
     if len(value) > limit:
         raise ValidationError(fd.name, f"is {len(value)} characters long; at most {limit} are allowed")
@@ -54,7 +56,9 @@ def validate_value(fd: FieldDef, value: Any) -> Any:
     if t == "phone":
         text = _text(fd, value)
         if not PHONE.match(text):
-            raise ValidationError(fd.name, f"{text!r} is not a phone number (digits, spaces, + ( ) / . - allowed)")
+            raise ValidationError(
+                fd.name, f"{text!r} is not a phone number (digits, spaces, + ( ) / . - allowed)"
+            )
         return text
     if t == "choice":
         if value not in fd.choices:

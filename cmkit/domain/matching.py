@@ -115,8 +115,9 @@ def score_pairs(frame: pd.DataFrame, pairs: np.ndarray, min_score: int) -> pd.Da
     mail_score = np.zeros(len(a))
     if both_mail.any():
         emails = frame["_email"].to_numpy(dtype=object)
-        mail_score[both_mail] = process.cpdist(list(emails[a[both_mail]]), list(emails[b[both_mail]]),
-                                               scorer=fuzz.ratio, workers=-1)
+        mail_score[both_mail] = process.cpdist(
+            list(emails[a[both_mail]]), list(emails[b[both_mail]]), scorer=fuzz.ratio, workers=-1
+        )
     same_mail = both_mail & (mail[a] == mail[b])
     same_phone = (phone[a] >= 0) & (phone[a] == phone[b])
     both_city = (city[a] >= 0) & (city[b] >= 0)
@@ -130,9 +131,14 @@ def score_pairs(frame: pd.DataFrame, pairs: np.ndarray, min_score: int) -> pd.Da
     a, b, score = a[keep], b[keep], score[keep]
     # the reason depends on a few small numbers: build each distinct text once (mixed-radix code per pair)
     radix = (101, 102, 2, 2, 3, 3)
-    digits = (name_score[keep].astype(np.int64), np.where(both_mail[keep], mail_score[keep].astype(np.int64), -1) + 1,
-              same_mail[keep], same_phone[keep], np.where(has_company[keep], 1 + other_company[keep], 0),
-              np.where(both_city[keep], 1 + other_city[keep], 0))
+    digits = (
+        name_score[keep].astype(np.int64),
+        np.where(both_mail[keep], mail_score[keep].astype(np.int64), -1) + 1,
+        same_mail[keep],
+        same_phone[keep],
+        np.where(has_company[keep], 1 + other_company[keep], 0),
+        np.where(both_city[keep], 1 + other_city[keep], 0),
+    )
     code = np.zeros(len(a), dtype=np.int64)
     for base, digit in zip(radix, digits, strict=True):
         code = code * base + np.asarray(digit, dtype=np.int64)
@@ -198,29 +204,48 @@ def find_pairs(customers: pd.DataFrame, min_score: int) -> pd.DataFrame:
         part["_email"] = _mapped(part["email"], normal_email)
         part["_phone"] = _mapped(part["phone"], normal_phone)
         part["_city"] = _mapped(part["city"], lambda c: normal_name(c, "city") if isinstance(c, str) else "")
-        cand = candidate_pairs(list(part["_name"]), list(part["_email"]), list(part["_phone"]),
-                               name_cutoff=max(0, min_score - 10))
+        cand = candidate_pairs(
+            list(part["_name"]),
+            list(part["_email"]),
+            list(part["_phone"]),
+            name_cutoff=max(0, min_score - 10),
+        )
         if not len(cand):
             continue
         scored = score_pairs(part, cand, min_score)
         ids = part["id"].to_numpy()
         names = part["name"].to_numpy(dtype=object)
-        parts.append(pd.DataFrame({
-            "id_a": ids[scored["a"]], "id_b": ids[scored["b"]], "score": scored["score"].to_numpy(),
-            "reason": scored["reason"].to_numpy(), "name_a": names[scored["a"]], "name_b": names[scored["b"]],
-            "group": part["group"].iloc[0], "kind": kind,
-        }))
+        parts.append(
+            pd.DataFrame(
+                {
+                    "id_a": ids[scored["a"]],
+                    "id_b": ids[scored["b"]],
+                    "score": scored["score"].to_numpy(),
+                    "reason": scored["reason"].to_numpy(),
+                    "name_a": names[scored["a"]],
+                    "name_b": names[scored["b"]],
+                    "group": part["group"].iloc[0],
+                    "kind": kind,
+                }
+            )
+        )
     if not parts:
-        return pd.DataFrame({c: pd.Series(dtype="int64" if c in ("id", "id_a", "id_b", "score", "cluster")
-                                          else object) for c in PAIR_COLUMNS})
+        return pd.DataFrame(
+            {
+                c: pd.Series(dtype="int64" if c in ("id", "id_a", "id_b", "score", "cluster") else object)
+                for c in PAIR_COLUMNS
+            }
+        )
     pairs = pd.concat(parts, ignore_index=True)
     swap = (pairs["id_a"] > pairs["id_b"]).to_numpy()
     for x, y in (("id_a", "id_b"), ("name_a", "name_b")):
         xs, ys = pairs[x].to_numpy(), pairs[y].to_numpy()
         pairs[x], pairs[y] = np.where(swap, ys, xs), np.where(swap, xs, ys)
     nodes, inverse = np.unique(np.concatenate([pairs["id_a"], pairs["id_b"]]), return_inverse=True)
-    labels = clusters(len(nodes), inverse[: len(pairs)], inverse[len(pairs):])
+    labels = clusters(len(nodes), inverse[: len(pairs)], inverse[len(pairs) :])
     pairs["cluster"] = nodes[labels[inverse[: len(pairs)]]]
     pairs = pairs.sort_values(["score", "id_a", "id_b"], ascending=[False, True, True], ignore_index=True)
     pairs.insert(0, "id", np.arange(1, len(pairs) + 1))
-    return pairs.astype({"id_a": "int64", "id_b": "int64", "score": "int64", "cluster": "int64"})[PAIR_COLUMNS]
+    return pairs.astype({"id_a": "int64", "id_b": "int64", "score": "int64", "cluster": "int64"})[
+        PAIR_COLUMNS
+    ]

@@ -25,7 +25,9 @@ def main_customer_problems(c: Customer, group: GroupDef, *, creating: bool) -> l
     problems = []
     if not c.active:
         verb = "create a ticket for" if creating else "assign a ticket to"
-        problems.append(f"R20: cannot {verb} deactivated {label(c)}; reactivate it first, or choose an active customer")
+        problems.append(
+            f"R20: cannot {verb} deactivated {label(c)}; reactivate it first, or choose an active customer"
+        )
     if c.kind == "company" and group.two_level and not group.tickets_for_companies:
         problems.append(
             f"R14: group {group.name!r} takes tickets for contacts only, not for {label(c)}; "
@@ -52,15 +54,27 @@ def additional_customer_problems(c: Customer, *, already: str | None) -> list[st
 
 
 def transfer_problems(
-    source: Customer, target: Customer, target_group: GroupDef, *, becomes_main: bool, open_tickets_moved: bool
+    source: Customer,
+    target: Customer,
+    target_group: GroupDef,
+    *,
+    becomes_main: bool,
+    open_tickets_moved: bool,
 ) -> list[str]:
     """R17 (and R14/R20 for the target)."""
     if source.id == target.id:
         return [f"R17: the target must not be the source ({label(source)}); choose another customer"]
     problems = []
     if not target.active:
-        problems.append(f"R17: target {label(target)} is deactivated; reactivate it or choose an active customer")
-    if becomes_main and target.kind == "company" and target_group.two_level and not target_group.tickets_for_companies:
+        problems.append(
+            f"R17: target {label(target)} is deactivated; reactivate it or choose an active customer"
+        )
+    if (
+        becomes_main
+        and target.kind == "company"
+        and target_group.two_level
+        and not target_group.tickets_for_companies
+    ):
         problems.append(
             f"R14: target {label(target)} would become main customer, but group {target_group.name!r} takes "
             "tickets for contacts only; choose one of its contacts"
@@ -90,7 +104,9 @@ def reactivate_problems(c: Customer, company: Customer | None) -> list[str]:
     if c.active:
         return [f"R21: {label(c)} is active; nothing to reactivate"]
     if company is not None and not company.active:
-        return [f"R21: the company of {label(c)}, {label(company)}, is deactivated; reactivate the company first"]
+        return [
+            f"R21: the company of {label(c)}, {label(company)}, is deactivated; reactivate the company first"
+        ]
     return []
 
 
@@ -113,14 +129,20 @@ def change_company_problems(contact: Customer, company: Customer, group: GroupDe
         problems.append(f"R7: only contacts of two-level groups have a company; {label(contact)} has none")
         return problems
     if company.kind != "company":
-        problems.append(f"R7: the target {label(company)} is not a company; choose a company of group {group.name!r}")
+        problems.append(
+            f"R7: the target {label(company)} is not a company; choose a company of group {group.name!r}"
+        )
     elif company.group != contact.group:
         problems.append(
             f"R3: {label(company)} is in group {company.group!r}, {label(contact)} in {contact.group!r}; "
             "a contact belongs to a company of its own group"
         )
     if not contact.active:
-        problems.append(f"R7: {label(contact)} is deactivated and cannot move to another company; reactivate it first")
+        problems.append(
+            f"R7: {label(contact)} is deactivated and cannot move to another company; reactivate it first"
+        )
     if company.kind == "company" and not company.active:
-        problems.append(f"R7: {label(company)} is deactivated; contacts cannot move into it; reactivate it first")
+        problems.append(
+            f"R7: {label(company)} is deactivated; contacts cannot move into it; reactivate it first"
+        )
     return problems

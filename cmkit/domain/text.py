@@ -22,7 +22,18 @@ PART_SEP = " | "
 
 # Runs of letters, or of digits: 'mueller123' is the words 'mueller' and '123'.
 _WORD = re.compile(r"[^\W\d_]+|\d+")
-_SPECIAL = {"ß": "ss", "ø": "o", "ł": "l", "đ": "d", "ı": "i", "æ": "ae", "œ": "oe", "þ": "th", "ð": "d", "ŀ": "l"}
+_SPECIAL = {
+    "ß": "ss",
+    "ø": "o",
+    "ł": "l",
+    "đ": "d",
+    "ı": "i",
+    "æ": "ae",
+    "œ": "oe",
+    "þ": "th",
+    "ð": "d",
+    "ŀ": "l",
+}
 _PLAIN = str.maketrans(_SPECIAL)
 # German compounds whose last part is searched alone: 'strasse' finds Hauptstraße, 'weg' Gartenweg.
 _COMPOUND = re.compile(r"(strasse|gasse|weg|platz|allee|ring|damm|ufer)$")

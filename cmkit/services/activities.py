@@ -35,8 +35,9 @@ class Activity:
 REGISTRY: dict[str, Activity] = {}
 
 
-def activity(name: str, kinds: tuple[str, ...] | list[str] | str = KINDS,
-             requires: Requirement | None = None) -> Callable[[Callable[..., Any]], Callable[..., Any]]:
+def activity(
+    name: str, kinds: tuple[str, ...] | list[str] | str = KINDS, requires: Requirement | None = None
+) -> Callable[[Callable[..., Any]], Callable[..., Any]]:
     """Register `fn(cm, customer, **params)` as the activity `name` for customers of `kinds`.
 
     `requires(cm, customer)` may return a reason why the activity cannot run on a customer (it is then not
@@ -85,12 +86,16 @@ class ActivitiesAPI(Core):
         configured = self.config.activities.get(c.group, ())
         if name not in configured:
             offered = ", ".join(configured) or "none"
-            return (f"R13: activity {name!r} is not offered for group {c.group!r} (offered: {offered}); "
-                    f"an admin can add it under [activities] {c.group} = [...]")
+            return (
+                f"R13: activity {name!r} is not offered for group {c.group!r} (offered: {offered}); "
+                f"an admin can add it under [activities] {c.group} = [...]"
+            )
         act = REGISTRY.get(name)
         if act is None:
-            raise NotFound(f"R13: activity {name!r} is configured but not registered; import the module that "
-                           f"defines it with @cmkit.activity({name!r})")
+            raise NotFound(
+                f"R13: activity {name!r} is configured but not registered; import the module that "
+                f"defines it with @cmkit.activity({name!r})"
+            )
         if c.kind not in act.kinds:
             return f"R13: {name!r} is a {KIND_LABEL[act.kinds[0]]}; it does not run on {c.kind} {c.name!r} (#{c.id})"
         return act.requires(self, c) if act.requires else None
@@ -117,7 +122,9 @@ class ActivitiesAPI(Core):
         try:
             inspect.signature(act.fn).bind(self, c, **params)
         except TypeError as exc:
-            raise ValidationError("params", f"activity {name!r} does not take these parameters ({exc})") from None
+            raise ValidationError(
+                "params", f"activity {name!r} does not take these parameters ({exc})"
+            ) from None
         result = act.fn(self, c, **params)
         after = {"activity": name, "params": _jsonable(params), "result": _result_summary(result)}
         self._write(lambda work: work.audit("run_activity", "customer", c.id, c.id, None, after))

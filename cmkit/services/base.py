@@ -18,9 +18,17 @@ T = TypeVar("T")
 
 # The rule that asks for each permission, for the refusal's message.
 PERMISSION_RULE = {
-    "read": "R5", "write": "R5", "comments_read": "R8", "comments_write": "R8", "attachments_read": "R8",
-    "attachments_write": "R8", "activities": "R13", "transfer": "R25", "deactivate": "R25",
-    "reactivate": "R25", "delete": "R25",
+    "read": "R5",
+    "write": "R5",
+    "comments_read": "R8",
+    "comments_write": "R8",
+    "attachments_read": "R8",
+    "attachments_write": "R8",
+    "activities": "R13",
+    "transfer": "R25",
+    "deactivate": "R25",
+    "reactivate": "R25",
+    "delete": "R25",
 }
 
 #: Called as hook(core, work) at the start of every write unit of work, before the operation itself and
@@ -42,7 +50,9 @@ class Core:
         self._read(lambda u: None)  # loads the configuration and checks the user
         if user not in self.config.users:
             known = ", ".join(sorted(self.config.users))
-            raise PermissionDenied(f"unknown user {user!r}; add it under [users] in the configuration (known: {known})")
+            raise PermissionDenied(
+                f"unknown user {user!r}; add it under [users] in the configuration (known: {known})"
+            )
 
     def __repr__(self) -> str:
         return f"<cmkit {self.engine.url.render_as_string(hide_password=True)} as {self.user!r}>"

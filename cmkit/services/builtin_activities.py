@@ -64,8 +64,14 @@ def vcard(contact: Customer, company: Customer | None) -> str:
     """The contact as a vCard 3.0 (CRLF line endings), with its company as ORG and address."""
     f = contact.fields
     first, last = f.get("first_name") or "", f.get("last_name") or f.get("name") or ""
-    lines = ["BEGIN:VCARD", "VERSION:3.0", "PRODID:-//cmkit//customer export//EN",
-             f"N:{_esc(last)};{_esc(first)};;;", f"FN:{_esc(contact.name)}", f"UID:urn:cmkit:customer:{contact.id}"]
+    lines = [
+        "BEGIN:VCARD",
+        "VERSION:3.0",
+        "PRODID:-//cmkit//customer export//EN",
+        f"N:{_esc(last)};{_esc(first)};;;",
+        f"FN:{_esc(contact.name)}",
+        f"UID:urn:cmkit:customer:{contact.id}",
+    ]
     if company is not None:
         lines.append(f"ORG:{_esc(company.name)}")
     if f.get("position"):
@@ -78,8 +84,13 @@ def vcard(contact: Customer, company: Customer | None) -> str:
         lines.append(f"TEL;TYPE=CELL:{_esc(f['mobile'])}")
     source = f if any(f.get(k) for k in ADDRESS_FIELDS) else (company.fields if company else {})
     if any(source.get(k) for k in ADDRESS_FIELDS):
-        parts = [source.get("street"), source.get("city"), source.get("region") or source.get("state"),
-                 source.get("zip") or source.get("postal_code"), source.get("country")]
+        parts = [
+            source.get("street"),
+            source.get("city"),
+            source.get("region") or source.get("state"),
+            source.get("zip") or source.get("postal_code"),
+            source.get("country"),
+        ]
         lines.append("ADR;TYPE=WORK:;;" + ";".join(_esc(p or "") for p in parts))
     if f.get("birthday"):
         lines.append(f"BDAY:{_esc(f['birthday'])}")
@@ -103,18 +114,31 @@ def _address_fields(cm: Any, company: Customer, fields: Iterable[str] | None) ->
         chosen = [fields] if isinstance(fields, str) else list(fields)
         wrong = [f for f in chosen if f not in shared]
         if wrong:
-            raise ValidationError("fields", f"R13: copying needs fields of both companies and contacts of group "
-                                            f"{company.group!r}, not {', '.join(map(repr, wrong))} (shared fields: "
-                                            f"{', '.join(shared) or 'none'})")
+            raise ValidationError(
+                "fields",
+                f"R13: copying needs fields of both companies and contacts of group "
+                f"{company.group!r}, not {', '.join(map(repr, wrong))} (shared fields: "
+                f"{', '.join(shared) or 'none'})",
+            )
     if not chosen:
-        raise PreconditionFailed([f"R13: group {company.group!r} has no address field shared by companies and contacts "
-                                  f"({', '.join(ADDRESS_FIELDS)}); an admin can add them to its contact_fields"])
+        raise PreconditionFailed(
+            [
+                f"R13: group {company.group!r} has no address field shared by companies and contacts "
+                f"({', '.join(ADDRESS_FIELDS)}); an admin can add them to its contact_fields"
+            ]
+        )
     return chosen
 
 
 @activity("copy_company_address", kinds=("company",), requires=_needs_write)
-def copy_company_address(cm: Any, customer: Customer, fields: Sequence[str] | None = None, overwrite: bool = True,
-                         include_deactivated: bool = False, dry_run: bool = False) -> Outcome:
+def copy_company_address(
+    cm: Any,
+    customer: Customer,
+    fields: Sequence[str] | None = None,
+    overwrite: bool = True,
+    include_deactivated: bool = False,
+    dry_run: bool = False,
+) -> Outcome:
     """Copy the company's address fields to its contacts (only into empty fields with overwrite=False).
 
     One transaction: every contact is validated against its fields first (R4), then all are updated, each
@@ -139,20 +163,47 @@ def copy_company_address(cm: Any, customer: Customer, fields: Sequence[str] | No
             data = validate_fields(defs, wanted, current=current)
             if data != current:
                 before = {f: current.get(f) for f in wanted if current.get(f) != data.get(f)}
-                plans.append({"id": row.id, "name": row.name, "version": row.version + 1, "data": data,
-                              "before": before, "after": {f: data.get(f) for f in before}})
-        changes = pd.DataFrame([{k: p[k] for k in ("id", "name", "version", "before", "after")} for p in plans],
-                               columns=["id", "name", "version", "before", "after"])
+                plans.append(
+                    {
+                        "id": row.id,
+                        "name": row.name,
+                        "version": row.version + 1,
+                        "data": data,
+                        "before": before,
+                        "after": {f: data.get(f) for f in before},
+                    }
+                )
+        changes = pd.DataFrame(
+            [{k: p[k] for k in ("id", "name", "version", "before", "after")} for p in plans],
+            columns=["id", "name", "version", "before", "after"],
+        )
         if dry_run:
             return Outcome(applied=False, changes=changes)
         if plans:
-            s.execute(update(C), [{"id": p["id"], "data": p["data"], "version": p["version"], "updated_at": work.now}
-                                  for p in plans])
-            s.execute(insert(AuditEntry), [
-                {"at": work.now, "user_name": work.user, "action": "edit", "entity": "customer", "entity_id": p["id"],
-                 "customer_id": p["id"], "before": p["before"], "after": p["after"], "run_id": work.run_id}
-                for p in plans
-            ])
+            s.execute(
+                update(C),
+                [
+                    {"id": p["id"], "data": p["data"], "version": p["version"], "updated_at": work.now}
+                    for p in plans
+                ],
+            )
+            s.execute(
+                insert(AuditEntry),
+                [
+                    {
+                        "at": work.now,
+                        "user_name": work.user,
+                        "action": "edit",
+                        "entity": "customer",
+                        "entity_id": p["id"],
+                        "customer_id": p["id"],
+                        "before": p["before"],
+                        "after": p["after"],
+                        "run_id": work.run_id,
+                    }
+                    for p in plans
+                ],
+            )
         return Outcome(applied=True, changes=changes)
 
     return cm._read(op) if dry_run else cm._write(op)
@@ -162,13 +213,20 @@ def copy_company_address(cm: Any, customer: Customer, fields: Sequence[str] | No
 def _may_have_tickets(cm: Any, c: Customer) -> str | None:
     problems = rules.main_customer_problems(c, cm.group(c.group), creating=True)
     if not cm.config.queues_for(c.group):
-        problems.append(f"R14: no queue is assigned to group {c.group!r}; an admin can add it to a queue's groups")
+        problems.append(
+            f"R14: no queue is assigned to group {c.group!r}; an admin can add it to a queue's groups"
+        )
     return problems[0] if problems else _needs_write(cm, c)
 
 
 @activity("create_followup_ticket", kinds=("company", "contact"), requires=_may_have_tickets)
-def create_followup_ticket(cm: Any, customer: Customer, subject: str | None = None, queue: str | None = None,
-                           additional: Iterable[Any] = ()) -> Ticket:
+def create_followup_ticket(
+    cm: Any,
+    customer: Customer,
+    subject: str | None = None,
+    queue: str | None = None,
+    additional: Iterable[Any] = (),
+) -> Ticket:
     """A new ticket following up the customer's latest ticket: same queue, subject 'Follow-up to <number>'.
 
     Without an earlier ticket, pass `queue` unless the group has a single queue. Refused like any ticket
@@ -183,10 +241,15 @@ def create_followup_ticket(cm: Any, customer: Customer, subject: str | None = No
         elif len(queues) == 1:
             queue = queues[0]
         else:
-            raise ValidationError("queue", f"R14: group {customer.group!r} has the queues {', '.join(queues)}; "
-                                           "pass queue=<one of them>")
+            raise ValidationError(
+                "queue",
+                f"R14: group {customer.group!r} has the queues {', '.join(queues)}; pass queue=<one of them>",
+            )
     if subject is None:
         earlier = FOLLOWUP.sub("", str(latest["subject"])) if latest is not None else ""
-        subject = (f"Follow-up to {latest['number']}: {earlier}" if latest is not None
-                   else f"Follow-up: {customer.name}")[:SUBJECT_MAX]
+        subject = (
+            f"Follow-up to {latest['number']}: {earlier}"
+            if latest is not None
+            else f"Follow-up: {customer.name}"
+        )[:SUBJECT_MAX]
     return cm.create_ticket(customer.id, queue, subject, additional=additional)

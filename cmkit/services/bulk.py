@@ -45,9 +45,12 @@ class BulkAPI(LifecycleAPI):
         """Snapshots of the customers `ids` (in that order), read in one query, after checking each of
         `permissions` on each of their groups. NotFound names every missing id."""
         rows = {
-            row.id: (row, group) for row, group in work.session.execute(
-                select(C, CustomerGroup.name).join(CustomerGroup, CustomerGroup.id == C.group_id)
-                .where(C.id.in_(list(ids))).execution_options(populate_existing=True)
+            row.id: (row, group)
+            for row, group in work.session.execute(
+                select(C, CustomerGroup.name)
+                .join(CustomerGroup, CustomerGroup.id == C.group_id)
+                .where(C.id.in_(list(ids)))
+                .execution_options(populate_existing=True)
             ).all()
         }
         missing = [i for i in ids if i not in rows]

@@ -50,27 +50,51 @@ class BulkLifecycleAPI(BulkAPI):
             for comp in companies:
                 repo.lock_contacts_of(s, comp)
             scope = select(C.id).where(C.active.is_(True), C.id.in_(requested) | C.company_id.in_(companies))
-            plan = repo.frame_of(s, select(
-                C.id, C.name, C.kind, CustomerGroup.name.label("group"), C.company_id,
-            ).join(CustomerGroup, CustomerGroup.id == C.group_id).where(C.id.in_(scope)).order_by(C.id))
+            plan = repo.frame_of(
+                s,
+                select(
+                    C.id,
+                    C.name,
+                    C.kind,
+                    CustomerGroup.name.label("group"),
+                    C.company_id,
+                )
+                .join(CustomerGroup, CustomerGroup.id == C.group_id)
+                .where(C.id.in_(scope))
+                .order_by(C.id),
+            )
             plan["company_id"] = plan["company_id"].astype("Int64")
             plan["requested"] = plan["id"].isin(requested)
             blocking = repo.frame_of(s, repo.linked_tickets(scope, ("open",))).drop(columns=["closed_at"])
             # a ticket blocks the customer it names, if asked for, and that customer's company, if asked for
             company_of = blocking["customer_id"].map(plan.set_index("id")["company_id"])
-            blocked = pd.concat([
-                blocking.assign(blocks=blocking["customer_id"])[blocking["customer_id"].isin(requested)],
-                blocking.assign(blocks=company_of)[company_of.isin(companies)],
-            ])
+            blocked = pd.concat(
+                [
+                    blocking.assign(blocks=blocking["customer_id"])[blocking["customer_id"].isin(requested)],
+                    blocking.assign(blocks=company_of)[company_of.isin(companies)],
+                ]
+            )
             numbers = blocked.groupby("blocks")["number"].agg(lambda n: list(dict.fromkeys(n)))
             own = blocking.groupby("customer_id")["number"].agg(lambda n: list(dict.fromkeys(n)))
             plan["change"] = "deactivate"
-            plan["blocked_by"] = [", ".join((numbers if asked else own).get(i, []))
-                                  for i, asked in zip(plan["id"], plan["requested"], strict=True)]
-            problems = [p for c in custs for p in rules.deactivate_problems(
-                c, numbers.get(c.id, []), company_scope=c.kind == "company")]
-            return self._finish(plan[DEACTIVATE_COLUMNS], problems, dry_run, blocking,
-                                lambda: self._apply_deactivate(work, scope))
+            plan["blocked_by"] = [
+                ", ".join((numbers if asked else own).get(i, []))
+                for i, asked in zip(plan["id"], plan["requested"], strict=True)
+            ]
+            problems = [
+                p
+                for c in custs
+                for p in rules.deactivate_problems(
+                    c, numbers.get(c.id, []), company_scope=c.kind == "company"
+                )
+            ]
+            return self._finish(
+                plan[DEACTIVATE_COLUMNS],
+                problems,
+                dry_run,
+                blocking,
+                lambda: self._apply_deactivate(work, scope),
+            )
 
         return self._write(op)
 
@@ -85,16 +109,26 @@ class BulkLifecycleAPI(BulkAPI):
         table = read_table(moves, "moves")
         missing = [c for c in ("contact_id", "company_id") if c not in table.columns]
         if missing:
-            raise ValidationError("moves", f"needs the columns contact_id and company_id; missing: {', '.join(missing)}")
-        rows = pd.DataFrame({"row": range(2, len(table) + 2),
-                             "contact_id": pd.to_numeric(table["contact_id"], errors="coerce"),
-                             "company_id": pd.to_numeric(table["company_id"], errors="coerce")})
-        read_problems = [f"row {r}: contact_id and company_id must be whole numbers"
-                         for r in rows.loc[rows[["contact_id", "company_id"]].isna().any(axis=1), "row"]]
+            raise ValidationError(
+                "moves", f"needs the columns contact_id and company_id; missing: {', '.join(missing)}"
+            )
+        rows = pd.DataFrame(
+            {
+                "row": range(2, len(table) + 2),
+                "contact_id": pd.to_numeric(table["contact_id"], errors="coerce"),
+                "company_id": pd.to_numeric(table["company_id"], errors="coerce"),
+            }
+        )
+        read_problems = [
+            f"row {r}: contact_id and company_id must be whole numbers"
+            for r in rows.loc[rows[["contact_id", "company_id"]].isna().any(axis=1), "row"]
+        ]
         rows = rows.dropna().astype("int64")
         twice = rows[rows.duplicated("contact_id", keep=False)]
-        read_problems += [f"row {r}: contact #{c} is listed more than once; keep one row per contact"
-                          for r, c in zip(twice["row"], twice["contact_id"], strict=True)]
+        read_problems += [
+            f"row {r}: contact #{c} is listed more than once; keep one row per contact"
+            for r, c in zip(twice["row"], twice["contact_id"], strict=True)
+        ]
 
         def op(work: UnitOfWork) -> Outcome:
             s, problems = work.session, list(read_problems)
@@ -102,19 +136,39 @@ class BulkLifecycleAPI(BulkAPI):
             repo.lock_customers(s, rows["contact_id"].tolist(), shared=False)
             found = self._known(work, rows, problems)
             contacts = {c.id: c for c in self._customers(work, found["contact_id"].tolist(), ["write"])}
-            companies = {c.id: c for c in self._customers(work, found["company_id"].unique().tolist(), ["read"])}
+            companies = {
+                c.id: c for c in self._customers(work, found["company_id"].unique().tolist(), ["read"])
+            }
             for r, a, b in zip(found["row"], found["contact_id"], found["company_id"], strict=True):
-                problems.extend(f"row {r}: {p}" for p in rules.change_company_problems(
-                    contacts[a], companies[b], self.group(contacts[a].group)))
-            found = found[[contacts[a].company_id != b for a, b in zip(found["contact_id"], found["company_id"],
-                                                                          strict=True)]]
-            plan = pd.DataFrame({
-                "id": found["contact_id"], "row": found["row"], "name": [contacts[a].name for a in found["contact_id"]],
-                "from_company_id": pd.array([contacts[a].company_id for a in found["contact_id"]], dtype="Int64"),
-                "company_id": found["company_id"], "company_name": [companies[b].name for b in found["company_id"]],
-                "change": "change company",
-            }, columns=MOVE_COLUMNS)
-            return self._finish(plan.reset_index(drop=True), problems, dry_run, apply=lambda: self._apply_moves(work, plan))
+                problems.extend(
+                    f"row {r}: {p}"
+                    for p in rules.change_company_problems(
+                        contacts[a], companies[b], self.group(contacts[a].group)
+                    )
+                )
+            found = found[
+                [
+                    contacts[a].company_id != b
+                    for a, b in zip(found["contact_id"], found["company_id"], strict=True)
+                ]
+            ]
+            plan = pd.DataFrame(
+                {
+                    "id": found["contact_id"],
+                    "row": found["row"],
+                    "name": [contacts[a].name for a in found["contact_id"]],
+                    "from_company_id": pd.array(
+                        [contacts[a].company_id for a in found["contact_id"]], dtype="Int64"
+                    ),
+                    "company_id": found["company_id"],
+                    "company_name": [companies[b].name for b in found["company_id"]],
+                    "change": "change company",
+                },
+                columns=MOVE_COLUMNS,
+            )
+            return self._finish(
+                plan.reset_index(drop=True), problems, dry_run, apply=lambda: self._apply_moves(work, plan)
+            )
 
         return self._write(op)
 
@@ -124,7 +178,9 @@ class BulkLifecycleAPI(BulkAPI):
         existing = set(work.session.scalars(select(C.id).where(C.id.in_([int(i) for i in ids]))))
         for col, what in (("contact_id", "contact"), ("company_id", "company")):
             gone = rows[~rows[col].isin(existing)]
-            problems.extend(f"row {r}: {what} #{i} does not exist" for r, i in zip(gone["row"], gone[col], strict=True))
+            problems.extend(
+                f"row {r}: {what} #{i} does not exist" for r, i in zip(gone["row"], gone[col], strict=True)
+            )
         return rows[rows["contact_id"].isin(existing) & rows["company_id"].isin(existing)]
 
     def _apply_moves(self, work: UnitOfWork, plan: pd.DataFrame) -> None:
@@ -132,19 +188,33 @@ class BulkLifecycleAPI(BulkAPI):
             return
         ct = table_of(C)
         work.session.execute(
-            update(ct).where(ct.c.id == bindparam("b_id"))
+            update(ct)
+            .where(ct.c.id == bindparam("b_id"))
             .values(company_id=bindparam("b_company"), version=ct.c.version + 1, updated_at=work.now),
-            [{"b_id": int(i), "b_company": int(c)} for i, c in zip(plan["id"], plan["company_id"], strict=True)],
+            [
+                {"b_id": int(i), "b_company": int(c)}
+                for i, c in zip(plan["id"], plan["company_id"], strict=True)
+            ],
         )
-        work.session.execute(insert(AuditEntry), [
-            {"at": work.now, "user_name": work.user, "action": "change_company", "entity": "customer",
-             "entity_id": int(i), "customer_id": int(i), "before": {"company_id": int(old)},
-             "after": {"company_id": int(new)}, "run_id": work.run_id}
-            for i, old, new in zip(plan["id"], plan["from_company_id"], plan["company_id"], strict=True)
-        ])
+        work.session.execute(
+            insert(AuditEntry),
+            [
+                {
+                    "at": work.now,
+                    "user_name": work.user,
+                    "action": "change_company",
+                    "entity": "customer",
+                    "entity_id": int(i),
+                    "customer_id": int(i),
+                    "before": {"company_id": int(old)},
+                    "after": {"company_id": int(new)},
+                    "run_id": work.run_id,
+                }
+                for i, old, new in zip(plan["id"], plan["from_company_id"], plan["company_id"], strict=True)
+            ],
+        )
 
 
 class CleanupAPI(DuplicatesAPI, MergeAPI, AnonymiseAPI, BulkLifecycleAPI, ImportAPI, InvariantsAPI):
     """Audits and bulk cleanup: find_duplicates, suggest_merges, merge, anonymise, deactivate_many,
     move_contacts, check_invariants, import_customers."""
-

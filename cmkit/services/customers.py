@@ -30,21 +30,36 @@ def key_for(kind: str, data: Mapping[str, Any], fields: Mapping[str, FieldDef] |
     """The folded search key of a customer (see cmkit.domain.text): its name and e-mail, then its other
     text and e-mail fields (`fields`: the group's definitions for `kind`; without them, every text value)."""
     more = [
-        v for k, v in data.items()
-        if k not in NAME_FIELDS and isinstance(v, str) and (fields is None or (k in fields and fields[k].type in KEY_TYPES))
+        v
+        for k, v in data.items()
+        if k not in NAME_FIELDS
+        and isinstance(v, str)
+        and (fields is None or (k in fields and fields[k].type in KEY_TYPES))
     ]
     return customer_key([display_name(kind, data), data.get("email")], more)
 
 
 class CustomersAPI(Core):
-    def _create(self, work: UnitOfWork, group: str, kind: str, company_id: int | None, fields: dict[str, Any]) -> Customer:
+    def _create(
+        self, work: UnitOfWork, group: str, kind: str, company_id: int | None, fields: dict[str, Any]
+    ) -> Customer:
         data = validate_fields(self.group(group).fields_for(kind), fields)
         name = display_name(kind, data)
         new_id = work.session.execute(
-            insert(C).values(
-                kind=kind, group_id=self.group_id(group), company_id=company_id, active=True, name=name,
-                search_key=key_for(kind, data, self.group(group).fields_for(kind)), data=data, version=1, created_at=work.now, updated_at=work.now,
-            ).returning(C.id)
+            insert(C)
+            .values(
+                kind=kind,
+                group_id=self.group_id(group),
+                company_id=company_id,
+                active=True,
+                name=name,
+                search_key=key_for(kind, data, self.group(group).fields_for(kind)),
+                data=data,
+                version=1,
+                created_at=work.now,
+                updated_at=work.now,
+            )
+            .returning(C.id)
         ).scalar_one()
         after = {"kind": kind, "group": group, "company_id": company_id, "name": name, "fields": data}
         work.audit("create", "customer", new_id, new_id, None, after)
@@ -56,7 +71,9 @@ class CustomersAPI(Core):
         def op(work: UnitOfWork) -> Customer:
             gdef = self.group(group)
             if not gdef.two_level:
-                raise ValidationError("group", f"R2: {group!r} is a one-level group without companies; use create_contact")
+                raise ValidationError(
+                    "group", f"R2: {group!r} is a one-level group without companies; use create_contact"
+                )
             self.require("write", group)
             return self._create(work, group, "company", None, fields)
 
@@ -70,19 +87,26 @@ class CustomersAPI(Core):
             self.require("write", group)
             if not gdef.two_level:
                 if company is not None:
-                    raise ValidationError("company", f"R2: one-level group {group!r} has no companies; leave company out")
+                    raise ValidationError(
+                        "company", f"R2: one-level group {group!r} has no companies; leave company out"
+                    )
                 return self._create(work, group, "contact", None, fields)
             if company is None:
                 raise ValidationError(
-                    "company", f"R3: a contact of two-level group {group!r} belongs to one company; pass company=<id>"
+                    "company",
+                    f"R3: a contact of two-level group {group!r} belongs to one company; pass company=<id>",
                 )
             repo.lock_customers(work.session, [getattr(company, "id", company)], shared=True)
             comp = self._customer(work, company, permission=None)
             if comp.kind != "company" or comp.group != group:
-                raise ValidationError("company", f"R3: {rules.label(comp)} is not a company of group {group!r}")
+                raise ValidationError(
+                    "company", f"R3: {rules.label(comp)} is not a company of group {group!r}"
+                )
             if not comp.active:
                 raise PreconditionFailed(
-                    [f"R20: {rules.label(comp)} is deactivated; contacts cannot be added to it; reactivate it first"]
+                    [
+                        f"R20: {rules.label(comp)} is deactivated; contacts cannot be added to it; reactivate it first"
+                    ]
                 )
             return self._create(work, group, "contact", comp.id, fields)
 
@@ -95,7 +119,8 @@ class CustomersAPI(Core):
                 version = int(version)
             except (TypeError, ValueError):
                 raise ValidationError(
-                    "version", f"must be the version the customer was read with (Customer.version), got {version!r}"
+                    "version",
+                    f"must be the version the customer was read with (Customer.version), got {version!r}",
                 ) from None
 
         def op(work: UnitOfWork) -> Customer:
@@ -110,14 +135,19 @@ class CustomersAPI(Core):
             data = validate_fields(self.group(cur.group).fields_for(cur.kind), fields, current=cur.fields)
             if data == dict(cur.fields):
                 return cur
-            before = {k: cur.fields.get(k) for k in set(data) | set(cur.fields) if data.get(k) != cur.fields.get(k)}
+            before = {
+                k: cur.fields.get(k) for k in set(data) | set(cur.fields) if data.get(k) != cur.fields.get(k)
+            }
             after = {k: data.get(k) for k in before}
             done = work.session.execute(
                 update(C)
                 .where(C.id == cur.id, C.version == cur.version)
                 .values(
-                    data=data, name=display_name(cur.kind, data), search_key=key_for(cur.kind, data, self.group(cur.group).fields_for(cur.kind)),
-                    version=C.version + 1, updated_at=work.now,
+                    data=data,
+                    name=display_name(cur.kind, data),
+                    search_key=key_for(cur.kind, data, self.group(cur.group).fields_for(cur.kind)),
+                    version=C.version + 1,
+                    updated_at=work.now,
                 )
                 .execution_options(synchronize_session=False)
             )
@@ -144,11 +174,19 @@ class CustomersAPI(Core):
                 return contact
             old = contact.company_id
             work.session.execute(
-                update(C).where(C.id == contact.id)
+                update(C)
+                .where(C.id == contact.id)
                 .values(company_id=company.id, version=C.version + 1, updated_at=work.now)
                 .execution_options(synchronize_session=False)
             )
-            work.audit("change_company", "customer", contact.id, contact.id, {"company_id": old}, {"company_id": company.id})
+            work.audit(
+                "change_company",
+                "customer",
+                contact.id,
+                contact.id,
+                {"company_id": old},
+                {"company_id": company.id},
+            )
             return self._customer(work, contact.id, permission=None)
 
         return self._write(op)
@@ -158,7 +196,11 @@ class CustomersAPI(Core):
 
         def op(work: UnitOfWork) -> pd.DataFrame:
             comp = self._customer(work, company_id)
-            stmt = select(C.id, C.name, C.active, C.version, C.data).where(C.company_id == comp.id).order_by(C.name, C.id)
+            stmt = (
+                select(C.id, C.name, C.active, C.version, C.data)
+                .where(C.company_id == comp.id)
+                .order_by(C.name, C.id)
+            )
             if not include_deactivated:
                 stmt = stmt.where(C.active.is_(True))
             df = repo.frame_of(work.session, stmt)

@@ -44,9 +44,13 @@ def moment(value: Any, field: str, *, end: bool = False) -> tuple[dt.datetime, b
     day: `until=date` includes that day. A time without zone is taken as UTC, as in `history(since=...)`."""
     if isinstance(value, str):
         try:
-            value = dt.date.fromisoformat(value) if len(value.strip()) == 10 else dt.datetime.fromisoformat(value)
+            value = (
+                dt.date.fromisoformat(value) if len(value.strip()) == 10 else dt.datetime.fromisoformat(value)
+            )
         except ValueError:
-            raise ValidationError(field, f"must be a date or datetime (YYYY-MM-DD[THH:MM]), got {value!r}") from None
+            raise ValidationError(
+                field, f"must be a date or datetime (YYYY-MM-DD[THH:MM]), got {value!r}"
+            ) from None
     if isinstance(value, pd.Timestamp):
         value = value.to_pydatetime()
     if isinstance(value, dt.datetime):
@@ -101,15 +105,30 @@ def _tidy(df: pd.DataFrame) -> pd.DataFrame:
 
 def _comment_select() -> Any:
     return select(
-        Cm.id, Cm.customer_id, Cm.created_at, Cm.author, Cm.text, Cm.deleted_at.is_not(None).label("pending"),
+        Cm.id,
+        Cm.customer_id,
+        Cm.created_at,
+        Cm.author,
+        Cm.text,
+        Cm.deleted_at.is_not(None).label("pending"),
         Cm.deleted_by,
     ).order_by(Cm.created_at, Cm.id)
 
 
 def _attachment_select() -> Any:
     return select(
-        At.id, At.customer_id, At.name, At.file_type.label("type"), At.media_type, At.size, At.description,
-        At.created_at, At.author, At.sha256, At.deleted_at.is_not(None).label("pending"), At.deleted_by,
+        At.id,
+        At.customer_id,
+        At.name,
+        At.file_type.label("type"),
+        At.media_type,
+        At.size,
+        At.description,
+        At.created_at,
+        At.author,
+        At.sha256,
+        At.deleted_at.is_not(None).label("pending"),
+        At.deleted_by,
     ).order_by(At.created_at, At.id)
 
 
@@ -127,7 +146,8 @@ def finalize_pending(core: Core, work: UnitOfWork) -> None:
     for table in TABLES:
         cols = SUMMARY[table]
         gone = work.session.execute(
-            delete(table).where(table.deleted_by == work.user)
+            delete(table)
+            .where(table.deleted_by == work.user)
             .returning(table.id, table.customer_id, *(getattr(table, c) for c in cols))
             .execution_options(synchronize_session=False)
         ).all()
@@ -162,20 +182,33 @@ class DetailsAPI(Core):
         def op(work: UnitOfWork) -> None:
             row = self._detail(work, table, detail_id, "write")
             if pending and row.deleted_at is not None:
-                raise PreconditionFailed([f"R11: {entity} #{row.id} is already pending deletion (by {row.deleted_by}); "
-                                          f"undo_delete_{entity}({row.id}) restores it"])
+                raise PreconditionFailed(
+                    [
+                        f"R11: {entity} #{row.id} is already pending deletion (by {row.deleted_by}); "
+                        f"undo_delete_{entity}({row.id}) restores it"
+                    ]
+                )
             if not pending and row.deleted_at is None:
-                raise PreconditionFailed([f"R11: {entity} #{row.id} is not pending deletion; nothing to undo"])
+                raise PreconditionFailed(
+                    [f"R11: {entity} #{row.id} is not pending deletion; nothing to undo"]
+                )
             if not pending and row.deleted_by != work.user:
-                raise PreconditionFailed([f"R11: only {row.deleted_by!r}, who deleted {entity} #{row.id}, can undo "
-                                          "the deletion, until their next action makes it final"])
+                raise PreconditionFailed(
+                    [
+                        f"R11: only {row.deleted_by!r}, who deleted {entity} #{row.id}, can undo "
+                        "the deletion, until their next action makes it final"
+                    ]
+                )
             work.session.execute(
-                update(table).where(table.id == row.id)
+                update(table)
+                .where(table.id == row.id)
                 .values(deleted_at=work.now if pending else None, deleted_by=work.user if pending else None)
                 .execution_options(synchronize_session=False)
             )
             action = f"delete_{entity}" if pending else f"undo_delete_{entity}"
-            work.audit(action, entity, row.id, row.customer_id, {"pending": not pending}, {"pending": pending})
+            work.audit(
+                action, entity, row.id, row.customer_id, {"pending": not pending}, {"pending": pending}
+            )
 
         # Undo is not "another action": it must not make the user's pending deletions final.
         self._write(op, hooks=pending)
@@ -188,16 +221,29 @@ class DetailsAPI(Core):
             c = self._customer(work, customer_id, permission="comments_write")
             clean = clean_text(text, "text", COMMENT_MAX, required=True)
             new_id = work.session.execute(
-                insert(Cm).values(customer_id=c.id, author=work.user, created_at=work.now, text=clean,
-                                  text_folded=fold(clean)).returning(Cm.id)
+                insert(Cm)
+                .values(
+                    customer_id=c.id,
+                    author=work.user,
+                    created_at=work.now,
+                    text=clean,
+                    text_folded=fold(clean),
+                )
+                .returning(Cm.id)
             ).scalar_one()
             work.audit("add_comment", "comment", new_id, c.id, None, {"text": clean})
             return int(new_id)
 
         return self._write(op)
 
-    def comments(self, customer_id: Any, author: str | None = None, text: str | None = None, since: Any = None,
-                 until: Any = None) -> pd.DataFrame:
+    def comments(
+        self,
+        customer_id: Any,
+        author: str | None = None,
+        text: str | None = None,
+        since: Any = None,
+        until: Any = None,
+    ) -> pd.DataFrame:
         """The customer's comments, oldest first, filtered by author, words of the text (case-insensitive)
         and date range (R10). `pending` marks deletions that can still be undone (R11)."""
 
@@ -235,41 +281,77 @@ class DetailsAPI(Core):
             c = self._customer(work, customer_id, permission="attachments_write")
             if self.config.attachments != policy:  # the configuration changed meanwhile: judge again
                 check_files(files, self.config.attachments)
-            ids = work.session.execute(
-                insert(At).returning(At.id, sort_by_parameter_order=True),
-                [self._attachment_values(work, c.id, f, desc, text) for f, text in zip(checked, texts, strict=True)],
-            ).scalars().all()
+            ids = (
+                work.session.execute(
+                    insert(At).returning(At.id, sort_by_parameter_order=True),
+                    [
+                        self._attachment_values(work, c.id, f, desc, text)
+                        for f, text in zip(checked, texts, strict=True)
+                    ],
+                )
+                .scalars()
+                .all()
+            )
             for new_id, f in zip(ids, checked, strict=True):
-                work.audit("add_attachment", "attachment", new_id, c.id, None,
-                           {"name": f.name, "type": f.type, "size": f.size, "sha256": f.sha256, "description": desc})
+                work.audit(
+                    "add_attachment",
+                    "attachment",
+                    new_id,
+                    c.id,
+                    None,
+                    {"name": f.name, "type": f.type, "size": f.size, "sha256": f.sha256, "description": desc},
+                )
             return [int(i) for i in ids]
 
         return self._write(op)
 
     @staticmethod
-    def _attachment_values(work: UnitOfWork, customer_id: int, f: CheckedFile, desc: str, text: str | None) -> dict[str, Any]:
+    def _attachment_values(
+        work: UnitOfWork, customer_id: int, f: CheckedFile, desc: str, text: str | None
+    ) -> dict[str, Any]:
         return {
-            "customer_id": customer_id, "name": f.name, "name_folded": fold(f.name), "file_type": f.type,
-            "media_type": f.media_type, "size": f.size, "sha256": f.sha256, "description": desc,
-            "author": work.user, "created_at": work.now, "data": f.data, "content_text": text,
+            "customer_id": customer_id,
+            "name": f.name,
+            "name_folded": fold(f.name),
+            "file_type": f.type,
+            "media_type": f.media_type,
+            "size": f.size,
+            "sha256": f.sha256,
+            "description": desc,
+            "author": work.user,
+            "created_at": work.now,
+            "data": f.data,
+            "content_text": text,
         }
 
-    def attachments(self, customer_id: Any, name: str | None = None, type: str | Iterable[str] | None = None,
-                    author: str | None = None, since: Any = None, until: Any = None,
-                    content: str | None = None) -> pd.DataFrame:
+    def attachments(
+        self,
+        customer_id: Any,
+        name: str | None = None,
+        type: str | Iterable[str] | None = None,
+        author: str | None = None,
+        since: Any = None,
+        until: Any = None,
+        content: str | None = None,
+    ) -> pd.DataFrame:
         """The customer's attachments (metadata), oldest first, filtered by words of the file name, file
         type(s), author, date range and words of the content (R10; content needs searchable = true)."""
 
         def op(work: UnitOfWork) -> pd.DataFrame:
             c = self._customer(work, customer_id, permission="attachments_read")
             if content is not None and not self.config.attachments.searchable:
-                raise ValidationError("content", "R9: attachment contents are not searchable in this configuration; "
-                                                 "an admin can set [attachments] searchable = true")
+                raise ValidationError(
+                    "content",
+                    "R9: attachment contents are not searchable in this configuration; "
+                    "an admin can set [attachments] searchable = true",
+                )
             stmt = _attachment_select().where(At.customer_id == c.id)
             if type is not None:
                 types = [type] if isinstance(type, str) else list(type)
                 if not all(isinstance(t, str) and t.strip(".").isalnum() and t.isascii() for t in types):
-                    raise ValidationError("type", f"give file types like 'pdf' or ['png', 'jpg'], got {type!r}")
+                    raise ValidationError(
+                        "type", f"give file types like 'pdf' or ['png', 'jpg'], got {type!r}"
+                    )
                 stmt = stmt.where(At.file_type.in_([canonical_type(t) for t in types]))
             stmt = _by_author(stmt, At.author, author)
             stmt = _words(stmt, At.name_folded, name, "name")

@@ -26,8 +26,12 @@ PLAN_COLUMNS = ["row", "kind", "name", "company_id", "company_name", "change", "
 
 
 def _blank(value: Any) -> bool:
-    return value is None or value is pd.NA or (isinstance(value, float) and value != value) or (
-        isinstance(value, str) and not value.strip())
+    return (
+        value is None
+        or value is pd.NA
+        or (isinstance(value, float) and value != value)
+        or (isinstance(value, str) and not value.strip())
+    )
 
 
 def read_table(source: Any, field: str) -> pd.DataFrame:
@@ -47,7 +51,9 @@ def read_table(source: Any, field: str) -> pd.DataFrame:
         else:
             raise ValidationError(field, f"{path.name}: only .csv and .xlsx files can be read")
     else:
-        raise ValidationError(field, f"give a DataFrame or the path of a .csv or .xlsx file, got {type(source).__name__}")
+        raise ValidationError(
+            field, f"give a DataFrame or the path of a .csv or .xlsx file, got {type(source).__name__}"
+        )
     table.columns = [str(c).strip() for c in table.columns]
     return table.astype(object).where(~table.map(_blank), None)
 
@@ -106,19 +112,25 @@ class ImportAPI(Core):
             raise PreconditionFailed(problems)
         return Outcome(applied=False, changes=plan, problems=problems)
 
-    def _check_rows(self, work: UnitOfWork, gdef: GroupDef, table: pd.DataFrame) -> tuple[
-            pd.DataFrame, list[dict[str, Any]], list[str]]:
+    def _check_rows(
+        self, work: UnitOfWork, gdef: GroupDef, table: pd.DataFrame
+    ) -> tuple[pd.DataFrame, list[dict[str, Any]], list[str]]:
         """The plan, the records to store and every problem, by row and field."""
         problems: list[str] = []
         fields = {*gdef.contact_fields, *gdef.company_fields}
         for col in table.columns:
             if col not in fields and col not in SPECIAL:
-                problems.append(f"row 1, column {col!r}: not a field of group {gdef.name!r} "
-                                f"(fields: {', '.join(sorted(fields))}; also kind, company)")
+                problems.append(
+                    f"row 1, column {col!r}: not a field of group {gdef.name!r} "
+                    f"(fields: {', '.join(sorted(fields))}; also kind, company)"
+                )
         companies = self._companies(work, gdef)
         rows = table.to_dict("records")
-        new_companies = {_key(raw["name"]): pos + 2 for pos, raw in enumerate(rows)
-                         if str(raw.get("kind") or "").strip().lower() == "company" and raw.get("name") is not None}
+        new_companies = {
+            _key(raw["name"]): pos + 2
+            for pos, raw in enumerate(rows)
+            if str(raw.get("kind") or "").strip().lower() == "company" and raw.get("name") is not None
+        }
         emails = self._known_emails(work, gdef)
         records: list[dict[str, Any]] = []
         plan_rows: list[dict[str, Any]] = []
@@ -136,26 +148,37 @@ class ImportAPI(Core):
                 if name in SPECIAL or value is None or name not in fields:
                     continue
                 if name not in defs:
-                    mine.append(f"row {r}, {name}: not a field of a {kind} in group {gdef.name!r}; leave it empty")
+                    mine.append(
+                        f"row {r}, {name}: not a field of a {kind} in group {gdef.name!r}; leave it empty"
+                    )
                     continue
                 try:
-                    clean = validate_value(defs[name], _as_text(value) if defs[name].type in ("text", "email", "phone")
-                                           else value)
+                    clean = validate_value(
+                        defs[name],
+                        _as_text(value) if defs[name].type in ("text", "email", "phone") else value,
+                    )
                 except ValidationError as exc:
                     mine.append(f"row {r}, {exc}")
                     continue
                 if clean is not None:
                     data[name] = clean
-            mine += [f"row {r}, {fd.name}: is required; give it a value" for fd in defs.values()
-                     if fd.required and data.get(fd.name) is None]
+            mine += [
+                f"row {r}, {fd.name}: is required; give it a value"
+                for fd in defs.values()
+                if fd.required and data.get(fd.name) is None
+            ]
             name = display_name(kind, data)
             company_id, company_name = None, None
             if kind == "contact" and gdef.two_level:
-                company_id, company_name, problem = self._company_of(raw.get("company"), companies, new_companies)
+                company_id, company_name, problem = self._company_of(
+                    raw.get("company"), companies, new_companies
+                )
                 if problem:
                     mine.append(f"row {r}, company: {problem}")
             elif raw.get("company") is not None:
-                mine.append(f"row {r}, company: only contacts of two-level groups have a company; leave it empty")
+                mine.append(
+                    f"row {r}, company: only contacts of two-level groups have a company; leave it empty"
+                )
             note = ""
             email = str(data.get("email", "")).casefold()
             if email:
@@ -165,14 +188,34 @@ class ImportAPI(Core):
                 same = ", ".join(f"#{i}" for i, _a in companies[_key(name)])
                 note = "; ".join(x for x in (note, f"a company of this name exists: {same}") if x)
             problems += mine
-            plan_rows.append({"row": r, "kind": kind, "name": name, "company_id": company_id,
-                              "company_name": company_name, "change": "create", "note": note,
-                              "problems": "; ".join(mine), **data})
-            records.append({"row": r, "kind": kind, "data": data, "name": name, "company_id": company_id,
-                            "company_name": company_name})
+            plan_rows.append(
+                {
+                    "row": r,
+                    "kind": kind,
+                    "name": name,
+                    "company_id": company_id,
+                    "company_name": company_name,
+                    "change": "create",
+                    "note": note,
+                    "problems": "; ".join(mine),
+                    **data,
+                }
+            )
+            records.append(
+                {
+                    "row": r,
+                    "kind": kind,
+                    "data": data,
+                    "name": name,
+                    "company_id": company_id,
+                    "company_name": company_name,
+                }
+            )
         plan = pd.DataFrame(plan_rows, columns=[*PLAN_COLUMNS, *[f for f in fields if f not in PLAN_COLUMNS]])
         plan["company_id"] = plan["company_id"].astype("Int64")
-        plan.insert(0, "id", pd.Series([None] * len(plan), dtype="Int64", index=plan.index))  # ids are given when stored
+        plan.insert(
+            0, "id", pd.Series([None] * len(plan), dtype="Int64", index=plan.index)
+        )  # ids are given when stored
         return plan, records, problems
 
     def _companies(self, work: UnitOfWork, gdef: GroupDef) -> dict[str, list[tuple[int, bool]]]:
@@ -180,8 +223,9 @@ class ImportAPI(Core):
         if not gdef.two_level:
             return {}
         out: dict[str, list[tuple[int, bool]]] = {}
-        rows = work.session.execute(select(C.id, C.name, C.active).where(
-            C.group_id == self.group_id(gdef.name), C.kind == "company")).all()
+        rows = work.session.execute(
+            select(C.id, C.name, C.active).where(C.group_id == self.group_id(gdef.name), C.kind == "company")
+        ).all()
         for cid, name, active in rows:
             out.setdefault(_key(name), []).append((cid, bool(active)))
             out.setdefault(f"#{cid}", []).append((cid, bool(active)))
@@ -189,13 +233,15 @@ class ImportAPI(Core):
 
     def _known_emails(self, work: UnitOfWork, gdef: GroupDef) -> dict[str, str]:
         email = C.data["email"].as_string()
-        rows = work.session.execute(select(func.lower(email), C.id).where(
-            C.group_id == self.group_id(gdef.name), email.is_not(None))).all()
+        rows = work.session.execute(
+            select(func.lower(email), C.id).where(C.group_id == self.group_id(gdef.name), email.is_not(None))
+        ).all()
         return {str(e).casefold(): f"same e-mail as customer #{i}" for e, i in rows if e}
 
     @staticmethod
-    def _company_of(value: Any, companies: dict[str, list[tuple[int, bool]]],
-                    new: dict[str, int]) -> tuple[int | None, str | None, str]:
+    def _company_of(
+        value: Any, companies: dict[str, list[tuple[int, bool]]], new: dict[str, int]
+    ) -> tuple[int | None, str | None, str]:
         """(existing company id, new company name, problem) for a contact's `company` cell."""
         if value is None:
             return None, None, "R3: a contact of a two-level group belongs to a company; give its id or name"
@@ -205,10 +251,18 @@ class ImportAPI(Core):
             return None, text, ""
         found = companies.get(key, [])
         if not found:
-            return None, None, f"no company {text!r} in this group or in this file; create it first or add a row for it"
+            return (
+                None,
+                None,
+                f"no company {text!r} in this group or in this file; create it first or add a row for it",
+            )
         if len(found) > 1:
             ids = ", ".join(f"#{i}" for i, _a in found)
-            return None, None, f"{len(found)} companies are named {text!r} ({ids}); give the company's id instead"
+            return (
+                None,
+                None,
+                f"{len(found)} companies are named {text!r} ({ids}); give the company's id instead",
+            )
         cid, active = found[0]
         if not active:
             return None, None, f"R20: company #{cid} is deactivated; contacts cannot be added to it"
@@ -226,21 +280,64 @@ class ImportAPI(Core):
             for r in batch:
                 if r["company_name"] is not None:
                     r["company_id"] = new_ids[_key(r["company_name"])]
-            ids = s.execute(insert(C).returning(C.id, sort_by_parameter_order=True), [
-                {"kind": kind, "group_id": gid, "company_id": r["company_id"], "active": True, "name": r["name"],
-                 "search_key": key_for(kind, r["data"], gdef.fields_for(kind)), "data": r["data"], "version": 1, "created_at": work.now,
-                 "updated_at": work.now} for r in batch
-            ]).scalars().all()
+            ids = (
+                s.execute(
+                    insert(C).returning(C.id, sort_by_parameter_order=True),
+                    [
+                        {
+                            "kind": kind,
+                            "group_id": gid,
+                            "company_id": r["company_id"],
+                            "active": True,
+                            "name": r["name"],
+                            "search_key": key_for(kind, r["data"], gdef.fields_for(kind)),
+                            "data": r["data"],
+                            "version": 1,
+                            "created_at": work.now,
+                            "updated_at": work.now,
+                        }
+                        for r in batch
+                    ],
+                )
+                .scalars()
+                .all()
+            )
             for r, new_id in zip(batch, ids, strict=True):
                 r["id"] = new_id
                 if kind == "company":
                     new_ids.setdefault(_key(r["name"]), new_id)
-                audit.append({"at": work.now, "user_name": work.user, "action": "create", "entity": "customer",
-                              "entity_id": new_id, "customer_id": new_id, "before": None, "run_id": work.run_id,
-                              "after": {"kind": kind, "group": gdef.name, "company_id": r["company_id"],
-                                        "name": r["name"], "fields": r["data"], "imported_row": r["row"]}})
+                audit.append(
+                    {
+                        "at": work.now,
+                        "user_name": work.user,
+                        "action": "create",
+                        "entity": "customer",
+                        "entity_id": new_id,
+                        "customer_id": new_id,
+                        "before": None,
+                        "run_id": work.run_id,
+                        "after": {
+                            "kind": kind,
+                            "group": gdef.name,
+                            "company_id": r["company_id"],
+                            "name": r["name"],
+                            "fields": r["data"],
+                            "imported_row": r["row"],
+                        },
+                    }
+                )
         if audit:
             s.execute(insert(AuditEntry), audit)
-        work.audit("import_customers", "import", None, None, None, {
-            "group": gdef.name, "source": source, "companies": sum(r["kind"] == "company" for r in records),
-            "contacts": sum(r["kind"] == "contact" for r in records)})
+        work.audit(
+            "import_customers",
+            "import",
+            None,
+            None,
+            None,
+            {
+                "group": gdef.name,
+                "source": source,
+                "companies": sum(r["kind"] == "company" for r in records),
+                "contacts": sum(r["kind"] == "contact" for r in records),
+            },
+        )

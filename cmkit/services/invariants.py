@@ -39,16 +39,21 @@ def _customer_checks() -> Any:
     base = select(C.id, C.group_id).join(G, G.id == C.group_id)
     with_company = base.add_columns(co.id.label("co_id")).join(co, co.id == C.company_id)
     return union_all(
-        base.add_columns(literal("R2").label("rule"), literal("a company in one-level group").label("detail"))
-        .where(G.model == "one-level", C.kind == "company"),
-        base.add_columns(literal("R2"), literal("a contact of a one-level group has a company"))
-        .where(G.model == "one-level", C.kind == "contact", C.company_id.is_not(None)),
-        base.add_columns(literal("R3"), literal("a contact of a two-level group without a company"))
-        .where(G.model == "two-level", C.kind == "contact", C.company_id.is_(None)),
-        with_company.with_only_columns(C.id, C.group_id, literal("R3"), literal("its company is not a company of its group"))
-        .where(G.model == "two-level", or_(co.kind != "company", co.group_id != C.group_id)),
-        with_company.with_only_columns(C.id, C.group_id, literal("R19"), literal("active contact of a deactivated company"))
-        .where(C.active.is_(True), co.active.is_(False)),
+        base.add_columns(
+            literal("R2").label("rule"), literal("a company in one-level group").label("detail")
+        ).where(G.model == "one-level", C.kind == "company"),
+        base.add_columns(literal("R2"), literal("a contact of a one-level group has a company")).where(
+            G.model == "one-level", C.kind == "contact", C.company_id.is_not(None)
+        ),
+        base.add_columns(literal("R3"), literal("a contact of a two-level group without a company")).where(
+            G.model == "two-level", C.kind == "contact", C.company_id.is_(None)
+        ),
+        with_company.with_only_columns(
+            C.id, C.group_id, literal("R3"), literal("its company is not a company of its group")
+        ).where(G.model == "two-level", or_(co.kind != "company", co.group_id != C.group_id)),
+        with_company.with_only_columns(
+            C.id, C.group_id, literal("R19"), literal("active contact of a deactivated company")
+        ).where(C.active.is_(True), co.active.is_(False)),
     ).subquery()
 
 
@@ -60,16 +65,31 @@ def _ticket_checks() -> Any:
     tk = select(T.id, main.group_id).outerjoin(main, main.id == T.main_customer_id)
     lk = repo.links(select(C.id).where(C.active.is_(False)))
     return union_all(
-        tk.add_columns(literal("R15").label("rule"), literal("the main customer does not exist").label("detail"))
-        .where(main.id.is_(None)),
-        tk.add_columns(literal("R15"), literal("an additional customer is also the main customer"))
-        .join(A, and_(A.ticket_id == T.id, A.customer_id == T.main_customer_id)),
-        tk.add_columns(literal("R14"), literal("a company is main customer; the group takes tickets for contacts only"))
+        tk.add_columns(
+            literal("R15").label("rule"), literal("the main customer does not exist").label("detail")
+        ).where(main.id.is_(None)),
+        tk.add_columns(literal("R15"), literal("an additional customer is also the main customer")).join(
+            A, and_(A.ticket_id == T.id, A.customer_id == T.main_customer_id)
+        ),
+        tk.add_columns(
+            literal("R14"), literal("a company is main customer; the group takes tickets for contacts only")
+        )
         .join(gm, gm.id == main.group_id)
         .where(main.kind == "company", gm.model == "two-level", gm.tickets_for_companies.is_(False)),
-        tk.add_columns(literal("R18"), (literal("names deactivated ") + lk.c.role + literal(" customer #")
-                                        + other.id.cast(type_=C.name.type) + literal(" ") + other.name))
-        .join(lk, lk.c.ticket_id == T.id).join(other, other.id == lk.c.customer_id).where(T.state == "open"),
+        tk.add_columns(
+            literal("R18"),
+            (
+                literal("names deactivated ")
+                + lk.c.role
+                + literal(" customer #")
+                + other.id.cast(type_=C.name.type)
+                + literal(" ")
+                + other.name
+            ),
+        )
+        .join(lk, lk.c.ticket_id == T.id)
+        .join(other, other.id == lk.c.customer_id)
+        .where(T.state == "open"),
     ).subquery()
 
 
@@ -102,7 +122,9 @@ def field_problems(frame: pd.DataFrame, gdef: GroupDef, kind: str) -> pd.Series:
     names = [display_name(kind, d or {}) for d in frame["data"]]
     for i, stored, derived in zip(frame["id"], frame["name"], names, strict=True):
         if stored != derived:
-            found.setdefault(int(i), []).append(f"the stored name {stored!r} is not the name its fields give ({derived!r})")
+            found.setdefault(int(i), []).append(
+                f"the stored name {stored!r} is not the name its fields give ({derived!r})"
+            )
     return pd.Series({i: "; ".join(p) for i, p in found.items()}, dtype=object)
 
 
@@ -118,22 +140,39 @@ class InvariantsAPI(Core):
             frames = []
             for entity, checks in (("customer", _customer_checks()), ("ticket", _ticket_checks())):
                 df = repo.frame_of(s, select(checks).order_by(checks.c.id))
-                df = df[df["group_id"].isna() | df["group_id"].isin(readable)] if entity == "ticket" else \
-                    df[df["group_id"].isin(readable)]
-                found = df.groupby(["rule", "id"], as_index=False).agg(detail=("detail", lambda d: "; ".join(sorted(set(d)))))
+                df = (
+                    df[df["group_id"].isna() | df["group_id"].isin(readable)]
+                    if entity == "ticket"
+                    else df[df["group_id"].isin(readable)]
+                )
+                found = df.groupby(["rule", "id"], as_index=False).agg(
+                    detail=("detail", lambda d: "; ".join(sorted(set(d))))
+                )
                 frames.append(found.assign(entity=entity))
             for gname, gid in self._group_ids.items():
                 if gid not in readable or gname not in self.config.groups:
                     continue
                 gdef = self.config.groups[gname]
                 for kind in ("company", "contact") if gdef.two_level else ("contact",):  # R2 covers the rest
-                    rows = repo.frame_of(s, select(C.id, C.name, C.data).where(C.group_id == gid, C.kind == kind))
+                    rows = repo.frame_of(
+                        s, select(C.id, C.name, C.data).where(C.group_id == gid, C.kind == kind)
+                    )
                     if rows.empty:
                         continue
                     bad = field_problems(rows, gdef, kind)
-                    frames.append(pd.DataFrame({"rule": "R4", "id": bad.index.astype("int64"), "detail": bad.to_numpy(),
-                                                "entity": "customer"}))
-            out = pd.concat([f for f in frames if not f.empty] or [pd.DataFrame(columns=COLUMNS)], ignore_index=True)
+                    frames.append(
+                        pd.DataFrame(
+                            {
+                                "rule": "R4",
+                                "id": bad.index.astype("int64"),
+                                "detail": bad.to_numpy(),
+                                "entity": "customer",
+                            }
+                        )
+                    )
+            out = pd.concat(
+                [f for f in frames if not f.empty] or [pd.DataFrame(columns=COLUMNS)], ignore_index=True
+            )
             out["_n"] = out["rule"].str[1:].astype(int)
             out = out.sort_values(["_n", "entity", "id"], ignore_index=True)[COLUMNS]
             return out.astype({"rule": object, "entity": object, "id": "int64", "detail": object})

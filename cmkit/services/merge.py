@@ -24,14 +24,21 @@ C, T, Cm, At = CustomerRow, TicketRow, CommentRow, AttachmentRow
 PLAN_COLUMNS = ["entity", "id", "label", "change", "from_id", "to_id", "detail"]
 
 
-def merge_problems(survivor: Customer, duplicates: Sequence[Customer], group: GroupDef,
-                   roles: dict[int, set[str]], open_tickets: set[int]) -> list[str]:
+def merge_problems(
+    survivor: Customer,
+    duplicates: Sequence[Customer],
+    group: GroupDef,
+    roles: dict[int, set[str]],
+    open_tickets: set[int],
+) -> list[str]:
     """What refuses merging `duplicates` into `survivor`: kind and group must agree (only records of one
     customer merge), the survivor must be active and able to take the tickets (R17, R14)."""
     problems = []
     if not survivor.active:
-        problems.append(f"R17: survivor {rules.label(survivor)} is deactivated and cannot receive tickets; "
-                        "reactivate it, or choose an active record as survivor")
+        problems.append(
+            f"R17: survivor {rules.label(survivor)} is deactivated and cannot receive tickets; "
+            "reactivate it, or choose an active record as survivor"
+        )
     for d in duplicates:
         if d.id == survivor.id:
             problems.append(f"R1: {rules.label(d)} is the survivor; leave it out of the duplicates")
@@ -42,10 +49,17 @@ def merge_problems(survivor: Customer, duplicates: Sequence[Customer], group: Gr
                 f"{survivor.group!r}: only records of the same kind and group are one customer"
             )
             continue
-        problems += [p for p in rules.transfer_problems(
-            d, survivor, group, becomes_main="main" in roles.get(d.id, set()),
-            open_tickets_moved=d.id in open_tickets,
-        ) if not p.startswith("R17: target")]
+        problems += [
+            p
+            for p in rules.transfer_problems(
+                d,
+                survivor,
+                group,
+                becomes_main="main" in roles.get(d.id, set()),
+                open_tickets_moved=d.id in open_tickets,
+            )
+            if not p.startswith("R17: target")
+        ]
     return problems
 
 
@@ -79,8 +93,12 @@ class MergeAPI(BulkAPI):
                 for d in dups:
                     repo.lock_contacts_of(s, d.id)
             gdef = self.group(surv.group)
-            tickets = repo.frame_of(s, repo.linked_tickets(dup_ids).add_columns(
-                repo.on_ticket(T.id, surv.id).label("survivor_on_ticket")))
+            tickets = repo.frame_of(
+                s,
+                repo.linked_tickets(dup_ids).add_columns(
+                    repo.on_ticket(T.id, surv.id).label("survivor_on_ticket")
+                ),
+            )
             roles: dict[int, set[str]] = {}
             for cid, role in zip(tickets["customer_id"], tickets["role"], strict=True):
                 roles.setdefault(int(cid), set()).add(str(role))
@@ -97,7 +115,9 @@ class MergeAPI(BulkAPI):
         return self._write(op)
 
     @staticmethod
-    def _fill(surv: Customer, dups: Sequence[Customer], gdef: GroupDef, problems: list[str]) -> dict[str, Any]:
+    def _fill(
+        surv: Customer, dups: Sequence[Customer], gdef: GroupDef, problems: list[str]
+    ) -> dict[str, Any]:
         """The survivor's empty fields with the first duplicate's value; adds a problem if invalid now."""
         defs = gdef.fields_for(surv.kind)
         filled: dict[str, Any] = {}
@@ -109,12 +129,20 @@ class MergeAPI(BulkAPI):
         try:
             validate_fields(defs, filled, current=surv.fields)
         except ValidationError as exc:
-            problems.append(f"R4: the merged fields of {rules.label(surv)} would be invalid: {exc}; "
-                            "correct the field on the survivor or the duplicate first")
+            problems.append(
+                f"R4: the merged fields of {rules.label(surv)} would be invalid: {exc}; "
+                "correct the field on the survivor or the duplicate first"
+            )
         return filled
 
-    def _merge_plan(self, work: UnitOfWork, surv: Customer, dups: Sequence[Customer], tickets: pd.DataFrame,
-                    filled: dict[str, Any]) -> pd.DataFrame:
+    def _merge_plan(
+        self,
+        work: UnitOfWork,
+        surv: Customer,
+        dups: Sequence[Customer],
+        tickets: pd.DataFrame,
+        filled: dict[str, Any],
+    ) -> pd.DataFrame:
         s, dup_ids = work.session, [d.id for d in dups]
         order = {d: i for i, d in enumerate(dup_ids)}
         tickets = tickets.assign(_order=tickets["customer_id"].map(order)).sort_values(["id", "_order"])
@@ -122,73 +150,171 @@ class MergeAPI(BulkAPI):
         # or comes onto it through an earlier duplicate
         present = tickets["survivor_on_ticket"].astype(bool) | (tickets.groupby("id").cumcount() > 0)
         dropped = (tickets["role"] == "additional") & present
-        ticket_rows = pd.DataFrame({
-            "entity": "ticket", "id": tickets["id"], "label": tickets["number"],
-            "change": (tickets["role"] + " customer replaced").where(~dropped, "additional customer dropped "
-                                                                      "(survivor already on it)"),
-            "from_id": tickets["customer_id"], "to_id": surv.id, "detail": tickets["state"],
-        })
+        ticket_rows = pd.DataFrame(
+            {
+                "entity": "ticket",
+                "id": tickets["id"],
+                "label": tickets["number"],
+                "change": (tickets["role"] + " customer replaced").where(
+                    ~dropped, "additional customer dropped (survivor already on it)"
+                ),
+                "from_id": tickets["customer_id"],
+                "to_id": surv.id,
+                "detail": tickets["state"],
+            }
+        )
         detail_rows = [
-            repo.frame_of(s, select(literal("comment").label("entity"), Cm.id, Cm.text.label("label"),
-                                    literal("move to survivor").label("change"), Cm.customer_id.label("from_id"))
-                          .where(Cm.customer_id.in_(dup_ids)).order_by(Cm.id)),
-            repo.frame_of(s, select(literal("attachment").label("entity"), At.id, At.name.label("label"),
-                                    literal("move to survivor").label("change"), At.customer_id.label("from_id"))
-                          .where(At.customer_id.in_(dup_ids)).order_by(At.id)),
+            repo.frame_of(
+                s,
+                select(
+                    literal("comment").label("entity"),
+                    Cm.id,
+                    Cm.text.label("label"),
+                    literal("move to survivor").label("change"),
+                    Cm.customer_id.label("from_id"),
+                )
+                .where(Cm.customer_id.in_(dup_ids))
+                .order_by(Cm.id),
+            ),
+            repo.frame_of(
+                s,
+                select(
+                    literal("attachment").label("entity"),
+                    At.id,
+                    At.name.label("label"),
+                    literal("move to survivor").label("change"),
+                    At.customer_id.label("from_id"),
+                )
+                .where(At.customer_id.in_(dup_ids))
+                .order_by(At.id),
+            ),
         ]
         if surv.kind == "company":
-            detail_rows.append(repo.frame_of(s, select(
-                literal("customer").label("entity"), C.id, C.name.label("label"),
-                literal("change company").label("change"), C.company_id.label("from_id"),
-            ).where(C.company_id.in_(dup_ids), C.active.is_(True)).order_by(C.id)))
+            detail_rows.append(
+                repo.frame_of(
+                    s,
+                    select(
+                        literal("customer").label("entity"),
+                        C.id,
+                        C.name.label("label"),
+                        literal("change company").label("change"),
+                        C.company_id.label("from_id"),
+                    )
+                    .where(C.company_id.in_(dup_ids), C.active.is_(True))
+                    .order_by(C.id),
+                )
+            )
         for frame in detail_rows:
             frame["to_id"], frame["detail"] = surv.id, ""
             frame["label"] = frame["label"].astype(str).str.slice(0, 60)
-        own = [{"entity": "customer", "id": surv.id, "label": surv.name, "change": "fill fields", "from_id": None,
-                "to_id": surv.id, "detail": ", ".join(f"{k} = {v!r}" for k, v in filled.items())}] if filled else []
+        own = (
+            [
+                {
+                    "entity": "customer",
+                    "id": surv.id,
+                    "label": surv.name,
+                    "change": "fill fields",
+                    "from_id": None,
+                    "to_id": surv.id,
+                    "detail": ", ".join(f"{k} = {v!r}" for k, v in filled.items()),
+                }
+            ]
+            if filled
+            else []
+        )
         then = "deactivate" if surv.kind == "company" else "delete"
-        own += [{"entity": "customer", "id": d.id, "label": d.name, "change": then, "from_id": d.id, "to_id": surv.id,
-                 "detail": f"merged into #{surv.id}"} for d in dups]
-        parts = [f for f in (ticket_rows, *detail_rows, pd.DataFrame(own, columns=PLAN_COLUMNS)) if not f.empty]
+        own += [
+            {
+                "entity": "customer",
+                "id": d.id,
+                "label": d.name,
+                "change": then,
+                "from_id": d.id,
+                "to_id": surv.id,
+                "detail": f"merged into #{surv.id}",
+            }
+            for d in dups
+        ]
+        parts = [
+            f for f in (ticket_rows, *detail_rows, pd.DataFrame(own, columns=PLAN_COLUMNS)) if not f.empty
+        ]
         plan = pd.concat(parts, ignore_index=True) if parts else pd.DataFrame(columns=PLAN_COLUMNS)
         plan = plan[PLAN_COLUMNS]
         plan["from_id"] = plan["from_id"].astype("Int64")
         plan["to_id"] = plan["to_id"].astype("Int64")
         return plan
 
-    def _apply_merge(self, work: UnitOfWork, surv: Customer, dups: Sequence[Customer], filled: dict[str, Any],
-                     plan: pd.DataFrame) -> None:
+    def _apply_merge(
+        self,
+        work: UnitOfWork,
+        surv: Customer,
+        dups: Sequence[Customer],
+        filled: dict[str, Any],
+        plan: pd.DataFrame,
+    ) -> None:
         s, dup_ids = work.session, [d.id for d in dups]
         for d in dups:
             self._apply_transfer(work, d, surv, ("open", "closed"), action="merged", audit=False)
         for table in (Cm, At):
-            s.execute(update(table).where(table.customer_id.in_(dup_ids)).values(customer_id=surv.id)
-                      .execution_options(synchronize_session=False))
+            s.execute(
+                update(table)
+                .where(table.customer_id.in_(dup_ids))
+                .values(customer_id=surv.id)
+                .execution_options(synchronize_session=False)
+            )
         if surv.kind == "company":
             for d in dups:
                 moved = select(C.id).where(C.company_id == d.id)
                 self._audit_set(work, "change_company", moved, {"company_id": d.id}, {"company_id": surv.id})
-            s.execute(update(C).where(C.company_id.in_(dup_ids), C.active.is_(True))
-                      .values(company_id=surv.id, version=C.version + 1, updated_at=work.now)
-                      .execution_options(synchronize_session=False))
+            s.execute(
+                update(C)
+                .where(C.company_id.in_(dup_ids), C.active.is_(True))
+                .values(company_id=surv.id, version=C.version + 1, updated_at=work.now)
+                .execution_options(synchronize_session=False)
+            )
         if filled:
             data = validate_fields(self.group(surv.group).fields_for(surv.kind), filled, current=surv.fields)
-            s.execute(update(C).where(C.id == surv.id).values(
-                data=data, name=display_name(surv.kind, data), search_key=key_for(surv.kind, data, self.group(surv.group).fields_for(surv.kind)),
-                version=C.version + 1, updated_at=work.now,
-            ).execution_options(synchronize_session=False))
+            s.execute(
+                update(C)
+                .where(C.id == surv.id)
+                .values(
+                    data=data,
+                    name=display_name(surv.kind, data),
+                    search_key=key_for(surv.kind, data, self.group(surv.group).fields_for(surv.kind)),
+                    version=C.version + 1,
+                    updated_at=work.now,
+                )
+                .execution_options(synchronize_session=False)
+            )
         counts = plan["entity"].value_counts()
         then = "deactivated" if surv.kind == "company" else "deleted"
         for d in dups:
-            before = {"kind": d.kind, "group": d.group, "company_id": d.company_id, "active": d.active,
-                      "name": d.name, "fields": dict(d.fields)}
+            before = {
+                "kind": d.kind,
+                "group": d.group,
+                "company_id": d.company_id,
+                "active": d.active,
+                "name": d.name,
+                "fields": dict(d.fields),
+            }
             work.audit("merged", "customer", d.id, d.id, before, {"merged_into": surv.id, "then": then})
-        work.audit("merge", "customer", surv.id, surv.id, {"fields": {k: None for k in filled}}, {
-            "duplicates": [{"id": d.id, "name": d.name} for d in dups], "fields": filled,
-            "tickets": int(plan.loc[plan["entity"] == "ticket", "id"].nunique()),
-            "comments": int(counts.get("comment", 0)), "attachments": int(counts.get("attachment", 0)),
-            "contacts_moved": int(((plan["entity"] == "customer") & (plan["change"] == "change company")).sum()),
-        })
+        work.audit(
+            "merge",
+            "customer",
+            surv.id,
+            surv.id,
+            {"fields": {k: None for k in filled}},
+            {
+                "duplicates": [{"id": d.id, "name": d.name} for d in dups],
+                "fields": filled,
+                "tickets": int(plan.loc[plan["entity"] == "ticket", "id"].nunique()),
+                "comments": int(counts.get("comment", 0)),
+                "attachments": int(counts.get("attachment", 0)),
+                "contacts_moved": int(
+                    ((plan["entity"] == "customer") & (plan["change"] == "change company")).sum()
+                ),
+            },
+        )
         if surv.kind == "company":
             self._apply_deactivate(work, select(C.id).where(C.id.in_(dup_ids) | C.company_id.in_(dup_ids)))
         else:

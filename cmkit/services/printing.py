@@ -30,8 +30,13 @@ TEMPLATE = "customer_page.html.j2"
 
 @cache
 def environment() -> Environment:
-    return Environment(loader=PackageLoader("cmkit", "templates"), autoescape=True, undefined=StrictUndefined,
-                       trim_blocks=False, lstrip_blocks=False)
+    return Environment(
+        loader=PackageLoader("cmkit", "templates"),
+        autoescape=True,
+        undefined=StrictUndefined,
+        trim_blocks=False,
+        lstrip_blocks=False,
+    )
 
 
 def label(field: str) -> str:
@@ -47,7 +52,9 @@ def shown(value: Any) -> str:
         return "yes" if value else "no"
     if isinstance(value, dt.datetime):
         ts = pd.Timestamp(value)
-        return (ts.tz_localize("UTC") if ts.tzinfo is None else ts.tz_convert("UTC")).strftime("%Y-%m-%d %H:%M UTC")
+        return (ts.tz_localize("UTC") if ts.tzinfo is None else ts.tz_convert("UTC")).strftime(
+            "%Y-%m-%d %H:%M UTC"
+        )
     return str(value)
 
 
@@ -56,8 +63,10 @@ def size(n: int) -> str:
 
 
 def _records(df: pd.DataFrame) -> list[dict[str, Any]]:
-    return [{str(k): (v if k in ("pending", "active", "id") else shown(v)) for k, v in row.items()}
-            for row in df.to_dict("records")]
+    return [
+        {str(k): (v if k in ("pending", "active", "id") else shown(v)) for k, v in row.items()}
+        for row in df.to_dict("records")
+    ]
 
 
 def _fields(fields: Any, names: Any) -> list[tuple[str, str]]:
@@ -68,9 +77,13 @@ def _pdf(html: str) -> bytes:
     try:
         import weasyprint
     except (ImportError, OSError) as exc:  # OSError: the Pango libraries are missing
-        raise CMError(f"R12: PDF output needs WeasyPrint and its system libraries ({exc}); "
-                      "install them (pip install weasyprint) or print the HTML page from a browser") from exc
-    fetcher: Any = weasyprint.URLFetcher(allowed_protocols=()) if hasattr(weasyprint, "URLFetcher") else _refuse
+        raise CMError(
+            f"R12: PDF output needs WeasyPrint and its system libraries ({exc}); "
+            "install them (pip install weasyprint) or print the HTML page from a browser"
+        ) from exc
+    fetcher: Any = (
+        weasyprint.URLFetcher(allowed_protocols=()) if hasattr(weasyprint, "URLFetcher") else _refuse
+    )
     return weasyprint.HTML(string=html, base_url=None, url_fetcher=fetcher).write_pdf()
 
 
@@ -99,25 +112,43 @@ class PrintingAPI(Core):
         if c.company_id is not None:
             company = self._customer(work, c.company_id, permission=None)
         if c.kind == "company":
-            rows = s.execute(select(C.id, C.name, C.active, C.data).where(C.company_id == c.id).order_by(C.name, C.id))
-            contacts = [{"id": r.id, "name": r.name, "active": bool(r.active),
-                         "values": [shown((r.data or {}).get(f)) for f in contact_columns]} for r in rows]
+            rows = s.execute(
+                select(C.id, C.name, C.active, C.data).where(C.company_id == c.id).order_by(C.name, C.id)
+            )
+            contacts = [
+                {
+                    "id": r.id,
+                    "name": r.name,
+                    "active": bool(r.active),
+                    "values": [shown((r.data or {}).get(f)) for f in contact_columns],
+                }
+                for r in rows
+            ]
         scope: Any = repo.company_and_contacts(c.id) if c.kind == "company" else [c.id]
         tickets = repo.frame_of(s, repo.linked_tickets(scope))
         comments = attachments = None
         if self.may("comments_read", c.group):
-            comments = _records(_tidy(repo.frame_of(s, _comment_select().where(CommentRow.customer_id == c.id))))
+            comments = _records(
+                _tidy(repo.frame_of(s, _comment_select().where(CommentRow.customer_id == c.id)))
+            )
         if self.may("attachments_read", c.group):
             df = _tidy(repo.frame_of(s, _attachment_select().where(AttachmentRow.customer_id == c.id)))
             df["size"] = [size(int(n)) for n in df["size"]]
             attachments = _records(df)
         return {
-            "customer": c, "kind_label": "company" if c.kind == "company" else "contact",
+            "customer": c,
+            "kind_label": "company" if c.kind == "company" else "contact",
             "fields": _fields(c.fields, gdef.fields_for(c.kind)),
-            "company": company, "company_fields": _fields(company.fields, [f for f in gdef.company_fields if f != "name"])
-            if company else [],
-            "contacts": contacts, "contact_columns": [label(f) for f in contact_columns],
-            "tickets": _records(tickets), "ticket_customer_column": c.kind == "company",
-            "comments": comments, "attachments": attachments,
-            "printed_at": shown(work.now), "printed_by": work.user,
+            "company": company,
+            "company_fields": _fields(company.fields, [f for f in gdef.company_fields if f != "name"])
+            if company
+            else [],
+            "contacts": contacts,
+            "contact_columns": [label(f) for f in contact_columns],
+            "tickets": _records(tickets),
+            "ticket_customer_column": c.kind == "company",
+            "comments": comments,
+            "attachments": attachments,
+            "printed_at": shown(work.now),
+            "printed_by": work.user,
         }

@@ -30,7 +30,9 @@ def _since(value: Any) -> dt.datetime:
         try:
             moment = dt.datetime.fromisoformat(str(value))
         except ValueError:
-            raise ValidationError("since", f"must be a date or datetime (YYYY-MM-DD[THH:MM]), got {value!r}") from None
+            raise ValidationError(
+                "since", f"must be a date or datetime (YYYY-MM-DD[THH:MM]), got {value!r}"
+            ) from None
     return moment.replace(tzinfo=dt.UTC) if moment.tzinfo is None else moment.astimezone(dt.UTC)
 
 
@@ -38,15 +40,24 @@ class ReadingAPI(Core):
     #: extra frames registered by other modules: name -> function(self, work, include_deactivated, groups)
     _frames: dict[str, Any] = {}
 
-    def history(self, customer_id: Any = None, user: str | None = None, since: Any = None,
-                run_id: str | None = None) -> pd.DataFrame:
+    def history(
+        self, customer_id: Any = None, user: str | None = None, since: Any = None, run_id: str | None = None
+    ) -> pd.DataFrame:
         """The audit log (R29), newest last: who, when, what, values before and after; filter by
         customer, user, start time or runbook run."""
 
         def op(work: UnitOfWork) -> pd.DataFrame:
             stmt = select(
-                L.id, L.at, L.user_name.label("user"), L.action, L.entity, L.entity_id, L.customer_id,
-                L.before, L.after, L.run_id,
+                L.id,
+                L.at,
+                L.user_name.label("user"),
+                L.action,
+                L.entity,
+                L.entity_id,
+                L.customer_id,
+                L.before,
+                L.after,
+                L.run_id,
             ).order_by(L.id)
             if customer_id is not None:
                 cid = repo.id_of(customer_id)
@@ -81,12 +92,19 @@ class ReadingAPI(Core):
         visible = select(C.id).where(C.group_id.in_([self._group_ids[g] for g in groups]))
         return stmt.where(L.customer_id.in_(visible))
 
-    def frame(self, what: str = "customers", include_deactivated: bool = True, group: str | None = None,
-              kind: str | None = None) -> pd.DataFrame:
+    def frame(
+        self,
+        what: str = "customers",
+        include_deactivated: bool = True,
+        group: str | None = None,
+        kind: str | None = None,
+    ) -> pd.DataFrame:
         """A whole table for audits (customers with one column per data field, tickets, ticket_customers,
         history, and what other modules add), limited to the groups the user may read."""
         if what not in FRAMES and what not in self._frames:
-            raise ValidationError("what", f"unknown frame {what!r}; choose one of {', '.join([*FRAMES, *self._frames])}")
+            raise ValidationError(
+                "what", f"unknown frame {what!r}; choose one of {', '.join([*FRAMES, *self._frames])}"
+            )
         if kind not in (None, "company", "contact"):
             raise ValidationError("kind", f"must be 'company', 'contact' or None, got {kind!r}")
         groups = [self.group(group).name] if group else self.config.groups
@@ -102,14 +120,29 @@ class ReadingAPI(Core):
                 return self._customers_frame(work, gids, include_deactivated, kind)
             visible = select(C.id).where(C.group_id.in_(gids))
             if what == "tickets":
-                stmt = select(
-                    T.id, T.number, T.subject, Queue.name.label("queue"), T.state, T.main_customer_id,
-                    T.created_by, T.created_at, T.closed_at,
-                ).join(Queue, Queue.id == T.queue_id).where(T.main_customer_id.in_(visible)).order_by(T.id)
+                stmt = (
+                    select(
+                        T.id,
+                        T.number,
+                        T.subject,
+                        Queue.name.label("queue"),
+                        T.state,
+                        T.main_customer_id,
+                        T.created_by,
+                        T.created_at,
+                        T.closed_at,
+                    )
+                    .join(Queue, Queue.id == T.queue_id)
+                    .where(T.main_customer_id.in_(visible))
+                    .order_by(T.id)
+                )
                 return repo.frame_of(work.session, stmt)
             links = union_all(
-                select(T.id.label("ticket_id"), T.main_customer_id.label("customer_id"), literal("main").label("role"))
-                .where(T.main_customer_id.in_(visible)),
+                select(
+                    T.id.label("ticket_id"),
+                    T.main_customer_id.label("customer_id"),
+                    literal("main").label("role"),
+                ).where(T.main_customer_id.in_(visible)),
                 select(A.ticket_id, A.customer_id, literal("additional")).where(A.customer_id.in_(visible)),
             ).subquery()
             df = repo.frame_of(work.session, select(links).order_by(links.c.ticket_id, links.c.role.desc()))
@@ -118,7 +151,9 @@ class ReadingAPI(Core):
 
         return self._read(op)
 
-    def _customers_frame(self, work: UnitOfWork, gids: list[int], include_deactivated: bool, kind: str | None) -> pd.DataFrame:
+    def _customers_frame(
+        self, work: UnitOfWork, gids: list[int], include_deactivated: bool, kind: str | None
+    ) -> pd.DataFrame:
         names: list[str] = []
         types: dict[str, str] = {}
         by_id = {i: n for n, i in self._group_ids.items()}
@@ -127,13 +162,29 @@ class ReadingAPI(Core):
                 for f, fd in self.config.groups[by_id[gid]].fields_for(k).items():
                     types.setdefault(f, fd.type)
         names = list(types)
-        fast = arrow_frames.customers_frame(self.engine, {g: by_id[g] for g in gids}, include_deactivated, kind, types,
-                                            connection=work.session.connection())
+        fast = arrow_frames.customers_frame(
+            self.engine,
+            {g: by_id[g] for g in gids},
+            include_deactivated,
+            kind,
+            types,
+            connection=work.session.connection(),
+        )
         if fast is not None:  # through Arrow: a million customers in about a second
             return fast
         stmt = (
-            select(C.id, C.kind, CustomerGroup.name.label("group"), C.company_id, C.active, C.name, C.version,
-                   C.created_at, C.updated_at, C.data)
+            select(
+                C.id,
+                C.kind,
+                CustomerGroup.name.label("group"),
+                C.company_id,
+                C.active,
+                C.name,
+                C.version,
+                C.created_at,
+                C.updated_at,
+                C.data,
+            )
             .join(CustomerGroup, CustomerGroup.id == C.group_id)
             .where(C.group_id.in_(gids))
             .order_by(C.id)

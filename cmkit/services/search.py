@@ -34,10 +34,25 @@ from cmkit.services.customers import KEY_TYPES, NAME_FIELDS
 from cmkit.values import Customer
 
 #: (column, kind) of search results: kind "int" (never empty), "bool", or anything else (object)
-CUSTOMER_COLUMNS = (("id", "int"), ("name", "str"), ("kind", "str"), ("group", "str"), ("active", "bool"),
-                    ("company_id", "obj"), ("company", "str"))
-TICKET_COLUMNS = (("id", "int"), ("number", "str"), ("subject", "str"), ("queue", "str"), ("state", "str"),
-                  ("main_customer_id", "int"), ("customer", "str"), ("created_at", "time"))
+CUSTOMER_COLUMNS = (
+    ("id", "int"),
+    ("name", "str"),
+    ("kind", "str"),
+    ("group", "str"),
+    ("active", "bool"),
+    ("company_id", "obj"),
+    ("company", "str"),
+)
+TICKET_COLUMNS = (
+    ("id", "int"),
+    ("number", "str"),
+    ("subject", "str"),
+    ("queue", "str"),
+    ("state", "str"),
+    ("main_customer_id", "int"),
+    ("customer", "str"),
+    ("created_at", "time"),
+)
 _NUMBER = re.compile(r"#?(t?)(\d{1,12})", re.IGNORECASE)
 # Tiers of customer matches, best first: (whole words?, names only?)
 AUTOCOMPLETE_TIERS = ((False, True), (True, True))
@@ -64,7 +79,9 @@ def fast_frame(columns: Sequence[tuple[str, str]], rows: Sequence[Sequence[Any]]
             arrays.append(arr)
     build = getattr(pd.DataFrame, "_from_arrays", None)
     if build is not None:
-        return build(arrays, columns=_index(tuple(columns)), index=pd.RangeIndex(len(rows)), verify_integrity=False)
+        return build(
+            arrays, columns=_index(tuple(columns)), index=pd.RangeIndex(len(rows)), verify_integrity=False
+        )
     names = [name for name, _kind in columns]  # pragma: no cover - other pandas versions
     return pd.DataFrame(dict(zip(names, arrays, strict=True)))  # pragma: no cover
 
@@ -82,8 +99,12 @@ class QuickResult:
     tickets: pd.DataFrame
 
     def _repr_html_(self) -> str:
-        return (f"<p><b>Customers</b> ({len(self.customers)})</p>" + self.customers.to_html(escape=True)
-                + f"<p><b>Tickets</b> ({len(self.tickets)})</p>" + self.tickets.to_html(escape=True))
+        return (
+            f"<p><b>Customers</b> ({len(self.customers)})</p>"
+            + self.customers.to_html(escape=True)
+            + f"<p><b>Tickets</b> ({len(self.tickets)})</p>"
+            + self.tickets.to_html(escape=True)
+        )
 
 
 def _limit(value: Any, name: str = "limit") -> int:
@@ -150,27 +171,48 @@ class SearchAPI(Core):
         names = self._group_names()
         return fast_frame(CUSTOMER_COLUMNS, [(r[0], r[1], r[2], names[r[3]], r[4], r[5], r[6]) for r in rows])
 
-    def _tiers(self, run: Callable[..., list[Any]], terms: list[tuple[str, ...]], tiers: Sequence[tuple[bool, bool]],
-               limit: int, kind: str | None, gids: list[int]) -> list[Any]:
+    def _tiers(
+        self,
+        run: Callable[..., list[Any]],
+        terms: list[tuple[str, ...]],
+        tiers: Sequence[tuple[bool, bool]],
+        limit: int,
+        kind: str | None,
+        gids: list[int],
+    ) -> list[Any]:
         found: dict[int, Any] = {}
         for prefix, names_only in tiers:
             if len(found) >= limit:
                 break
-            stmts = q.budgeted(q.customers_query, pg=self._pg, terms=terms, prefix=prefix, names_only=names_only,
-                               group_ids=gids, kind=kind, limit=limit + len(found))
+            stmts = q.budgeted(
+                q.customers_query,
+                pg=self._pg,
+                terms=terms,
+                prefix=prefix,
+                names_only=names_only,
+                group_ids=gids,
+                kind=kind,
+                limit=limit + len(found),
+            )
             for row in _enough(run, stmts, limit + len(found)):
                 found.setdefault(row[0], row)
         return list(found.values())[:limit]
 
     # -- R26 --------------------------------------------------------------------------------------------
-    def autocomplete(self, text: str, kind: str | None = None, group: str | None = None, limit: int = 10) -> pd.DataFrame:
+    def autocomplete(
+        self, text: str, kind: str | None = None, group: str | None = None, limit: int = 10
+    ) -> pd.DataFrame:
         """Active customers whose name or e-mail has words starting with every word of `text`, folded
         (R26: 'mul', 'Mül', 'muel' find Müller); whole-word matches first; at most `limit`."""
         kind, limit = _kind(kind), _limit(limit)
         terms = query_terms(text)
         with self._search() as run:
             gids = self._search_groups(group)
-            rows = self._tiers(run, terms, AUTOCOMPLETE_TIERS, limit, kind, gids) if terms and gids and limit else []
+            rows = (
+                self._tiers(run, terms, AUTOCOMPLETE_TIERS, limit, kind, gids)
+                if terms and gids and limit
+                else []
+            )
         return self._customer_rows(rows)
 
     # -- R27 --------------------------------------------------------------------------------------------
@@ -188,11 +230,25 @@ class SearchAPI(Core):
             gids = self._search_groups(None)
             if terms and gids and limit:
                 customers = self._tiers(run, terms, QUICK_TIERS, limit, None, gids)
-                steps = [q.budgeted(q.tickets_by_subject, pg=self._pg, terms=terms, group_ids=gids, limit=limit,
-                                    prefix=False),
-                         q.budgeted(q.tickets_by_subject, pg=self._pg, terms=terms, group_ids=gids, limit=limit),
-                         q.budgeted(q.tickets_by_customer, pg=self._pg, terms=terms, group_ids=gids, limit=limit,
-                                    max_customers=max(CUSTOMERS_FOR_TICKETS, limit))]
+                steps = [
+                    q.budgeted(
+                        q.tickets_by_subject,
+                        pg=self._pg,
+                        terms=terms,
+                        group_ids=gids,
+                        limit=limit,
+                        prefix=False,
+                    ),
+                    q.budgeted(q.tickets_by_subject, pg=self._pg, terms=terms, group_ids=gids, limit=limit),
+                    q.budgeted(
+                        q.tickets_by_customer,
+                        pg=self._pg,
+                        terms=terms,
+                        group_ids=gids,
+                        limit=limit,
+                        max_customers=max(CUSTOMERS_FOR_TICKETS, limit),
+                    ),
+                ]
                 if numbers:
                     steps.insert(0, [q.tickets_by_number(self._pg, numbers, group_ids=gids, limit=limit)])
                 for stmts in steps:
@@ -200,10 +256,18 @@ class SearchAPI(Core):
                         break
                     for row in _enough(run, stmts, limit):
                         tickets.setdefault(row[0], row)
-        return QuickResult(self._customer_rows(customers), fast_frame(TICKET_COLUMNS, list(tickets.values())[:limit]))
+        return QuickResult(
+            self._customer_rows(customers), fast_frame(TICKET_COLUMNS, list(tickets.values())[:limit])
+        )
 
-    def ticket_search(self, customer_name: str | None = None, subject: str | None = None, state: str | None = None,
-                      queue: str | None = None, limit: int | None = None) -> pd.DataFrame:
+    def ticket_search(
+        self,
+        customer_name: str | None = None,
+        subject: str | None = None,
+        state: str | None = None,
+        queue: str | None = None,
+        limit: int | None = None,
+    ) -> pd.DataFrame:
         """Tickets by the name of one of their current customers (main or additional, whatever its state:
         R20) and by words of their subject, both folded word prefixes as in autocomplete; newest first."""
         if state not in (None, "open", "closed"):
@@ -218,13 +282,22 @@ class SearchAPI(Core):
             rows: list[Any] = []
             if gids and name_terms != [] and subject_terms != [] and limit != 0:
                 if name_terms is not None:
-                    stmt = q.tickets_by_customer(self._pg, name_terms, group_ids=gids, state=state,
-                                                 queue_id=queue_id, subject_terms=subject_terms)
+                    stmt = q.tickets_by_customer(
+                        self._pg,
+                        name_terms,
+                        group_ids=gids,
+                        state=state,
+                        queue_id=queue_id,
+                        subject_terms=subject_terms,
+                    )
                 elif subject_terms is not None:
-                    stmt = q.tickets_by_subject(self._pg, subject_terms, group_ids=gids, state=state,
-                                                queue_id=queue_id, limit=limit)
+                    stmt = q.tickets_by_subject(
+                        self._pg, subject_terms, group_ids=gids, state=state, queue_id=queue_id, limit=limit
+                    )
                 else:
-                    stmt = q.tickets_all(self._pg, group_ids=gids, state=state, queue_id=queue_id, limit=limit)
+                    stmt = q.tickets_all(
+                        self._pg, group_ids=gids, state=state, queue_id=queue_id, limit=limit
+                    )
                 rows = list({r[0]: r for r in run(stmt)}.values())
                 rows.sort(key=lambda r: -r[0])
         return fast_frame(TICKET_COLUMNS, rows[:limit] if limit is not None else rows)
@@ -233,12 +306,21 @@ class SearchAPI(Core):
         if queue is None:
             return None
         if queue not in self.config.queues:
-            raise ValidationError("queue", f"unknown queue {queue!r} (queues: {', '.join(self.config.queues) or 'none'})")
+            raise ValidationError(
+                "queue", f"unknown queue {queue!r} (queues: {', '.join(self.config.queues) or 'none'})"
+            )
         return int(run(q.queue_id(self._pg, queue))[0][0])
 
     # -- R28 --------------------------------------------------------------------------------------------
-    def detail_search(self, include_deactivated: bool = False, group: str | None = None, kind: str | None = None,
-                      company: Any = None, limit: int | None = None, **fields: Any) -> pd.DataFrame:
+    def detail_search(
+        self,
+        include_deactivated: bool = False,
+        group: str | None = None,
+        kind: str | None = None,
+        company: Any = None,
+        limit: int | None = None,
+        **fields: Any,
+    ) -> pd.DataFrame:
         """Customers by group, kind, company (an id, or a name or `*` pattern) and data fields (R28).
 
         A field criterion matches the whole value, case- and accent-insensitively; a text with `*` is a
@@ -261,12 +343,25 @@ class SearchAPI(Core):
             if gids and limit != 0 and (company_ids is None or company_ids):
                 if indexed:
                     terms = [t for c in crits for t in c.terms]
-                    stmt = q.customers_query(self._pg, [t[0] for t in terms], prefix=[t[1] for t in terms],
-                                             names_only=False, group_ids=gids, active_only=not include_deactivated,
-                                             kind=one_kind, with_data=True, company_ids=company_ids)
+                    stmt = q.customers_query(
+                        self._pg,
+                        [t[0] for t in terms],
+                        prefix=[t[1] for t in terms],
+                        names_only=False,
+                        group_ids=gids,
+                        active_only=not include_deactivated,
+                        kind=one_kind,
+                        with_data=True,
+                        company_ids=company_ids,
+                    )
                 else:
-                    stmt = q.customers_scan(self._pg, group_ids=gids, active_only=not include_deactivated,
-                                            kind=one_kind, company_ids=company_ids)
+                    stmt = q.customers_scan(
+                        self._pg,
+                        group_ids=gids,
+                        active_only=not include_deactivated,
+                        kind=one_kind,
+                        company_ids=company_ids,
+                    )
                 for row in run(stmt):
                     if (row[3], row[2]) not in pairs:
                         continue
@@ -276,11 +371,15 @@ class SearchAPI(Core):
         rows.sort(key=lambda r: (r[1].casefold(), r[0]))
         if limit is not None:
             rows = rows[:limit]
-        base = {name for name, _kind in CUSTOMER_COLUMNS}  # a company's `name` field is the name column already
+        base = {
+            name for name, _kind in CUSTOMER_COLUMNS
+        }  # a company's `name` field is the name column already
         extra = [f for f in self._field_columns(gids, kinds) if f not in base]
         names = self._group_names()
-        return fast_frame((*CUSTOMER_COLUMNS, *((f, "obj") for f in extra)),
-                          [(r[0], r[1], r[2], names[r[3]], r[4], r[5], r[6], *(r[7].get(f) for f in extra)) for r in rows])
+        return fast_frame(
+            (*CUSTOMER_COLUMNS, *((f, "obj") for f in extra)),
+            [(r[0], r[1], r[2], names[r[3]], r[4], r[5], r[6], *(r[7].get(f) for f in extra)) for r in rows],
+        )
 
     def _field_columns(self, gids: list[int], kinds: Sequence[str]) -> list[str]:
         names = self._group_names()
@@ -290,8 +389,9 @@ class SearchAPI(Core):
                 out.update(dict.fromkeys(self.group(names[gid]).fields_for(k)))
         return list(out)
 
-    def _criteria(self, fields: dict[str, Any], gids: list[int],
-                  kinds: Sequence[str]) -> tuple[list[Criterion], set[tuple[int, str]], bool]:
+    def _criteria(
+        self, fields: dict[str, Any], gids: list[int], kinds: Sequence[str]
+    ) -> tuple[list[Criterion], set[tuple[int, str]], bool]:
         """The criteria; the (group id, kind) pairs whose customers can match them (those that have every
         field asked for a value); and whether all of them are on fields in the search key (then the
         index narrows the candidates)."""
@@ -300,10 +400,18 @@ class SearchAPI(Core):
         pairs = {(g, k) for g in gids for k in kinds}
         indexed = True
         for fname, value in fields.items():
-            defs = {(g, k): fd for g in gids for k in kinds if (fd := self.group(names[g]).fields_for(k).get(fname))}
+            defs = {
+                (g, k): fd
+                for g in gids
+                for k in kinds
+                if (fd := self.group(names[g]).fields_for(k).get(fname))
+            }
             if not defs:
-                raise ValidationError(fname, "is not a data field of the groups and kinds searched; "
-                                             "see the configuration for each group's fields")
+                raise ValidationError(
+                    fname,
+                    "is not a data field of the groups and kinds searched; "
+                    "see the configuration for each group's fields",
+                )
             crit = criterion(next(iter(defs.values())), value)
             crits.append(crit)
             if value is not None:
@@ -328,13 +436,24 @@ class SearchAPI(Core):
         if not terms:
             stmt = q.customers_scan(self._pg, group_ids=gids, active_only=False, kind="company")
         else:
-            stmt = q.customers_query(self._pg, [t[0] for t in terms], prefix=[t[1] for t in terms], names_only=True,
-                                     group_ids=gids, active_only=False, kind="company", with_data=True)
+            stmt = q.customers_query(
+                self._pg,
+                [t[0] for t in terms],
+                prefix=[t[1] for t in terms],
+                names_only=True,
+                group_ids=gids,
+                active_only=False,
+                kind="company",
+                with_data=True,
+            )
         return [r[0] for r in run(stmt) if crit.test(r[1])]
 
 
-def _enough(run: Callable[[tuple[str, dict[str, Any]]], list[Any]], stmts: Sequence[tuple[str, dict[str, Any]]],
-            wanted: int) -> list[Any]:
+def _enough(
+    run: Callable[[tuple[str, dict[str, Any]]], list[Any]],
+    stmts: Sequence[tuple[str, dict[str, Any]]],
+    wanted: int,
+) -> list[Any]:
     """The rows of the first of `stmts` (q.budgeted) that finds `wanted` rows, or of the last one."""
     rows: list[Any] = []
     for stmt in stmts:

@@ -28,8 +28,12 @@ def clean_subject(subject: Any) -> str:
     if not isinstance(subject, str) or not subject.strip():
         raise ValidationError("subject", "a ticket needs a subject (non-empty text)")
     subject = subject.strip()
-    if len(subject) > SUBJECT_MAX or any(c in _CONTROL or c in "\n\r\t" or "\ud800" <= c <= "\udfff" for c in subject):
-        raise ValidationError("subject", f"must be one line of at most {SUBJECT_MAX} characters without control characters")
+    if len(subject) > SUBJECT_MAX or any(
+        c in _CONTROL or c in "\n\r\t" or "\ud800" <= c <= "\udfff" for c in subject
+    ):
+        raise ValidationError(
+            "subject", f"must be one line of at most {SUBJECT_MAX} characters without control characters"
+        )
     return subject
 
 
@@ -39,19 +43,32 @@ def ticket_number(ticket_id: int) -> str:
 
 class TicketsAPI(Core):
     def _protocol(
-        self, work: UnitOfWork, ticket_id: int, action: str, role: str | None = None,
-        old: Customer | None = None, new: Customer | None = None,
+        self,
+        work: UnitOfWork,
+        ticket_id: int,
+        action: str,
+        role: str | None = None,
+        old: Customer | None = None,
+        new: Customer | None = None,
     ) -> None:
         work.session.execute(
             insert(ProtocolEntry).values(
-                ticket_id=ticket_id, at=work.now, user_name=work.user, action=action, role=role,
-                old_customer_id=old.id if old else None, old_customer_name=old.name if old else None,
-                new_customer_id=new.id if new else None, new_customer_name=new.name if new else None,
+                ticket_id=ticket_id,
+                at=work.now,
+                user_name=work.user,
+                action=action,
+                role=role,
+                old_customer_id=old.id if old else None,
+                old_customer_name=old.name if old else None,
+                new_customer_id=new.id if new else None,
+                new_customer_name=new.name if new else None,
                 run_id=work.run_id,
             )
         )
 
-    def create_ticket(self, customer_id: Any, queue: str, subject: str, additional: Iterable[Any] = ()) -> Ticket:
+    def create_ticket(
+        self, customer_id: Any, queue: str, subject: str, additional: Iterable[Any] = ()
+    ) -> Ticket:
         """A ticket whose main customer is `customer_id` (R14), with optional additional customers (R15).
 
         Refuses deactivated customers, companies of groups with tickets for contacts only, and queues not
@@ -61,36 +78,55 @@ class TicketsAPI(Core):
         def op(work: UnitOfWork) -> Ticket:
             text = clean_subject(subject)
             extra_ids = [getattr(x, "id", x) for x in additional]
-            repo.lock_customers(work.session, [getattr(customer_id, "id", customer_id), *extra_ids], shared=True)
+            repo.lock_customers(
+                work.session, [getattr(customer_id, "id", customer_id), *extra_ids], shared=True
+            )
             main = self._customer(work, customer_id, permission="write")
             gdef = self.group(main.group)
             if queue not in self.config.queues:
                 known = ", ".join(self.config.queues_for(main.group)) or "none"
-                raise ValidationError("queue", f"unknown queue {queue!r}; queues of group {main.group!r}: {known}")
+                raise ValidationError(
+                    "queue", f"unknown queue {queue!r}; queues of group {main.group!r}: {known}"
+                )
             problems = rules.main_customer_problems(main, gdef, creating=True)
             problems += rules.queue_problems(main, queue, self.config.queues_for(main.group))
             extras: list[Customer] = []
             for x in extra_ids:
                 c = self._customer(work, x)
-                seen = "main" if c.id == main.id else ("additional" if c.id in {e.id for e in extras} else None)
+                seen = (
+                    "main" if c.id == main.id else ("additional" if c.id in {e.id for e in extras} else None)
+                )
                 problems += rules.additional_customer_problems(c, already=seen)
                 extras.append(c)
             if problems:
                 raise PreconditionFailed(problems)
             queue_id = work.session.execute(select(Queue.id).where(Queue.name == queue)).scalar_one()
             tid = work.session.execute(
-                insert(T).values(
-                    number="~" + uuid.uuid4().hex[:19], subject=text, search_key=search_key(text), queue_id=queue_id, state="open",
-                    main_customer_id=main.id, created_by=work.user, created_at=work.now,
-                ).returning(T.id)
+                insert(T)
+                .values(
+                    number="~" + uuid.uuid4().hex[:19],
+                    subject=text,
+                    search_key=search_key(text),
+                    queue_id=queue_id,
+                    state="open",
+                    main_customer_id=main.id,
+                    created_by=work.user,
+                    created_at=work.now,
+                )
+                .returning(T.id)
             ).scalar_one()
             work.session.execute(update(T).where(T.id == tid).values(number=ticket_number(tid)))
             self._protocol(work, tid, "created", "main", new=main)
             for c in extras:
                 work.session.execute(insert(A).values(ticket_id=tid, customer_id=c.id))
                 self._protocol(work, tid, "customer_added", "additional", new=c)
-            after = {"number": ticket_number(tid), "subject": text, "queue": queue, "main_customer_id": main.id,
-                     "additional_customer_ids": [c.id for c in extras]}
+            after = {
+                "number": ticket_number(tid),
+                "subject": text,
+                "queue": queue,
+                "main_customer_id": main.id,
+                "additional_customer_ids": [c.id for c in extras],
+            }
             work.audit("create_ticket", "ticket", tid, main.id, None, after)
             return repo.ticket_value(work.session, repo.ticket_row(work.session, tid))
 
@@ -112,7 +148,9 @@ class TicketsAPI(Core):
             row, _main = self._ticket_for_change(work, ticket_id)
             repo.lock_customers(work.session, [getattr(customer_id, "id", customer_id)], shared=True)
             c = self._customer(work, customer_id)
-            on = work.session.execute(select(A.customer_id).where(A.ticket_id == row.id, A.customer_id == c.id)).first()
+            on = work.session.execute(
+                select(A.customer_id).where(A.ticket_id == row.id, A.customer_id == c.id)
+            ).first()
             already = "main" if row.main_customer_id == c.id else ("additional" if on else None)
             problems = rules.additional_customer_problems(c, already=already)
             if problems:
@@ -131,8 +169,12 @@ class TicketsAPI(Core):
             row, _main = self._ticket_for_change(work, ticket_id)
             c = self._customer(work, customer_id)
             if row.main_customer_id == c.id:
-                raise PreconditionFailed([f"R15: {rules.label(c)} is the main customer; a ticket keeps one. "
-                                          f"Use transfer_tickets to hand it to another customer"])
+                raise PreconditionFailed(
+                    [
+                        f"R15: {rules.label(c)} is the main customer; a ticket keeps one. "
+                        f"Use transfer_tickets to hand it to another customer"
+                    ]
+                )
             gone = work.session.execute(delete(A).where(A.ticket_id == row.id, A.customer_id == c.id))
             if getattr(gone, "rowcount", 0) != 1:
                 raise PreconditionFailed([f"R15: {rules.label(c)} is not a customer of ticket {row.number}"])
@@ -153,18 +195,27 @@ class TicketsAPI(Core):
                 gone = [self._customer(work, i, permission=None) for i in ids]
                 inactive = [rules.label(c) for c in gone if not c.active]
                 if inactive:
-                    raise PreconditionFailed([
-                        f"R20: ticket {row.number} names deactivated {', '.join(inactive)}; an open ticket cannot. "
-                        "Reactivate them, or transfer the closed ticket to an active customer, then reopen"
-                    ])
+                    raise PreconditionFailed(
+                        [
+                            f"R20: ticket {row.number} names deactivated {', '.join(inactive)}; an open ticket cannot. "
+                            "Reactivate them, or transfer the closed ticket to an active customer, then reopen"
+                        ]
+                    )
             work.session.execute(
-                update(T).where(T.id == row.id)
+                update(T)
+                .where(T.id == row.id)
                 .values(state=state, closed_at=work.now if state == "closed" else None)
                 .execution_options(synchronize_session=False)
             )
             self._protocol(work, row.id, "closed" if state == "closed" else "reopened")
-            work.audit("close" if state == "closed" else "reopen", "ticket", row.id, main.id,
-                       {"state": row.state}, {"state": state})
+            work.audit(
+                "close" if state == "closed" else "reopen",
+                "ticket",
+                row.id,
+                main.id,
+                {"state": row.state},
+                {"state": state},
+            )
             return repo.ticket_value(work.session, repo.ticket_row(work.session, row.id))
 
         return self._write(op)
@@ -195,10 +246,22 @@ class TicketsAPI(Core):
         def op(work: UnitOfWork) -> pd.DataFrame:
             row = repo.ticket_row(work.session, ticket_id)
             P = ProtocolEntry
-            stmt = select(
-                P.id, P.at, P.user_name.label("user"), P.action, P.role, P.old_customer_id, P.old_customer_name,
-                P.new_customer_id, P.new_customer_name, P.run_id,
-            ).where(P.ticket_id == row.id).order_by(P.id)
+            stmt = (
+                select(
+                    P.id,
+                    P.at,
+                    P.user_name.label("user"),
+                    P.action,
+                    P.role,
+                    P.old_customer_id,
+                    P.old_customer_name,
+                    P.new_customer_id,
+                    P.new_customer_name,
+                    P.run_id,
+                )
+                .where(P.ticket_id == row.id)
+                .order_by(P.id)
+            )
             return repo.frame_of(work.session, stmt)
 
         return self._read(op)

@@ -20,7 +20,9 @@ def parse_params(text: str) -> dict[str, Any]:
             continue
         key, sep, value = part.partition("=")
         if not sep or not key.strip().isidentifier():
-            raise ValidationError("params", f"write parameters as name=value, separated by commas; got {part!r}")
+            raise ValidationError(
+                "params", f"write parameters as name=value, separated by commas; got {part!r}"
+            )
         value = value.strip()
         params[key.strip()] = {"true": True, "false": False}.get(value.lower(), value)
     return params
@@ -47,7 +49,9 @@ def result_html(result: Any) -> str:
 class ActivitiesBox(w.VBox):
     """The activities offered for this customer (by kind, group and permission), run with one click."""
 
-    def __init__(self, cm: Any, customer_id: int, status: StatusLine | None = None, on_done: Any = None) -> None:
+    def __init__(
+        self, cm: Any, customer_id: int, status: StatusLine | None = None, on_done: Any = None
+    ) -> None:
         self.cm, self.customer_id, self.on_done = cm, int(customer_id), on_done
         self.status = status or StatusLine()
         self.choose = w.Dropdown(description="Activity", options=[], layout=w.Layout(width="340px"))
@@ -102,7 +106,9 @@ class PrintBox(w.VBox):
         with self.status.busy("preparing the printable page", steps=2) as step:
             page = self.cm.render_page(self.customer_id, format="html")
             self.html = str(page)
-            html_link = download_link(self.html.encode("utf-8"), f"{name}.html", "text/html", "Printable HTML page")
+            html_link = download_link(
+                self.html.encode("utf-8"), f"{name}.html", "text/html", "Printable HTML page"
+            )
             self.links.value = html_link
             step("rendering the PDF")
             self.pdf = bytes(self.cm.render_page(self.customer_id, format="pdf"))

@@ -18,30 +18,53 @@ from cmkit.ui.picker import CustomerPicker
 class ChangeCompanyForm(w.VBox):
     """For one contact: pick a company (active companies of the contact's group) or Create a new one."""
 
-    def __init__(self, cm: Any, contact_id: int, on_done: Callable[[Any], None] | None = None,
-                 status: StatusLine | None = None) -> None:
+    def __init__(
+        self,
+        cm: Any,
+        contact_id: int,
+        on_done: Callable[[Any], None] | None = None,
+        status: StatusLine | None = None,
+    ) -> None:
         self.cm, self.contact_id, self.on_done = cm, int(contact_id), on_done
         self.status = status or StatusLine()
         contact = cm.customer(self.contact_id)
         self.group = contact.group
         self.title = w.HTML()
-        self.picker = CustomerPicker(cm, "Company", kind="company", group=contact.group, status=self.status,
-                                     exclude=lambda: self.current_company_id)
+        self.picker = CustomerPicker(
+            cm,
+            "Company",
+            kind="company",
+            group=contact.group,
+            status=self.status,
+            exclude=lambda: self.current_company_id,
+        )
         self.change_button = w.Button(description="Change company", icon="check", button_style="primary")
         self.change_button.on_click(self._change)
         self.new_button = w.Button(description="Create new company...", icon="plus")
         self.new_button.on_click(self._toggle_new)
         gdef = cm.group(contact.group)
         self.new_fields = FieldInputs(gdef.company_fields)
-        self.create_button = w.Button(description="Create company and change", icon="plus", button_style="primary")
+        self.create_button = w.Button(
+            description="Create company and change", icon="plus", button_style="primary"
+        )
         self.create_button.on_click(self._create)
-        self.new_box = w.VBox([w.HTML(f"<b>New company in group {esc(contact.group)}</b>"), self.new_fields, self.create_button])
+        self.new_box = w.VBox(
+            [w.HTML(f"<b>New company in group {esc(contact.group)}</b>"), self.new_fields, self.create_button]
+        )
         self.new_box.add_class("cmkit-edit")
         show(self.new_box, False)
         self.result: Any = None
         self.current_company_id: int | None = contact.company_id
-        super().__init__([style(), self.title, self.picker, w.HBox([self.change_button, self.new_button]),
-                          self.new_box, self.status])
+        super().__init__(
+            [
+                style(),
+                self.title,
+                self.picker,
+                w.HBox([self.change_button, self.new_button]),
+                self.new_box,
+                self.status,
+            ]
+        )
         self.add_class("cmkit-change-company")
         self.load()
 
@@ -55,7 +78,9 @@ class ChangeCompanyForm(w.VBox):
         if c.kind != "contact" or not self.cm.group(c.group).two_level:
             self._disable(f"R7: only contacts of two-level groups have a company; {rules.label(c)} has none")
         elif not c.active:
-            self._disable(f"R7: {rules.label(c)} is deactivated and cannot move to another company; reactivate it first")
+            self._disable(
+                f"R7: {rules.label(c)} is deactivated and cannot move to another company; reactivate it first"
+            )
 
     def _disable(self, why: str) -> None:
         for widget in (self.picker.text, self.change_button, self.new_button, self.create_button):

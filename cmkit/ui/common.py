@@ -51,8 +51,11 @@ def esc(value: Any) -> str:
 
 
 def table_html(
-    df: pd.DataFrame, columns: Sequence[str] | None = None, italic: Sequence[bool] | pd.Series | None = None,
-    max_rows: int = 200, empty: str = "nothing to show",
+    df: pd.DataFrame,
+    columns: Sequence[str] | None = None,
+    italic: Sequence[bool] | pd.Series | None = None,
+    max_rows: int = 200,
+    empty: str = "nothing to show",
 ) -> str:
     """The frame as an HTML table (class `dataframe cmkit-table`) with every header and cell escaped.
 
@@ -77,7 +80,9 @@ def table_html(
 class Table(w.HTML):
     """A DataFrame shown as an escaped HTML table; `.frame` keeps what is shown, to drop to pandas."""
 
-    def __init__(self, columns: Sequence[str] | None = None, empty: str = "nothing to show", **kw: Any) -> None:
+    def __init__(
+        self, columns: Sequence[str] | None = None, empty: str = "nothing to show", **kw: Any
+    ) -> None:
         super().__init__(**kw)
         self.columns = list(columns) if columns else None
         self.empty = empty
@@ -93,7 +98,9 @@ class StatusLine(w.VBox):
 
     def __init__(self) -> None:
         self.line = w.HTML()
-        self.bar = w.IntProgress(value=0, min=0, max=1, bar_style="info", layout=w.Layout(display="none", width="300px"))
+        self.bar = w.IntProgress(
+            value=0, min=0, max=1, bar_style="info", layout=w.Layout(display="none", width="300px")
+        )
         super().__init__([self.bar, self.line])
         self.add_class("cmkit-status")
         self.kind = ""
@@ -195,8 +202,10 @@ def problems_html(problems: Sequence[str]) -> str:
 def download_link(data: bytes, filename: str, mime: str, label: str) -> str:
     """An HTML link that saves `data` as `filename` (a data: URL; nothing is written on the server)."""
     b64 = base64.b64encode(data).decode("ascii")
-    return (f'<a class="cmkit-download" download="{html.escape(filename)}" href="data:{html.escape(mime)};base64,{b64}" '
-            f'target="_blank">{html.escape(label)}</a>')
+    return (
+        f'<a class="cmkit-download" download="{html.escape(filename)}" href="data:{html.escape(mime)};base64,{b64}" '
+        f'target="_blank">{html.escape(label)}</a>'
+    )
 
 
 def show(widget: w.Widget, visible: bool) -> None:

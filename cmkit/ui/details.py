@@ -19,8 +19,10 @@ def _text(widget: w.Text) -> str | None:
 
 
 def _choices(df: pd.DataFrame, label: str) -> list[tuple[str, int]]:
-    return [(f"#{i} {str(text)[:50]}" + (" (deleted: undo possible)" if pending else ""), int(i))
-            for i, text, pending in zip(df["id"], df[label], df["pending"], strict=True)]
+    return [
+        (f"#{i} {str(text)[:50]}" + (" (deleted: undo possible)" if pending else ""), int(i))
+        for i, text, pending in zip(df["id"], df[label], df["pending"], strict=True)
+    ]
 
 
 class _DetailPanel(w.VBox):
@@ -34,7 +36,9 @@ class _DetailPanel(w.VBox):
         self.cm, self.customer_id = cm, int(customer_id)
         self.status = status or StatusLine()
         self.table = Table(empty=f"no {self.noun}s")
-        self.choose = w.Dropdown(description=self.noun.capitalize(), options=[], value=None, layout=w.Layout(width="420px"))
+        self.choose = w.Dropdown(
+            description=self.noun.capitalize(), options=[], value=None, layout=w.Layout(width="420px")
+        )
         self.delete_button = w.Button(description="Delete", icon="times", button_style="danger")
         self.undo_button = w.Button(description="Undo", icon="undo")
         self.filter_button = w.Button(description="Filter", icon="filter")
@@ -63,8 +67,10 @@ class _DetailPanel(w.VBox):
         """Reload the list with the current filters (a refused filter shows on the status line)."""
         group = self.group
         if not self.cm.may(self.read_permission, group):
-            self.notice.value = (f"<i>R8: user {self.cm.user!r} may not read the {self.noun}s of group "
-                                 f"{group!r}; an admin can grant {self.read_permission}</i>")
+            self.notice.value = (
+                f"<i>R8: user {self.cm.user!r} may not read the {self.noun}s of group "
+                f"{group!r}; an admin can grant {self.read_permission}</i>"
+            )
             self.table.show(pd.DataFrame())
             self.choose.options = []
             return
@@ -88,7 +94,9 @@ class _DetailPanel(w.VBox):
 
     def _sync_buttons(self) -> None:
         df = self.table.frame
-        chosen = df[df["id"] == self.choose.value] if self.choose.value is not None and len(df) else df.iloc[0:0]
+        chosen = (
+            df[df["id"] == self.choose.value] if self.choose.value is not None and len(df) else df.iloc[0:0]
+        )
         pending = bool(chosen["pending"].iloc[0]) if len(chosen) else False
         self.delete_button.disabled = chosen.empty or pending
         self.undo_button.disabled = not pending
@@ -118,7 +126,9 @@ class _DetailPanel(w.VBox):
         self._delete_one(did)
         self.refresh()
         self.choose.value = did
-        self.status.ok(f"{self.noun} #{did} deleted: shown in italics; Undo restores it until your next other action (R11)")
+        self.status.ok(
+            f"{self.noun} #{did} deleted: shown in italics; Undo restores it until your next other action (R11)"
+        )
 
     @handles
     def _undo(self, _b: Any = None) -> None:
@@ -150,7 +160,10 @@ class CommentsPanel(_DetailPanel):
         add_box.add_class("cmkit-edit")
         self.children = [
             w.HBox([self.author, self.text, self.since, self.until, self.filter_button, self.clear_button]),
-            self.notice, self.table, w.HBox([self.choose, self.delete_button, self.undo_button]), add_box,
+            self.notice,
+            self.table,
+            w.HBox([self.choose, self.delete_button, self.undo_button]),
+            add_box,
         ]
         self.add_class("cmkit-comments")
         self.refresh()
@@ -159,8 +172,13 @@ class CommentsPanel(_DetailPanel):
         return [self.new_text, self.add_button]
 
     def _list(self) -> pd.DataFrame:
-        df = self.cm.comments(self.customer_id, author=_text(self.author), text=_text(self.text),
-                              since=self.since.value, until=self.until.value)
+        df = self.cm.comments(
+            self.customer_id,
+            author=_text(self.author),
+            text=_text(self.text),
+            since=self.since.value,
+            until=self.until.value,
+        )
         return df[[c for c in ("id", "created_at", "author", "text", "pending") if c in df]]
 
     def _reset_filters(self) -> None:
@@ -194,7 +212,9 @@ class AttachmentsPanel(_DetailPanel):
         super().__init__(cm, customer_id, status)
         types = list(cm.config.attachments.allowed_types)
         self.name = w.Text(placeholder="file name", layout=SMALL)
-        self.type = w.Dropdown(options=[("any type", ""), *[(t, t) for t in types]], value="", layout=w.Layout(width="110px"))
+        self.type = w.Dropdown(
+            options=[("any type", ""), *[(t, t) for t in types]], value="", layout=w.Layout(width="110px")
+        )
         self.author = w.Text(placeholder="author", layout=SMALL)
         self.content = w.Text(placeholder="words in the content", layout=SMALL)
         self.since = w.DatePicker(description="from", layout=SMALL)
@@ -207,14 +227,19 @@ class AttachmentsPanel(_DetailPanel):
         self.download_button = w.Button(description="Download", icon="download")
         self.download_button.on_click(self._download)
         self.link = w.HTML()
-        limits = w.HTML(f"<small>allowed: {', '.join(types)}; at most {cm.config.attachments.max_bytes:,} bytes per file</small>")
+        limits = w.HTML(
+            f"<small>allowed: {', '.join(types)}; at most {cm.config.attachments.max_bytes:,} bytes per file</small>"
+        )
         add_box = w.VBox([w.HBox([self.upload, self.description, self.add_button]), limits])
         add_box.add_class("cmkit-edit")
         self.children = [
             w.HBox([self.name, self.type, self.author, self.content]),
             w.HBox([self.since, self.until, self.filter_button, self.clear_button]),
-            self.notice, self.table,
-            w.HBox([self.choose, self.download_button, self.delete_button, self.undo_button]), self.link, add_box,
+            self.notice,
+            self.table,
+            w.HBox([self.choose, self.download_button, self.delete_button, self.undo_button]),
+            self.link,
+            add_box,
         ]
         self.add_class("cmkit-attachments")
         self.refresh()
@@ -223,8 +248,15 @@ class AttachmentsPanel(_DetailPanel):
         return [self.upload, self.description, self.add_button]
 
     def _list(self) -> pd.DataFrame:
-        df = self.cm.attachments(self.customer_id, name=_text(self.name), type=self.type.value or None, author=_text(self.author),
-                                 since=self.since.value, until=self.until.value, content=_text(self.content))
+        df = self.cm.attachments(
+            self.customer_id,
+            name=_text(self.name),
+            type=self.type.value or None,
+            author=_text(self.author),
+            since=self.since.value,
+            until=self.until.value,
+            content=_text(self.content),
+        )
         cols = ("id", "name", "type", "size", "description", "author", "created_at", "pending")
         return df[[c for c in cols if c in df]]
 
@@ -262,7 +294,9 @@ class AttachmentsPanel(_DetailPanel):
             raise CMError("choose the attachment to download first")
         row = self.table.frame[self.table.frame["id"] == self.choose.value].iloc[0]
         data = self.cm.attachment_data(int(row["id"]))
-        self.link.value = download_link(data, str(row["name"]), "application/octet-stream", f"Save {row['name']}")
+        self.link.value = download_link(
+            data, str(row["name"]), "application/octet-stream", f"Save {row['name']}"
+        )
         self.status.ok(f"{row['name']}: {len(data):,} bytes ready; click the link to save it")
 
 

@@ -20,13 +20,21 @@ def _label(fd: FieldDef) -> str:
 
 def _input(fd: FieldDef) -> w.ValueWidget:
     """The input for one field, labelled with the field's name (required ones marked with *)."""
-    kw: dict[str, Any] = {"description": _label(fd), "style": {"description_width": LABEL_WIDTH},
-                          "layout": w.Layout(width="460px")}
+    kw: dict[str, Any] = {
+        "description": _label(fd),
+        "style": {"description_width": LABEL_WIDTH},
+        "layout": w.Layout(width="460px"),
+    }
     if fd.type == "choice":
         return w.Dropdown(options=[("", None), *[(c, c) for c in fd.choices]], value=None, **kw)
     if fd.type == "bool":
         return w.Dropdown(options=[("", None), ("yes", True), ("no", False)], value=None, **kw)
-    hint = {"email": "name@example.org", "phone": "+49 221 123456", "date": "YYYY-MM-DD", "number": "a number"}
+    hint = {
+        "email": "name@example.org",
+        "phone": "+49 221 123456",
+        "date": "YYYY-MM-DD",
+        "number": "a number",
+    }
     return w.Text(placeholder=hint.get(fd.type, ""), **kw)  # synced as typed: Save right after typing sees it
 
 
@@ -48,9 +56,7 @@ class FieldInputs(w.VBox):
         self.inputs: dict[str, w.ValueWidget] = {name: _input(fd) for name, fd in self.defs.items()}
         self.errors: dict[str, w.HTML] = {name: w.HTML() for name in self.defs}
         self._loaded: dict[str, Any] = {}
-        rows = [
-            w.HBox([self.inputs[name], self.errors[name]]) for name in self.defs
-        ]
+        rows = [w.HBox([self.inputs[name], self.errors[name]]) for name in self.defs]
         super().__init__(rows)
 
     def load(self, values: Mapping[str, Any]) -> None:
@@ -66,7 +72,11 @@ class FieldInputs(w.VBox):
 
     def changed(self) -> dict[str, Any]:
         """Only the fields whose input differs from what `load` put there (None clears a field)."""
-        return {name: _from_input(inp.value) for name, inp in self.inputs.items() if inp.value != self._loaded.get(name)}
+        return {
+            name: _from_input(inp.value)
+            for name, inp in self.inputs.items()
+            if inp.value != self._loaded.get(name)
+        }
 
     def show_error(self, field: str, message: str) -> bool:
         """Show `message` next to `field`; False when the form has no such field."""
@@ -87,7 +97,8 @@ class FieldInputs(w.VBox):
 def fields_view(defs: Mapping[str, FieldDef], values: Mapping[str, Any]) -> str:
     """The fields in view mode: a two-column escaped table of label and value."""
     rows = "".join(
-        f"<tr><th>{esc(name.replace('_', ' '))}</th><td>{esc(_shown(values.get(name)))}</td></tr>" for name in defs
+        f"<tr><th>{esc(name.replace('_', ' '))}</th><td>{esc(_shown(values.get(name)))}</td></tr>"
+        for name in defs
     )
     extra = [k for k in values if k not in defs]  # fields no longer configured stay visible
     rows += "".join(f"<tr><th><i>{esc(k)}</i></th><td>{esc(values[k])}</td></tr>" for k in extra)

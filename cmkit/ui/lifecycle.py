@@ -23,15 +23,25 @@ class LifecycleForm(w.VBox):
     """One of deactivate / reactivate / delete for one customer. Without `customer_id` the customer is
     chosen here (deactivated ones included); without `action` it follows the customer's state."""
 
-    def __init__(self, cm: Any, customer_id: int | None = None, action: str | None = None,
-                 on_done: Callable[[Any], None] | None = None, status: StatusLine | None = None) -> None:
+    def __init__(
+        self,
+        cm: Any,
+        customer_id: int | None = None,
+        action: str | None = None,
+        on_done: Callable[[Any], None] | None = None,
+        status: StatusLine | None = None,
+    ) -> None:
         if action is not None and action not in ACTIONS:
             raise CMError(f"action must be one of {', '.join(ACTIONS)}, got {action!r}")
         self.cm, self.on_done = cm, on_done
         self.status = status or StatusLine()
         self.customer_id: int | None = int(customer_id) if customer_id is not None else None
-        self.picker = CustomerPicker(cm, "Customer", include_deactivated=True, on_pick=self._picked, status=self.status)
-        self.action = w.ToggleButtons(options=[(v, k) for k, v in ACTIONS.items()], value=action or "deactivate")
+        self.picker = CustomerPicker(
+            cm, "Customer", include_deactivated=True, on_pick=self._picked, status=self.status
+        )
+        self.action = w.ToggleButtons(
+            options=[(v, k) for k, v in ACTIONS.items()], value=action or "deactivate"
+        )
         self.action.observe(lambda _c: self.check(), "value")
         self.title = w.HTML()
         self.plan = Table(empty="nothing would change")
@@ -44,15 +54,34 @@ class LifecycleForm(w.VBox):
         self.confirm = Confirm()
         self.contacts = Table(columns=["id", "name", "active"], empty="no deactivated contact")
         self.contact_buttons = w.VBox()
-        self.contacts_box = w.VBox([w.HTML("<b>Its contacts stay deactivated (R21)</b>: reactivate them one by one."),
-                                    self.contacts, self.contact_buttons])
+        self.contacts_box = w.VBox(
+            [
+                w.HTML("<b>Its contacts stay deactivated (R21)</b>: reactivate them one by one."),
+                self.contacts,
+                self.contact_buttons,
+            ]
+        )
         self.outcome: Any = None
         self.transfer: TransferForm | None = None
         show(self.picker, self.customer_id is None)
         for part in (self.blocking_box, self.transfer_button, self.contacts_box):
             show(part, False)
-        super().__init__([style(), self.picker, self.action, self.title, self.problems, self.blocking_box,
-                          self.transfer_button, self.transfer_area, self.plan, self.confirm, self.contacts_box, self.status])
+        super().__init__(
+            [
+                style(),
+                self.picker,
+                self.action,
+                self.title,
+                self.problems,
+                self.blocking_box,
+                self.transfer_button,
+                self.transfer_area,
+                self.plan,
+                self.confirm,
+                self.contacts_box,
+                self.status,
+            ]
+        )
         self.add_class("cmkit-lifecycle")
         show(self.action, not (customer_id is not None and action is not None))  # the page's button chose it
         if self.customer_id is not None and action is None:
@@ -82,7 +111,9 @@ class LifecycleForm(w.VBox):
             return
         c = self.cm.customer(self.customer_id)
         verb = ACTIONS[self.action.value]
-        self.title.value = f"<b>{verb} {esc(rules.label(c))}</b>" + ("" if c.active else " <i>(deactivated)</i>")
+        self.title.value = f"<b>{verb} {esc(rules.label(c))}</b>" + (
+            "" if c.active else " <i>(deactivated)</i>"
+        )
         outcome = self._dry_run()
         self.plan.show(outcome.changes)
         blocking = outcome.blocking if outcome.blocking is not None else pd.DataFrame()
@@ -93,13 +124,22 @@ class LifecycleForm(w.VBox):
         if outcome.problems:
             self.problems.value = problems_html(outcome.problems)
             rules_named = ", ".join(dict.fromkeys(p.split(":", 1)[0] for p in outcome.problems))
-            hint = f" {len(blocking)} ticket(s) block it: Transfer data... moves them to another customer." if len(blocking) else ""
+            hint = (
+                f" {len(blocking)} ticket(s) block it: Transfer data... moves them to another customer."
+                if len(blocking)
+                else ""
+            )
             self.status.error(f"{verb} is not possible now ({rules_named}, see above).{hint}")
             return
         self.status.info(f"{verb}: the preconditions hold; confirm to go ahead")
         question = {
-            "deactivate": f"Deactivate {rules.label(c)}" + (f" and its {len(outcome.changes) - 1} active contact(s)"
-                                                             if c.kind == "company" and len(outcome.changes) > 1 else "") + "?",
+            "deactivate": f"Deactivate {rules.label(c)}"
+            + (
+                f" and its {len(outcome.changes) - 1} active contact(s)"
+                if c.kind == "company" and len(outcome.changes) > 1
+                else ""
+            )
+            + "?",
             "reactivate": f"Activate {rules.label(c)} again?",
             "delete": f"Delete {rules.label(c)} for good, with its comments and attachments? This cannot be undone.",
         }[self.action.value]
@@ -115,7 +155,9 @@ class LifecycleForm(w.VBox):
         show(self.contacts_box, False)
         if action != "delete":
             now = self.cm.customer(cid)
-            self.title.value = f"<b>{esc(rules.label(now))}</b> is {'active' if now.active else 'deactivated'} now"
+            self.title.value = (
+                f"<b>{esc(rules.label(now))}</b> is {'active' if now.active else 'deactivated'} now"
+            )
         if action == "deactivate":
             self.status.ok(f"deactivated: {', '.join(map(str, self.outcome.changes['name']))}")
         elif action == "delete":
@@ -138,8 +180,12 @@ class LifecycleForm(w.VBox):
         self.contacts.show(df)
         buttons = []
         for row in df.itertuples():
-            b = w.Button(description=f"Activate {row.name}"[:60], tooltip=f"activate contact #{row.id}", icon="check",
-                         layout=w.Layout(width="auto"))
+            b = w.Button(
+                description=f"Activate {row.name}"[:60],
+                tooltip=f"activate contact #{row.id}",
+                icon="check",
+                layout=w.Layout(width="auto"),
+            )
             b.customer_id = int(row.id)
             b.on_click(self._activate_contact)
             buttons.append(b)
@@ -154,7 +200,9 @@ class LifecycleForm(w.VBox):
         c = self.cm.customer(cid)
         assert c.company_id is not None
         left = self._show_deactivated_contacts(c.company_id)
-        self.status.ok(f"{c.name} is active again" + (f"; {left} contact(s) still deactivated" if left else ""))
+        self.status.ok(
+            f"{c.name} is active again" + (f"; {left} contact(s) still deactivated" if left else "")
+        )
         if self.on_done:
             self.on_done(self.outcome)
 

@@ -81,7 +81,9 @@ class CustomerPage(w.VBox):
         self.save_button.on_click(self._save)
         self.cancel_button.on_click(self._cancel)
         self.reload_button.on_click(self._reload)
-        self.edit_box = w.VBox([self.inputs, w.HBox([self.save_button, self.cancel_button, self.reload_button])])
+        self.edit_box = w.VBox(
+            [self.inputs, w.HBox([self.save_button, self.cancel_button, self.reload_button])]
+        )
         self.edit_box.add_class("cmkit-edit")
         self.edit_version: int | None = None
         self.mode = "view"
@@ -91,12 +93,18 @@ class CustomerPage(w.VBox):
         self.open_company = _button("Open company", "building")
         self.open_company.on_click(lambda _b: self._open_related(getattr(self.customer, "company_id", None)))
         self.contacts = Table(columns=["id", "name", "active", "email", "phone"], empty="no contacts")
-        self.open_contact = w.Dropdown(description="Open contact", options=[], value=None, layout=w.Layout(width="420px"))
+        self.open_contact = w.Dropdown(
+            description="Open contact", options=[], value=None, layout=w.Layout(width="420px")
+        )
         self.open_contact.observe(lambda ch: self._open_related(ch["new"]), "value")
-        self.relation_box = _section("Company", self.relation, w.HBox([self.open_company]), self.contacts, self.open_contact)
+        self.relation_box = _section(
+            "Company", self.relation, w.HBox([self.open_company]), self.contacts, self.open_contact
+        )
 
         # tickets
-        self.ticket_state = w.ToggleButtons(options=[("Open", "open"), ("Closed", "closed"), ("All", None)], value="open")
+        self.ticket_state = w.ToggleButtons(
+            options=[("Open", "open"), ("Closed", "closed"), ("All", None)], value="open"
+        )
         self.ticket_state.observe(lambda _c: self._load_tickets(), "value")
         self.tickets = Table(columns=TICKET_COLUMNS, empty="no tickets")
 
@@ -105,11 +113,26 @@ class CustomerPage(w.VBox):
         self.activities: ActivitiesBox | None = None
         self.activities_area = w.VBox()
         self.body = w.VBox()
-        self.picker = CustomerPicker(cm, "Open", include_deactivated=True, status=self.status,
-                                     on_pick=lambda cid: self._open_related(cid))
+        self.picker = CustomerPicker(
+            cm,
+            "Open",
+            include_deactivated=True,
+            status=self.status,
+            on_pick=lambda cid: self._open_related(cid),
+        )
         show(self.picker, customer_id is None)
-        super().__init__([style(), self.picker, self.header, self.actions, self.status, self.action_area,
-                          self.print_area, self.body])
+        super().__init__(
+            [
+                style(),
+                self.picker,
+                self.header,
+                self.actions,
+                self.status,
+                self.action_area,
+                self.print_area,
+                self.body,
+            ]
+        )
         self.add_class("cmkit-page")
         if customer_id is None:
             show(self.actions, False)
@@ -127,10 +150,13 @@ class CustomerPage(w.VBox):
         self.status.clear()
         self.details = DetailsTabs(self.cm, self.customer_id, self.status)
         self.details_area.children = [self.details]
-        self.activities = ActivitiesBox(self.cm, self.customer_id, self.status, on_done=lambda _r: self.refresh())
+        self.activities = ActivitiesBox(
+            self.cm, self.customer_id, self.status, on_done=lambda _r: self.refresh()
+        )
         self.activities_area.children = [self.activities]
         self.body.children = [
-            _section("Data", self.view_box, self.edit_box), self.relation_box,
+            _section("Data", self.view_box, self.edit_box),
+            self.relation_box,
             _section("Tickets", self.ticket_state, self.tickets),
             _section("Additional details", self.details_area),
             _section("Activities", self.activities_area),
@@ -147,8 +173,10 @@ class CustomerPage(w.VBox):
         gdef = self.cm.group(c.group)
         state = "" if c.active else ' <span style="color:#b00020">(deactivated)</span>'
         name = f"<i>{esc(c.name)}</i>" if not c.active else esc(c.name)
-        self.header.value = (f"<h3>{name}{state}</h3><small>{esc(c.kind)} &middot; group {esc(c.group)} &middot; "
-                             f"#{c.id} &middot; version {c.version}</small>")
+        self.header.value = (
+            f"<h3>{name}{state}</h3><small>{esc(c.kind)} &middot; group {esc(c.group)} &middot; "
+            f"#{c.id} &middot; version {c.version}</small>"
+        )
         self.view.value = fields_view(gdef.fields_for(c.kind), c.fields)
         if self.mode == "view":
             self._set_mode("view")
@@ -173,17 +201,30 @@ class CustomerPage(w.VBox):
         is_contact_with_company = c.kind == "contact" and gdef.two_level
         reasons: dict[str, str | None] = {
             "edit": None if may("write", c.group) else f"R5: no write permission on group {c.group}",
-            "change_company": None if not is_contact_with_company or c.active and may("write", c.group)
-            else ("R7: a deactivated contact cannot move" if not c.active else f"R5: no write permission on {c.group}"),
+            "change_company": None
+            if not is_contact_with_company or c.active and may("write", c.group)
+            else (
+                "R7: a deactivated contact cannot move"
+                if not c.active
+                else f"R5: no write permission on {c.group}"
+            ),
             "create_ticket": next(iter(ticket_problems(self.cm, c)), None),
-            "transfer": None if may("transfer", c.group) else f"R25: no transfer permission on group {c.group}",
-            "deactivate": None if may("deactivate", c.group) else f"R25: no deactivate permission on group {c.group}",
-            "reactivate": None if may("reactivate", c.group) else f"R25: no reactivate permission on group {c.group}",
+            "transfer": None
+            if may("transfer", c.group)
+            else f"R25: no transfer permission on group {c.group}",
+            "deactivate": None
+            if may("deactivate", c.group)
+            else f"R25: no deactivate permission on group {c.group}",
+            "reactivate": None
+            if may("reactivate", c.group)
+            else f"R25: no reactivate permission on group {c.group}",
             "delete": None if may("delete", c.group) else f"R25: no delete permission on group {c.group}",
             "print": None,
         }
         visible = {
-            "change_company": is_contact_with_company, "deactivate": c.active, "reactivate": not c.active,
+            "change_company": is_contact_with_company,
+            "deactivate": c.active,
+            "reactivate": not c.active,
             "delete": c.kind == "contact",
         }
         for key, button in self.buttons.items():
@@ -203,11 +244,14 @@ class CustomerPage(w.VBox):
         elif c.kind == "company":
             df = self.cm.contacts(c.id, include_deactivated=True)
             self.contacts.show(df)
-            self.relation.value = f"{int(df['active'].sum())} active and {int((~df['active']).sum())} deactivated contact(s)"
+            self.relation.value = (
+                f"{int(df['active'].sum())} active and {int((~df['active']).sum())} deactivated contact(s)"
+            )
             self.relation_box.children[0].value = "<h4 style='margin: 10px 0 2px 0'>Contacts</h4>"
             with self.open_contact.hold_trait_notifications():
                 self.open_contact.options = [("", None)] + [
-                    (f"{r.name} (#{r.id})" + ("" if r.active else ", deactivated"), int(r.id)) for r in df.itertuples()
+                    (f"{r.name} (#{r.id})" + ("" if r.active else ", deactivated"), int(r.id))
+                    for r in df.itertuples()
                 ]
                 self.open_contact.value = None
             show(self.open_company, False)
@@ -289,7 +333,10 @@ class CustomerPage(w.VBox):
         else:
             form = LifecycleForm(self.cm, cid, action=which, on_done=done)
         self.form = form
-        self.action_area.children = [w.HBox([w.HTML(f"<b>{esc(self.buttons[which].description)}</b>"), self.close_button]), form]
+        self.action_area.children = [
+            w.HBox([w.HTML(f"<b>{esc(self.buttons[which].description)}</b>"), self.close_button]),
+            form,
+        ]
         self.action_area.add_class("cmkit-edit")
 
     def _form_done(self, result: Any) -> None:

@@ -36,9 +36,17 @@ def name_patterns(text: str, kind: str | None) -> list[tuple[str, dict[str, str]
     return out
 
 
-def search_by_name(cm: Any, text: str, *, include_deactivated: bool = True, kind: str | None = None,
-                   group: str | None = None, company: Any = None, limit: int = 10,
-                   criteria: dict[str, Any] | None = None) -> pd.DataFrame:
+def search_by_name(
+    cm: Any,
+    text: str,
+    *,
+    include_deactivated: bool = True,
+    kind: str | None = None,
+    group: str | None = None,
+    company: Any = None,
+    limit: int = 10,
+    criteria: dict[str, Any] | None = None,
+) -> pd.DataFrame:
     """Detail search (R28) for customers whose name words start with the words of `text`, deactivated ones
     too when asked, with further `criteria`; ordered by name. A kind whose groups lack one of the fields
     searched is left out; when every kind does, the ValidationError naming the field is raised."""
@@ -46,8 +54,16 @@ def search_by_name(cm: Any, text: str, *, include_deactivated: bool = True, kind
     refused: ValidationError | None = None
     for k, pattern in name_patterns(text, kind):
         try:
-            frames.append(cm.detail_search(include_deactivated=include_deactivated, group=group, kind=k,
-                                           company=company, limit=limit, **{**pattern, **(criteria or {})}))
+            frames.append(
+                cm.detail_search(
+                    include_deactivated=include_deactivated,
+                    group=group,
+                    kind=k,
+                    company=company,
+                    limit=limit,
+                    **{**pattern, **(criteria or {})},
+                )
+            )
         except ValidationError as exc:
             refused = exc
     if not frames:
@@ -55,7 +71,9 @@ def search_by_name(cm: Any, text: str, *, include_deactivated: bool = True, kind
             raise refused
         return pd.DataFrame(columns=COLUMNS)
     df = pd.concat([f for f in frames if len(f)] or frames[:1], ignore_index=True).drop_duplicates("id")
-    df = df.sort_values(["name", "id"], key=lambda col: col.astype(str).str.casefold() if col.name == "name" else col)
+    df = df.sort_values(
+        ["name", "id"], key=lambda col: col.astype(str).str.casefold() if col.name == "name" else col
+    )
     return df.head(limit).reset_index(drop=True)
 
 
@@ -67,16 +85,31 @@ class CustomerPicker(w.VBox):
     offers customer 12 directly.
     """
 
-    def __init__(self, cm: Any, description: str = "Customer", kind: str | None = None, group: str | None = None,
-                 include_deactivated: bool = False, on_pick: Callable[[int | None], None] | None = None,
-                 status: StatusLine | None = None, limit: int = 10, exclude: Callable[[], int | None] | None = None) -> None:
+    def __init__(
+        self,
+        cm: Any,
+        description: str = "Customer",
+        kind: str | None = None,
+        group: str | None = None,
+        include_deactivated: bool = False,
+        on_pick: Callable[[int | None], None] | None = None,
+        status: StatusLine | None = None,
+        limit: int = 10,
+        exclude: Callable[[], int | None] | None = None,
+    ) -> None:
         self.cm, self.kind, self.group, self.limit = cm, kind, group, limit
         self.include_deactivated = include_deactivated
         self.on_pick, self.exclude = on_pick, exclude
         self.status = status or StatusLine()
-        self.text = w.Text(description=description, placeholder="type part of a name, or #id",
-                           continuous_update=True, layout=w.Layout(width="420px"))
-        self.suggestions = w.Select(options=[], value=None, rows=6, layout=w.Layout(width="420px", margin="0 0 0 90px"))
+        self.text = w.Text(
+            description=description,
+            placeholder="type part of a name, or #id",
+            continuous_update=True,
+            layout=w.Layout(width="420px"),
+        )
+        self.suggestions = w.Select(
+            options=[], value=None, rows=6, layout=w.Layout(width="420px", margin="0 0 0 90px")
+        )
         self.chosen = w.HTML()
         self.found = pd.DataFrame()
         self.value: int | None = None
@@ -94,8 +127,16 @@ class CustomerPicker(w.VBox):
                 c = self.cm.customer(int(text.lstrip("#")))
             except (CMError, ValueError):
                 return pd.DataFrame(columns=COLUMNS)
-            ok = (self.kind in (None, c.kind) and self.group in (None, c.group) and (c.active or self.include_deactivated))
-            rows = [{"id": c.id, "name": c.name, "kind": c.kind, "group": c.group, "active": c.active}] if ok else []
+            ok = (
+                self.kind in (None, c.kind)
+                and self.group in (None, c.group)
+                and (c.active or self.include_deactivated)
+            )
+            rows = (
+                [{"id": c.id, "name": c.name, "kind": c.kind, "group": c.group, "active": c.active}]
+                if ok
+                else []
+            )
             return pd.DataFrame(rows, columns=COLUMNS)
         found = self.cm.autocomplete(text, kind=self.kind, group=self.group, limit=self.limit)
         if self.include_deactivated:  # autocomplete finds active customers only (R26)

@@ -34,28 +34,49 @@ class SearchForm(w.VBox):
         self.include_deactivated.observe(self._rerun, "value")
 
         groups = list(cm.config.groups)
-        self.group = w.Dropdown(description="Group", options=[("any", ""), *[(g, g) for g in groups]], value="")
-        self.kind = w.Dropdown(description="Kind", options=[("any", ""), ("company", "company"), ("contact", "contact")],
-                               value="")
-        self.company = CustomerPicker(cm, "Company", kind="company", include_deactivated=True, status=self.status)
-        names = sorted({f for g in cm.config.groups.values() for k in ("company", "contact") for f in g.fields_for(k)})
-        self.fields = [w.Dropdown(options=[("field...", ""), *[(n, n) for n in names]], value="",
-                                  layout=w.Layout(width="160px")) for _ in range(CRITERIA)]
-        self.values = [w.Text(placeholder="value (* for any text)", layout=w.Layout(width="240px")) for _ in range(CRITERIA)]
+        self.group = w.Dropdown(
+            description="Group", options=[("any", ""), *[(g, g) for g in groups]], value=""
+        )
+        self.kind = w.Dropdown(
+            description="Kind",
+            options=[("any", ""), ("company", "company"), ("contact", "contact")],
+            value="",
+        )
+        self.company = CustomerPicker(
+            cm, "Company", kind="company", include_deactivated=True, status=self.status
+        )
+        names = sorted(
+            {f for g in cm.config.groups.values() for k in ("company", "contact") for f in g.fields_for(k)}
+        )
+        self.fields = [
+            w.Dropdown(
+                options=[("field...", ""), *[(n, n) for n in names]], value="", layout=w.Layout(width="160px")
+            )
+            for _ in range(CRITERIA)
+        ]
+        self.values = [
+            w.Text(placeholder="value (* for any text)", layout=w.Layout(width="240px"))
+            for _ in range(CRITERIA)
+        ]
         self.detail_button = w.Button(description="Detail search", icon="search-plus")
         self.detail_button.on_click(self.detail_search)
         self.clear_button = w.Button(description="Clear")
         self.clear_button.on_click(self._clear)
-        detail = w.VBox([
-            w.HBox([self.group, self.kind]), self.company,
-            *[w.HBox([f, v]) for f, v in zip(self.fields, self.values, strict=True)],
-            w.HBox([self.detail_button, self.clear_button]),
-        ])
+        detail = w.VBox(
+            [
+                w.HBox([self.group, self.kind]),
+                self.company,
+                *[w.HBox([f, v]) for f, v in zip(self.fields, self.values, strict=True)],
+                w.HBox([self.detail_button, self.clear_button]),
+            ]
+        )
         self.detail = w.Accordion(children=[detail], titles=("Detail search",), selected_index=None)
 
         self.heading = w.HTML()
         self.table = Table(columns=RESULT_COLUMNS, empty="no customer found")
-        self.open_result = w.Dropdown(description="Open", options=[], value=None, layout=w.Layout(width="520px"))
+        self.open_result = w.Dropdown(
+            description="Open", options=[], value=None, layout=w.Layout(width="520px")
+        )
         self.open_result.observe(lambda ch: self._open(ch["new"]), "value")
         self.tickets_heading = w.HTML()
         self.tickets = Table(columns=TICKET_COLUMNS, empty="no ticket found")
@@ -66,10 +87,20 @@ class SearchForm(w.VBox):
         self.mode = ""
         for part in (self.open_result, self.tickets_heading, self.tickets):
             show(part, False)
-        super().__init__([
-            style(), w.HBox([self.find, self.search_button, self.include_deactivated]), self.detail, self.status,
-            self.heading, self.table, self.open_result, self.tickets_heading, self.tickets, self.page_area,
-        ])
+        super().__init__(
+            [
+                style(),
+                w.HBox([self.find, self.search_button, self.include_deactivated]),
+                self.detail,
+                self.status,
+                self.heading,
+                self.table,
+                self.open_result,
+                self.tickets_heading,
+                self.tickets,
+                self.page_area,
+            ]
+        )
         self.add_class("cmkit-search")
 
     # -- searching ----------------------------------------------------------------------------------------------
@@ -85,8 +116,13 @@ class SearchForm(w.VBox):
         return out
 
     def _detail_wanted(self) -> bool:
-        return bool(self.include_deactivated.value or self.group.value or self.kind.value or self.company.value
-                    or self._criteria())
+        return bool(
+            self.include_deactivated.value
+            or self.group.value
+            or self.kind.value
+            or self.company.value
+            or self._criteria()
+        )
 
     @handles
     def search(self, _b: Any = None) -> None:
@@ -101,14 +137,21 @@ class SearchForm(w.VBox):
             found = self.cm.quick_search(self.text)
         self.mode = "quick"
         self._show(found.customers, found.tickets)
-        self.status.ok(f"{len(found.customers)} customer(s) and {len(found.tickets)} ticket(s) found for {self.text!r}")
+        self.status.ok(
+            f"{len(found.customers)} customer(s) and {len(found.tickets)} ticket(s) found for {self.text!r}"
+        )
 
     @handles
     def detail_search(self, _b: Any = None) -> None:
         """Detail search: group, kind, company, field criteria, the text as part of the name, include deactivated."""
         criteria = self._criteria()
-        ask = {"include_deactivated": self.include_deactivated.value, "group": self.group.value or None,
-               "kind": self.kind.value or None, "company": self.company.value, "limit": DETAIL_LIMIT}
+        ask = {
+            "include_deactivated": self.include_deactivated.value,
+            "group": self.group.value or None,
+            "kind": self.kind.value or None,
+            "company": self.company.value,
+            "limit": DETAIL_LIMIT,
+        }
         with self.status.busy("detail search"):
             if self.text:  # the text: the start of the name's words
                 df = search_by_name(self.cm, self.text, criteria=criteria, **ask)
@@ -118,7 +161,10 @@ class SearchForm(w.VBox):
         self._show(df, None)
         more = f" (the first {DETAIL_LIMIT}; narrow the criteria)" if len(df) >= DETAIL_LIMIT else ""
         deact = int((~df["active"].astype(bool)).sum()) if len(df) else 0
-        self.status.ok(f"{len(df)} customer(s) found{more}" + (f", {deact} of them deactivated (in italics)" if deact else ""))
+        self.status.ok(
+            f"{len(df)} customer(s) found{more}"
+            + (f", {deact} of them deactivated (in italics)" if deact else "")
+        )
 
     def _rerun(self, _change: Any = None) -> None:
         if self.mode or self.text:

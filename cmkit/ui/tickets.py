@@ -17,7 +17,9 @@ def ticket_problems(cm: Any, customer: Any) -> list[str]:
     """Why no ticket can be created for `customer` now (empty when one can)."""
     problems = rules.main_customer_problems(customer, cm.group(customer.group), creating=True)
     if not cm.config.queues_for(customer.group):
-        problems.append(f"R14: no queue is assigned to group {customer.group!r}; an admin can add the group to a queue")
+        problems.append(
+            f"R14: no queue is assigned to group {customer.group!r}; an admin can add the group to a queue"
+        )
     if not cm.may("write", customer.group):
         problems.append(f"R5: user {cm.user!r} lacks the 'write' permission on group {customer.group!r}")
     return problems
@@ -26,14 +28,21 @@ def ticket_problems(cm: Any, customer: Any) -> list[str]:
 class CreateTicketForm(w.VBox):
     """New ticket for one customer: queue (of the customer's group), subject, Create."""
 
-    def __init__(self, cm: Any, customer_id: int, on_done: Callable[[Any], None] | None = None,
-                 status: StatusLine | None = None) -> None:
+    def __init__(
+        self,
+        cm: Any,
+        customer_id: int,
+        on_done: Callable[[Any], None] | None = None,
+        status: StatusLine | None = None,
+    ) -> None:
         self.cm, self.customer_id, self.on_done = cm, int(customer_id), on_done
         self.status = status or StatusLine()
         self.title = w.HTML()
         self.explain = w.HTML()
         self.queue = w.Dropdown(description="Queue", options=[])
-        self.subject = w.Text(description="Subject", placeholder="what the ticket is about", layout=w.Layout(width="520px"))
+        self.subject = w.Text(
+            description="Subject", placeholder="what the ticket is about", layout=w.Layout(width="520px")
+        )
         self.create_button = w.Button(description="Create ticket", icon="plus", button_style="primary")
         self.create_button.on_click(self._create)
         self.ticket: Any = None
@@ -51,7 +60,11 @@ class CreateTicketForm(w.VBox):
         self.queue.options = queues
         self.queue.value = queues[0] if queues else None
         problems = ticket_problems(self.cm, c)
-        self.explain.value = ("<p>No ticket can be created for this customer:</p>" + problems_html(problems)) if problems else ""
+        self.explain.value = (
+            ("<p>No ticket can be created for this customer:</p>" + problems_html(problems))
+            if problems
+            else ""
+        )
         for widget in (self.queue, self.subject, self.create_button):
             widget.disabled = bool(problems)
 

@@ -20,30 +20,59 @@ class TransferForm(w.VBox):
     """Hand a customer's tickets to another customer; without `source_id` the source is chosen here too
     (deactivated customers included: their closed tickets can be transferred)."""
 
-    def __init__(self, cm: Any, source_id: int | None = None, only_open: bool = True,
-                 on_done: Callable[[Any], None] | None = None, status: StatusLine | None = None) -> None:
+    def __init__(
+        self,
+        cm: Any,
+        source_id: int | None = None,
+        only_open: bool = True,
+        on_done: Callable[[Any], None] | None = None,
+        status: StatusLine | None = None,
+    ) -> None:
         self.cm, self.on_done = cm, on_done
         self.status = status or StatusLine()
         self.source_id: int | None = int(source_id) if source_id is not None else None
-        self.source = CustomerPicker(cm, "From", include_deactivated=True, on_pick=self._source_picked, status=self.status)
+        self.source = CustomerPicker(
+            cm, "From", include_deactivated=True, on_pick=self._source_picked, status=self.status
+        )
         self.source_label = w.HTML()
-        self.target = CustomerPicker(cm, "To", on_pick=lambda _id: self.preview(), status=self.status,
-                                     exclude=lambda: self.source_id)
+        self.target = CustomerPicker(
+            cm, "To", on_pick=lambda _id: self.preview(), status=self.status, exclude=lambda: self.source_id
+        )
         self.only_open = w.Checkbox(value=only_open, description="Only transfer open tickets", indent=False)
         self.only_open.observe(lambda _c: self.preview(), "value")
-        self.hint = w.HTML("<small>Tick it before deactivating the source; untick it before deleting it "
-                           "(then every ticket must move).</small>")
+        self.hint = w.HTML(
+            "<small>Tick it before deactivating the source; untick it before deleting it "
+            "(then every ticket must move).</small>"
+        )
         self.problems = w.HTML()
         self.table = Table(columns=PREVIEW_COLUMNS, empty="no ticket would change")
-        self.go = w.Button(description="Transfer data and continue", icon="exchange", button_style="primary",
-                           disabled=True, layout=w.Layout(width="260px"))
+        self.go = w.Button(
+            description="Transfer data and continue",
+            icon="exchange",
+            button_style="primary",
+            disabled=True,
+            layout=w.Layout(width="260px"),
+        )
         self.go.on_click(self._transfer)
         self.outcome: Any = None
         self.table_title = w.HTML("<b>Tickets that would change</b>")
         show(self.source, self.source_id is None)
-        super().__init__([style(), w.HTML("<b>Transfer data</b>"), self.source, self.source_label, self.target,
-                          self.only_open, self.hint, self.table_title, self.table,
-                          self.problems, self.go, self.status])
+        super().__init__(
+            [
+                style(),
+                w.HTML("<b>Transfer data</b>"),
+                self.source,
+                self.source_label,
+                self.target,
+                self.only_open,
+                self.hint,
+                self.table_title,
+                self.table,
+                self.problems,
+                self.go,
+                self.status,
+            ]
+        )
         self.add_class("cmkit-transfer")
         self._describe_source()
 
@@ -53,7 +82,9 @@ class TransferForm(w.VBox):
             self.source_label.value = ""
             return
         c = self.cm.customer(self.source_id)
-        self.source_label.value = f"From: <b>{esc(rules.label(c))}</b>" + ("" if c.active else " <i>(deactivated)</i>")
+        self.source_label.value = f"From: <b>{esc(rules.label(c))}</b>" + (
+            "" if c.active else " <i>(deactivated)</i>"
+        )
 
     def _source_picked(self, cid: int | None) -> None:
         self.source_id = cid
@@ -68,14 +99,19 @@ class TransferForm(w.VBox):
         if self.source_id is None or self.target.value is None:
             self.table.show(self.table.frame.iloc[0:0])
             return
-        plan = self.cm.transfer_tickets(self.source_id, self.target.value, only_open=self.only_open.value, dry_run=True)
+        plan = self.cm.transfer_tickets(
+            self.source_id, self.target.value, only_open=self.only_open.value, dry_run=True
+        )
         self.table.show(plan.changes)
         self.problems.value = problems_html(plan.problems)
         self.go.disabled = bool(plan.problems) or plan.changes.empty
         if plan.problems:
             self.status.error("this transfer is refused:\n" + "\n".join(plan.problems))
         elif plan.changes.empty:
-            self.status.info("no ticket to transfer" + (" (only open tickets are looked at)" if self.only_open.value else ""))
+            self.status.info(
+                "no ticket to transfer"
+                + (" (only open tickets are looked at)" if self.only_open.value else "")
+            )
         else:
             self.status.info(f"{len(plan.changes)} ticket(s) would change; press Transfer data and continue")
 
@@ -84,13 +120,17 @@ class TransferForm(w.VBox):
         if self.source_id is None or self.target.value is None:
             raise CMError("choose the customer whose tickets move (From) and the one who gets them (To)")
         with self.status.busy("transferring tickets"):
-            self.outcome = self.cm.transfer_tickets(self.source_id, self.target.value, only_open=self.only_open.value)
+            self.outcome = self.cm.transfer_tickets(
+                self.source_id, self.target.value, only_open=self.only_open.value
+            )
         moved = self.outcome.changes
         self.table.show(moved)
         self.table_title.value = "<b>Tickets transferred</b>"
         self.go.disabled = True
         target = self.cm.customer(self.target.value)
-        self.status.ok(f"{len(moved)} ticket(s) transferred to {target.name} (#{target.id}): "
-                       f"{', '.join(map(str, moved['number']))}")
+        self.status.ok(
+            f"{len(moved)} ticket(s) transferred to {target.name} (#{target.id}): "
+            f"{', '.join(map(str, moved['number']))}"
+        )
         if self.on_done:
             self.on_done(self.outcome)

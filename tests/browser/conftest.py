@@ -27,8 +27,16 @@ import pytest
 ROOT = Path(__file__).resolve().parents[2]
 ARTIFACTS = ROOT / "test-artifacts" / "browser"
 DEBIAN_CHROMIUM = Path("/usr/bin/chromium")
-CHROMIUM_ARGS = ["--headless", "--no-sandbox", "--disable-gpu", "--disable-quic", "--no-first-run",
-                 "--disable-background-networking", "--disable-component-update", "--disable-sync"]
+CHROMIUM_ARGS = [
+    "--headless",
+    "--no-sandbox",
+    "--disable-gpu",
+    "--disable-quic",
+    "--no-first-run",
+    "--disable-background-networking",
+    "--disable-component-update",
+    "--disable-sync",
+]
 START_TIMEOUT = 90
 
 
@@ -64,22 +72,43 @@ def lab(tmp_path_factory: pytest.TempPathFactory) -> Iterator[Lab]:
     notebooks = run / "notebooks"
     shutil.copytree(ROOT / "notebooks", notebooks, ignore=shutil.ignore_patterns(".ipynb_checkpoints"))
     db_url = f"sqlite:///{run / 'cmkit.db'}"
-    subprocess.run([sys.executable, "-m", "cmkit.cli", "demo", "--url", db_url, "--quiet"], check=True,
-                   capture_output=True, timeout=120)
+    subprocess.run(
+        [sys.executable, "-m", "cmkit.cli", "demo", "--url", db_url, "--quiet"],
+        check=True,
+        capture_output=True,
+        timeout=120,
+    )
     env = dict(os.environ, CMKIT_URL=db_url)
-    for var, sub in (("JUPYTER_CONFIG_DIR", "config"), ("JUPYTER_DATA_DIR", "data"),
-                     ("JUPYTER_RUNTIME_DIR", "runtime"), ("IPYTHONDIR", "ipython")):
+    for var, sub in (
+        ("JUPYTER_CONFIG_DIR", "config"),
+        ("JUPYTER_DATA_DIR", "data"),
+        ("JUPYTER_RUNTIME_DIR", "runtime"),
+        ("IPYTHONDIR", "ipython"),
+    ):
         env[var] = str(run / sub)
         (run / sub).mkdir()
     (run / "config" / "labconfig").mkdir()
     (run / "config" / "labconfig" / "page_config.json").write_text(
-        json.dumps({"disabledExtensions": {"@jupyterlab/apputils-extension:announcements": True}}))
+        json.dumps({"disabledExtensions": {"@jupyterlab/apputils-extension:announcements": True}})
+    )
     port, token = _free_port(), secrets.token_hex(16)
     log = run / "lab.log"
-    cmd = [sys.executable, "-m", "jupyterlab", "--no-browser", "--allow-root", "--ip=127.0.0.1", f"--port={port}",
-           f"--IdentityProvider.token={token}", f"--ServerApp.root_dir={notebooks}", "--ServerApp.port_retries=0"]
+    cmd = [
+        sys.executable,
+        "-m",
+        "jupyterlab",
+        "--no-browser",
+        "--allow-root",
+        "--ip=127.0.0.1",
+        f"--port={port}",
+        f"--IdentityProvider.token={token}",
+        f"--ServerApp.root_dir={notebooks}",
+        "--ServerApp.port_retries=0",
+    ]
     with log.open("wb") as out:
-        proc = subprocess.Popen(cmd, cwd=notebooks, env=env, stdout=out, stderr=subprocess.STDOUT, start_new_session=True)
+        proc = subprocess.Popen(
+            cmd, cwd=notebooks, env=env, stdout=out, stderr=subprocess.STDOUT, start_new_session=True
+        )
     base = f"http://127.0.0.1:{port}"
     try:
         deadline = time.monotonic() + START_TIMEOUT
@@ -93,7 +122,9 @@ def lab(tmp_path_factory: pytest.TempPathFactory) -> Iterator[Lab]:
             except OSError:
                 pass
             if time.monotonic() > deadline:
-                raise RuntimeError(f"JupyterLab did not answer within {START_TIMEOUT}s:\n{log.read_text()[-3000:]}")
+                raise RuntimeError(
+                    f"JupyterLab did not answer within {START_TIMEOUT}s:\n{log.read_text()[-3000:]}"
+                )
             time.sleep(0.3)
         yield Lab(base, token, db_url, notebooks, log)
     finally:
@@ -124,8 +155,10 @@ def browser() -> Iterator[Any]:
         try:
             chromium = pw.chromium.launch(**kw)
         except Error as exc:
-            _no_browser(f"no Chromium could be started (apt-get install chromium, or playwright install chromium): "
-                        f"{str(exc).splitlines()[0]}")
+            _no_browser(
+                f"no Chromium could be started (apt-get install chromium, or playwright install chromium): "
+                f"{str(exc).splitlines()[0]}"
+            )
         yield chromium
         chromium.close()
     finally:

@@ -66,7 +66,10 @@ def test_customer_page_edit_save(page: Any, lab: Any, cm: Any, artifacts: Path) 
     form.get_by_role("button", name="Edit").click()
     email = form.get_by_label("email", exact=True)
     email.wait_for()
-    assert form.locator(".cmkit-edit").first.evaluate("e => getComputedStyle(e).backgroundColor") == "rgb(255, 244, 184)"
+    assert (
+        form.locator(".cmkit-edit").first.evaluate("e => getComputedStyle(e).backgroundColor")
+        == "rgb(255, 244, 184)"
+    )
     email.fill(new_email)
     shot(page, form, artifacts, "05-customer-page-edit-mode.png")
     form.get_by_role("button", name="Save changes").click()
@@ -94,7 +97,9 @@ def test_transfer_only_open_tickets(page: Any, lab: Any, cm: Any, artifacts: Pat
     first_open = mine[mine["state"] == "open"]["number"].iloc[0]
     preview.filter(has_text=first_open).wait_for()
     assert set(preview.locator("td:nth-child(4)").all_inner_texts()) == {"open"}  # the state column
-    assert set(mine[mine["state"] == "open"]["number"]) <= set(preview.locator("td:nth-child(2)").all_inner_texts())
+    assert set(mine[mine["state"] == "open"]["number"]) <= set(
+        preview.locator("td:nth-child(2)").all_inner_texts()
+    )
     shot(page, form, artifacts, "07-transfer-preview-open-only.png")
     form.get_by_role("button", name="Transfer data and continue").click()
     form.locator(".cmkit-status-ok", has_text="transferred").wait_for()

@@ -86,12 +86,17 @@ def test_empty_comment_is_refused_on_the_status_line(cm: CustomerManager, world:
 def test_r9_upload_files_with_description_and_download(cm: CustomerManager, world: dict[str, Any]) -> None:
     anna = world["anna"]
     panel = AttachmentsPanel(cm, anna.id)
-    panel.upload.value = (upload("vertrag.txt", b"Servicevertrag 2026", "text/plain"), upload("liste.csv", b"a,b\n1,2\n"))
+    panel.upload.value = (
+        upload("vertrag.txt", b"Servicevertrag 2026", "text/plain"),
+        upload("liste.csv", b"a,b\n1,2\n"),
+    )
     panel.description.value = "Vertrag und Liste"
     panel.add_button.click()
     assert panel.status.kind == "ok", panel.status.message
     stored = cm.attachments(anna.id)
-    assert list(stored["name"]) == ["vertrag.txt", "liste.csv"] and set(stored["description"]) == {"Vertrag und Liste"}
+    assert list(stored["name"]) == ["vertrag.txt", "liste.csv"] and set(stored["description"]) == {
+        "Vertrag und Liste"
+    }
     assert panel.upload.value == () and panel.description.value == ""
     panel.choose.value = int(stored["id"].iloc[0])
     panel.download_button.click()
@@ -146,7 +151,10 @@ def test_r13_activities_offered_and_run(cm: CustomerManager, world: dict[str, An
 
 def test_r13_activity_parameters_and_refusals(cm: CustomerManager, world: dict[str, Any]) -> None:
     assert parse_params("queue=billing, subject=Call back, dry_run=true") == {
-        "queue": "billing", "subject": "Call back", "dry_run": True}
+        "queue": "billing",
+        "subject": "Call back",
+        "dry_run": True,
+    }
     box = ActivitiesBox(cm, world["anna"].id)
     box.choose.value = "create_followup_ticket"
     box.params.value = "nonsense"
@@ -175,7 +183,9 @@ def test_r7_change_company_by_choosing_one(cm: CustomerManager, world: dict[str,
     assert done and "Zeta AG" in form.title.value
 
 
-def test_r7_change_company_to_a_new_company_created_inline(cm: CustomerManager, world: dict[str, Any]) -> None:
+def test_r7_change_company_to_a_new_company_created_inline(
+    cm: CustomerManager, world: dict[str, Any]
+) -> None:
     anna = world["anna"]
     form = ChangeCompanyForm(cm, anna.id)
     assert not shown(form.new_box)

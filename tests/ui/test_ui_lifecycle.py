@@ -10,7 +10,9 @@ from cmkit import CustomerManager
 from cmkit.ui import CustomerPage, LifecycleForm, TransferForm
 
 
-def test_r18_deactivate_blocked_lists_the_blocking_ticket(cm: CustomerManager, world: dict[str, Any], snapshot: Any) -> None:
+def test_r18_deactivate_blocked_lists_the_blocking_ticket(
+    cm: CustomerManager, world: dict[str, Any], snapshot: Any
+) -> None:
     anna = world["anna"]
     t = ticket(cm, anna)
     before = snapshot()
@@ -40,7 +42,9 @@ def test_r18_blocked_then_transfer_then_deactivate(cm: CustomerManager, world: d
     assert form.status.kind == "ok" and done and done[0].applied
 
 
-def test_r19_deactivate_company_asks_and_takes_contacts_along(cm: CustomerManager, world: dict[str, Any]) -> None:
+def test_r19_deactivate_company_asks_and_takes_contacts_along(
+    cm: CustomerManager, world: dict[str, Any]
+) -> None:
     acme = world["acme"]
     form = LifecycleForm(cm, acme.id)  # the action follows the state: active -> deactivate
     assert form.action.value == "deactivate"
@@ -66,7 +70,9 @@ def test_cancel_changes_nothing(cm: CustomerManager, world: dict[str, Any], snap
     assert snapshot() == before and cm.customer(world["anna"].id).active
 
 
-def test_r21_reactivate_company_offers_contacts_one_by_one(cm: CustomerManager, world: dict[str, Any]) -> None:
+def test_r21_reactivate_company_offers_contacts_one_by_one(
+    cm: CustomerManager, world: dict[str, Any]
+) -> None:
     acme, anna, bert = world["acme"], world["anna"], world["bert"]
     cm.deactivate(acme.id)
     form = LifecycleForm(cm, acme.id)
@@ -78,16 +84,23 @@ def test_r21_reactivate_company_offers_contacts_one_by_one(cm: CustomerManager, 
     buttons = {b.customer_id: b for b in form.contact_buttons.children}
     buttons[anna.id].click()
     assert cm.customer(anna.id).active and not cm.customer(bert.id).active
-    assert list(form.contacts.frame["name"]) == ["Bert Öztürk"] and "1 contact(s) still deactivated" in form.status.message
+    assert (
+        list(form.contacts.frame["name"]) == ["Bert Öztürk"]
+        and "1 contact(s) still deactivated" in form.status.message
+    )
 
 
-def test_r21_contact_of_deactivated_company_cannot_be_activated(cm: CustomerManager, world: dict[str, Any]) -> None:
+def test_r21_contact_of_deactivated_company_cannot_be_activated(
+    cm: CustomerManager, world: dict[str, Any]
+) -> None:
     cm.deactivate(world["acme"].id)
     form = LifecycleForm(cm, world["anna"].id, "reactivate")
     assert "R21" in form.problems.value and not form.confirm.pending
 
 
-def test_r23_delete_blocked_by_closed_ticket_then_transfer_all(cm: CustomerManager, world: dict[str, Any]) -> None:
+def test_r23_delete_blocked_by_closed_ticket_then_transfer_all(
+    cm: CustomerManager, world: dict[str, Any]
+) -> None:
     anna, bert = world["anna"], world["bert"]
     t = ticket(cm, anna, closed=True)
     form = LifecycleForm(cm, anna.id, "delete")
@@ -130,7 +143,9 @@ def test_lifecycle_from_the_customer_page(cm: CustomerManager, world: dict[str, 
     assert "does not exist" in page.header.value and "deleted" in page.status.message
 
 
-def test_reactivated_company_page_keeps_the_form_for_its_contacts(cm: CustomerManager, world: dict[str, Any]) -> None:
+def test_reactivated_company_page_keeps_the_form_for_its_contacts(
+    cm: CustomerManager, world: dict[str, Any]
+) -> None:
     acme = world["acme"]
     cm.deactivate(acme.id)
     page = CustomerPage(cm, acme.id)
@@ -159,4 +174,6 @@ def test_standalone_form_chooses_customer_and_action(cm: CustomerManager, world:
 def test_page_hides_the_action_choice(cm: CustomerManager, world: dict[str, Any]) -> None:
     page = CustomerPage(cm, world["anna"].id)
     page.buttons["delete"].click()
-    assert isinstance(page.form, LifecycleForm) and not shown(page.form.action) and not shown(page.form.picker)
+    assert (
+        isinstance(page.form, LifecycleForm) and not shown(page.form.action) and not shown(page.form.picker)
+    )

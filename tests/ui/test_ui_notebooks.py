@@ -24,4 +24,6 @@ def test_notebook_is_thin_and_stripped(path: Path) -> None:
     assert len(code) <= 6, "a task notebook builds a form; the logic belongs in cmkit.ui"
     assert all(len("".join(c["source"]).splitlines()) <= 3 for c in code)
     assert all(c.get("outputs") == [] and c.get("execution_count") is None for c in code), "strip the outputs"
-    assert any("cmkit.connect()" in "".join(c["source"]) for c in code), "connect via $CMKIT_URL or the default"
+    assert any("cmkit.connect()" in "".join(c["source"]) for c in code), (
+        "connect via $CMKIT_URL or the default"
+    )

@@ -39,7 +39,9 @@ def test_r5_edit_and_save_stores_the_change(cm: CustomerManager, world: dict[str
     assert history["action"].iloc[-1] == "edit"
 
 
-def test_r4_validation_error_shown_at_the_field_and_nothing_stored(cm: CustomerManager, world: dict[str, Any]) -> None:
+def test_r4_validation_error_shown_at_the_field_and_nothing_stored(
+    cm: CustomerManager, world: dict[str, Any]
+) -> None:
     anna = world["anna"]
     page = CustomerPage(cm, anna.id)
     page.buttons["edit"].click()
@@ -53,7 +55,9 @@ def test_r4_validation_error_shown_at_the_field_and_nothing_stored(cm: CustomerM
     assert cm.customer(anna.id) == anna
 
 
-def test_r4_required_field_cleared_is_refused_at_the_field(cm: CustomerManager, world: dict[str, Any]) -> None:
+def test_r4_required_field_cleared_is_refused_at_the_field(
+    cm: CustomerManager, world: dict[str, Any]
+) -> None:
     page = CustomerPage(cm, world["anna"].id)
     page.buttons["edit"].click()
     page.inputs.inputs["last_name"].value = "  "
@@ -62,8 +66,9 @@ def test_r4_required_field_cleared_is_refused_at_the_field(cm: CustomerManager, 
     assert cm.customer(world["anna"].id).fields["last_name"] == "Müller"
 
 
-def test_r5_stale_edit_says_someone_else_changed_it(cm: CustomerManager, world: dict[str, Any],
-                                                    as_user: Callable[[str], CustomerManager]) -> None:
+def test_r5_stale_edit_says_someone_else_changed_it(
+    cm: CustomerManager, world: dict[str, Any], as_user: Callable[[str], CustomerManager]
+) -> None:
     anna = world["anna"]
     page = CustomerPage(cm, anna.id)
     page.buttons["edit"].click()
@@ -78,7 +83,10 @@ def test_r5_stale_edit_says_someone_else_changed_it(cm: CustomerManager, world: 
     assert page.inputs.inputs["first_name"].value == "Anne"
     page.inputs.inputs["email"].value = "mine@acme.example"
     page.save_button.click()
-    assert page.status.kind == "ok" and cm.customer(anna.id).fields == {**stored.fields, "email": "mine@acme.example"}
+    assert page.status.kind == "ok" and cm.customer(anna.id).fields == {
+        **stored.fields,
+        "email": "mine@acme.example",
+    }
 
 
 def test_cancel_leaves_the_data_as_it_was(cm: CustomerManager, world: dict[str, Any]) -> None:
@@ -94,10 +102,15 @@ def test_save_without_changes_writes_nothing(cm: CustomerManager, world: dict[st
     page = CustomerPage(cm, world["anna"].id)
     page.buttons["edit"].click()
     page.save_button.click()
-    assert page.status.message == "nothing changed" and cm.customer(world["anna"].id).version == world["anna"].version
+    assert (
+        page.status.message == "nothing changed"
+        and cm.customer(world["anna"].id).version == world["anna"].version
+    )
 
 
-def test_r6_deactivated_customer_can_be_edited_and_is_shown_as_such(cm: CustomerManager, world: dict[str, Any]) -> None:
+def test_r6_deactivated_customer_can_be_edited_and_is_shown_as_such(
+    cm: CustomerManager, world: dict[str, Any]
+) -> None:
     carl = world["carl"]
     cm.deactivate(carl.id)
     page = CustomerPage(cm, carl.id)
@@ -110,7 +123,9 @@ def test_r6_deactivated_customer_can_be_edited_and_is_shown_as_such(cm: Customer
     assert cm.customer(carl.id).fields["first_name"] == "Carlo"
 
 
-def test_company_page_lists_contacts_with_deactivated_in_italics(cm: CustomerManager, world: dict[str, Any]) -> None:
+def test_company_page_lists_contacts_with_deactivated_in_italics(
+    cm: CustomerManager, world: dict[str, Any]
+) -> None:
     cm.deactivate(world["bert"].id)
     page = CustomerPage(cm, world["acme"].id)
     assert set(page.contacts.frame["name"]) == {"Anna Müller", "Bert Öztürk"}
@@ -170,7 +185,9 @@ def test_print_offers_pdf_and_html(cm: CustomerManager, world: dict[str, Any]) -
     box = page.print_box
     assert box is not None and box.pdf is not None and box.pdf.startswith(b"%PDF")
     assert box.html is not None and "Anna Müller" in box.html
-    assert 'download="customer-' in box.links.value and ".pdf" in box.links.value and ".html" in box.links.value
+    assert (
+        'download="customer-' in box.links.value and ".pdf" in box.links.value and ".html" in box.links.value
+    )
 
 
 def test_page_of_a_deleted_customer_says_so(cm: CustomerManager, world: dict[str, Any]) -> None:

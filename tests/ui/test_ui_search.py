@@ -17,7 +17,9 @@ def _row(html: str, text: str) -> str:
     return next(r for r in html.split("<tr")[2:] if text in r)
 
 
-def test_r26_suggestions_as_you_type_and_choosing_opens_the_page(cm: CustomerManager, world: dict[str, Any]) -> None:
+def test_r26_suggestions_as_you_type_and_choosing_opens_the_page(
+    cm: CustomerManager, world: dict[str, Any]
+) -> None:
     form = SearchForm(cm)
     form.find.text.value = "muel"
     assert world["anna"].id in set(form.find.found["id"])

@@ -12,7 +12,9 @@ from cmkit.ui import CreateTicketForm, CustomerPage, TransferForm
 # -- create ticket --------------------------------------------------------------------------------------------
 
 
-def test_r14_create_ticket_offers_only_the_queues_of_the_group(cm: CustomerManager, world: dict[str, Any]) -> None:
+def test_r14_create_ticket_offers_only_the_queues_of_the_group(
+    cm: CustomerManager, world: dict[str, Any]
+) -> None:
     form = CreateTicketForm(cm, world["anna"].id)
     assert list(form.queue.options) == ["billing", "helpdesk"]
     assert list(CreateTicketForm(cm, world["pete"].id).queue.options) == ["partnerdesk"]
@@ -35,11 +37,18 @@ def test_r14_create_ticket_makes_the_customer_main(cm: CustomerManager, world: d
     form.create_button.click()
     assert form.status.kind == "ok" and form.ticket.number in form.status.message
     t = cm.ticket(form.ticket.id)
-    assert (t.main_customer_id, t.queue, t.subject, t.state) == (world["anna"].id, "billing", "Rechnung doppelt", "open")
+    assert (t.main_customer_id, t.queue, t.subject, t.state) == (
+        world["anna"].id,
+        "billing",
+        "Rechnung doppelt",
+        "open",
+    )
     assert done == [form.ticket]
 
 
-def test_create_ticket_refusal_is_shown_and_nothing_stored(cm: CustomerManager, world: dict[str, Any]) -> None:
+def test_create_ticket_refusal_is_shown_and_nothing_stored(
+    cm: CustomerManager, world: dict[str, Any]
+) -> None:
     form = CreateTicketForm(cm, world["anna"].id)
     form.subject.value = "   "
     form.create_button.click()
@@ -159,7 +168,9 @@ def test_r17_transfer_from_the_customer_page(cm: CustomerManager, world: dict[st
     assert page.tickets.frame.empty and cm.ticket(t.id).main_customer_id == bert.id
 
 
-def test_close_button_leaves_the_form_without_acting(cm: CustomerManager, world: dict[str, Any], snapshot: Any) -> None:
+def test_close_button_leaves_the_form_without_acting(
+    cm: CustomerManager, world: dict[str, Any], snapshot: Any
+) -> None:
     before = snapshot()
     page = CustomerPage(cm, world["anna"].id)
     page.buttons["deactivate"].click()
