@@ -21,7 +21,7 @@ from sqlalchemy.engine import make_url
 import cmkit
 from bench import setup
 from bench.raw import Raw
-from cmkit.facade import engine_for
+from cmkit.db.engine import engine_for
 
 RESULTS = Path(__file__).with_name("results")
 # p95 targets on SQLite (ms), from the issue; every cmkit figure should be within 2x of its raw bound

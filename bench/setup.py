@@ -13,9 +13,9 @@ from sqlalchemy.engine import make_url
 
 import cmkit
 from cmkit import demo
+from cmkit.db.engine import engine_for
 from cmkit.db.schema import CustomerRow
-from cmkit.facade import engine_for
-from cmkit.services.customers import key_for
+from cmkit.domain.keys import key_for
 
 DATA = Path(__file__).with_name("data")
 TRANSFER_TICKETS = 100_000

@@ -5,6 +5,7 @@ cmkit.init(url, config)            # create or upgrade the schema, store the con
 cm = cmkit.connect(url, user="admin")
 """
 
+from cmkit.connection import connect, init
 from cmkit.errors import (
     CMError,
     ConfigError,
@@ -14,8 +15,8 @@ from cmkit.errors import (
     StaleVersion,
     ValidationError,
 )
-from cmkit.facade import CustomerManager, connect, init
-from cmkit.services.activities import activity
+from cmkit.facade import CustomerManager
+from cmkit.services.activity_registry import activity
 from cmkit.values import Customer, Outcome, Ticket
 
 __version__ = "0.1.0"

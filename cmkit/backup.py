@@ -92,7 +92,7 @@ def restore(url: str | None, path: str | Path, *, replace: bool = False) -> str:
             f"{source} holds schema revision {revision}, which this cmkit does not know (it knows "
             f"{', '.join(sorted(known))}); restore it with the cmkit version that made it"
         )
-    from cmkit.facade import engine_for
+    from cmkit.db.engine import engine_for
 
     engine = engine_for(resolve_url(url))
     existing = _tables(engine) if not sqlite or Path(_sqlite_path(resolved)).exists() else []

@@ -14,7 +14,7 @@ from cmkit.errors import CMError
 
 
 def _init(args: argparse.Namespace) -> int:
-    from cmkit.facade import init
+    from cmkit.connection import init
 
     url = init(args.url, args.config)
     print(f"cmkit database ready: {make_url(url).render_as_string(hide_password=True)}")
@@ -23,8 +23,8 @@ def _init(args: argparse.Namespace) -> int:
 
 def _demo(args: argparse.Namespace) -> int:
     from cmkit import demo
-    from cmkit.db.engine import resolve_url
-    from cmkit.facade import dispose_engines, engine_for, init
+    from cmkit.connection import init
+    from cmkit.db.engine import dispose_engines, engine_for, resolve_url
 
     url = resolve_url(args.url)
     if url.startswith("sqlite"):

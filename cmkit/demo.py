@@ -23,7 +23,7 @@ from cmkit.db import config_store, uow
 from cmkit.db.schema import AdditionalCustomer, CustomerGroup, CustomerRow, ProtocolEntry, Queue, TicketRow
 from cmkit.domain.config import Config
 from cmkit.domain.fields import display_name
-from cmkit.services.customers import key_for
+from cmkit.domain.keys import key_for
 from cmkit.services.tickets import ticket_number
 
 DEMO_CONFIG = Path(__file__).with_name("demo_config.toml")

@@ -25,9 +25,9 @@ from tqdm.auto import tqdm
 from cmkit.db import config_store, search_sql, uow
 from cmkit.db.schema import Base, CustomerGroup, CustomerRow, Queue
 from cmkit.domain.config import Config
+from cmkit.domain.keys import key_for
 from cmkit.domain.text import PART_SEP, search_key, tokens
 from cmkit.errors import CMError
-from cmkit.services.customers import key_for
 from cmkit.services.tickets import ticket_number
 
 #: cmkit.demo.populate hands plans with more customers than this to this module

@@ -4,7 +4,7 @@ from __future__ import annotations
 
 from dataclasses import dataclass, field
 from types import MappingProxyType
-from typing import Any, Literal
+from typing import Any, Literal, TypeAlias
 
 import pandas as pd
 
@@ -59,3 +59,9 @@ class Outcome:
 
         probs = "".join(f"<li>{html.escape(p)}</li>" for p in self.problems)
         return head + (f"<ul>{probs}</ul>" if probs else "") + self.changes.to_html(escape=True, max_rows=50)
+
+
+#: What names a customer in the API: its id (an int, or a numeric string) or its Customer snapshot.
+CustomerRef: TypeAlias = int | str | Customer
+#: What names a ticket: its id (an int, or a numeric string) or its Ticket snapshot.
+TicketRef: TypeAlias = int | str | Ticket

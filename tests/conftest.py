@@ -17,8 +17,8 @@ import pytest
 import sqlalchemy as sa
 
 import cmkit
+from cmkit.db.engine import dispose_engines, engine_for
 from cmkit.db.schema import Base
-from cmkit.facade import dispose_engines, engine_for
 
 CONFIG = Path(__file__).with_name("config_test.toml")
 PG_ADMIN_URL = os.environ.get("CMKIT_TEST_POSTGRES_URL")

@@ -14,8 +14,8 @@ from typing import Any
 
 import sqlalchemy as sa
 
+from cmkit.db.engine import engine_for
 from cmkit.db.schema import AdditionalCustomer, Base, CustomerGroup, CustomerRow, ProtocolEntry, TicketRow
-from cmkit.facade import engine_for
 
 C, T, A, P = CustomerRow, TicketRow, AdditionalCustomer, ProtocolEntry
 

@@ -23,7 +23,7 @@ from cmkit import CMError, CustomerManager
 from cmkit.backup import backup, restore, revision_of_backup
 from cmkit.cli import main
 from cmkit.db import migrate
-from cmkit.facade import dispose_engines
+from cmkit.db.engine import dispose_engines
 
 PG_ADMIN_URL = os.environ.get("CMKIT_TEST_POSTGRES_URL")
 

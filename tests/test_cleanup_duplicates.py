@@ -12,9 +12,9 @@ import sqlalchemy as sa
 
 import cmkit
 from cmkit import CustomerManager, ValidationError
+from cmkit.db.engine import engine_for
 from cmkit.db.schema import CustomerGroup, CustomerRow
 from cmkit.domain.matching import candidate_pairs, clusters, find_pairs, normal_name
-from cmkit.facade import engine_for
 
 
 def _pairs(df: pd.DataFrame) -> set[tuple[int, int]]:

@@ -9,8 +9,8 @@ import pandas as pd
 import sqlalchemy as sa
 
 from cmkit import CustomerManager
+from cmkit.db.engine import engine_for
 from cmkit.db.schema import AdditionalCustomer, CustomerGroup, CustomerRow, TicketRow
-from cmkit.facade import engine_for
 
 
 def _sql(db_url: str, *statements: sa.Executable) -> None:

@@ -8,7 +8,7 @@ from typing import Any
 import pytest
 
 from cmkit import CustomerManager, NotFound, PermissionDenied, PreconditionFailed, ValidationError
-from cmkit.services.lifecycle import LifecycleAPI
+from cmkit.services import transfer
 
 Snapshot = Callable[[], dict[str, list[tuple[object, ...]]]]
 
@@ -164,16 +164,16 @@ def test_merge_failing_while_applying_rolls_everything_back(
     cm: CustomerManager, dups, snapshot: Snapshot, monkeypatch: pytest.MonkeyPatch
 ) -> None:
     """A failure after the first duplicate's tickets moved undoes that too: one transaction."""
-    real = LifecycleAPI._apply_transfer
+    real = transfer.move_tickets
     calls = []
 
-    def flaky(self: Any, work: Any, src: Any, dst: Any, states: Any, **kw: Any) -> None:
+    def flaky(work: Any, src: Any, dst: Any, states: Any, **kw: Any) -> None:
         calls.append(src.id)
         if len(calls) == 2:
             raise RuntimeError("disk full")
-        real(self, work, src, dst, states, **kw)
+        real(work, src, dst, states, **kw)
 
-    monkeypatch.setattr(LifecycleAPI, "_apply_transfer", flaky)
+    monkeypatch.setattr(transfer, "move_tickets", flaky)
     before = snapshot()
     with pytest.raises(RuntimeError):
         cm.merge(dups["anna"].id, [dups["d1"].id, dups["d2"].id, dups["d3"].id])

@@ -23,9 +23,10 @@ from detail_samples import pdf_bytes, png_bytes
 from reliability import InjectedFault, StatementFault, injected, violations
 
 import cmkit
-from cmkit import CustomerManager, facade
+from cmkit import CustomerManager
+from cmkit.db import engine as engine_module
+from cmkit.db.engine import engine_for
 from cmkit.db.schema import Base
-from cmkit.facade import engine_for
 
 Snapshot = Callable[[], dict[str, list[tuple[object, ...]]]]
 Ids = dict[str, int]
@@ -275,7 +276,7 @@ def added_since(url: str, start: dict[str, int]) -> dict[str, int]:
 def _transfer_until_halted(url: str, src: int, dst: int, where: str | int, report: Connection) -> None:
     """In the child process: run the transfer on fresh connections and halt at `where` (the start of a
     statement, a statement's number counting commits, "commit", or "after" the transfer), telling the parent."""
-    facade._ENGINES.clear()  # the parent's pooled connections stay untouched; these are the child's own
+    engine_module._ENGINES.clear()  # the parent's pooled connections stay untouched; these are the child's own
     cm = cmkit.connect(url)
 
     def halt(statement: str) -> None:

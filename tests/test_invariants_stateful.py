@@ -34,8 +34,8 @@ from hypothesis.stateful import (
 from reliability import fingerprint, violations
 
 import cmkit
+from cmkit.db.engine import engine_for
 from cmkit.db.schema import Base
-from cmkit.facade import engine_for
 
 USERS = ("admin", "lena", "alice", "rita")  # all rights; lifecycle on retail; agent; reader
 ACTING = st.sampled_from(("admin", "admin", "admin", "lena", "lena", "alice", "rita"))  # mostly allowed

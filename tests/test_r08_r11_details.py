@@ -9,8 +9,8 @@ import sqlalchemy as sa
 from detail_samples import docx_bytes, jpeg_bytes, pdf_bytes, png_bytes, reconfigure, xlsx_bytes
 
 from cmkit import CustomerManager, NotFound, PermissionDenied, PreconditionFailed, ValidationError
+from cmkit.db.engine import engine_for
 from cmkit.domain.attachments import AttachmentRefused
-from cmkit.facade import engine_for
 
 TODAY = dt.datetime.now(dt.UTC).date()
 

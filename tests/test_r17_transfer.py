@@ -10,8 +10,8 @@ import pandas as pd
 import sqlalchemy as sa
 
 from cmkit import CustomerManager, NotFound, PreconditionFailed, Ticket
+from cmkit.db.engine import engine_for
 from cmkit.db.schema import AdditionalCustomer, ProtocolEntry, Queue, TicketRow
-from cmkit.facade import engine_for
 
 Snapshot = Callable[[], dict[str, list[tuple[object, ...]]]]
 

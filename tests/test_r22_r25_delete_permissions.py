@@ -10,7 +10,7 @@ import sqlalchemy as sa
 
 from cmkit import CustomerManager, NotFound, PermissionDenied, PreconditionFailed, Ticket
 from cmkit.db.details_schema import AttachmentRow, CommentRow
-from cmkit.facade import engine_for
+from cmkit.db.engine import engine_for
 
 Snapshot = Callable[[], dict[str, list[tuple[object, ...]]]]
 

@@ -15,8 +15,8 @@ from hypothesis import strategies as st
 
 import cmkit
 from cmkit import PermissionDenied, ValidationError
+from cmkit.domain.keys import key_for
 from cmkit.domain.text import key_parts, matches, query_terms, search_key
-from cmkit.services.customers import key_for
 from cmkit.services.search import number_prefixes
 
 World = dict[str, cmkit.Customer]
@@ -463,7 +463,7 @@ def test_r27_arbitrary_text_never_raises_nor_matches_more_than_its_words(
 
 def test_demo_scale_keys_are_key_for_and_the_data_keeps_the_rules(tmp_path) -> None:  # type: ignore[no-untyped-def]
     from cmkit import demo, demo_scale
-    from cmkit.facade import engine_for
+    from cmkit.db.engine import engine_for
 
     url = f"sqlite:///{tmp_path / 'scale.db'}"
     cmkit.init(url, demo.DEMO_CONFIG)

@@ -20,8 +20,8 @@ import sqlalchemy as sa
 import cmkit
 from cmkit import CMError, CustomerManager, NotFound, PreconditionFailed, StaleVersion
 from cmkit.db import uow
+from cmkit.db.engine import engine_for
 from cmkit.db.schema import AdditionalCustomer, ProtocolEntry, Queue, TicketRow
-from cmkit.facade import engine_for
 
 ROUNDS = 20
 HOLD_SECONDS = 0.02

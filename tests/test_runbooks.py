@@ -17,8 +17,8 @@ import sqlalchemy as sa
 
 from cmkit import CustomerManager
 from cmkit.cli import main
+from cmkit.db.engine import engine_for
 from cmkit.db.schema import CustomerRow, TicketRow
-from cmkit.facade import engine_for
 from cmkit.runbooks import RunResult, list_runbooks, parse_value, run_runbook
 
 Snapshot = Callable[[], dict[str, list[tuple[object, ...]]]]

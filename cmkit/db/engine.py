@@ -63,3 +63,21 @@ def make_engine(url: str | None = None, **kw: Any) -> Engine:
         # Generic plans of prepared statements ignore trigram indexes: never prepare.
         connect_args["prepare_threshold"] = None
     return create_engine(resolved, connect_args=connect_args, pool_pre_ping=True, **kw)
+
+
+_ENGINES: dict[str, Engine] = {}
+
+
+def engine_for(url: str | None) -> Engine:
+    """One engine (and connection pool) per database URL in this process."""
+    resolved = resolve_url(url)
+    if resolved not in _ENGINES:
+        _ENGINES[resolved] = make_engine(resolved)
+    return _ENGINES[resolved]
+
+
+def dispose_engines() -> None:
+    """Close every pooled connection of every engine (before a file is replaced, and in tests)."""
+    for engine in _ENGINES.values():
+        engine.dispose()
+    _ENGINES.clear()

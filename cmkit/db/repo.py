@@ -5,10 +5,10 @@ from __future__ import annotations
 import numbers
 from collections.abc import Iterable, Sequence
 from types import MappingProxyType
-from typing import Any
+from typing import Any, cast
 
 import pandas as pd
-from sqlalchemy import ColumnElement, Select, literal, select, union_all
+from sqlalchemy import ColumnElement, Select, Table, literal, select, union_all
 from sqlalchemy.orm import Session, aliased
 
 from cmkit.db.schema import AdditionalCustomer, CustomerGroup, CustomerRow, Queue, TicketRow
@@ -38,6 +38,11 @@ def frame_of(session: Session, stmt: Any, columns: Sequence[str] | None = None) 
     df = pd.DataFrame(dict(enumerate(cols)))
     df.columns = pd.Index(names)  # (names may repeat)
     return df
+
+
+def table_of(entity: Any) -> Table:
+    """The Core table of an ORM class, for executemany statements with bound parameters per row."""
+    return cast(Table, entity.__table__)
 
 
 def lock_customers(session: Session, ids: Iterable[int], *, shared: bool) -> None:

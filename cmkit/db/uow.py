@@ -2,26 +2,40 @@
 
 Writers take their locks up front (SQLite: BEGIN IMMEDIATE; PostgreSQL: SELECT ... FOR UPDATE on the
 customers they depend on) and are retried when the database reports a deadlock or a serialization failure.
+Every audit entry (R29) is written here, by `UnitOfWork.audit`, `audit_many` or `audit_customers`.
 """
 
 from __future__ import annotations
 
 import datetime as dt
 import time
-from collections.abc import Callable, Iterator
+from collections.abc import Callable, Iterable, Iterator
 from contextlib import contextmanager
 from typing import Any, TypeVar
 
-from sqlalchemy import Engine, insert
+from sqlalchemy import Engine, insert, literal, select
 from sqlalchemy.exc import DBAPIError, OperationalError
 from sqlalchemy.orm import Session
 
-from cmkit.db.schema import AuditEntry
+from cmkit.db import pending
+from cmkit.db.change import Change
+from cmkit.db.schema import AuditEntry, CustomerRow
 from cmkit.errors import ValidationError
 
 T = TypeVar("T")
 RETRY_SQLSTATES = {"40001", "40P01"}  # serialization_failure, deadlock_detected
 ATTEMPTS = 5
+AUDIT_COLUMNS = (
+    "at",
+    "user_name",
+    "action",
+    "entity",
+    "entity_id",
+    "customer_id",
+    "before",
+    "after",
+    "run_id",
+)
 
 
 def utcnow() -> dt.datetime:
@@ -48,19 +62,44 @@ class UnitOfWork:
         after: Any = None,
     ) -> None:
         """Record one change with its values before and after (R29)."""
-        self.session.execute(
-            insert(AuditEntry).values(
-                at=self.now,
-                user_name=self.user,
-                action=action,
-                entity=entity,
-                entity_id=entity_id,
-                customer_id=customer_id,
-                before=before,
-                after=after,
-                run_id=self.run_id,
-            )
-        )
+        self.audit_many([Change(action, entity, entity_id, customer_id, before, after)])
+
+    def audit_many(self, changes: Iterable[Change]) -> None:
+        """Record many changes in one statement (R29): all at this unit of work's time, user and run."""
+        rows = [
+            {
+                "at": self.now,
+                "user_name": self.user,
+                "action": c.action,
+                "entity": c.entity,
+                "entity_id": c.entity_id,
+                "customer_id": c.customer_id,
+                "before": c.before,
+                "after": c.after,
+                "run_id": self.run_id,
+            }
+            for c in changes
+        ]
+        if rows:
+            self.session.execute(insert(AuditEntry), rows)
+
+    def audit_customers(self, action: str, customer_ids: Any, before: Any, after: Any) -> None:
+        """One audit entry per active customer in `customer_ids` (a select or ids), in one INSERT ... SELECT:
+        the same values before and after for each (a bulk change such as a deactivation)."""
+        json_type = AuditEntry.__table__.c.before.type
+        C = CustomerRow
+        rows = select(
+            literal(self.now),
+            literal(self.user),
+            literal(action),
+            literal("customer"),
+            C.id,
+            C.id,
+            literal(before, json_type),
+            literal(after, json_type),
+            literal(self.run_id),
+        ).where(C.id.in_(customer_ids), C.active.is_(True))
+        self.session.execute(insert(AuditEntry).from_select(list(AUDIT_COLUMNS), rows))
 
 
 def _retryable(exc: DBAPIError) -> bool:
@@ -79,12 +118,24 @@ def transaction(engine: Engine, user: str, *, write: bool, run_id: str | None = 
 
 
 def run(
-    engine: Engine, user: str, fn: Callable[[UnitOfWork], T], *, write: bool, run_id: str | None = None
+    engine: Engine,
+    user: str,
+    fn: Callable[[UnitOfWork], T],
+    *,
+    write: bool,
+    run_id: str | None = None,
+    finalize_pending: bool = True,
 ) -> T:
-    """Run `fn` in one transaction, again (up to 5 times) when the database asks for a retry."""
+    """Run `fn` in one transaction, again (up to 5 times) when the database asks for a retry.
+
+    A write first makes the user's pending deletions final (R11: the user's next other action does),
+    unless `finalize_pending=False` (undoing a pending deletion is not "another action").
+    """
     for attempt in range(ATTEMPTS):
         try:
             with transaction(engine, user, write=write, run_id=run_id) as uow:
+                if write and finalize_pending:
+                    uow.audit_many(pending.finalize(uow.session, user))
                 return fn(uow)
         except UnicodeEncodeError as exc:  # text no database can take, given as a search or filter value
             raise ValidationError(

@@ -10,35 +10,27 @@ import re
 from collections.abc import Iterable, Sequence
 from typing import Any
 
-import pandas as pd
-from sqlalchemy import insert, select, update
-
-from cmkit.db import repo
-from cmkit.db.schema import AuditEntry, CustomerRow
-from cmkit.db.uow import UnitOfWork
-from cmkit.domain import rules
-from cmkit.domain.fields import validate_fields
-from cmkit.errors import PreconditionFailed, ValidationError
-from cmkit.services.activities import activity
+from cmkit.db.schema import CustomerRow
+from cmkit.errors import ValidationError
+from cmkit.services import access, addresses
+from cmkit.services.activity_registry import Activity
 from cmkit.services.tickets import SUBJECT_MAX
 from cmkit.values import Customer, Outcome, Ticket
 
 C = CustomerRow
-#: the fields that make up an address, in vCard order (ADR: street; locality; region; postal code; country)
-ADDRESS_FIELDS = ("street", "city", "region", "state", "zip", "postal_code", "country")
 FOLLOWUP = re.compile(r"^Follow-up to \S+: ")  # a follow-up of a follow-up names only the latest ticket
 
 
 def _needs_write(cm: Any, c: Customer) -> str | None:
-    if cm.may("write", c.group):
-        return None
-    return f"R5: user {cm.user!r} lacks the 'write' permission on group {c.group!r} that this activity needs"
+    refusals: list[str] = cm.why_not("edit", c.id)
+    return refusals[0] if refusals else None
 
 
 def _company_of(cm: Any, c: Customer) -> Customer | None:
     if c.company_id is None:
         return None
-    return cm._read(lambda w: cm._customer(w, c.company_id, permission=None))
+    company_id = c.company_id
+    return cm.context.read(lambda w: access.customer(cm.context, w, company_id, permission=None))
 
 
 # -- export_vcard ------------------------------------------------------------------------------------------
@@ -82,8 +74,8 @@ def vcard(contact: Customer, company: Customer | None) -> str:
         lines.append(f"TEL;TYPE=WORK,VOICE:{_esc(f['phone'])}")
     if f.get("mobile"):
         lines.append(f"TEL;TYPE=CELL:{_esc(f['mobile'])}")
-    source = f if any(f.get(k) for k in ADDRESS_FIELDS) else (company.fields if company else {})
-    if any(source.get(k) for k in ADDRESS_FIELDS):
+    source = f if any(f.get(k) for k in addresses.ADDRESS_FIELDS) else (company.fields if company else {})
+    if any(source.get(k) for k in addresses.ADDRESS_FIELDS):
         parts = [
             source.get("street"),
             source.get("city"),
@@ -98,39 +90,12 @@ def vcard(contact: Customer, company: Customer | None) -> str:
     return "".join(part + "\r\n" for line in lines for part in _fold(line))
 
 
-@activity("export_vcard", kinds=("contact",))
 def export_vcard(cm: Any, customer: Customer) -> str:
     """The contact as a vCard (text/vcard, version 3.0) with name, company, e-mail, phone and address."""
     return vcard(customer, _company_of(cm, customer))
 
 
 # -- copy_company_address ----------------------------------------------------------------------------------
-def _address_fields(cm: Any, company: Customer, fields: Iterable[str] | None) -> list[str]:
-    gdef = cm.group(company.group)
-    shared = [f for f in gdef.company_fields if f in gdef.contact_fields]
-    if fields is None:
-        chosen = [f for f in ADDRESS_FIELDS if f in shared]
-    else:
-        chosen = [fields] if isinstance(fields, str) else list(fields)
-        wrong = [f for f in chosen if f not in shared]
-        if wrong:
-            raise ValidationError(
-                "fields",
-                f"R13: copying needs fields of both companies and contacts of group "
-                f"{company.group!r}, not {', '.join(map(repr, wrong))} (shared fields: "
-                f"{', '.join(shared) or 'none'})",
-            )
-    if not chosen:
-        raise PreconditionFailed(
-            [
-                f"R13: group {company.group!r} has no address field shared by companies and contacts "
-                f"({', '.join(ADDRESS_FIELDS)}); an admin can add them to its contact_fields"
-            ]
-        )
-    return chosen
-
-
-@activity("copy_company_address", kinds=("company",), requires=_needs_write)
 def copy_company_address(
     cm: Any,
     customer: Customer,
@@ -144,82 +109,22 @@ def copy_company_address(
     One transaction: every contact is validated against its fields first (R4), then all are updated, each
     with a new version and an audit entry. `changes` has one row per contact that changes.
     """
-    chosen = _address_fields(cm, customer, fields)
-
-    def op(work: UnitOfWork) -> Outcome:
-        s = work.session
-        repo.lock_customers(s, [customer.id], shared=True)
-        repo.lock_contacts_of(s, customer.id)
-        company = cm._customer(work, customer.id, permission="write")
-        address = {f: company.fields[f] for f in chosen if company.fields.get(f) is not None}
-        defs = cm.group(company.group).contact_fields
-        stmt = select(C.id, C.name, C.version, C.data).where(C.company_id == company.id).order_by(C.id)
-        if not include_deactivated:
-            stmt = stmt.where(C.active.is_(True))
-        rows, plans = s.execute(stmt).all(), []
-        for row in rows:
-            current = dict(row.data or {})
-            wanted = {f: v for f, v in address.items() if overwrite or current.get(f) is None}
-            data = validate_fields(defs, wanted, current=current)
-            if data != current:
-                before = {f: current.get(f) for f in wanted if current.get(f) != data.get(f)}
-                plans.append(
-                    {
-                        "id": row.id,
-                        "name": row.name,
-                        "version": row.version + 1,
-                        "data": data,
-                        "before": before,
-                        "after": {f: data.get(f) for f in before},
-                    }
-                )
-        changes = pd.DataFrame(
-            [{k: p[k] for k in ("id", "name", "version", "before", "after")} for p in plans],
-            columns=["id", "name", "version", "before", "after"],
-        )
-        if dry_run:
-            return Outcome(applied=False, changes=changes)
-        if plans:
-            s.execute(
-                update(C),
-                [
-                    {"id": p["id"], "data": p["data"], "version": p["version"], "updated_at": work.now}
-                    for p in plans
-                ],
-            )
-            s.execute(
-                insert(AuditEntry),
-                [
-                    {
-                        "at": work.now,
-                        "user_name": work.user,
-                        "action": "edit",
-                        "entity": "customer",
-                        "entity_id": p["id"],
-                        "customer_id": p["id"],
-                        "before": p["before"],
-                        "after": p["after"],
-                        "run_id": work.run_id,
-                    }
-                    for p in plans
-                ],
-            )
-        return Outcome(applied=True, changes=changes)
-
-    return cm._read(op) if dry_run else cm._write(op)
+    return addresses.copy_company_address(
+        cm.context,
+        customer.id,
+        fields=fields,
+        overwrite=overwrite,
+        include_deactivated=include_deactivated,
+        dry_run=dry_run,
+    )
 
 
 # -- create_followup_ticket --------------------------------------------------------------------------------
 def _may_have_tickets(cm: Any, c: Customer) -> str | None:
-    problems = rules.main_customer_problems(c, cm.group(c.group), creating=True)
-    if not cm.config.queues_for(c.group):
-        problems.append(
-            f"R14: no queue is assigned to group {c.group!r}; an admin can add it to a queue's groups"
-        )
-    return problems[0] if problems else _needs_write(cm, c)
+    problems: list[str] = cm.why_not("create_ticket", c.id)
+    return problems[0] if problems else None
 
 
-@activity("create_followup_ticket", kinds=("company", "contact"), requires=_may_have_tickets)
 def create_followup_ticket(
     cm: Any,
     customer: Customer,
@@ -253,3 +158,13 @@ def create_followup_ticket(
             else f"Follow-up: {customer.name}"
         )[:SUBJECT_MAX]
     return cm.create_ticket(customer.id, queue, subject, additional=additional)
+
+
+#: the built-in activities, registered by cmkit.services.activities
+BUILTIN = (
+    Activity("export_vcard", ("contact",), export_vcard),
+    Activity("copy_company_address", ("company",), copy_company_address, requires=_needs_write),
+    Activity(
+        "create_followup_ticket", ("company", "contact"), create_followup_ticket, requires=_may_have_tickets
+    ),
+)

@@ -2,20 +2,21 @@
 
 Both have read and write permissions of their own (R8). Deleting one only marks it pending (R11): the
 lists show it with `pending` true, the deleting user can undo it, and that user's next other write makes
-the deletion final (a hook in every write unit of work, see `finalize_pending`).
+the deletion final (the unit of work does that first in every write: cmkit.db.pending).
 """
 
 from __future__ import annotations
 
 import datetime as dt
-from collections.abc import Iterable
-from typing import Any, TypeAlias, cast
+from collections.abc import Iterable, Mapping
+from typing import Any, cast
 
 import pandas as pd
-from sqlalchemy import delete, insert, select, update
+from sqlalchemy import insert, select, update
 
 from cmkit.db import repo
 from cmkit.db.details_schema import AttachmentRow, CommentRow
+from cmkit.db.pending import ENTITY, Detail
 from cmkit.db.schema import CustomerRow
 from cmkit.db.uow import UnitOfWork
 from cmkit.domain.attachments import (
@@ -28,14 +29,12 @@ from cmkit.domain.attachments import (
     fold,
 )
 from cmkit.errors import NotFound, PreconditionFailed, ValidationError
-from cmkit.services.base import WRITE_HOOKS, Core
-from cmkit.services.reading import ReadingAPI
+from cmkit.services import access
+from cmkit.services.context import Context
+from cmkit.values import CustomerRef
 
 Cm, At, C = CommentRow, AttachmentRow, CustomerRow
 COMMENT_MAX = 20_000
-Detail: TypeAlias = type[CommentRow] | type[AttachmentRow]
-TABLES: tuple[Detail, ...] = (CommentRow, AttachmentRow)
-ENTITY: dict[Detail, str] = {CommentRow: "comment", AttachmentRow: "attachment"}
 PERMISSIONS: dict[Detail, str] = {CommentRow: "comments", AttachmentRow: "attachments"}
 
 
@@ -96,14 +95,14 @@ def _by_author(stmt: Any, column: Any, author: str | None) -> Any:
     return stmt if author is None else stmt.where(column == _filter_text(author, "author"))
 
 
-def _tidy(df: pd.DataFrame) -> pd.DataFrame:
+def tidy(df: pd.DataFrame) -> pd.DataFrame:
     """Times as UTC on both databases, `pending` as bool."""
     df["created_at"] = pd.to_datetime(df["created_at"], utc=True)
     df["pending"] = df["pending"].astype(bool)
     return df
 
 
-def _comment_select() -> Any:
+def comment_select() -> Any:
     return select(
         Cm.id,
         Cm.customer_id,
@@ -115,7 +114,7 @@ def _comment_select() -> Any:
     ).order_by(Cm.created_at, Cm.id)
 
 
-def _attachment_select() -> Any:
+def attachment_select() -> Any:
     return select(
         At.id,
         At.customer_id,
@@ -132,263 +131,239 @@ def _attachment_select() -> Any:
     ).order_by(At.created_at, At.id)
 
 
-#: what the audit log keeps of a comment or attachment whose deletion becomes final
-SUMMARY: dict[Detail, tuple[str, ...]] = {
-    CommentRow: ("author", "text"),
-    AttachmentRow: ("name", "file_type", "size", "sha256", "description", "author"),
-}
+# -- shared: pending deletion and undo (R11) ------------------------------------------------------
+def _detail(ctx: Context, work: UnitOfWork, table: Detail, detail_id: Any, mode: str) -> Any:
+    """The comment or attachment row, after checking `<comments|attachments>_<mode>` on its group."""
+    entity = ENTITY[table]
+    did = repo.id_of(detail_id, entity)
+    found = work.session.get(table, did, populate_existing=True, with_for_update=mode == "write")
+    row = cast("CommentRow | AttachmentRow | None", found)
+    if row is None:
+        raise NotFound(
+            f"R11: {entity} #{did} does not exist: it was never added, or its deletion became final "
+            "(a deletion is final once the deleting user does something else)"
+        )
+    access.customer(ctx, work, row.customer_id, permission=f"{PERMISSIONS[table]}_{mode}")
+    return row
 
 
-def finalize_pending(core: Core, work: UnitOfWork) -> None:
-    """R11: the user's pending deletions become final (the rows are removed) at the user's next write.
+def _mark_deleted(ctx: Context, table: Detail, detail_id: Any, pending: bool) -> None:
+    entity = ENTITY[table]
 
-    One DELETE ... RETURNING per table, so two writes of the same user at once cannot both report a row."""
-    for table in TABLES:
-        cols = SUMMARY[table]
-        gone = work.session.execute(
-            delete(table)
-            .where(table.deleted_by == work.user)
-            .returning(table.id, table.customer_id, *(getattr(table, c) for c in cols))
+    def op(work: UnitOfWork) -> None:
+        row = _detail(ctx, work, table, detail_id, "write")
+        if pending and row.deleted_at is not None:
+            raise PreconditionFailed(
+                [
+                    f"R11: {entity} #{row.id} is already pending deletion (by {row.deleted_by}); "
+                    f"undo_delete_{entity}({row.id}) restores it"
+                ]
+            )
+        if not pending and row.deleted_at is None:
+            raise PreconditionFailed([f"R11: {entity} #{row.id} is not pending deletion; nothing to undo"])
+        if not pending and row.deleted_by != work.user:
+            raise PreconditionFailed(
+                [
+                    f"R11: only {row.deleted_by!r}, who deleted {entity} #{row.id}, can undo "
+                    "the deletion, until their next action makes it final"
+                ]
+            )
+        work.session.execute(
+            update(table)
+            .where(table.id == row.id)
+            .values(deleted_at=work.now if pending else None, deleted_by=work.user if pending else None)
             .execution_options(synchronize_session=False)
-        ).all()
-        for row in gone:
-            before = {("type" if c == "file_type" else c): getattr(row, c) for c in cols}
-            work.audit(f"delete_{ENTITY[table]}_final", ENTITY[table], row.id, row.customer_id, before)
+        )
+        action = f"delete_{entity}" if pending else f"undo_delete_{entity}"
+        work.audit(action, entity, row.id, row.customer_id, {"pending": not pending}, {"pending": pending})
+
+    # Undo is not "another action": it must not make the user's pending deletions final.
+    ctx.write(op, finalize_pending=pending)
 
 
-if finalize_pending not in WRITE_HOOKS:
-    WRITE_HOOKS.append(finalize_pending)
+# -- comments (R8, R10, R11) ----------------------------------------------------------------------
+def add_comment(ctx: Context, customer_id: CustomerRef, text: str) -> int:
+    """Add a comment to the customer; needs comments_write on its group (R8). Refuses empty text."""
 
-
-class DetailsAPI(Core):
-    # -- shared: pending deletion and undo (R11) ------------------------------------------------------
-    def _detail(self, work: UnitOfWork, table: Detail, detail_id: Any, access: str) -> Any:
-        """The comment or attachment row, after checking `<comments|attachments>_<access>` on its group."""
-        entity = ENTITY[table]
-        did = repo.id_of(detail_id, entity)
-        found = work.session.get(table, did, populate_existing=True, with_for_update=access == "write")
-        row = cast("CommentRow | AttachmentRow | None", found)
-        if row is None:
-            raise NotFound(
-                f"R11: {entity} #{did} does not exist: it was never added, or its deletion became final "
-                "(a deletion is final once the deleting user does something else)"
+    def op(work: UnitOfWork) -> int:
+        c = access.customer(ctx, work, customer_id, permission="comments_write")
+        clean = clean_text(text, "text", COMMENT_MAX, required=True)
+        new_id = work.session.execute(
+            insert(Cm)
+            .values(
+                customer_id=c.id,
+                author=work.user,
+                created_at=work.now,
+                text=clean,
+                text_folded=fold(clean),
             )
-        self._customer(work, row.customer_id, permission=f"{PERMISSIONS[table]}_{access}")
-        return row
+            .returning(Cm.id)
+        ).scalar_one()
+        work.audit("add_comment", "comment", new_id, c.id, None, {"text": clean})
+        return int(new_id)
 
-    def _mark_deleted(self, table: Detail, detail_id: Any, pending: bool) -> None:
-        entity = ENTITY[table]
+    return ctx.write(op)
 
-        def op(work: UnitOfWork) -> None:
-            row = self._detail(work, table, detail_id, "write")
-            if pending and row.deleted_at is not None:
-                raise PreconditionFailed(
-                    [
-                        f"R11: {entity} #{row.id} is already pending deletion (by {row.deleted_by}); "
-                        f"undo_delete_{entity}({row.id}) restores it"
-                    ]
-                )
-            if not pending and row.deleted_at is None:
-                raise PreconditionFailed(
-                    [f"R11: {entity} #{row.id} is not pending deletion; nothing to undo"]
-                )
-            if not pending and row.deleted_by != work.user:
-                raise PreconditionFailed(
-                    [
-                        f"R11: only {row.deleted_by!r}, who deleted {entity} #{row.id}, can undo "
-                        "the deletion, until their next action makes it final"
-                    ]
-                )
+
+def comments(
+    ctx: Context,
+    customer_id: CustomerRef,
+    author: str | None = None,
+    text: str | None = None,
+    since: Any = None,
+    until: Any = None,
+) -> pd.DataFrame:
+    """The customer's comments, oldest first, filtered by author, words of the text (case-insensitive)
+    and date range (R10). `pending` marks deletions that can still be undone (R11)."""
+
+    def op(work: UnitOfWork) -> pd.DataFrame:
+        c = access.customer(ctx, work, customer_id, permission="comments_read")
+        stmt = _by_author(comment_select().where(Cm.customer_id == c.id), Cm.author, author)
+        stmt = _when(_words(stmt, Cm.text_folded, text, "text"), Cm.created_at, since, until)
+        return tidy(repo.frame_of(work.session, stmt))
+
+    return ctx.read(op)
+
+
+def delete_comment(ctx: Context, comment_id: Any) -> None:
+    """Mark the comment deleted (R11): pending until your next other action, undo_delete_comment restores it."""
+    _mark_deleted(ctx, CommentRow, comment_id, pending=True)
+
+
+def undo_delete_comment(ctx: Context, comment_id: Any) -> None:
+    """Restore a comment you deleted, before your next other action made the deletion final (R11)."""
+    _mark_deleted(ctx, CommentRow, comment_id, pending=False)
+
+
+# -- attachments (R8-R11) -------------------------------------------------------------------------
+def add_attachments(
+    ctx: Context, customer_id: CustomerRef, files: Mapping[str, bytes], description: str = ""
+) -> list[int]:
+    """Attach files ({file name: bytes}) with an optional description; returns their ids (R9).
+
+    Needs attachments_write (R8). Each file's type, judged by its name and its content, must be allowed
+    and its size within the maximum; one refused file refuses the whole upload (AttachmentRefused, a
+    ValidationError listing every refused file) and nothing is stored.
+    """
+    ctx.read(lambda w: access.customer(ctx, w, customer_id, permission="attachments_write"))
+    desc = clean_text(description, "description", DESCRIPTION_MAX, required=False)
+    policy = ctx.config.attachments
+    checked = check_files(files, policy)
+    texts = [extract_text(f) if policy.searchable else None for f in checked]
+
+    def op(work: UnitOfWork) -> list[int]:
+        c = access.customer(ctx, work, customer_id, permission="attachments_write")
+        if ctx.config.attachments != policy:  # the configuration changed meanwhile: judge again
+            check_files(files, ctx.config.attachments)
+        ids = (
             work.session.execute(
-                update(table)
-                .where(table.id == row.id)
-                .values(deleted_at=work.now if pending else None, deleted_by=work.user if pending else None)
-                .execution_options(synchronize_session=False)
+                insert(At).returning(At.id, sort_by_parameter_order=True),
+                [
+                    _attachment_values(work, c.id, f, desc, text)
+                    for f, text in zip(checked, texts, strict=True)
+                ],
             )
-            action = f"delete_{entity}" if pending else f"undo_delete_{entity}"
+            .scalars()
+            .all()
+        )
+        for new_id, f in zip(ids, checked, strict=True):
             work.audit(
-                action, entity, row.id, row.customer_id, {"pending": not pending}, {"pending": pending}
+                "add_attachment",
+                "attachment",
+                new_id,
+                c.id,
+                None,
+                {"name": f.name, "type": f.type, "size": f.size, "sha256": f.sha256, "description": desc},
             )
+        return [int(i) for i in ids]
 
-        # Undo is not "another action": it must not make the user's pending deletions final.
-        self._write(op, hooks=pending)
+    return ctx.write(op)
 
-    # -- comments (R8, R10, R11) ----------------------------------------------------------------------
-    def add_comment(self, customer_id: Any, text: str) -> int:
-        """Add a comment to the customer; needs comments_write on its group (R8). Refuses empty text."""
 
-        def op(work: UnitOfWork) -> int:
-            c = self._customer(work, customer_id, permission="comments_write")
-            clean = clean_text(text, "text", COMMENT_MAX, required=True)
-            new_id = work.session.execute(
-                insert(Cm)
-                .values(
-                    customer_id=c.id,
-                    author=work.user,
-                    created_at=work.now,
-                    text=clean,
-                    text_folded=fold(clean),
-                )
-                .returning(Cm.id)
-            ).scalar_one()
-            work.audit("add_comment", "comment", new_id, c.id, None, {"text": clean})
-            return int(new_id)
+def _attachment_values(
+    work: UnitOfWork, customer_id: int, f: CheckedFile, desc: str, text: str | None
+) -> dict[str, Any]:
+    return {
+        "customer_id": customer_id,
+        "name": f.name,
+        "name_folded": fold(f.name),
+        "file_type": f.type,
+        "media_type": f.media_type,
+        "size": f.size,
+        "sha256": f.sha256,
+        "description": desc,
+        "author": work.user,
+        "created_at": work.now,
+        "data": f.data,
+        "content_text": text,
+    }
 
-        return self._write(op)
 
-    def comments(
-        self,
-        customer_id: Any,
-        author: str | None = None,
-        text: str | None = None,
-        since: Any = None,
-        until: Any = None,
-    ) -> pd.DataFrame:
-        """The customer's comments, oldest first, filtered by author, words of the text (case-insensitive)
-        and date range (R10). `pending` marks deletions that can still be undone (R11)."""
+def attachments(
+    ctx: Context,
+    customer_id: CustomerRef,
+    name: str | None = None,
+    type: str | Iterable[str] | None = None,
+    author: str | None = None,
+    since: Any = None,
+    until: Any = None,
+    content: str | None = None,
+) -> pd.DataFrame:
+    """The customer's attachments (metadata), oldest first, filtered by words of the file name, file
+    type(s), author, date range and words of the content (R10; content needs searchable = true)."""
 
-        def op(work: UnitOfWork) -> pd.DataFrame:
-            c = self._customer(work, customer_id, permission="comments_read")
-            stmt = _by_author(_comment_select().where(Cm.customer_id == c.id), Cm.author, author)
-            stmt = _when(_words(stmt, Cm.text_folded, text, "text"), Cm.created_at, since, until)
-            return _tidy(repo.frame_of(work.session, stmt))
-
-        return self._read(op)
-
-    def delete_comment(self, comment_id: Any) -> None:
-        """Mark the comment deleted (R11): pending until your next other action, undo_delete_comment restores it."""
-        self._mark_deleted(CommentRow, comment_id, pending=True)
-
-    def undo_delete_comment(self, comment_id: Any) -> None:
-        """Restore a comment you deleted, before your next other action made the deletion final (R11)."""
-        self._mark_deleted(CommentRow, comment_id, pending=False)
-
-    # -- attachments (R8-R11) -------------------------------------------------------------------------
-    def add_attachments(self, customer_id: Any, files: Any, description: str = "") -> list[int]:
-        """Attach files ({file name: bytes}) with an optional description; returns their ids (R9).
-
-        Needs attachments_write (R8). Each file's type, judged by its name and its content, must be allowed
-        and its size within the maximum; one refused file refuses the whole upload (AttachmentRefused, a
-        ValidationError listing every refused file) and nothing is stored.
-        """
-        self._read(lambda w: self._customer(w, customer_id, permission="attachments_write"))
-        desc = clean_text(description, "description", DESCRIPTION_MAX, required=False)
-        policy = self.config.attachments
-        checked = check_files(files, policy)
-        texts = [extract_text(f) if policy.searchable else None for f in checked]
-
-        def op(work: UnitOfWork) -> list[int]:
-            c = self._customer(work, customer_id, permission="attachments_write")
-            if self.config.attachments != policy:  # the configuration changed meanwhile: judge again
-                check_files(files, self.config.attachments)
-            ids = (
-                work.session.execute(
-                    insert(At).returning(At.id, sort_by_parameter_order=True),
-                    [
-                        self._attachment_values(work, c.id, f, desc, text)
-                        for f, text in zip(checked, texts, strict=True)
-                    ],
-                )
-                .scalars()
-                .all()
+    def op(work: UnitOfWork) -> pd.DataFrame:
+        c = access.customer(ctx, work, customer_id, permission="attachments_read")
+        if content is not None and not ctx.config.attachments.searchable:
+            raise ValidationError(
+                "content",
+                "R9: attachment contents are not searchable in this configuration; "
+                "an admin can set [attachments] searchable = true",
             )
-            for new_id, f in zip(ids, checked, strict=True):
-                work.audit(
-                    "add_attachment",
-                    "attachment",
-                    new_id,
-                    c.id,
-                    None,
-                    {"name": f.name, "type": f.type, "size": f.size, "sha256": f.sha256, "description": desc},
-                )
-            return [int(i) for i in ids]
+        stmt = attachment_select().where(At.customer_id == c.id)
+        if type is not None:
+            types = [type] if isinstance(type, str) else list(type)
+            if not all(isinstance(t, str) and t.strip(".").isalnum() and t.isascii() for t in types):
+                raise ValidationError("type", f"give file types like 'pdf' or ['png', 'jpg'], got {type!r}")
+            stmt = stmt.where(At.file_type.in_([canonical_type(t) for t in types]))
+        stmt = _by_author(stmt, At.author, author)
+        stmt = _words(stmt, At.name_folded, name, "name")
+        stmt = _words(stmt, At.content_text, content, "content")
+        return tidy(repo.frame_of(work.session, _when(stmt, At.created_at, since, until)))
 
-        return self._write(op)
+    return ctx.read(op)
 
-    @staticmethod
-    def _attachment_values(
-        work: UnitOfWork, customer_id: int, f: CheckedFile, desc: str, text: str | None
-    ) -> dict[str, Any]:
-        return {
-            "customer_id": customer_id,
-            "name": f.name,
-            "name_folded": fold(f.name),
-            "file_type": f.type,
-            "media_type": f.media_type,
-            "size": f.size,
-            "sha256": f.sha256,
-            "description": desc,
-            "author": work.user,
-            "created_at": work.now,
-            "data": f.data,
-            "content_text": text,
-        }
 
-    def attachments(
-        self,
-        customer_id: Any,
-        name: str | None = None,
-        type: str | Iterable[str] | None = None,
-        author: str | None = None,
-        since: Any = None,
-        until: Any = None,
-        content: str | None = None,
-    ) -> pd.DataFrame:
-        """The customer's attachments (metadata), oldest first, filtered by words of the file name, file
-        type(s), author, date range and words of the content (R10; content needs searchable = true)."""
+def attachment_data(ctx: Context, attachment_id: Any) -> bytes:
+    """The attachment's bytes, exactly as uploaded (needs attachments_read)."""
 
-        def op(work: UnitOfWork) -> pd.DataFrame:
-            c = self._customer(work, customer_id, permission="attachments_read")
-            if content is not None and not self.config.attachments.searchable:
-                raise ValidationError(
-                    "content",
-                    "R9: attachment contents are not searchable in this configuration; "
-                    "an admin can set [attachments] searchable = true",
-                )
-            stmt = _attachment_select().where(At.customer_id == c.id)
-            if type is not None:
-                types = [type] if isinstance(type, str) else list(type)
-                if not all(isinstance(t, str) and t.strip(".").isalnum() and t.isascii() for t in types):
-                    raise ValidationError(
-                        "type", f"give file types like 'pdf' or ['png', 'jpg'], got {type!r}"
-                    )
-                stmt = stmt.where(At.file_type.in_([canonical_type(t) for t in types]))
-            stmt = _by_author(stmt, At.author, author)
-            stmt = _words(stmt, At.name_folded, name, "name")
-            stmt = _words(stmt, At.content_text, content, "content")
-            return _tidy(repo.frame_of(work.session, _when(stmt, At.created_at, since, until)))
+    def op(work: UnitOfWork) -> bytes:
+        row = _detail(ctx, work, AttachmentRow, attachment_id, "read")
+        return bytes(work.session.execute(select(At.data).where(At.id == row.id)).scalar_one())
 
-        return self._read(op)
+    return ctx.read(op)
 
-    def attachment_data(self, attachment_id: Any) -> bytes:
-        """The attachment's bytes, exactly as uploaded (needs attachments_read)."""
 
-        def op(work: UnitOfWork) -> bytes:
-            row = self._detail(work, AttachmentRow, attachment_id, "read")
-            return bytes(work.session.execute(select(At.data).where(At.id == row.id)).scalar_one())
+def delete_attachment(ctx: Context, attachment_id: Any) -> None:
+    """Mark the attachment deleted (R11): pending until your next other action; undo restores it."""
+    _mark_deleted(ctx, AttachmentRow, attachment_id, pending=True)
 
-        return self._read(op)
 
-    def delete_attachment(self, attachment_id: Any) -> None:
-        """Mark the attachment deleted (R11): pending until your next other action; undo restores it."""
-        self._mark_deleted(AttachmentRow, attachment_id, pending=True)
-
-    def undo_delete_attachment(self, attachment_id: Any) -> None:
-        """Restore an attachment you deleted, before your next other action made the deletion final (R11)."""
-        self._mark_deleted(AttachmentRow, attachment_id, pending=False)
+def undo_delete_attachment(ctx: Context, attachment_id: Any) -> None:
+    """Restore an attachment you deleted, before your next other action made the deletion final (R11)."""
+    _mark_deleted(ctx, AttachmentRow, attachment_id, pending=False)
 
 
 # -- frames for audits: `cm.frame("comments")`, `cm.frame("attachments")` -----------------------------------
-def _frame(select_fn: Any, table: Detail) -> Any:
-    def build(core: Core, work: UnitOfWork, include_deactivated: bool, gids: list[int]) -> pd.DataFrame:
-        allowed = {core.group_id(g) for g in core.readable_groups(f"{PERMISSIONS[table]}_read")}
-        owners = select(C.id).where(C.group_id.in_([g for g in gids if g in allowed]))
-        if not include_deactivated:
-            owners = owners.where(C.active.is_(True))
-        return _tidy(repo.frame_of(work.session, select_fn().where(table.customer_id.in_(owners))))
-
-    return build
-
-
-ReadingAPI._frames["comments"] = _frame(_comment_select, CommentRow)
-ReadingAPI._frames["attachments"] = _frame(_attachment_select, AttachmentRow)
+def frame(
+    ctx: Context, work: UnitOfWork, what: str, group_ids: list[int], *, include_deactivated: bool
+) -> pd.DataFrame:
+    """All comments or attachments (`what`) of the customers of `group_ids` whose comments / attachments
+    the user may read (R8)."""
+    table: Detail = CommentRow if what == "comments" else AttachmentRow
+    allowed = set(ctx.readable_group_ids(f"{PERMISSIONS[table]}_read"))
+    owners = select(C.id).where(C.group_id.in_([g for g in group_ids if g in allowed]))
+    if not include_deactivated:
+        owners = owners.where(C.active.is_(True))
+    chosen = comment_select() if table is CommentRow else attachment_select()
+    return tidy(repo.frame_of(work.session, chosen.where(table.customer_id.in_(owners))))

@@ -27,7 +27,8 @@ from cmkit.db.uow import UnitOfWork
 from cmkit.domain.config import GroupDef
 from cmkit.domain.fields import display_name, validate_value
 from cmkit.errors import ValidationError
-from cmkit.services.base import Core
+from cmkit.services import deactivation
+from cmkit.services.context import Context
 
 C, T, A, G = CustomerRow, TicketRow, AdditionalCustomer, CustomerGroup
 COLUMNS = ["rule", "entity", "id", "detail"]
@@ -60,10 +61,9 @@ def _customer_checks() -> Any:
 def _ticket_checks() -> Any:
     """R14, R15, R18 as one query: (rule, id, group_id, detail) with one row per ticket and finding."""
     main = aliased(C, name="main")
-    other = aliased(C, name="other")
     gm = aliased(G, name="gm")
     tk = select(T.id, main.group_id).outerjoin(main, main.id == T.main_customer_id)
-    lk = repo.links(select(C.id).where(C.active.is_(False)))
+    blocking = deactivation.blocking_tickets(select(C.id).where(C.active.is_(False))).subquery()
     return union_all(
         tk.add_columns(
             literal("R15").label("rule"), literal("the main customer does not exist").label("detail")
@@ -80,16 +80,13 @@ def _ticket_checks() -> Any:
             literal("R18"),
             (
                 literal("names deactivated ")
-                + lk.c.role
+                + blocking.c.role
                 + literal(" customer #")
-                + other.id.cast(type_=C.name.type)
+                + blocking.c.customer_id.cast(type_=C.name.type)
                 + literal(" ")
-                + other.name
+                + blocking.c.customer_name
             ),
-        )
-        .join(lk, lk.c.ticket_id == T.id)
-        .join(other, other.id == lk.c.customer_id)
-        .where(T.state == "open"),
+        ).join(blocking, blocking.c.id == T.id),
     ).subquery()
 
 
@@ -128,53 +125,50 @@ def field_problems(frame: pd.DataFrame, gdef: GroupDef, kind: str) -> pd.Series:
     return pd.Series({i: "; ".join(p) for i, p in found.items()}, dtype=object)
 
 
-class InvariantsAPI(Core):
-    def check_invariants(self) -> pd.DataFrame:
-        """Every violated invariant (see the module's list): one row per rule and record, columns rule,
-        entity ("customer" or "ticket"), id, detail. Empty when the database is consistent. Looks at the
-        groups the user may read (tickets by their main customer's group)."""
-        readable = [self._group_ids[g] for g in self.readable_groups()]
+def check_invariants(ctx: Context) -> pd.DataFrame:
+    """Every violated invariant (see the module's list): one row per rule and record, columns rule,
+    entity ("customer" or "ticket"), id, detail. Empty when the database is consistent. Looks at the
+    groups the user may read (tickets by their main customer's group)."""
+    readable = [ctx.group_ids[g] for g in ctx.readable_groups()]
 
-        def op(work: UnitOfWork) -> pd.DataFrame:
-            s = work.session
-            frames = []
-            for entity, checks in (("customer", _customer_checks()), ("ticket", _ticket_checks())):
-                df = repo.frame_of(s, select(checks).order_by(checks.c.id))
-                df = (
-                    df[df["group_id"].isna() | df["group_id"].isin(readable)]
-                    if entity == "ticket"
-                    else df[df["group_id"].isin(readable)]
-                )
-                found = df.groupby(["rule", "id"], as_index=False).agg(
-                    detail=("detail", lambda d: "; ".join(sorted(set(d))))
-                )
-                frames.append(found.assign(entity=entity))
-            for gname, gid in self._group_ids.items():
-                if gid not in readable or gname not in self.config.groups:
-                    continue
-                gdef = self.config.groups[gname]
-                for kind in ("company", "contact") if gdef.two_level else ("contact",):  # R2 covers the rest
-                    rows = repo.frame_of(
-                        s, select(C.id, C.name, C.data).where(C.group_id == gid, C.kind == kind)
-                    )
-                    if rows.empty:
-                        continue
-                    bad = field_problems(rows, gdef, kind)
-                    frames.append(
-                        pd.DataFrame(
-                            {
-                                "rule": "R4",
-                                "id": bad.index.astype("int64"),
-                                "detail": bad.to_numpy(),
-                                "entity": "customer",
-                            }
-                        )
-                    )
-            out = pd.concat(
-                [f for f in frames if not f.empty] or [pd.DataFrame(columns=COLUMNS)], ignore_index=True
+    def op(work: UnitOfWork) -> pd.DataFrame:
+        s = work.session
+        frames = []
+        for entity, checks in (("customer", _customer_checks()), ("ticket", _ticket_checks())):
+            df = repo.frame_of(s, select(checks).order_by(checks.c.id))
+            df = (
+                df[df["group_id"].isna() | df["group_id"].isin(readable)]
+                if entity == "ticket"
+                else df[df["group_id"].isin(readable)]
             )
-            out["_n"] = out["rule"].str[1:].astype(int)
-            out = out.sort_values(["_n", "entity", "id"], ignore_index=True)[COLUMNS]
-            return out.astype({"rule": object, "entity": object, "id": "int64", "detail": object})
+            found = df.groupby(["rule", "id"], as_index=False).agg(
+                detail=("detail", lambda d: "; ".join(sorted(set(d))))
+            )
+            frames.append(found.assign(entity=entity))
+        for gname, gid in ctx.group_ids.items():
+            if gid not in readable or gname not in ctx.config.groups:
+                continue
+            gdef = ctx.config.groups[gname]
+            for kind in ("company", "contact") if gdef.two_level else ("contact",):  # R2 covers the rest
+                rows = repo.frame_of(s, select(C.id, C.name, C.data).where(C.group_id == gid, C.kind == kind))
+                if rows.empty:
+                    continue
+                bad = field_problems(rows, gdef, kind)
+                frames.append(
+                    pd.DataFrame(
+                        {
+                            "rule": "R4",
+                            "id": bad.index.astype("int64"),
+                            "detail": bad.to_numpy(),
+                            "entity": "customer",
+                        }
+                    )
+                )
+        out = pd.concat(
+            [f for f in frames if not f.empty] or [pd.DataFrame(columns=COLUMNS)], ignore_index=True
+        )
+        out["_n"] = out["rule"].str[1:].astype(int)
+        out = out.sort_values(["_n", "entity", "id"], ignore_index=True)[COLUMNS]
+        return out.astype({"rule": object, "entity": object, "id": "int64", "detail": object})
 
-        return self._read(op)
+    return ctx.read(op)

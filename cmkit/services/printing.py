@@ -19,9 +19,10 @@ from cmkit.db.details_schema import AttachmentRow, CommentRow
 from cmkit.db.schema import CustomerRow
 from cmkit.db.uow import UnitOfWork
 from cmkit.errors import CMError, ValidationError
-from cmkit.services.base import Core
-from cmkit.services.details import _attachment_select, _comment_select, _tidy
-from cmkit.values import Customer
+from cmkit.services import access
+from cmkit.services.context import Context
+from cmkit.services.details import attachment_select, comment_select, tidy
+from cmkit.values import Customer, CustomerRef
 
 C = CustomerRow
 FORMATS = ("html", "pdf")
@@ -91,64 +92,62 @@ def _refuse(url: str, *args: Any, **kwargs: Any) -> Any:
     raise ValueError(f"the customer page loads no external resources ({url!r})")
 
 
-class PrintingAPI(Core):
-    def render_page(self, customer_id: Any, format: str = "html") -> str | bytes:
-        """The printable customer page (R12): data, company or contacts, tickets, comments and attachment
-        list. "html" returns a self-contained page (str), "pdf" the same page as PDF (bytes).
+def render_page(ctx: Context, customer_id: CustomerRef, format: str = "html") -> str | bytes:
+    """The printable customer page (R12): data, company or contacts, tickets, comments and attachment
+    list. "html" returns a self-contained page (str), "pdf" the same page as PDF (bytes).
 
-        Needs read permission; comments and attachments appear only with their own read permissions (R8).
-        """
-        if format not in FORMATS:
-            raise ValidationError("format", f"must be 'html' or 'pdf', got {format!r}")
-        html = environment().get_template(TEMPLATE).render(**self._read(lambda w: self._page(w, customer_id)))
-        return html if format == "html" else _pdf(html)
+    Needs read permission; comments and attachments appear only with their own read permissions (R8).
+    """
+    if format not in FORMATS:
+        raise ValidationError("format", f"must be 'html' or 'pdf', got {format!r}")
+    html = environment().get_template(TEMPLATE).render(**ctx.read(lambda w: _page(ctx, w, customer_id)))
+    return html if format == "html" else _pdf(html)
 
-    def _page(self, work: UnitOfWork, customer_id: Any) -> dict[str, Any]:
-        s = work.session
-        c = self._customer(work, customer_id)
-        gdef = self.group(c.group)
-        company: Customer | None = None
-        contacts, contact_columns = None, [f for f in ("email", "phone") if f in gdef.contact_fields]
-        if c.company_id is not None:
-            company = self._customer(work, c.company_id, permission=None)
-        if c.kind == "company":
-            rows = s.execute(
-                select(C.id, C.name, C.active, C.data).where(C.company_id == c.id).order_by(C.name, C.id)
-            )
-            contacts = [
-                {
-                    "id": r.id,
-                    "name": r.name,
-                    "active": bool(r.active),
-                    "values": [shown((r.data or {}).get(f)) for f in contact_columns],
-                }
-                for r in rows
-            ]
-        scope: Any = repo.company_and_contacts(c.id) if c.kind == "company" else [c.id]
-        tickets = repo.frame_of(s, repo.linked_tickets(scope))
-        comments = attachments = None
-        if self.may("comments_read", c.group):
-            comments = _records(
-                _tidy(repo.frame_of(s, _comment_select().where(CommentRow.customer_id == c.id)))
-            )
-        if self.may("attachments_read", c.group):
-            df = _tidy(repo.frame_of(s, _attachment_select().where(AttachmentRow.customer_id == c.id)))
-            df["size"] = [size(int(n)) for n in df["size"]]
-            attachments = _records(df)
-        return {
-            "customer": c,
-            "kind_label": "company" if c.kind == "company" else "contact",
-            "fields": _fields(c.fields, gdef.fields_for(c.kind)),
-            "company": company,
-            "company_fields": _fields(company.fields, [f for f in gdef.company_fields if f != "name"])
-            if company
-            else [],
-            "contacts": contacts,
-            "contact_columns": [label(f) for f in contact_columns],
-            "tickets": _records(tickets),
-            "ticket_customer_column": c.kind == "company",
-            "comments": comments,
-            "attachments": attachments,
-            "printed_at": shown(work.now),
-            "printed_by": work.user,
-        }
+
+def _page(ctx: Context, work: UnitOfWork, customer_id: CustomerRef) -> dict[str, Any]:
+    s = work.session
+    c = access.customer(ctx, work, customer_id)
+    gdef = ctx.group(c.group)
+    company: Customer | None = None
+    contacts, contact_columns = None, [f for f in ("email", "phone") if f in gdef.contact_fields]
+    if c.company_id is not None:
+        company = access.customer(ctx, work, c.company_id, permission=None)
+    if c.kind == "company":
+        rows = s.execute(
+            select(C.id, C.name, C.active, C.data).where(C.company_id == c.id).order_by(C.name, C.id)
+        )
+        contacts = [
+            {
+                "id": r.id,
+                "name": r.name,
+                "active": bool(r.active),
+                "values": [shown((r.data or {}).get(f)) for f in contact_columns],
+            }
+            for r in rows
+        ]
+    scope: Any = repo.company_and_contacts(c.id) if c.kind == "company" else [c.id]
+    tickets = repo.frame_of(s, repo.linked_tickets(scope))
+    comments = attachments = None
+    if ctx.may("comments_read", c.group):
+        comments = _records(tidy(repo.frame_of(s, comment_select().where(CommentRow.customer_id == c.id))))
+    if ctx.may("attachments_read", c.group):
+        df = tidy(repo.frame_of(s, attachment_select().where(AttachmentRow.customer_id == c.id)))
+        df["size"] = [size(int(n)) for n in df["size"]]
+        attachments = _records(df)
+    return {
+        "customer": c,
+        "kind_label": "company" if c.kind == "company" else "contact",
+        "fields": _fields(c.fields, gdef.fields_for(c.kind)),
+        "company": company,
+        "company_fields": _fields(company.fields, [f for f in gdef.company_fields if f != "name"])
+        if company
+        else [],
+        "contacts": contacts,
+        "contact_columns": [label(f) for f in contact_columns],
+        "tickets": _records(tickets),
+        "ticket_customer_column": c.kind == "company",
+        "comments": comments,
+        "attachments": attachments,
+        "printed_at": shown(work.now),
+        "printed_by": work.user,
+    }

@@ -12,8 +12,10 @@ from cmkit.db import arrow_frames, repo
 from cmkit.db.schema import AdditionalCustomer, AuditEntry, CustomerGroup, CustomerRow, Queue, TicketRow
 from cmkit.db.uow import UnitOfWork
 from cmkit.errors import ValidationError
-from cmkit.services.base import Core
+from cmkit.services import details
+from cmkit.services.context import Context
 from cmkit.services.customers import expand_fields
+from cmkit.values import CustomerRef
 
 C, T, A, L = CustomerRow, TicketRow, AdditionalCustomer, AuditEntry
 FRAMES = ("customers", "tickets", "ticket_customers", "comments", "attachments", "history")
@@ -36,164 +38,166 @@ def _since(value: Any) -> dt.datetime:
     return moment.replace(tzinfo=dt.UTC) if moment.tzinfo is None else moment.astimezone(dt.UTC)
 
 
-class ReadingAPI(Core):
-    #: extra frames registered by other modules: name -> function(self, work, include_deactivated, groups)
-    _frames: dict[str, Any] = {}
+def history(
+    ctx: Context,
+    customer_id: CustomerRef | None = None,
+    user: str | None = None,
+    since: Any = None,
+    run_id: str | None = None,
+) -> pd.DataFrame:
+    """The audit log (R29), newest last: who, when, what, values before and after; filter by
+    customer, user, start time or runbook run."""
 
-    def history(
-        self, customer_id: Any = None, user: str | None = None, since: Any = None, run_id: str | None = None
-    ) -> pd.DataFrame:
-        """The audit log (R29), newest last: who, when, what, values before and after; filter by
-        customer, user, start time or runbook run."""
-
-        def op(work: UnitOfWork) -> pd.DataFrame:
-            stmt = select(
-                L.id,
-                L.at,
-                L.user_name.label("user"),
-                L.action,
-                L.entity,
-                L.entity_id,
-                L.customer_id,
-                L.before,
-                L.after,
-                L.run_id,
-            ).order_by(L.id)
-            if customer_id is not None:
-                cid = repo.id_of(customer_id)
-                group = work.session.execute(
-                    select(CustomerGroup.name).join(C, C.group_id == CustomerGroup.id).where(C.id == cid)
-                ).scalar()
-                if group is not None:  # a deleted customer's history stays readable
-                    self.require("read", group)
-                stmt = stmt.where(L.customer_id == cid)
-            else:
-                stmt = self._visible_history(stmt)
-            if user is not None:
-                stmt = stmt.where(L.user_name == user)
-            if since is not None:
-                stmt = stmt.where(L.at >= _since(since))
-            if run_id is not None:
-                stmt = stmt.where(L.run_id == run_id)
-            df = repo.frame_of(work.session, stmt)
-            df["at"] = pd.to_datetime(df["at"], utc=True)  # SQLite returns UTC times without their zone
-            for col in ("entity_id", "customer_id"):
-                df[col] = df[col].astype("Int64")
-            return df
-
-        return self._read(op)
-
-    def _visible_history(self, stmt: Any) -> Any:
-        """Users who may not read every group see only entries of customers in groups they may read
-        (entries of deleted customers and of the configuration need read permission on every group)."""
-        groups = self.readable_groups()
-        if len(groups) == len(self.config.groups):
-            return stmt
-        visible = select(C.id).where(C.group_id.in_([self._group_ids[g] for g in groups]))
-        return stmt.where(L.customer_id.in_(visible))
-
-    def frame(
-        self,
-        what: str = "customers",
-        include_deactivated: bool = True,
-        group: str | None = None,
-        kind: str | None = None,
-    ) -> pd.DataFrame:
-        """A whole table for audits (customers with one column per data field, tickets, ticket_customers,
-        history, and what other modules add), limited to the groups the user may read."""
-        if what not in FRAMES and what not in self._frames:
-            raise ValidationError(
-                "what", f"unknown frame {what!r}; choose one of {', '.join([*FRAMES, *self._frames])}"
-            )
-        if kind not in (None, "company", "contact"):
-            raise ValidationError("kind", f"must be 'company', 'contact' or None, got {kind!r}")
-        groups = [self.group(group).name] if group else self.config.groups
-        groups = [g for g in groups if self.may("read", g)]
-
-        def op(work: UnitOfWork) -> pd.DataFrame:
-            gids = [self._group_ids[g] for g in groups]
-            if what in self._frames:
-                return self._frames[what](self, work, include_deactivated, gids)
-            if what == "history":
-                return self.history()
-            if what == "customers":
-                return self._customers_frame(work, gids, include_deactivated, kind)
-            visible = select(C.id).where(C.group_id.in_(gids))
-            if what == "tickets":
-                stmt = (
-                    select(
-                        T.id,
-                        T.number,
-                        T.subject,
-                        Queue.name.label("queue"),
-                        T.state,
-                        T.main_customer_id,
-                        T.created_by,
-                        T.created_at,
-                        T.closed_at,
-                    )
-                    .join(Queue, Queue.id == T.queue_id)
-                    .where(T.main_customer_id.in_(visible))
-                    .order_by(T.id)
-                )
-                return repo.frame_of(work.session, stmt)
-            links = union_all(
-                select(
-                    T.id.label("ticket_id"),
-                    T.main_customer_id.label("customer_id"),
-                    literal("main").label("role"),
-                ).where(T.main_customer_id.in_(visible)),
-                select(A.ticket_id, A.customer_id, literal("additional")).where(A.customer_id.in_(visible)),
-            ).subquery()
-            df = repo.frame_of(work.session, select(links).order_by(links.c.ticket_id, links.c.role.desc()))
-            df.insert(0, "id", range(1, len(df) + 1))
-            return df
-
-        return self._read(op)
-
-    def _customers_frame(
-        self, work: UnitOfWork, gids: list[int], include_deactivated: bool, kind: str | None
-    ) -> pd.DataFrame:
-        names: list[str] = []
-        types: dict[str, str] = {}
-        by_id = {i: n for n, i in self._group_ids.items()}
-        for gid in gids:
-            for k in ("company", "contact"):
-                for f, fd in self.config.groups[by_id[gid]].fields_for(k).items():
-                    types.setdefault(f, fd.type)
-        names = list(types)
-        fast = arrow_frames.customers_frame(
-            self.engine,
-            {g: by_id[g] for g in gids},
-            include_deactivated,
-            kind,
-            types,
-            connection=work.session.connection(),
-        )
-        if fast is not None:  # through Arrow: a million customers in about a second
-            return fast
-        stmt = (
-            select(
-                C.id,
-                C.kind,
-                CustomerGroup.name.label("group"),
-                C.company_id,
-                C.active,
-                C.name,
-                C.version,
-                C.created_at,
-                C.updated_at,
-                C.data,
-            )
-            .join(CustomerGroup, CustomerGroup.id == C.group_id)
-            .where(C.group_id.in_(gids))
-            .order_by(C.id)
-        )
-        if not include_deactivated:
-            stmt = stmt.where(C.active.is_(True))
-        if kind:
-            stmt = stmt.where(C.kind == kind)
+    def op(work: UnitOfWork) -> pd.DataFrame:
+        stmt = select(
+            L.id,
+            L.at,
+            L.user_name.label("user"),
+            L.action,
+            L.entity,
+            L.entity_id,
+            L.customer_id,
+            L.before,
+            L.after,
+            L.run_id,
+        ).order_by(L.id)
+        if customer_id is not None:
+            cid = repo.id_of(customer_id)
+            group = work.session.execute(
+                select(CustomerGroup.name).join(C, C.group_id == CustomerGroup.id).where(C.id == cid)
+            ).scalar()
+            if group is not None:  # a deleted customer's history stays readable
+                ctx.require("read", group)
+            stmt = stmt.where(L.customer_id == cid)
+        else:
+            stmt = _visible_history(ctx, stmt)
+        if user is not None:
+            stmt = stmt.where(L.user_name == user)
+        if since is not None:
+            stmt = stmt.where(L.at >= _since(since))
+        if run_id is not None:
+            stmt = stmt.where(L.run_id == run_id)
         df = repo.frame_of(work.session, stmt)
-        for col in ("created_at", "updated_at"):  # stored as UTC (SQLite gives them back without a zone)
-            df[col] = pd.to_datetime(df[col], utc=True)
-        return expand_fields(df, names)
+        df["at"] = pd.to_datetime(df["at"], utc=True)  # SQLite returns UTC times without their zone
+        for col in ("entity_id", "customer_id"):
+            df[col] = df[col].astype("Int64")
+        return df
+
+    return ctx.read(op)
+
+
+def _visible_history(ctx: Context, stmt: Any) -> Any:
+    """Users who may not read every group see only entries of customers in groups they may read
+    (entries of deleted customers and of the configuration need read permission on every group)."""
+    groups = ctx.readable_groups()
+    if len(groups) == len(ctx.config.groups):
+        return stmt
+    visible = select(C.id).where(C.group_id.in_([ctx.group_ids[g] for g in groups]))
+    return stmt.where(L.customer_id.in_(visible))
+
+
+def frame(
+    ctx: Context,
+    what: str = "customers",
+    *,
+    include_deactivated: bool = True,
+    group: str | None = None,
+    kind: str | None = None,
+) -> pd.DataFrame:
+    """A whole table for audits (customers with one column per data field, tickets, ticket_customers,
+    history, and what other modules add), limited to the groups the user may read."""
+    if what not in FRAMES:
+        raise ValidationError("what", f"unknown frame {what!r}; choose one of {', '.join(FRAMES)}")
+    if kind not in (None, "company", "contact"):
+        raise ValidationError("kind", f"must be 'company', 'contact' or None, got {kind!r}")
+    groups = [ctx.group(group).name] if group else ctx.config.groups
+    groups = [g for g in groups if ctx.may("read", g)]
+
+    def op(work: UnitOfWork) -> pd.DataFrame:
+        gids = [ctx.group_ids[g] for g in groups]
+        if what in ("comments", "attachments"):
+            return details.frame(ctx, work, what, gids, include_deactivated=include_deactivated)
+        if what == "history":
+            return history(ctx)
+        if what == "customers":
+            return _customers_frame(ctx, work, gids, include_deactivated, kind)
+        visible = select(C.id).where(C.group_id.in_(gids))
+        if what == "tickets":
+            stmt = (
+                select(
+                    T.id,
+                    T.number,
+                    T.subject,
+                    Queue.name.label("queue"),
+                    T.state,
+                    T.main_customer_id,
+                    T.created_by,
+                    T.created_at,
+                    T.closed_at,
+                )
+                .join(Queue, Queue.id == T.queue_id)
+                .where(T.main_customer_id.in_(visible))
+                .order_by(T.id)
+            )
+            return repo.frame_of(work.session, stmt)
+        links = union_all(
+            select(
+                T.id.label("ticket_id"),
+                T.main_customer_id.label("customer_id"),
+                literal("main").label("role"),
+            ).where(T.main_customer_id.in_(visible)),
+            select(A.ticket_id, A.customer_id, literal("additional")).where(A.customer_id.in_(visible)),
+        ).subquery()
+        df = repo.frame_of(work.session, select(links).order_by(links.c.ticket_id, links.c.role.desc()))
+        df.insert(0, "id", range(1, len(df) + 1))
+        return df
+
+    return ctx.read(op)
+
+
+def _customers_frame(
+    ctx: Context, work: UnitOfWork, gids: list[int], include_deactivated: bool, kind: str | None
+) -> pd.DataFrame:
+    names: list[str] = []
+    types: dict[str, str] = {}
+    by_id = ctx.group_names()
+    for gid in gids:
+        for k in ("company", "contact"):
+            for f, fd in ctx.config.groups[by_id[gid]].fields_for(k).items():
+                types.setdefault(f, fd.type)
+    names = list(types)
+    fast = arrow_frames.customers_frame(
+        ctx.engine,
+        {g: by_id[g] for g in gids},
+        include_deactivated,
+        kind,
+        types,
+        connection=work.session.connection(),
+    )
+    if fast is not None:  # through Arrow: a million customers in about a second
+        return fast
+    stmt = (
+        select(
+            C.id,
+            C.kind,
+            CustomerGroup.name.label("group"),
+            C.company_id,
+            C.active,
+            C.name,
+            C.version,
+            C.created_at,
+            C.updated_at,
+            C.data,
+        )
+        .join(CustomerGroup, CustomerGroup.id == C.group_id)
+        .where(C.group_id.in_(gids))
+        .order_by(C.id)
+    )
+    if not include_deactivated:
+        stmt = stmt.where(C.active.is_(True))
+    if kind:
+        stmt = stmt.where(C.kind == kind)
+    df = repo.frame_of(work.session, stmt)
+    for col in ("created_at", "updated_at"):  # stored as UTC (SQLite gives them back without a zone)
+        df[col] = pd.to_datetime(df[col], utc=True)
+    return expand_fields(df, names)

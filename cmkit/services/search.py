@@ -27,10 +27,10 @@ from cmkit.db import search_sql as q
 from cmkit.db.config_store import REVISION
 from cmkit.domain.config import FieldDef
 from cmkit.domain.criteria import Criterion, criterion
+from cmkit.domain.keys import in_key
 from cmkit.domain.text import query_terms
 from cmkit.errors import ValidationError
-from cmkit.services.base import Core
-from cmkit.services.customers import KEY_TYPES, NAME_FIELDS
+from cmkit.services.context import Context
 from cmkit.values import Customer
 
 #: (column, kind) of search results: kind "int" (never empty), "bool", or anything else (object)
@@ -132,321 +132,329 @@ def number_prefixes(text: str) -> list[str] | None:
     return found or None
 
 
-class SearchAPI(Core):
-    # -- plumbing ---------------------------------------------------------------------------------------
-    @contextmanager
-    def _search(self) -> Iterator[Callable[[tuple[str, dict[str, Any]]], list[Any]]]:
-        """A function running (sql, params) on one pooled connection, after bringing the configuration
-        (and so the permissions) up to date."""
-        raw = self.engine.raw_connection()
-        try:
-            cur = raw.cursor()
+# -- plumbing ---------------------------------------------------------------------------------------
+@contextmanager
+def _search(ctx: Context) -> Iterator[Callable[[tuple[str, dict[str, Any]]], list[Any]]]:
+    """A function running (sql, params) on one pooled connection, after bringing the configuration
+    (and so the permissions) up to date."""
+    raw = ctx.engine.raw_connection()
+    try:
+        cur = raw.cursor()
 
-            def run(stmt: tuple[str, dict[str, Any]]) -> list[Any]:
-                cur.execute(*stmt)
-                return list(cur.fetchall())
+        def run(stmt: tuple[str, dict[str, Any]]) -> list[Any]:
+            cur.execute(*stmt)
+            return list(cur.fetchall())
 
-            value = (run(q.config_revision(self._pg, REVISION)) or [(0,)])[0][0]
-            if int(json.loads(value) if isinstance(value, str) else value or 0) != self._revision:
-                self._read(lambda w: None)
-            yield run
-        finally:
-            raw.close()
+        value = (run(q.config_revision(ctx.is_postgresql, REVISION)) or [(0,)])[0][0]
+        if int(json.loads(value) if isinstance(value, str) else value or 0) != ctx.revision:
+            ctx.read(lambda w: None)
+        yield run
+    finally:
+        raw.close()
 
-    @property
-    def _pg(self) -> bool:
-        return self.engine.dialect.name == "postgresql"
 
-    def _group_names(self) -> dict[int, str]:
-        return {i: n for n, i in self._group_ids.items()}
+def _search_groups(ctx: Context, group: str | None) -> list[int]:
+    """The ids of the groups searched: `group` (read permission required) or every readable one."""
+    if group is not None:
+        ctx.require("read", ctx.group(group).name)
+        return [ctx.group_id(group)]
+    return ctx.readable_group_ids()
 
-    def _search_groups(self, group: str | None) -> list[int]:
-        """The ids of the groups searched: `group` (read permission required) or every readable one."""
-        if group is not None:
-            self.require("read", self.group(group).name)
-            return [self.group_id(group)]
-        return [self._group_ids[g] for g in self.readable_groups()]
 
-    def _customer_rows(self, rows: list[Any]) -> pd.DataFrame:
-        names = self._group_names()
-        return fast_frame(CUSTOMER_COLUMNS, [(r[0], r[1], r[2], names[r[3]], r[4], r[5], r[6]) for r in rows])
+def _customer_rows(ctx: Context, rows: list[Any]) -> pd.DataFrame:
+    names = ctx.group_names()
+    return fast_frame(CUSTOMER_COLUMNS, [(r[0], r[1], r[2], names[r[3]], r[4], r[5], r[6]) for r in rows])
 
-    def _tiers(
-        self,
-        run: Callable[..., list[Any]],
-        terms: list[tuple[str, ...]],
-        tiers: Sequence[tuple[bool, bool]],
-        limit: int,
-        kind: str | None,
-        gids: list[int],
-    ) -> list[Any]:
-        found: dict[int, Any] = {}
-        for prefix, names_only in tiers:
-            if len(found) >= limit:
-                break
-            stmts = q.budgeted(
-                q.customers_query,
-                pg=self._pg,
-                terms=terms,
-                prefix=prefix,
-                names_only=names_only,
-                group_ids=gids,
-                kind=kind,
-                limit=limit + len(found),
-            )
-            for row in _enough(run, stmts, limit + len(found)):
-                found.setdefault(row[0], row)
-        return list(found.values())[:limit]
 
-    # -- R26 --------------------------------------------------------------------------------------------
-    def autocomplete(
-        self, text: str, kind: str | None = None, group: str | None = None, limit: int = 10
-    ) -> pd.DataFrame:
-        """Active customers whose name or e-mail has words starting with every word of `text`, folded
-        (R26: 'mul', 'Mül', 'muel' find Müller); whole-word matches first; at most `limit`."""
-        kind, limit = _kind(kind), _limit(limit)
-        terms = query_terms(text)
-        with self._search() as run:
-            gids = self._search_groups(group)
-            rows = (
-                self._tiers(run, terms, AUTOCOMPLETE_TIERS, limit, kind, gids)
-                if terms and gids and limit
-                else []
-            )
-        return self._customer_rows(rows)
-
-    # -- R27 --------------------------------------------------------------------------------------------
-    def quick_search(self, text: str, limit: int = 50) -> QuickResult:
-        """Every word of `text` (folded, word prefixes) over customers' names, e-mail and text fields, and
-        over tickets' subjects and numbers (R27). `.customers`: active customers, best first.
-        `.tickets`: tickets matched by number, subject, or the name of one of their customers, including
-        the closed tickets of deactivated customers (R20). At most `limit` of each."""
-        limit = _limit(limit)
-        terms = query_terms(text)
-        numbers = number_prefixes(text or "")
-        customers: list[Any] = []
-        tickets: dict[int, Any] = {}
-        with self._search() as run:
-            gids = self._search_groups(None)
-            if terms and gids and limit:
-                customers = self._tiers(run, terms, QUICK_TIERS, limit, None, gids)
-                steps = [
-                    q.budgeted(
-                        q.tickets_by_subject,
-                        pg=self._pg,
-                        terms=terms,
-                        group_ids=gids,
-                        limit=limit,
-                        prefix=False,
-                    ),
-                    q.budgeted(q.tickets_by_subject, pg=self._pg, terms=terms, group_ids=gids, limit=limit),
-                    q.budgeted(
-                        q.tickets_by_customer,
-                        pg=self._pg,
-                        terms=terms,
-                        group_ids=gids,
-                        limit=limit,
-                        max_customers=max(CUSTOMERS_FOR_TICKETS, limit),
-                    ),
-                ]
-                if numbers:
-                    steps.insert(0, [q.tickets_by_number(self._pg, numbers, group_ids=gids, limit=limit)])
-                for stmts in steps:
-                    if len(tickets) >= limit:
-                        break
-                    for row in _enough(run, stmts, limit):
-                        tickets.setdefault(row[0], row)
-        return QuickResult(
-            self._customer_rows(customers), fast_frame(TICKET_COLUMNS, list(tickets.values())[:limit])
+def _tiers(
+    ctx: Context,
+    run: Callable[..., list[Any]],
+    terms: list[tuple[str, ...]],
+    tiers: Sequence[tuple[bool, bool]],
+    limit: int,
+    kind: str | None,
+    gids: list[int],
+) -> list[Any]:
+    found: dict[int, Any] = {}
+    for prefix, names_only in tiers:
+        if len(found) >= limit:
+            break
+        stmts = q.budgeted(
+            q.customers_query,
+            pg=ctx.is_postgresql,
+            terms=terms,
+            prefix=prefix,
+            names_only=names_only,
+            group_ids=gids,
+            kind=kind,
+            limit=limit + len(found),
         )
+        for row in _enough(run, stmts, limit + len(found)):
+            found.setdefault(row[0], row)
+    return list(found.values())[:limit]
 
-    def ticket_search(
-        self,
-        customer_name: str | None = None,
-        subject: str | None = None,
-        state: str | None = None,
-        queue: str | None = None,
-        limit: int | None = None,
-    ) -> pd.DataFrame:
-        """Tickets by the name of one of their current customers (main or additional, whatever its state:
-        R20) and by words of their subject, both folded word prefixes as in autocomplete; newest first."""
-        if state not in (None, "open", "closed"):
-            raise ValidationError("state", f"must be 'open', 'closed' or None, got {state!r}")
-        if limit is not None:
-            limit = _limit(limit)
-        with self._search() as run:
-            gids = self._search_groups(None)
-            queue_id = self._queue_id(run, queue)
-            name_terms = query_terms(customer_name) if customer_name is not None else None
-            subject_terms = query_terms(subject) if subject is not None else None
-            rows: list[Any] = []
-            if gids and name_terms != [] and subject_terms != [] and limit != 0:
-                if name_terms is not None:
-                    stmt = q.tickets_by_customer(
-                        self._pg,
-                        name_terms,
-                        group_ids=gids,
-                        state=state,
-                        queue_id=queue_id,
-                        subject_terms=subject_terms,
-                    )
-                elif subject_terms is not None:
-                    stmt = q.tickets_by_subject(
-                        self._pg, subject_terms, group_ids=gids, state=state, queue_id=queue_id, limit=limit
-                    )
-                else:
-                    stmt = q.tickets_all(
-                        self._pg, group_ids=gids, state=state, queue_id=queue_id, limit=limit
-                    )
-                rows = list({r[0]: r for r in run(stmt)}.values())
-                rows.sort(key=lambda r: -r[0])
-        return fast_frame(TICKET_COLUMNS, rows[:limit] if limit is not None else rows)
 
-    def _queue_id(self, run: Callable[..., list[Any]], queue: str | None) -> int | None:
-        if queue is None:
-            return None
-        if queue not in self.config.queues:
-            raise ValidationError(
-                "queue", f"unknown queue {queue!r} (queues: {', '.join(self.config.queues) or 'none'})"
-            )
-        return int(run(q.queue_id(self._pg, queue))[0][0])
-
-    # -- R28 --------------------------------------------------------------------------------------------
-    def detail_search(
-        self,
-        include_deactivated: bool = False,
-        group: str | None = None,
-        kind: str | None = None,
-        company: Any = None,
-        limit: int | None = None,
-        **fields: Any,
-    ) -> pd.DataFrame:
-        """Customers by group, kind, company (an id, or a name or `*` pattern) and data fields (R28).
-
-        A field criterion matches the whole value, case- and accent-insensitively; a text with `*` is a
-        wildcard pattern; None finds customers without a value. Deactivated customers only with
-        include_deactivated=True. Refuses fields that no searched group has (ValidationError). Ordered by
-        name; one column per data field of the groups searched.
-        """
-        kind = _kind(kind)
-        if limit is not None:
-            limit = _limit(limit)
-        with self._search() as run:
-            gids = self._search_groups(group)
-            asked: tuple[str, ...] = (kind,) if kind else ("company", "contact")
-            crits, pairs, indexed = self._criteria(fields, gids, asked)
-            gids = sorted({g for g, _k in pairs})
-            kinds = sorted({k for _g, k in pairs})
-            one_kind = kinds[0] if len(kinds) == 1 else None
-            company_ids = self._company_ids(run, company, gids)
-            rows: list[Any] = []
-            if gids and limit != 0 and (company_ids is None or company_ids):
-                if indexed:
-                    terms = [t for c in crits for t in c.terms]
-                    stmt = q.customers_query(
-                        self._pg,
-                        [t[0] for t in terms],
-                        prefix=[t[1] for t in terms],
-                        names_only=False,
-                        group_ids=gids,
-                        active_only=not include_deactivated,
-                        kind=one_kind,
-                        with_data=True,
-                        company_ids=company_ids,
-                    )
-                else:
-                    stmt = q.customers_scan(
-                        self._pg,
-                        group_ids=gids,
-                        active_only=not include_deactivated,
-                        kind=one_kind,
-                        company_ids=company_ids,
-                    )
-                for row in run(stmt):
-                    if (row[3], row[2]) not in pairs:
-                        continue
-                    data = json.loads(row[7]) if isinstance(row[7], str) else row[7]
-                    if all(c.matches(data) for c in crits):
-                        rows.append((*row[:7], data))
-        rows.sort(key=lambda r: (r[1].casefold(), r[0]))
-        if limit is not None:
-            rows = rows[:limit]
-        base = {
-            name for name, _kind in CUSTOMER_COLUMNS
-        }  # a company's `name` field is the name column already
-        extra = [f for f in self._field_columns(gids, kinds) if f not in base]
-        names = self._group_names()
-        return fast_frame(
-            (*CUSTOMER_COLUMNS, *((f, "obj") for f in extra)),
-            [(r[0], r[1], r[2], names[r[3]], r[4], r[5], r[6], *(r[7].get(f) for f in extra)) for r in rows],
+# -- R26 --------------------------------------------------------------------------------------------
+def autocomplete(
+    ctx: Context, text: str, kind: str | None = None, group: str | None = None, limit: int = 10
+) -> pd.DataFrame:
+    """Active customers whose name or e-mail has words starting with every word of `text`, folded
+    (R26: 'mul', 'Mül', 'muel' find Müller); whole-word matches first; at most `limit`."""
+    kind, limit = _kind(kind), _limit(limit)
+    terms = query_terms(text)
+    with _search(ctx) as run:
+        gids = _search_groups(ctx, group)
+        rows = (
+            _tiers(ctx, run, terms, AUTOCOMPLETE_TIERS, limit, kind, gids) if terms and gids and limit else []
         )
+    return _customer_rows(ctx, rows)
 
-    def _field_columns(self, gids: list[int], kinds: Sequence[str]) -> list[str]:
-        names = self._group_names()
-        out: dict[str, None] = {}
-        for gid in gids:
-            for k in kinds:
-                out.update(dict.fromkeys(self.group(names[gid]).fields_for(k)))
-        return list(out)
 
-    def _criteria(
-        self, fields: dict[str, Any], gids: list[int], kinds: Sequence[str]
-    ) -> tuple[list[Criterion], set[tuple[int, str]], bool]:
-        """The criteria; the (group id, kind) pairs whose customers can match them (those that have every
-        field asked for a value); and whether all of them are on fields in the search key (then the
-        index narrows the candidates)."""
-        names = self._group_names()
-        crits: list[Criterion] = []
-        pairs = {(g, k) for g in gids for k in kinds}
-        indexed = True
-        for fname, value in fields.items():
-            defs = {
-                (g, k): fd
-                for g in gids
-                for k in kinds
-                if (fd := self.group(names[g]).fields_for(k).get(fname))
-            }
-            if not defs:
-                raise ValidationError(
-                    fname,
-                    "is not a data field of the groups and kinds searched; "
-                    "see the configuration for each group's fields",
+# -- R27 --------------------------------------------------------------------------------------------
+def quick_search(ctx: Context, text: str, limit: int = 50) -> QuickResult:
+    """Every word of `text` (folded, word prefixes) over customers' names, e-mail and text fields, and
+    over tickets' subjects and numbers (R27). `.customers`: active customers, best first.
+    `.tickets`: tickets matched by number, subject, or the name of one of their customers, including
+    the closed tickets of deactivated customers (R20). At most `limit` of each."""
+    limit = _limit(limit)
+    terms = query_terms(text)
+    numbers = number_prefixes(text or "")
+    customers: list[Any] = []
+    tickets: dict[int, Any] = {}
+    with _search(ctx) as run:
+        gids = _search_groups(ctx, None)
+        if terms and gids and limit:
+            customers = _tiers(ctx, run, terms, QUICK_TIERS, limit, None, gids)
+            steps = [
+                q.budgeted(
+                    q.tickets_by_subject,
+                    pg=ctx.is_postgresql,
+                    terms=terms,
+                    group_ids=gids,
+                    limit=limit,
+                    prefix=False,
+                ),
+                q.budgeted(
+                    q.tickets_by_subject, pg=ctx.is_postgresql, terms=terms, group_ids=gids, limit=limit
+                ),
+                q.budgeted(
+                    q.tickets_by_customer,
+                    pg=ctx.is_postgresql,
+                    terms=terms,
+                    group_ids=gids,
+                    limit=limit,
+                    max_customers=max(CUSTOMERS_FOR_TICKETS, limit),
+                ),
+            ]
+            if numbers:
+                steps.insert(
+                    0, [q.tickets_by_number(ctx.is_postgresql, numbers, group_ids=gids, limit=limit)]
                 )
-            crit = criterion(next(iter(defs.values())), value)
-            crits.append(crit)
-            if value is not None:
-                pairs &= set(defs)
-            indexed &= bool(crit.terms) or value is None
-            indexed &= all(_in_key(fname, fd.type, k) for (_g, k), fd in defs.items() if (_g, k) in pairs)
-        return crits, pairs, indexed and any(c.terms for c in crits)
+            for stmts in steps:
+                if len(tickets) >= limit:
+                    break
+                for row in _enough(run, stmts, limit):
+                    tickets.setdefault(row[0], row)
+    return QuickResult(
+        _customer_rows(ctx, customers), fast_frame(TICKET_COLUMNS, list(tickets.values())[:limit])
+    )
 
-    def _company_ids(self, run: Callable[..., list[Any]], company: Any, gids: list[int]) -> list[int] | None:
-        """The companies a detail search is limited to: an id or Customer, or companies by name."""
-        if company is None:
-            return None
-        if isinstance(company, Customer):
-            return [company.id]
-        if isinstance(company, int) and not isinstance(company, bool):
-            return [company]
-        if not isinstance(company, str) or not company.strip():
-            raise ValidationError("company", f"give a company id, Customer or name, got {company!r}")
 
-        crit = criterion(FieldDef(name="name"), company)
-        terms = list(crit.terms)
-        if not terms:
-            stmt = q.customers_scan(self._pg, group_ids=gids, active_only=False, kind="company")
-        else:
-            stmt = q.customers_query(
-                self._pg,
-                [t[0] for t in terms],
-                prefix=[t[1] for t in terms],
-                names_only=True,
-                group_ids=gids,
-                active_only=False,
-                kind="company",
-                with_data=True,
+def ticket_search(
+    ctx: Context,
+    customer_name: str | None = None,
+    subject: str | None = None,
+    state: str | None = None,
+    queue: str | None = None,
+    limit: int | None = None,
+) -> pd.DataFrame:
+    """Tickets by the name of one of their current customers (main or additional, whatever its state:
+    R20) and by words of their subject, both folded word prefixes as in autocomplete; newest first."""
+    if state not in (None, "open", "closed"):
+        raise ValidationError("state", f"must be 'open', 'closed' or None, got {state!r}")
+    if limit is not None:
+        limit = _limit(limit)
+    with _search(ctx) as run:
+        gids = _search_groups(ctx, None)
+        queue_id = _queue_id(ctx, run, queue)
+        name_terms = query_terms(customer_name) if customer_name is not None else None
+        subject_terms = query_terms(subject) if subject is not None else None
+        rows: list[Any] = []
+        if gids and name_terms != [] and subject_terms != [] and limit != 0:
+            if name_terms is not None:
+                stmt = q.tickets_by_customer(
+                    ctx.is_postgresql,
+                    name_terms,
+                    group_ids=gids,
+                    state=state,
+                    queue_id=queue_id,
+                    subject_terms=subject_terms,
+                )
+            elif subject_terms is not None:
+                stmt = q.tickets_by_subject(
+                    ctx.is_postgresql,
+                    subject_terms,
+                    group_ids=gids,
+                    state=state,
+                    queue_id=queue_id,
+                    limit=limit,
+                )
+            else:
+                stmt = q.tickets_all(
+                    ctx.is_postgresql, group_ids=gids, state=state, queue_id=queue_id, limit=limit
+                )
+            rows = list({r[0]: r for r in run(stmt)}.values())
+            rows.sort(key=lambda r: -r[0])
+    return fast_frame(TICKET_COLUMNS, rows[:limit] if limit is not None else rows)
+
+
+def _queue_id(ctx: Context, run: Callable[..., list[Any]], queue: str | None) -> int | None:
+    if queue is None:
+        return None
+    if queue not in ctx.config.queues:
+        raise ValidationError(
+            "queue", f"unknown queue {queue!r} (queues: {', '.join(ctx.config.queues) or 'none'})"
+        )
+    return int(run(q.queue_id(ctx.is_postgresql, queue))[0][0])
+
+
+# -- R28 --------------------------------------------------------------------------------------------
+def detail_search(
+    ctx: Context,
+    *,
+    include_deactivated: bool = False,
+    group: str | None = None,
+    kind: str | None = None,
+    company: Any = None,
+    limit: int | None = None,
+    **fields: Any,
+) -> pd.DataFrame:
+    """Customers by group, kind, company (an id, or a name or `*` pattern) and data fields (R28).
+
+    A field criterion matches the whole value, case- and accent-insensitively; a text with `*` is a
+    wildcard pattern; None finds customers without a value. Deactivated customers only with
+    include_deactivated=True. Refuses fields that no searched group has (ValidationError). Ordered by
+    name; one column per data field of the groups searched.
+    """
+    kind = _kind(kind)
+    if limit is not None:
+        limit = _limit(limit)
+    with _search(ctx) as run:
+        gids = _search_groups(ctx, group)
+        asked: tuple[str, ...] = (kind,) if kind else ("company", "contact")
+        crits, pairs, indexed = _criteria(ctx, fields, gids, asked)
+        gids = sorted({g for g, _k in pairs})
+        kinds = sorted({k for _g, k in pairs})
+        one_kind = kinds[0] if len(kinds) == 1 else None
+        company_ids = _company_ids(ctx, run, company, gids)
+        rows: list[Any] = []
+        if gids and limit != 0 and (company_ids is None or company_ids):
+            if indexed:
+                terms = [t for c in crits for t in c.terms]
+                stmt = q.customers_query(
+                    ctx.is_postgresql,
+                    [t[0] for t in terms],
+                    prefix=[t[1] for t in terms],
+                    names_only=False,
+                    group_ids=gids,
+                    active_only=not include_deactivated,
+                    kind=one_kind,
+                    with_data=True,
+                    company_ids=company_ids,
+                )
+            else:
+                stmt = q.customers_scan(
+                    ctx.is_postgresql,
+                    group_ids=gids,
+                    active_only=not include_deactivated,
+                    kind=one_kind,
+                    company_ids=company_ids,
+                )
+            for row in run(stmt):
+                if (row[3], row[2]) not in pairs:
+                    continue
+                data = json.loads(row[7]) if isinstance(row[7], str) else row[7]
+                if all(c.matches(data) for c in crits):
+                    rows.append((*row[:7], data))
+    rows.sort(key=lambda r: (r[1].casefold(), r[0]))
+    if limit is not None:
+        rows = rows[:limit]
+    base = {name for name, _kind in CUSTOMER_COLUMNS}  # a company's `name` field is the name column already
+    extra = [f for f in _field_columns(ctx, gids, kinds) if f not in base]
+    names = ctx.group_names()
+    return fast_frame(
+        (*CUSTOMER_COLUMNS, *((f, "obj") for f in extra)),
+        [(r[0], r[1], r[2], names[r[3]], r[4], r[5], r[6], *(r[7].get(f) for f in extra)) for r in rows],
+    )
+
+
+def _field_columns(ctx: Context, gids: list[int], kinds: Sequence[str]) -> list[str]:
+    names = ctx.group_names()
+    out: dict[str, None] = {}
+    for gid in gids:
+        for k in kinds:
+            out.update(dict.fromkeys(ctx.group(names[gid]).fields_for(k)))
+    return list(out)
+
+
+def _criteria(
+    ctx: Context, fields: dict[str, Any], gids: list[int], kinds: Sequence[str]
+) -> tuple[list[Criterion], set[tuple[int, str]], bool]:
+    """The criteria; the (group id, kind) pairs whose customers can match them (those that have every
+    field asked for a value); and whether all of them are on fields in the search key (then the
+    index narrows the candidates)."""
+    names = ctx.group_names()
+    crits: list[Criterion] = []
+    pairs = {(g, k) for g in gids for k in kinds}
+    indexed = True
+    for fname, value in fields.items():
+        defs = {
+            (g, k): fd for g in gids for k in kinds if (fd := ctx.group(names[g]).fields_for(k).get(fname))
+        }
+        if not defs:
+            raise ValidationError(
+                fname,
+                "is not a data field of the groups and kinds searched; "
+                "see the configuration for each group's fields",
             )
-        return [r[0] for r in run(stmt) if crit.test(r[1])]
+        crit = criterion(next(iter(defs.values())), value)
+        crits.append(crit)
+        if value is not None:
+            pairs &= set(defs)
+        indexed &= bool(crit.terms) or value is None
+        indexed &= all(in_key(fname, fd.type, k) for (_g, k), fd in defs.items() if (_g, k) in pairs)
+    return crits, pairs, indexed and any(c.terms for c in crits)
+
+
+def _company_ids(
+    ctx: Context, run: Callable[..., list[Any]], company: Any, gids: list[int]
+) -> list[int] | None:
+    """The companies a detail search is limited to: an id or Customer, or companies by name."""
+    if company is None:
+        return None
+    if isinstance(company, Customer):
+        return [company.id]
+    if isinstance(company, int) and not isinstance(company, bool):
+        return [company]
+    if not isinstance(company, str) or not company.strip():
+        raise ValidationError("company", f"give a company id, Customer or name, got {company!r}")
+
+    crit = criterion(FieldDef(name="name"), company)
+    terms = list(crit.terms)
+    if not terms:
+        stmt = q.customers_scan(ctx.is_postgresql, group_ids=gids, active_only=False, kind="company")
+    else:
+        stmt = q.customers_query(
+            ctx.is_postgresql,
+            [t[0] for t in terms],
+            prefix=[t[1] for t in terms],
+            names_only=True,
+            group_ids=gids,
+            active_only=False,
+            kind="company",
+            with_data=True,
+        )
+    return [r[0] for r in run(stmt) if crit.test(r[1])]
 
 
 def _enough(
@@ -461,12 +469,3 @@ def _enough(
         if len(rows) >= wanted:
             break
     return rows
-
-
-def _in_key(field: str, type_: str, kind: str) -> bool:
-    """Whether a field's words are in the customer's search key (cmkit.services.customers.key_for)."""
-    if field == "email":
-        return True
-    if field in NAME_FIELDS:
-        return field == "name" if kind == "company" else field in ("first_name", "last_name")
-    return type_ in KEY_TYPES

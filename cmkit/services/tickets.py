@@ -16,8 +16,9 @@ from cmkit.domain import rules
 from cmkit.domain.fields import _CONTROL
 from cmkit.domain.text import search_key
 from cmkit.errors import PreconditionFailed, ValidationError
-from cmkit.services.base import Core
-from cmkit.values import Customer, Ticket
+from cmkit.services import access
+from cmkit.services.context import Context
+from cmkit.values import Customer, CustomerRef, Ticket, TicketRef
 
 T, A = TicketRow, AdditionalCustomer
 SUBJECT_MAX = 500
@@ -41,227 +42,231 @@ def ticket_number(ticket_id: int) -> str:
     return f"T{ticket_id:07d}"
 
 
-class TicketsAPI(Core):
-    def _protocol(
-        self,
-        work: UnitOfWork,
-        ticket_id: int,
-        action: str,
-        role: str | None = None,
-        old: Customer | None = None,
-        new: Customer | None = None,
-    ) -> None:
-        work.session.execute(
-            insert(ProtocolEntry).values(
-                ticket_id=ticket_id,
-                at=work.now,
-                user_name=work.user,
-                action=action,
-                role=role,
-                old_customer_id=old.id if old else None,
-                old_customer_name=old.name if old else None,
-                new_customer_id=new.id if new else None,
-                new_customer_name=new.name if new else None,
-                run_id=work.run_id,
-            )
+def _protocol(
+    work: UnitOfWork,
+    ticket_id: int,
+    action: str,
+    role: str | None = None,
+    old: Customer | None = None,
+    new: Customer | None = None,
+) -> None:
+    work.session.execute(
+        insert(ProtocolEntry).values(
+            ticket_id=ticket_id,
+            at=work.now,
+            user_name=work.user,
+            action=action,
+            role=role,
+            old_customer_id=old.id if old else None,
+            old_customer_name=old.name if old else None,
+            new_customer_id=new.id if new else None,
+            new_customer_name=new.name if new else None,
+            run_id=work.run_id,
         )
+    )
 
-    def create_ticket(
-        self, customer_id: Any, queue: str, subject: str, additional: Iterable[Any] = ()
-    ) -> Ticket:
-        """A ticket whose main customer is `customer_id` (R14), with optional additional customers (R15).
 
-        Refuses deactivated customers, companies of groups with tickets for contacts only, and queues not
-        assigned to the customer's group.
-        """
+def create_ticket(
+    ctx: Context, customer_id: CustomerRef, queue: str, subject: str, additional: Iterable[CustomerRef] = ()
+) -> Ticket:
+    """A ticket whose main customer is `customer_id` (R14), with optional additional customers (R15).
 
-        def op(work: UnitOfWork) -> Ticket:
-            text = clean_subject(subject)
-            extra_ids = [getattr(x, "id", x) for x in additional]
-            repo.lock_customers(
-                work.session, [getattr(customer_id, "id", customer_id), *extra_ids], shared=True
+    Refuses deactivated customers, companies of groups with tickets for contacts only, and queues not
+    assigned to the customer's group.
+    """
+
+    def op(work: UnitOfWork) -> Ticket:
+        text = clean_subject(subject)
+        extra_ids = [repo.id_of(x) for x in additional]
+        repo.lock_customers(work.session, [repo.id_of(customer_id), *extra_ids], shared=True)
+        main = access.customer(ctx, work, customer_id, permission="write")
+        gdef = ctx.group(main.group)
+        if queue not in ctx.config.queues:
+            known = ", ".join(ctx.config.queues_for(main.group)) or "none"
+            raise ValidationError(
+                "queue", f"unknown queue {queue!r}; queues of group {main.group!r}: {known}"
             )
-            main = self._customer(work, customer_id, permission="write")
-            gdef = self.group(main.group)
-            if queue not in self.config.queues:
-                known = ", ".join(self.config.queues_for(main.group)) or "none"
-                raise ValidationError(
-                    "queue", f"unknown queue {queue!r}; queues of group {main.group!r}: {known}"
-                )
-            problems = rules.main_customer_problems(main, gdef, creating=True)
-            problems += rules.queue_problems(main, queue, self.config.queues_for(main.group))
-            extras: list[Customer] = []
-            for x in extra_ids:
-                c = self._customer(work, x)
-                seen = (
-                    "main" if c.id == main.id else ("additional" if c.id in {e.id for e in extras} else None)
-                )
-                problems += rules.additional_customer_problems(c, already=seen)
-                extras.append(c)
-            if problems:
-                raise PreconditionFailed(problems)
-            queue_id = work.session.execute(select(Queue.id).where(Queue.name == queue)).scalar_one()
-            tid = work.session.execute(
-                insert(T)
-                .values(
-                    number="~" + uuid.uuid4().hex[:19],
-                    subject=text,
-                    search_key=search_key(text),
-                    queue_id=queue_id,
-                    state="open",
-                    main_customer_id=main.id,
-                    created_by=work.user,
-                    created_at=work.now,
-                )
-                .returning(T.id)
-            ).scalar_one()
-            work.session.execute(update(T).where(T.id == tid).values(number=ticket_number(tid)))
-            self._protocol(work, tid, "created", "main", new=main)
-            for c in extras:
-                work.session.execute(insert(A).values(ticket_id=tid, customer_id=c.id))
-                self._protocol(work, tid, "customer_added", "additional", new=c)
-            after = {
-                "number": ticket_number(tid),
-                "subject": text,
-                "queue": queue,
-                "main_customer_id": main.id,
-                "additional_customer_ids": [c.id for c in extras],
-            }
-            work.audit("create_ticket", "ticket", tid, main.id, None, after)
-            return repo.ticket_value(work.session, repo.ticket_row(work.session, tid))
+        problems = rules.main_customer_problems(main, gdef, creating=True)
+        problems += rules.queue_problems(main, queue, ctx.config.queues_for(main.group))
+        extras: list[Customer] = []
+        for x in extra_ids:
+            c = access.customer(ctx, work, x)
+            seen = "main" if c.id == main.id else ("additional" if c.id in {e.id for e in extras} else None)
+            problems += rules.additional_customer_problems(c, already=seen)
+            extras.append(c)
+        if problems:
+            raise PreconditionFailed(problems)
+        queue_id = work.session.execute(select(Queue.id).where(Queue.name == queue)).scalar_one()
+        tid = work.session.execute(
+            insert(T)
+            .values(
+                number="~" + uuid.uuid4().hex[:19],
+                subject=text,
+                search_key=search_key(text),
+                queue_id=queue_id,
+                state="open",
+                main_customer_id=main.id,
+                created_by=work.user,
+                created_at=work.now,
+            )
+            .returning(T.id)
+        ).scalar_one()
+        work.session.execute(update(T).where(T.id == tid).values(number=ticket_number(tid)))
+        _protocol(work, tid, "created", "main", new=main)
+        for c in extras:
+            work.session.execute(insert(A).values(ticket_id=tid, customer_id=c.id))
+            _protocol(work, tid, "customer_added", "additional", new=c)
+        after = {
+            "number": ticket_number(tid),
+            "subject": text,
+            "queue": queue,
+            "main_customer_id": main.id,
+            "additional_customer_ids": [c.id for c in extras],
+        }
+        work.audit("create_ticket", "ticket", tid, main.id, None, after)
+        return repo.ticket_value(work.session, repo.ticket_row(work.session, tid))
 
-        return self._write(op)
+    return ctx.write(op)
 
-    def ticket(self, ticket_id: Any) -> Ticket:
-        """The ticket as stored now (NotFound if there is none)."""
-        return self._read(lambda w: repo.ticket_value(w.session, repo.ticket_row(w.session, ticket_id)))
 
-    def _ticket_for_change(self, work: UnitOfWork, ticket_id: Any) -> tuple[TicketRow, Customer]:
-        row = repo.ticket_row(work.session, ticket_id, lock=True)
-        main = self._customer(work, row.main_customer_id, permission="write")
-        return row, main
+def ticket(ctx: Context, ticket_id: TicketRef) -> Ticket:
+    """The ticket as stored now (NotFound if there is none)."""
+    return ctx.read(lambda w: repo.ticket_value(w.session, repo.ticket_row(w.session, ticket_id)))
 
-    def add_customer(self, ticket_id: Any, customer_id: Any) -> Ticket:
-        """Add an additional customer to a ticket (R15). Refuses deactivated customers and duplicates."""
 
-        def op(work: UnitOfWork) -> Ticket:
-            row, _main = self._ticket_for_change(work, ticket_id)
-            repo.lock_customers(work.session, [getattr(customer_id, "id", customer_id)], shared=True)
-            c = self._customer(work, customer_id)
-            on = work.session.execute(
-                select(A.customer_id).where(A.ticket_id == row.id, A.customer_id == c.id)
-            ).first()
-            already = "main" if row.main_customer_id == c.id else ("additional" if on else None)
-            problems = rules.additional_customer_problems(c, already=already)
-            if problems:
-                raise PreconditionFailed(problems)
-            work.session.execute(insert(A).values(ticket_id=row.id, customer_id=c.id))
-            self._protocol(work, row.id, "customer_added", "additional", new=c)
-            work.audit("add_customer", "ticket", row.id, c.id, None, {"additional_customer_id": c.id})
+def _ticket_for_change(ctx: Context, work: UnitOfWork, ticket_id: TicketRef) -> tuple[TicketRow, Customer]:
+    row = repo.ticket_row(work.session, ticket_id, lock=True)
+    main = access.customer(ctx, work, row.main_customer_id, permission="write")
+    return row, main
+
+
+def add_customer(ctx: Context, ticket_id: TicketRef, customer_id: CustomerRef) -> Ticket:
+    """Add an additional customer to a ticket (R15). Refuses deactivated customers and duplicates."""
+
+    def op(work: UnitOfWork) -> Ticket:
+        row, _main = _ticket_for_change(ctx, work, ticket_id)
+        repo.lock_customers(work.session, [repo.id_of(customer_id)], shared=True)
+        c = access.customer(ctx, work, customer_id)
+        on = work.session.execute(
+            select(A.customer_id).where(A.ticket_id == row.id, A.customer_id == c.id)
+        ).first()
+        already = "main" if row.main_customer_id == c.id else ("additional" if on else None)
+        problems = rules.additional_customer_problems(c, already=already)
+        if problems:
+            raise PreconditionFailed(problems)
+        work.session.execute(insert(A).values(ticket_id=row.id, customer_id=c.id))
+        _protocol(work, row.id, "customer_added", "additional", new=c)
+        work.audit("add_customer", "ticket", row.id, c.id, None, {"additional_customer_id": c.id})
+        return repo.ticket_value(work.session, row)
+
+    return ctx.write(op)
+
+
+def remove_customer(ctx: Context, ticket_id: TicketRef, customer_id: CustomerRef) -> Ticket:
+    """Remove an additional customer from a ticket (the main customer is replaced by transfer instead)."""
+
+    def op(work: UnitOfWork) -> Ticket:
+        row, _main = _ticket_for_change(ctx, work, ticket_id)
+        c = access.customer(ctx, work, customer_id)
+        if row.main_customer_id == c.id:
+            raise PreconditionFailed(
+                [
+                    f"R15: {rules.label(c)} is the main customer; a ticket keeps one. "
+                    f"Use transfer_tickets to hand it to another customer"
+                ]
+            )
+        gone = work.session.execute(delete(A).where(A.ticket_id == row.id, A.customer_id == c.id))
+        if getattr(gone, "rowcount", 0) != 1:
+            raise PreconditionFailed([f"R15: {rules.label(c)} is not a customer of ticket {row.number}"])
+        _protocol(work, row.id, "customer_removed", "additional", old=c)
+        work.audit("remove_customer", "ticket", row.id, c.id, {"additional_customer_id": c.id}, None)
+        return repo.ticket_value(work.session, row)
+
+    return ctx.write(op)
+
+
+def _set_state(ctx: Context, ticket_id: TicketRef, state: str) -> Ticket:
+    def op(work: UnitOfWork) -> Ticket:
+        row, main = _ticket_for_change(ctx, work, ticket_id)
+        if row.state == state:
             return repo.ticket_value(work.session, row)
-
-        return self._write(op)
-
-    def remove_customer(self, ticket_id: Any, customer_id: Any) -> Ticket:
-        """Remove an additional customer from a ticket (the main customer is replaced by transfer instead)."""
-
-        def op(work: UnitOfWork) -> Ticket:
-            row, _main = self._ticket_for_change(work, ticket_id)
-            c = self._customer(work, customer_id)
-            if row.main_customer_id == c.id:
+        if state == "open":
+            ids = [main.id, *work.session.scalars(select(A.customer_id).where(A.ticket_id == row.id))]
+            repo.lock_customers(work.session, ids, shared=True)
+            gone = [access.customer(ctx, work, i, permission=None) for i in ids]
+            inactive = [rules.label(c) for c in gone if not c.active]
+            if inactive:
                 raise PreconditionFailed(
                     [
-                        f"R15: {rules.label(c)} is the main customer; a ticket keeps one. "
-                        f"Use transfer_tickets to hand it to another customer"
+                        f"R20: ticket {row.number} names deactivated {', '.join(inactive)}; an open ticket cannot. "
+                        "Reactivate them, or transfer the closed ticket to an active customer, then reopen"
                     ]
                 )
-            gone = work.session.execute(delete(A).where(A.ticket_id == row.id, A.customer_id == c.id))
-            if getattr(gone, "rowcount", 0) != 1:
-                raise PreconditionFailed([f"R15: {rules.label(c)} is not a customer of ticket {row.number}"])
-            self._protocol(work, row.id, "customer_removed", "additional", old=c)
-            work.audit("remove_customer", "ticket", row.id, c.id, {"additional_customer_id": c.id}, None)
-            return repo.ticket_value(work.session, row)
+        work.session.execute(
+            update(T)
+            .where(T.id == row.id)
+            .values(state=state, closed_at=work.now if state == "closed" else None)
+            .execution_options(synchronize_session=False)
+        )
+        _protocol(work, row.id, "closed" if state == "closed" else "reopened")
+        work.audit(
+            "close" if state == "closed" else "reopen",
+            "ticket",
+            row.id,
+            main.id,
+            {"state": row.state},
+            {"state": state},
+        )
+        return repo.ticket_value(work.session, repo.ticket_row(work.session, row.id))
 
-        return self._write(op)
+    return ctx.write(op)
 
-    def _set_state(self, ticket_id: Any, state: str) -> Ticket:
-        def op(work: UnitOfWork) -> Ticket:
-            row, main = self._ticket_for_change(work, ticket_id)
-            if row.state == state:
-                return repo.ticket_value(work.session, row)
-            if state == "open":
-                ids = [main.id, *work.session.scalars(select(A.customer_id).where(A.ticket_id == row.id))]
-                repo.lock_customers(work.session, ids, shared=True)
-                gone = [self._customer(work, i, permission=None) for i in ids]
-                inactive = [rules.label(c) for c in gone if not c.active]
-                if inactive:
-                    raise PreconditionFailed(
-                        [
-                            f"R20: ticket {row.number} names deactivated {', '.join(inactive)}; an open ticket cannot. "
-                            "Reactivate them, or transfer the closed ticket to an active customer, then reopen"
-                        ]
-                    )
-            work.session.execute(
-                update(T)
-                .where(T.id == row.id)
-                .values(state=state, closed_at=work.now if state == "closed" else None)
-                .execution_options(synchronize_session=False)
+
+def close_ticket(ctx: Context, ticket_id: TicketRef) -> Ticket:
+    return _set_state(ctx, ticket_id, "closed")
+
+
+def reopen_ticket(ctx: Context, ticket_id: TicketRef) -> Ticket:
+    """Reopen a closed ticket; refused (R20) while one of its customers is deactivated."""
+    return _set_state(ctx, ticket_id, "open")
+
+
+def tickets(ctx: Context, customer_id: CustomerRef, state: str | None = None) -> pd.DataFrame:
+    """The customer's tickets, as main or additional customer: id, number, subject, queue, state, role."""
+    if state not in (None, "open", "closed"):
+        raise ValidationError("state", f"must be 'open', 'closed' or None, got {state!r}")
+
+    def op(work: UnitOfWork) -> pd.DataFrame:
+        c = access.customer(ctx, work, customer_id)
+        states = (state,) if state else ("open", "closed")
+        df = repo.frame_of(work.session, repo.linked_tickets([c.id], states))
+        return df.drop(columns=["customer_id", "customer_name"])
+
+    return ctx.read(op)
+
+
+def protocol(ctx: Context, ticket_id: TicketRef) -> pd.DataFrame:
+    """The ticket's protocol (R16): when, who, what, and which customer was replaced by which."""
+
+    def op(work: UnitOfWork) -> pd.DataFrame:
+        row = repo.ticket_row(work.session, ticket_id)
+        P = ProtocolEntry
+        stmt = (
+            select(
+                P.id,
+                P.at,
+                P.user_name.label("user"),
+                P.action,
+                P.role,
+                P.old_customer_id,
+                P.old_customer_name,
+                P.new_customer_id,
+                P.new_customer_name,
+                P.run_id,
             )
-            self._protocol(work, row.id, "closed" if state == "closed" else "reopened")
-            work.audit(
-                "close" if state == "closed" else "reopen",
-                "ticket",
-                row.id,
-                main.id,
-                {"state": row.state},
-                {"state": state},
-            )
-            return repo.ticket_value(work.session, repo.ticket_row(work.session, row.id))
+            .where(P.ticket_id == row.id)
+            .order_by(P.id)
+        )
+        return repo.frame_of(work.session, stmt)
 
-        return self._write(op)
-
-    def close_ticket(self, ticket_id: Any) -> Ticket:
-        return self._set_state(ticket_id, "closed")
-
-    def reopen_ticket(self, ticket_id: Any) -> Ticket:
-        """Reopen a closed ticket; refused (R20) while one of its customers is deactivated."""
-        return self._set_state(ticket_id, "open")
-
-    def tickets(self, customer_id: Any, state: str | None = None) -> pd.DataFrame:
-        """The customer's tickets, as main or additional customer: id, number, subject, queue, state, role."""
-        if state not in (None, "open", "closed"):
-            raise ValidationError("state", f"must be 'open', 'closed' or None, got {state!r}")
-
-        def op(work: UnitOfWork) -> pd.DataFrame:
-            c = self._customer(work, customer_id)
-            states = (state,) if state else ("open", "closed")
-            df = repo.frame_of(work.session, repo.linked_tickets([c.id], states))
-            return df.drop(columns=["customer_id", "customer_name"])
-
-        return self._read(op)
-
-    def protocol(self, ticket_id: Any) -> pd.DataFrame:
-        """The ticket's protocol (R16): when, who, what, and which customer was replaced by which."""
-
-        def op(work: UnitOfWork) -> pd.DataFrame:
-            row = repo.ticket_row(work.session, ticket_id)
-            P = ProtocolEntry
-            stmt = (
-                select(
-                    P.id,
-                    P.at,
-                    P.user_name.label("user"),
-                    P.action,
-                    P.role,
-                    P.old_customer_id,
-                    P.old_customer_name,
-                    P.new_customer_id,
-                    P.new_customer_name,
-                    P.run_id,
-                )
-                .where(P.ticket_id == row.id)
-                .order_by(P.id)
-            )
-            return repo.frame_of(work.session, stmt)
-
-        return self._read(op)
+    return ctx.read(op)

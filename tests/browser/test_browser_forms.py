@@ -12,7 +12,7 @@ import pandas as pd
 import pytest
 
 import cmkit
-from cmkit.facade import dispose_engines
+from cmkit.db.engine import dispose_engines
 
 from .lab_helpers import choose_suggestion, open_and_run_all, shot
 

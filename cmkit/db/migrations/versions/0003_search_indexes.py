@@ -16,7 +16,7 @@ import sqlalchemy as sa
 from cmkit.db import search_sql
 from cmkit.domain.config import FieldDef
 from cmkit.domain.text import search_key
-from cmkit.services.customers import key_for
+from cmkit.domain.keys import key_for
 
 revision = "0003"
 down_revision = "0002"

@@ -1,0 +1,89 @@
+"""Loading customers for an operation, with the permission check on their groups, and settling an
+operation's Outcome (dry run, refusal, or apply)."""
+
+from __future__ import annotations
+
+from collections.abc import Callable, Iterable, Sequence
+from typing import Any
+
+import pandas as pd
+from sqlalchemy import select
+
+from cmkit.db import repo
+from cmkit.db.schema import CustomerGroup, CustomerRow
+from cmkit.db.uow import UnitOfWork
+from cmkit.errors import NotFound, PreconditionFailed, ValidationError
+from cmkit.services.context import Context
+from cmkit.values import Customer, CustomerRef, Outcome
+
+C = CustomerRow
+#: At most this many ids per call: each becomes a bound parameter (SQLite allows 32,766 per statement).
+MAX_IDS = 30_000
+
+
+def customer(
+    ctx: Context, work: UnitOfWork, customer_id: CustomerRef, *, permission: str | None = "read"
+) -> Customer:
+    """The customer's snapshot as stored now, after checking `permission` on its group (None: no check).
+
+    NotFound if it does not exist; PermissionDenied (naming the rule) without the permission."""
+    row, group = repo.customer_row(work.session, customer_id)
+    if permission:
+        ctx.require(permission, group)
+    return repo.snapshot(row, group)
+
+
+def customers(
+    ctx: Context, work: UnitOfWork, ids: Sequence[int], permissions: Sequence[str]
+) -> list[Customer]:
+    """Snapshots of the customers `ids` (in that order), read in one query, after checking each of
+    `permissions` on each of their groups. NotFound names every missing id."""
+    found = work.session.execute(
+        select(C, CustomerGroup.name)
+        .join(CustomerGroup, CustomerGroup.id == C.group_id)
+        .where(C.id.in_(list(ids)))
+        .execution_options(populate_existing=True)
+    ).all()
+    rows = {row.id: (row, group) for row, group in found}
+    missing = [i for i in ids if i not in rows]
+    if missing:
+        shown = ", ".join(f"#{i}" for i in missing[:20]) + (" ..." if len(missing) > 20 else "")
+        raise NotFound(f"{len(missing)} customer(s) do not exist (deleted, or never created): {shown}")
+    for group in sorted({g for _r, g in rows.values()}):
+        for permission in permissions:
+            ctx.require(permission, group)
+    return [repo.snapshot(*rows[i]) for i in ids]
+
+
+def id_list(ids: Any, field: str) -> list[int]:
+    """Customer ids (or Customers) as ints, in order, without repeats; a single id counts as a list of one.
+    Refuses more than MAX_IDS (ValidationError naming `field`)."""
+    if isinstance(ids, str | int | Customer) or not isinstance(ids, Iterable):
+        ids = [ids]
+    out = {repo.id_of(x): None for x in ids}  # NotFound for anything that is not an id
+    if len(out) > MAX_IDS:
+        raise ValidationError(field, f"{len(out)} ids in one call; at most {MAX_IDS}: split the list")
+    return list(out)
+
+
+def empty_plan(columns: Sequence[str]) -> pd.DataFrame:
+    return pd.DataFrame({c: pd.Series(dtype=object) for c in columns})
+
+
+def finish(
+    changes: pd.DataFrame,
+    problems: list[str],
+    *,
+    dry_run: bool,
+    blocking: pd.DataFrame | None = None,
+    apply: Callable[[], None] | None = None,
+) -> Outcome:
+    """The Outcome of an operation whose plan is `changes`: a dry run returns it with its problems;
+    otherwise problems refuse it (PreconditionFailed, nothing changed), else `apply` runs."""
+    if dry_run:
+        return Outcome(applied=False, changes=changes, problems=problems, blocking=blocking)
+    if problems:
+        raise PreconditionFailed(problems, blocking)
+    if apply is not None:
+        apply()
+    return Outcome(applied=True, changes=changes, problems=[])

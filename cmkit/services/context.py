@@ -1,0 +1,154 @@
+"""The context every operation runs in: the engine, the acting user, the configuration (kept current),
+the permissions, and the units of work.
+
+Operations are plain functions taking a `Context` first (`lifecycle.deactivate(ctx, customer_id)`); they
+call each other by import. `read` and `write` run a function in one transaction (cmkit.db.uow).
+"""
+
+from __future__ import annotations
+
+import os
+from collections.abc import Callable, Mapping
+from types import MappingProxyType
+from typing import TypeVar
+
+from sqlalchemy import Engine, select
+
+from cmkit.db import config_store, uow
+from cmkit.db.schema import CustomerGroup
+from cmkit.domain.config import ADMIN, Config, GroupDef
+from cmkit.errors import PermissionDenied, ValidationError
+
+T = TypeVar("T")
+
+#: The rule that asks for each permission, for the refusal's message.
+PERMISSION_RULE = {
+    "read": "R5",
+    "write": "R5",
+    "comments_read": "R8",
+    "comments_write": "R8",
+    "attachments_read": "R8",
+    "attachments_write": "R8",
+    "activities": "R13",
+    "transfer": "R25",
+    "deactivate": "R25",
+    "reactivate": "R25",
+    "delete": "R25",
+}
+
+
+class Context:
+    """One admin's connection to one cmkit database: who acts, on what, under which configuration."""
+
+    def __init__(self, engine: Engine, user: str = ADMIN, *, run_id: str | None = None) -> None:
+        self.engine = engine
+        self._user = user
+        self.run_id = run_id if run_id is not None else os.environ.get("CMKIT_RUN_ID") or None
+        self._config: Config | None = None
+        self._revision = -1
+        self._group_ids: dict[str, int] = {}
+        self.read(lambda _work: None)  # loads the configuration
+        if user not in self.config.users:
+            known = ", ".join(sorted(self.config.users))
+            raise PermissionDenied(
+                f"unknown user {user!r}; add it under [users] in the configuration (known: {known})"
+            )
+
+    def __repr__(self) -> str:
+        return f"<cmkit {self.engine.url.render_as_string(hide_password=True)} as {self._user!r}>"
+
+    @property
+    def user(self) -> str:
+        """The acting user (fixed for the life of the context)."""
+        return self._user
+
+    @property
+    def is_postgresql(self) -> bool:
+        return self.engine.dialect.name == "postgresql"
+
+    # -- configuration ------------------------------------------------------------------------------
+    @property
+    def config(self) -> Config:
+        """The configuration as of the last unit of work (every unit of work brings it up to date)."""
+        assert self._config is not None
+        return self._config
+
+    @property
+    def revision(self) -> int:
+        """The configuration revision this context holds."""
+        return self._revision
+
+    def refresh(self, work: uow.UnitOfWork) -> None:
+        """Reload the configuration and the group ids if another admin changed them."""
+        rev = config_store.revision(work.session)
+        if rev != self._revision or self._config is None:
+            self._config = config_store.load(work.session)
+            rows = work.session.execute(select(CustomerGroup.name, CustomerGroup.id)).all()
+            self._group_ids = {name: gid for name, gid in rows}
+            self._revision = rev
+
+    def group(self, name: str) -> GroupDef:
+        """The group's definition; ValidationError naming the known groups if there is none."""
+        if name not in self.config.groups:
+            known = ", ".join(self.config.groups) or "none configured"
+            raise ValidationError("group", f"unknown customer group {name!r} (groups: {known})")
+        return self.config.groups[name]
+
+    def group_id(self, name: str) -> int:
+        self.group(name)
+        return self._group_ids[name]
+
+    @property
+    def group_ids(self) -> Mapping[str, int]:
+        """Group name -> id, for every group in the database."""
+        return MappingProxyType(self._group_ids)
+
+    def group_names(self) -> dict[int, str]:
+        """Group id -> name."""
+        return {gid: name for name, gid in self._group_ids.items()}
+
+    # -- permissions ----------------------------------------------------------------------------------
+    def may(self, permission: str, group: str) -> bool:
+        return self.config.allowed(self._user, permission, group)
+
+    def refusal(self, permission: str, group: str) -> str | None:
+        """Why the acting user may not do `permission` on `group` (None when allowed)."""
+        if self.may(permission, group):
+            return None
+        rule = PERMISSION_RULE.get(permission, "R25")
+        return (
+            f"{rule}: user {self._user!r} lacks the {permission!r} permission on group {group!r}; "
+            f"an admin can grant it in [roles] to one of {self._user!r}'s roles"
+        )
+
+    def require(self, permission: str, group: str) -> None:
+        """Refuse (PermissionDenied) unless the acting user holds `permission` on `group`."""
+        message = self.refusal(permission, group)
+        if message is not None:
+            raise PermissionDenied(message)
+
+    def readable_groups(self, permission: str = "read") -> list[str]:
+        """The configured groups on which the acting user holds `permission`."""
+        return [g for g in self.config.groups if self.may(permission, g)]
+
+    def readable_group_ids(self, permission: str = "read") -> list[int]:
+        return [self._group_ids[g] for g in self.readable_groups(permission)]
+
+    # -- units of work -------------------------------------------------------------------------------------
+    def _run(self, fn: Callable[[uow.UnitOfWork], T], *, write: bool, finalize_pending: bool) -> T:
+        def step(work: uow.UnitOfWork) -> T:
+            self.refresh(work)
+            return fn(work)
+
+        return uow.run(
+            self.engine, self._user, step, write=write, run_id=self.run_id, finalize_pending=finalize_pending
+        )
+
+    def read(self, fn: Callable[[uow.UnitOfWork], T]) -> T:
+        """Run `fn` in one read transaction."""
+        return self._run(fn, write=False, finalize_pending=False)
+
+    def write(self, fn: Callable[[uow.UnitOfWork], T], *, finalize_pending: bool = True) -> T:
+        """Run `fn` in one write transaction; it first makes the user's pending deletions final (R11)
+        unless `finalize_pending=False`."""
+        return self._run(fn, write=True, finalize_pending=finalize_pending)

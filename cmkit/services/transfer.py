@@ -1,0 +1,156 @@
+"""Transfer of tickets (R17): a source customer's tickets, open ones or all, handed to a target customer
+in both roles, set-based (a few statements whatever the number of tickets), with one protocol entry per
+changed ticket (R16). `move_tickets` is the step that merge shares.
+"""
+
+from __future__ import annotations
+
+from sqlalchemy import delete, insert, literal, select, update
+
+from cmkit.db import repo
+from cmkit.db.change import Change
+from cmkit.db.schema import AdditionalCustomer, CustomerRow, ProtocolEntry, TicketRow
+from cmkit.db.uow import UnitOfWork
+from cmkit.domain import rules
+from cmkit.services import access
+from cmkit.services.context import Context
+from cmkit.values import Customer, CustomerRef, Outcome
+
+T, A, C, P = TicketRow, AdditionalCustomer, CustomerRow, ProtocolEntry
+PROTOCOL_COLUMNS = [
+    "ticket_id",
+    "at",
+    "user_name",
+    "action",
+    "role",
+    "old_customer_id",
+    "old_customer_name",
+    "new_customer_id",
+    "new_customer_name",
+    "run_id",
+]
+
+
+def transfer_tickets(
+    ctx: Context,
+    source_id: CustomerRef,
+    target_id: CustomerRef,
+    *,
+    only_open: bool = True,
+    dry_run: bool = False,
+) -> Outcome:
+    """Hand the source's tickets (open ones, or all) to the target, in both roles (R17).
+
+    Refuses a deactivated target or target == source; where the target already is on a ticket, no
+    duplicate link results. One protocol entry per changed ticket; all or nothing.
+    """
+
+    def op(work: UnitOfWork) -> Outcome:
+        s = work.session
+        repo.lock_customers(s, [repo.id_of(source_id)], shared=False)
+        repo.lock_customers(s, [repo.id_of(target_id)], shared=True)
+        repo.lock_tickets_of(s, [repo.id_of(source_id)])
+        src = access.customer(ctx, work, source_id, permission="transfer")
+        dst = access.customer(ctx, work, target_id, permission="transfer")
+        states = ("open",) if only_open else ("open", "closed")
+        lk = repo.links([src.id])
+        plan = (
+            select(
+                T.id.label("id"),
+                T.number,
+                T.subject,
+                T.state,
+                lk.c.role,
+                literal(src.id).label("source_id"),
+                literal(dst.id).label("target_id"),
+                repo.on_ticket(T.id, dst.id).label("target_already_on_ticket"),
+            )
+            .join(lk, lk.c.ticket_id == T.id)
+            .where(T.state.in_(states))
+            .order_by(T.id)
+        )
+        changes = repo.frame_of(s, plan)
+        changes["target_already_on_ticket"] = changes["target_already_on_ticket"].astype(bool)
+        problems = rules.transfer_problems(
+            src,
+            dst,
+            ctx.group(dst.group),
+            becomes_main=bool((changes["role"] == "main").any()),
+            open_tickets_moved=bool((changes["state"] == "open").any()),
+        )
+
+        def apply() -> None:
+            move_tickets(work, src, dst, states)
+
+        return access.finish(changes, problems, dry_run=dry_run, apply=apply)
+
+    return ctx.write(op)
+
+
+def move_tickets(
+    work: UnitOfWork,
+    src: Customer,
+    dst: Customer,
+    states: tuple[str, ...],
+    *,
+    action: str = "transferred",
+    audit: bool = True,
+) -> None:
+    """Hand src's tickets in `states` to dst in a few statements; the protocol says `action`
+    (merge uses "merged"); `audit=False` leaves the audit entries to the caller."""
+    s = work.session
+    repo.lock_tickets_of(s, [src.id])  # held already by transfer_tickets; taken here for every caller
+    in_scope = select(T.id).where(T.state.in_(states))
+    main_ids = in_scope.where(T.main_customer_id == src.id)
+    # a link's ticket in `states`: looked up by its id (an IN over all tickets would read every ticket)
+    link_in_scope = select(T.id).where(T.id == A.ticket_id, T.state.in_(states)).exists()
+    add_ids = select(A.ticket_id).where(A.customer_id == src.id, link_in_scope)
+    # 1. one protocol entry per changed ticket, written while the source is still on them
+    for role, ticket_ids in (("main", main_ids), ("additional", add_ids)):
+        rows = select(
+            T.id,
+            literal(work.now),
+            literal(work.user),
+            literal(action),
+            literal(role),
+            literal(src.id),
+            literal(src.name),
+            literal(dst.id),
+            literal(dst.name),
+            literal(work.run_id),
+        ).where(T.id.in_(ticket_ids))
+        s.execute(insert(P).from_select(PROTOCOL_COLUMNS, rows))
+    # 2. where the source is an additional customer and the target is on the ticket already: drop the source
+    s.execute(
+        delete(A)
+        .where(A.customer_id == src.id, link_in_scope, repo.on_ticket(A.ticket_id, dst.id))
+        .execution_options(synchronize_session=False)
+    )
+    # 3. where the source is main and the target additional: the target becomes main, its extra link goes
+    s.execute(
+        delete(A)
+        .where(A.customer_id == dst.id, A.ticket_id.in_(main_ids))
+        .execution_options(synchronize_session=False)
+    )
+    s.execute(
+        update(T)
+        .where(T.main_customer_id == src.id, T.state.in_(states))
+        .values(main_customer_id=dst.id)
+        .execution_options(synchronize_session=False)
+    )
+    s.execute(
+        update(A)
+        .where(A.customer_id == src.id, link_in_scope)
+        .values(customer_id=dst.id)
+        .execution_options(synchronize_session=False)
+    )
+    if not audit:
+        return
+    before = {"only_open": states == ("open",), "customer_id": src.id}
+    after = {"customer_id": dst.id}
+    work.audit_many(
+        [
+            Change("transfer_out", "customer", src.id, src.id, before, after),
+            Change("transfer_in", "customer", dst.id, dst.id, before, after),
+        ]
+    )
