@@ -6,7 +6,7 @@ STAMP  := $(VENV)/.installed
 DB     ?= data/cmkit.db
 PORT   ?= 8888
 
-.PHONY: lab test test-fast bench lint demo clean
+.PHONY: lab test test-fast bench lint format demo clean
 
 $(STAMP): pyproject.toml constraints.txt
 	test -x $(BIN)/python || $(PYTHON) -m venv $(VENV)
@@ -25,9 +25,7 @@ lab: $(STAMP) $(DB)
 
 # Every test: the library on SQLite (and PostgreSQL when CMKIT_TEST_POSTGRES_URL is set), the widgets,
 # the notebooks under nbval, and JupyterLab in headless Chromium (skipped with a reason when no Chromium).
-test: $(STAMP)
-	$(BIN)/ruff check cmkit tests $(wildcard bench)
-	$(BIN)/mypy
+test: lint
 	$(BIN)/pytest tests
 	rm -rf .nbtest && mkdir -p .nbtest
 	$(BIN)/cmkit demo --quiet --url sqlite:///$(abspath .nbtest)/cmkit.db
@@ -45,10 +43,21 @@ $(VENV)/.bench: $(STAMP)
 bench: $(VENV)/.bench
 	$(BIN)/python -m bench $(BENCH_ARGS)
 
+# The habits, checked: lint (ruff), format (ruff format), types (mypy --strict), notebooks committed without
+# outputs (nbstripout), spelling (codespell). `make format` fixes what can be fixed by itself.
+LINTED    := cmkit tests $(wildcard bench)
+NOTEBOOKS := $(wildcard notebooks/*.ipynb notebooks/runbooks/*.ipynb)
 lint: $(STAMP)
-	$(BIN)/ruff check cmkit tests $(wildcard bench)
-	$(BIN)/ruff format --check cmkit tests $(wildcard bench) || true
+	$(BIN)/ruff check $(LINTED)
+	$(BIN)/ruff format --check $(LINTED)
 	$(BIN)/mypy
+	$(BIN)/nbstripout --keep-id --verify $(NOTEBOOKS)
+	$(BIN)/codespell $(LINTED) notebooks $(wildcard docs) README.md $(wildcard CHANGELOG.md) Makefile
+
+format: $(STAMP)
+	$(BIN)/ruff check --fix $(LINTED)
+	$(BIN)/ruff format $(LINTED)
+	$(BIN)/nbstripout --keep-id $(NOTEBOOKS)
 
 clean:
 	rm -rf $(VENV) .pytest_cache .mypy_cache .ruff_cache

@@ -22,6 +22,7 @@ import numpy as np
 from sqlalchemy import select, text
 from tqdm.auto import tqdm
 
+from cmkit import demo_words
 from cmkit.db import config_store, search_sql, uow
 from cmkit.db.schema import Base, CustomerGroup, CustomerRow, Queue
 from cmkit.domain.config import Config
@@ -68,14 +69,14 @@ class ScaleBuilder:
         now: dt.datetime,
         pg: bool,
     ) -> None:
-        from cmkit import demo
-
-        self.demo, self.plan, self.config, self.now, self.pg = demo, plan, config, now, pg
+        self.words, self.plan, self.config, self.now, self.pg = demo_words, plan, config, now, pg
         self.group_ids, self.queue_ids = group_ids, queue_ids
         synth = [a + b for a in _SYL_A for b in _SYL_B]
-        self.last = np.array(list(demo.LAST) * (len(synth) // len(demo.LAST)) + synth, dtype=object)
-        self.first = np.array(demo.FIRST, dtype=object)
-        self.ascii = {n: demo._ascii(n) for n in [*self.first, *self.last]}
+        self.last = np.array(
+            list(demo_words.LAST) * (len(synth) // len(demo_words.LAST)) + synth, dtype=object
+        )
+        self.first = np.array(demo_words.FIRST, dtype=object)
+        self.ascii = {n: demo_words.ascii_of(n) for n in [*self.first, *self.last]}
         self.layout: list[tuple[str, int, int]] = []  # (group, first id, count) of each group's customers
         self.parts: dict[
             str, tuple[np.ndarray, np.ndarray, np.ndarray]
@@ -146,7 +147,7 @@ class ScaleBuilder:
         company_row: np.ndarray,
         active: np.ndarray,
     ) -> list[tuple[Any, ...]]:
-        d, m = self.demo, stop - start
+        d, m = self.words, stop - start
         gdef, gid = self.config.groups[group], self.group_ids[group]
         firsts = r.choice(self.first, m)
         lasts = r.choice(self.last, m)
@@ -265,7 +266,7 @@ class ScaleBuilder:
 
     def tickets(self, chunk: tuple[int, int]) -> tuple[list[tuple[Any, ...]], list[tuple[int, int]]]:
         """Ticket rows (TICKET_COLS) and (ticket_id, additional customer id) pairs of one chunk."""
-        d, (start, stop) = self.demo, chunk
+        d, (start, stop) = self.words, chunk
         r = np.random.default_rng([self.plan.seed, 2, start])
         group_of, eligible, queues = self.group_of, self.eligible, self.queues
         firsts = np.array([s for _g, s, _c in self.layout])

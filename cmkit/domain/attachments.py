@@ -117,7 +117,7 @@ def clean_text(value: Any, field: str, limit: int, *, required: bool) -> str:
         )
     if len(value) > limit:
         raise ValidationError(field, f"is {len(value)} characters long; at most {limit} are allowed")
-    return value
+    return str(value)
 
 
 def decode_text(data: bytes) -> str | None:

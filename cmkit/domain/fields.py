@@ -38,7 +38,7 @@ def _text(fd: FieldDef, value: Any) -> str:
     limit = fd.max_length or DEFAULT_MAX_TEXT
     if len(value) > limit:
         raise ValidationError(fd.name, f"is {len(value)} characters long; at most {limit} are allowed")
-    return value
+    return str(value)
 
 
 def validate_value(fd: FieldDef, value: Any) -> Any:

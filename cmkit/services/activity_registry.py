@@ -9,13 +9,21 @@ from __future__ import annotations
 import inspect
 from collections.abc import Callable
 from dataclasses import dataclass
-from typing import Any
+from typing import Any, Protocol
 
 from cmkit.errors import ValidationError
+from cmkit.services.context import Context
 from cmkit.values import KINDS, Customer
 
 #: requires(cm, customer) -> why the activity cannot run on this customer now, or None when it can
 Requirement = Callable[[Any, Customer], str | None]
+
+
+class Host(Protocol):
+    """What the built-in activities use of the `cm` they run with: its operations' context."""
+
+    @property
+    def context(self) -> Context: ...
 
 
 @dataclass(frozen=True)

@@ -12,8 +12,8 @@ from typing import Any
 
 from cmkit.db.schema import CustomerRow
 from cmkit.errors import ValidationError
-from cmkit.services import access, addresses
-from cmkit.services.activity_registry import Activity
+from cmkit.services import addresses, customers, refusals, tickets
+from cmkit.services.activity_registry import Activity, Host
 from cmkit.services.tickets import SUBJECT_MAX
 from cmkit.values import Customer, Outcome, Ticket
 
@@ -21,16 +21,15 @@ C = CustomerRow
 FOLLOWUP = re.compile(r"^Follow-up to \S+: ")  # a follow-up of a follow-up names only the latest ticket
 
 
-def _needs_write(cm: Any, c: Customer) -> str | None:
-    refusals: list[str] = cm.why_not("edit", c.id)
-    return refusals[0] if refusals else None
+def _needs_write(cm: Host, c: Customer) -> str | None:
+    problems = refusals.why_not(cm.context, "edit", c.id)
+    return problems[0] if problems else None
 
 
-def _company_of(cm: Any, c: Customer) -> Customer | None:
+def _company_of(cm: Host, c: Customer) -> Customer | None:
     if c.company_id is None:
         return None
-    company_id = c.company_id
-    return cm.context.read(lambda w: access.customer(cm.context, w, company_id, permission=None))
+    return customers.get(cm.context, c.company_id, permission=None)
 
 
 # -- export_vcard ------------------------------------------------------------------------------------------
@@ -90,14 +89,14 @@ def vcard(contact: Customer, company: Customer | None) -> str:
     return "".join(part + "\r\n" for line in lines for part in _fold(line))
 
 
-def export_vcard(cm: Any, customer: Customer) -> str:
+def export_vcard(cm: Host, customer: Customer) -> str:
     """The contact as a vCard (text/vcard, version 3.0) with name, company, e-mail, phone and address."""
     return vcard(customer, _company_of(cm, customer))
 
 
 # -- copy_company_address ----------------------------------------------------------------------------------
 def copy_company_address(
-    cm: Any,
+    cm: Host,
     customer: Customer,
     fields: Sequence[str] | None = None,
     overwrite: bool = True,
@@ -120,13 +119,13 @@ def copy_company_address(
 
 
 # -- create_followup_ticket --------------------------------------------------------------------------------
-def _may_have_tickets(cm: Any, c: Customer) -> str | None:
-    problems: list[str] = cm.why_not("create_ticket", c.id)
+def _may_have_tickets(cm: Host, c: Customer) -> str | None:
+    problems = refusals.why_not(cm.context, "create_ticket", c.id)
     return problems[0] if problems else None
 
 
 def create_followup_ticket(
-    cm: Any,
+    cm: Host,
     customer: Customer,
     subject: str | None = None,
     queue: str | None = None,
@@ -137,8 +136,9 @@ def create_followup_ticket(
     Without an earlier ticket, pass `queue` unless the group has a single queue. Refused like any ticket
     creation (R14, R20): not for deactivated customers, nor companies whose group takes contact tickets only.
     """
-    queues = cm.config.queues_for(customer.group)
-    mine = cm.tickets(customer.id)
+    ctx = cm.context
+    queues = ctx.config.queues_for(customer.group)
+    mine = tickets.tickets(ctx, customer.id)
     latest = mine.sort_values("id").iloc[-1] if len(mine) else None
     if queue is None:
         if latest is not None and latest["queue"] in queues:
@@ -157,7 +157,7 @@ def create_followup_ticket(
             if latest is not None
             else f"Follow-up: {customer.name}"
         )[:SUBJECT_MAX]
-    return cm.create_ticket(customer.id, queue, subject, additional=additional)
+    return tickets.create_ticket(ctx, customer.id, queue, subject, additional)
 
 
 #: the built-in activities, registered by cmkit.services.activities

@@ -21,9 +21,9 @@ from cmkit.values import Customer, CustomerRef
 C = CustomerRow
 
 
-def get(ctx: Context, customer_id: CustomerRef) -> Customer:
-    """The customer as stored now (NotFound if it does not exist; needs read permission)."""
-    return ctx.read(lambda work: access.customer(ctx, work, customer_id))
+def get(ctx: Context, customer_id: CustomerRef, *, permission: str | None = "read") -> Customer:
+    """The customer as stored now (NotFound if it does not exist; needs `permission` on its group)."""
+    return ctx.read(lambda work: access.customer(ctx, work, customer_id, permission=permission))
 
 
 def _create(

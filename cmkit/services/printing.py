@@ -85,7 +85,8 @@ def _pdf(html: str) -> bytes:
     fetcher: Any = (
         weasyprint.URLFetcher(allowed_protocols=()) if hasattr(weasyprint, "URLFetcher") else _refuse
     )
-    return weasyprint.HTML(string=html, base_url=None, url_fetcher=fetcher).write_pdf()
+    pdf: bytes = weasyprint.HTML(string=html, base_url=None, url_fetcher=fetcher).write_pdf()
+    return pdf
 
 
 def _refuse(url: str, *args: Any, **kwargs: Any) -> Any:

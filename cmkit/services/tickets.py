@@ -35,7 +35,7 @@ def clean_subject(subject: Any) -> str:
         raise ValidationError(
             "subject", f"must be one line of at most {SUBJECT_MAX} characters without control characters"
         )
-    return subject
+    return str(subject)
 
 
 def ticket_number(ticket_id: int) -> str:
