@@ -51,7 +51,9 @@ def _imports(path: Path, module: str) -> set[str]:
         elif isinstance(node, ast.ImportFrom):
             base = node.module or ""
             if node.level:
-                base = ".".join(package.split(".")[: len(package.split(".")) - node.level + 1] + [base]).strip(".")
+                base = ".".join(
+                    package.split(".")[: len(package.split(".")) - node.level + 1] + [base]
+                ).strip(".")
             if not base.startswith("cmkit"):
                 continue
             for alias in node.names:
@@ -60,7 +62,11 @@ def _imports(path: Path, module: str) -> set[str]:
     return {m for m in found if m != module}
 
 
-FILES = {_module_name(p): p for p in PACKAGE.rglob("*.py") if "migrations" not in p.parts or p.parent.name == "versions"}
+FILES = {
+    _module_name(p): p
+    for p in PACKAGE.rglob("*.py")
+    if "migrations" not in p.parts or p.parent.name == "versions"
+}
 MODULES = set(FILES)
 GRAPH = {m: _imports(p, m) for m, p in FILES.items()}
 
