@@ -26,6 +26,11 @@ class Customer:
     def __getitem__(self, key: str) -> Any:
         return self.fields[key]
 
+    @property
+    def label(self) -> str:
+        """How messages and forms name the customer: "contact 'Anna Müller' (#3)"."""
+        return f"{self.kind} {self.name!r} (#{self.id})"
+
 
 @dataclass(frozen=True)
 class Ticket:

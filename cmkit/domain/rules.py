@@ -12,7 +12,7 @@ from cmkit.values import Customer
 
 
 def label(c: Customer) -> str:
-    return f"{c.kind} {c.name!r} (#{c.id})"
+    return c.label
 
 
 def _numbers(numbers: Sequence[str], limit: int = 10) -> str:

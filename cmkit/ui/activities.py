@@ -3,13 +3,15 @@
 from __future__ import annotations
 
 import html
+from collections.abc import Callable
 from typing import Any
 
 import ipywidgets as w
 import pandas as pd
 
 from cmkit.errors import ValidationError
-from cmkit.ui.common import StatusLine, download_link, esc, handles, table_html
+from cmkit.facade import CustomerManager
+from cmkit.ui.common import StatusLine, download_link, esc, handles, table_html, tooltip
 
 
 def parse_params(text: str) -> dict[str, Any]:
@@ -28,7 +30,7 @@ def parse_params(text: str) -> dict[str, Any]:
     return params
 
 
-def result_html(result: Any) -> str:
+def result_html(result: object) -> str:
     """An activity's result for the page, escaped: text as preformatted, tables as tables."""
     if result is None:
         return ""
@@ -50,7 +52,11 @@ class ActivitiesBox(w.VBox):
     """The activities offered for this customer (by kind, group and permission), run with one click."""
 
     def __init__(
-        self, cm: Any, customer_id: int, status: StatusLine | None = None, on_done: Any = None
+        self,
+        cm: CustomerManager,
+        customer_id: int,
+        status: StatusLine | None = None,
+        on_done: Callable[[object], None] | None = None,
     ) -> None:
         self.cm, self.customer_id, self.on_done = cm, int(customer_id), on_done
         self.status = status or StatusLine()
@@ -59,22 +65,28 @@ class ActivitiesBox(w.VBox):
         self.run_button = w.Button(description="Run", icon="play", button_style="primary")
         self.run_button.on_click(self._run)
         self.output = w.HTML()
-        self.result: Any = None
+        self.result: object = None
         super().__init__([w.HBox([self.choose, self.params, self.run_button]), self.output])
         self.add_class("cmkit-activities")
         self.refresh()
 
     def refresh(self) -> None:
-        names = self.cm.activities(self.customer_id)
+        """Offer the activities for the customer now; without any (or when running them is refused,
+        `cm.why_not`), the box says so and its inputs are disabled."""
+        refusals = self.cm.why_not("run_activity", self.customer_id)
+        names = [] if refusals else self.cm.activities(self.customer_id)
         self.choose.options = names
         if names and self.choose.value not in names:
             self.choose.value = names[0]
-        self.choose.disabled = self.run_button.disabled = self.params.disabled = not names
+        for widget in (self.choose, self.params, self.run_button):
+            widget.disabled = not names
+            widget.tooltip = tooltip(refusals)
         if not names:
-            self.output.value = "<i>no activities offered for this customer (R13)</i>"
+            why = tooltip(refusals) or "no activities offered for this customer (R13)"
+            self.output.value = f"<i>{esc(why)}</i>"
 
     @handles
-    def _run(self, _b: Any = None) -> None:
+    def _run(self, _b: object = None) -> None:
         name = self.choose.value
         if not name:
             raise ValidationError("activity", "choose an activity first")
@@ -90,7 +102,7 @@ class ActivitiesBox(w.VBox):
 class PrintBox(w.VBox):
     """Print: the customer page as PDF (a download link) and as printable HTML (a download link)."""
 
-    def __init__(self, cm: Any, customer_id: int, status: StatusLine | None = None) -> None:
+    def __init__(self, cm: CustomerManager, customer_id: int, status: StatusLine | None = None) -> None:
         self.cm, self.customer_id = cm, int(customer_id)
         self.status = status or StatusLine()
         self.links = w.HTML()
@@ -99,7 +111,7 @@ class PrintBox(w.VBox):
         super().__init__([self.links])
 
     @handles
-    def render(self, _b: Any = None) -> None:
+    def render(self, _b: object = None) -> None:
         """Render the page as HTML and as PDF and show both links."""
         name = f"customer-{self.customer_id}"
         self.pdf, self.html = None, None
@@ -111,7 +123,9 @@ class PrintBox(w.VBox):
             )
             self.links.value = html_link
             step("rendering the PDF")
-            self.pdf = bytes(self.cm.render_page(self.customer_id, format="pdf"))
+            pdf = self.cm.render_page(self.customer_id, format="pdf")
+            assert isinstance(pdf, bytes), "render_page(format='pdf') gives bytes"
+            self.pdf = pdf
         pdf_link = download_link(self.pdf, f"{name}.pdf", "application/pdf", "PDF")
         self.links.value = f"Print: {pdf_link} &middot; {html_link} <small>(open the HTML page and print it from the browser)</small>"
         self.status.ok(f"printable page ready ({len(self.pdf):,} bytes PDF)")

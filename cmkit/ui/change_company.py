@@ -1,18 +1,18 @@
 """Change company (R7): move a contact to another active company of its group, chosen by autocomplete,
-or to a company created on the spot."""
+or to a company created on the spot. When the move is refused (`cm.why_not`), the form says why."""
 
 from __future__ import annotations
 
 from collections.abc import Callable
-from typing import Any
 
 import ipywidgets as w
 
-from cmkit.domain import rules
 from cmkit.errors import CMError, ValidationError
-from cmkit.ui.common import StatusLine, esc, handles, show, style
+from cmkit.facade import CustomerManager
+from cmkit.ui.common import StatusLine, allow, esc, handles, show, style
 from cmkit.ui.fields import FieldInputs
 from cmkit.ui.picker import CustomerPicker
+from cmkit.values import Customer
 
 
 class ChangeCompanyForm(w.VBox):
@@ -20,9 +20,9 @@ class ChangeCompanyForm(w.VBox):
 
     def __init__(
         self,
-        cm: Any,
+        cm: CustomerManager,
         contact_id: int,
-        on_done: Callable[[Any], None] | None = None,
+        on_done: Callable[[Customer], None] | None = None,
         status: StatusLine | None = None,
     ) -> None:
         self.cm, self.contact_id, self.on_done = cm, int(contact_id), on_done
@@ -53,7 +53,7 @@ class ChangeCompanyForm(w.VBox):
         )
         self.new_box.add_class("cmkit-edit")
         show(self.new_box, False)
-        self.result: Any = None
+        self.result: Customer | None = None
         self.current_company_id: int | None = contact.company_id
         super().__init__(
             [
@@ -70,25 +70,19 @@ class ChangeCompanyForm(w.VBox):
 
     @handles
     def load(self) -> None:
+        """Show the contact and its company now; disable the form, saying why, when the move is refused."""
         c = self.cm.customer(self.contact_id)
         self.current_company_id = c.company_id
         company = self.cm.customer(c.company_id) if c.company_id is not None else None
-        now = f"now at <b>{esc(rules.label(company))}</b>" if company else "no company"
-        self.title.value = f"<b>Change the company of {esc(rules.label(c))}</b> ({now})"
-        if c.kind != "contact" or not self.cm.group(c.group).two_level:
-            self._disable(f"R7: only contacts of two-level groups have a company; {rules.label(c)} has none")
-        elif not c.active:
-            self._disable(
-                f"R7: {rules.label(c)} is deactivated and cannot move to another company; reactivate it first"
-            )
-
-    def _disable(self, why: str) -> None:
-        for widget in (self.picker.text, self.change_button, self.new_button, self.create_button):
-            widget.disabled = True
-        self.status.error(why)
+        now = f"now at <b>{esc(company.label)}</b>" if company else "no company"
+        self.title.value = f"<b>Change the company of {esc(c.label)}</b> ({now})"
+        refusals = self.cm.why_not("change_company", c.id)
+        allow([self.picker.text, self.change_button, self.new_button, self.create_button], refusals)
+        if refusals:
+            self.status.error("\n".join(refusals))
 
     @handles
-    def _change(self, _b: Any = None) -> None:
+    def _change(self, _b: object = None) -> None:
         if self.picker.value is None:
             raise CMError("choose the new company first: type part of its name and pick it from the list")
         self._move(int(self.picker.value))
@@ -103,14 +97,14 @@ class ChangeCompanyForm(w.VBox):
             self.on_done(self.result)
 
     @handles
-    def _toggle_new(self, _b: Any = None) -> None:
+    def _toggle_new(self, _b: object = None) -> None:
         visible = self.new_box.layout.display == "none"
         show(self.new_box, visible)
         if visible:
             self.new_fields.load({})
 
     @handles
-    def _create(self, _b: Any = None) -> None:
+    def _create(self, _b: object = None) -> None:
         self.new_fields.clear_errors()
         values = {k: v for k, v in self.new_fields.values().items() if v is not None}
         try:

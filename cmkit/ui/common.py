@@ -10,7 +10,7 @@ import logging
 import math
 from collections.abc import Callable, Iterator, Sequence
 from contextlib import contextmanager
-from typing import Any
+from typing import Any, Concatenate, ParamSpec, Protocol, TypeVar
 
 import ipywidgets as w
 import pandas as pd
@@ -141,12 +141,22 @@ class StatusLine(w.VBox):
             self.bar.layout.display = "none"
 
 
-def handles(fn: Callable[..., Any]) -> Callable[..., None]:
+class HasStatus(Protocol):
+    """A form with a status line: what `handles` reports a handler's errors on."""
+
+    status: StatusLine
+
+
+F = TypeVar("F", bound=HasStatus)
+P = ParamSpec("P")
+
+
+def handles(fn: Callable[Concatenate[F, P], object]) -> Callable[Concatenate[F, P], None]:
     """Decorate a form's event handler: a CMError shows its message on `self.status`; any other error
     shows as unexpected (and is logged). Nothing a handler raises is lost."""
 
     @functools.wraps(fn)
-    def run(self: Any, *args: Any, **kw: Any) -> None:
+    def run(self: F, /, *args: P.args, **kw: P.kwargs) -> None:
         try:
             fn(self, *args, **kw)
         except CMError as exc:
@@ -193,6 +203,7 @@ class Confirm(w.VBox):
 
 
 def problems_html(problems: Sequence[str]) -> str:
+    """The refusals as an escaped bullet list (empty when there are none)."""
     if not problems:
         return ""
     items = "".join(f"<li>{html.escape(p)}</li>" for p in problems)
@@ -210,6 +221,19 @@ def download_link(data: bytes, filename: str, mime: str, label: str) -> str:
 
 def show(widget: w.Widget, visible: bool) -> None:
     widget.layout.display = None if visible else "none"
+
+
+def tooltip(refusals: Sequence[str]) -> str:
+    """The refusals an action would meet (`cm.why_not`), one per line, as a widget's tooltip."""
+    return "\n".join(refusals)
+
+
+def allow(widgets: Sequence[w.Widget], refusals: Sequence[str]) -> None:
+    """Enable `widgets` when `refusals` (from `cm.why_not`) is empty; else disable them, the refusals
+    as their tooltip."""
+    for widget in widgets:
+        widget.disabled = bool(refusals)
+        widget.tooltip = tooltip(refusals)
 
 
 def customer_label(row: Any) -> str:

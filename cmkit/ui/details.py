@@ -1,15 +1,15 @@
 """The additional details of a customer page: tabs Comments and Attachments (R8-R11), with filters,
-delete shown in italics with Undo, and file upload with a description."""
+delete shown in italics with Undo, and file upload with a description. What the acting user may not
+read or write is said by `cm.why_not` (read_comments/comment, read_attachments/attach)."""
 
 from __future__ import annotations
-
-from typing import Any
 
 import ipywidgets as w
 import pandas as pd
 
 from cmkit.errors import CMError
-from cmkit.ui.common import StatusLine, Table, download_link, handles, show
+from cmkit.facade import CustomerManager
+from cmkit.ui.common import StatusLine, Table, allow, download_link, esc, handles, show, tooltip
 
 SMALL = w.Layout(width="180px")
 
@@ -29,10 +29,12 @@ class _DetailPanel(w.VBox):
     """What comments and attachments share: a filtered list, choose one, delete / undo."""
 
     noun = "item"
-    read_permission = ""
-    write_permission = ""
+    #: the `cm.why_not` actions for reading the list and for adding, deleting and undoing
+    read_action = ""
+    write_action = ""
+    label_column = "text"
 
-    def __init__(self, cm: Any, customer_id: int, status: StatusLine | None = None) -> None:
+    def __init__(self, cm: CustomerManager, customer_id: int, status: StatusLine | None = None) -> None:
         self.cm, self.customer_id = cm, int(customer_id)
         self.status = status or StatusLine()
         self.table = Table(empty=f"no {self.noun}s")
@@ -44,6 +46,7 @@ class _DetailPanel(w.VBox):
         self.filter_button = w.Button(description="Filter", icon="filter")
         self.clear_button = w.Button(description="Clear filters")
         self.notice = w.HTML()
+        self._write_refusals: list[str] = []
         self.delete_button.on_click(self._delete)
         self.undo_button.on_click(self._undo)
         self.filter_button.on_click(self._filter)
@@ -59,55 +62,46 @@ class _DetailPanel(w.VBox):
         raise NotImplementedError
 
     # -- shared behaviour ------------------------------------------------------------------------------
-    @property
-    def group(self) -> str:
-        return str(self.cm.customer(self.customer_id).group)
-
     def refresh(self) -> None:
         """Reload the list with the current filters (a refused filter shows on the status line)."""
-        group = self.group
-        if not self.cm.may(self.read_permission, group):
-            self.notice.value = (
-                f"<i>R8: user {self.cm.user!r} may not read the {self.noun}s of group "
-                f"{group!r}; an admin can grant {self.read_permission}</i>"
-            )
+        self._write_refusals = self.cm.why_not(self.write_action, self.customer_id)
+        allow(self.write_widgets(), self._write_refusals)
+        unreadable = self.cm.why_not(self.read_action, self.customer_id)
+        self.notice.value = f"<i>{esc(tooltip(unreadable))}</i>" if unreadable else ""
+        if unreadable:
             self.table.show(pd.DataFrame())
             self.choose.options = []
-            return
-        self.notice.value = ""
-        df = self._list()
-        self.table.show(df, italic=df["pending"] if "pending" in df else None)
-        keep = self.choose.value
-        self.choose.options = _choices(df, self.label_column)
-        self.choose.value = keep if keep in set(df["id"]) else None
+        else:
+            df = self._list()
+            self.table.show(df, italic=df["pending"] if "pending" in df else None)
+            keep = self.choose.value
+            self.choose.options = _choices(df, self.label_column)
+            self.choose.value = keep if keep in set(df["id"]) else None
         self._sync_buttons()
-        may_write = self.cm.may(self.write_permission, group)
-        for b in self.write_widgets():
-            b.disabled = not may_write
-        if not may_write:
-            self.delete_button.disabled = self.undo_button.disabled = True
-
-    label_column = "text"
 
     def write_widgets(self) -> list[w.Widget]:
+        """The widgets that add a detail: enabled only when `write_action` is allowed."""
         return []
 
     def _sync_buttons(self) -> None:
+        """Delete for a chosen detail, Undo for a chosen pending one; neither without write permission."""
         df = self.table.frame
         chosen = (
             df[df["id"] == self.choose.value] if self.choose.value is not None and len(df) else df.iloc[0:0]
         )
         pending = bool(chosen["pending"].iloc[0]) if len(chosen) else False
-        self.delete_button.disabled = chosen.empty or pending
-        self.undo_button.disabled = not pending
+        refused = self._write_refusals
+        self.delete_button.disabled = chosen.empty or pending or bool(refused)
+        self.undo_button.disabled = not pending or bool(refused)
+        self.delete_button.tooltip = self.undo_button.tooltip = tooltip(refused)
 
     @handles
-    def _filter(self, _b: Any = None) -> None:
+    def _filter(self, _b: object = None) -> None:
         self.refresh()
         self.status.info(f"{len(self.table.frame)} {self.noun}(s) match the filters")
 
     @handles
-    def _clear(self, _b: Any = None) -> None:
+    def _clear(self, _b: object = None) -> None:
         self._reset_filters()
         self.refresh()
         self.status.clear()
@@ -119,7 +113,7 @@ class _DetailPanel(w.VBox):
         raise NotImplementedError
 
     @handles
-    def _delete(self, _b: Any = None) -> None:
+    def _delete(self, _b: object = None) -> None:
         if self.choose.value is None:
             raise CMError(f"choose the {self.noun} to delete first")
         did = int(self.choose.value)
@@ -131,7 +125,7 @@ class _DetailPanel(w.VBox):
         )
 
     @handles
-    def _undo(self, _b: Any = None) -> None:
+    def _undo(self, _b: object = None) -> None:
         if self.choose.value is None:
             raise CMError(f"choose the deleted {self.noun} to restore first")
         did = int(self.choose.value)
@@ -144,10 +138,10 @@ class CommentsPanel(_DetailPanel):
     """Comments of a customer: filter by author, words of the text and dates; add; delete with undo."""
 
     noun = "comment"
-    read_permission = "comments_read"
-    write_permission = "comments_write"
+    read_action = "read_comments"
+    write_action = "comment"
 
-    def __init__(self, cm: Any, customer_id: int, status: StatusLine | None = None) -> None:
+    def __init__(self, cm: CustomerManager, customer_id: int, status: StatusLine | None = None) -> None:
         super().__init__(cm, customer_id, status)
         self.author = w.Text(placeholder="author", layout=SMALL)
         self.text = w.Text(placeholder="words of the text", layout=SMALL)
@@ -192,7 +186,7 @@ class CommentsPanel(_DetailPanel):
         self.cm.undo_delete_comment(detail_id)
 
     @handles
-    def _add(self, _b: Any = None) -> None:
+    def _add(self, _b: object = None) -> None:
         new_id = self.cm.add_comment(self.customer_id, self.new_text.value)
         self.new_text.value = ""
         self.refresh()
@@ -204,11 +198,11 @@ class AttachmentsPanel(_DetailPanel):
     delete with undo."""
 
     noun = "attachment"
-    read_permission = "attachments_read"
-    write_permission = "attachments_write"
+    read_action = "read_attachments"
+    write_action = "attach"
     label_column = "name"
 
-    def __init__(self, cm: Any, customer_id: int, status: StatusLine | None = None) -> None:
+    def __init__(self, cm: CustomerManager, customer_id: int, status: StatusLine | None = None) -> None:
         super().__init__(cm, customer_id, status)
         types = list(cm.config.attachments.allowed_types)
         self.name = w.Text(placeholder="file name", layout=SMALL)
@@ -277,7 +271,7 @@ class AttachmentsPanel(_DetailPanel):
         self.link.value = ""
 
     @handles
-    def _add(self, _b: Any = None) -> None:
+    def _add(self, _b: object = None) -> None:
         files = {f["name"]: bytes(f["content"]) for f in self.upload.value}
         if not files:
             raise CMError("choose one or more files first (Choose files), then Add")
@@ -289,7 +283,7 @@ class AttachmentsPanel(_DetailPanel):
         self.status.ok(f"{len(ids)} attachment(s) added: {', '.join(files)}")
 
     @handles
-    def _download(self, _b: Any = None) -> None:
+    def _download(self, _b: object = None) -> None:
         if self.choose.value is None:
             raise CMError("choose the attachment to download first")
         row = self.table.frame[self.table.frame["id"] == self.choose.value].iloc[0]
@@ -303,7 +297,7 @@ class AttachmentsPanel(_DetailPanel):
 class DetailsTabs(w.Tab):
     """The additional details box: tabs Comments and Attachments."""
 
-    def __init__(self, cm: Any, customer_id: int, status: StatusLine | None = None) -> None:
+    def __init__(self, cm: CustomerManager, customer_id: int, status: StatusLine | None = None) -> None:
         self.comments = CommentsPanel(cm, customer_id, status)
         self.attachments = AttachmentsPanel(cm, customer_id, status)
         super().__init__(children=[self.comments, self.attachments], titles=("Comments", "Attachments"))

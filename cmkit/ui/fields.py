@@ -3,22 +3,34 @@
 from __future__ import annotations
 
 import html
-from collections.abc import Mapping
-from typing import Any
+from collections.abc import Mapping, Sequence
+from typing import Any, Protocol
 
 import ipywidgets as w
 
-from cmkit.domain.config import FieldDef
 from cmkit.ui.common import esc
 
 LABEL_WIDTH = "140px"
 
 
-def _label(fd: FieldDef) -> str:
+class FieldSpec(Protocol):
+    """What a form needs of a configured field (`cm.group(name).fields_for(kind)` gives them)."""
+
+    @property
+    def name(self) -> str: ...
+    @property
+    def type(self) -> str: ...
+    @property
+    def required(self) -> bool: ...
+    @property
+    def choices(self) -> Sequence[str]: ...
+
+
+def _label(fd: FieldSpec) -> str:
     return fd.name.replace("_", " ") + (" *" if fd.required else "")
 
 
-def _input(fd: FieldDef) -> w.ValueWidget:
+def _input(fd: FieldSpec) -> w.ValueWidget:
     """The input for one field, labelled with the field's name (required ones marked with *)."""
     kw: dict[str, Any] = {
         "description": _label(fd),
@@ -38,7 +50,7 @@ def _input(fd: FieldDef) -> w.ValueWidget:
     return w.Text(placeholder=hint.get(fd.type, ""), **kw)  # synced as typed: Save right after typing sees it
 
 
-def _as_input(fd: FieldDef, value: Any) -> Any:
+def _as_input(fd: FieldSpec, value: Any) -> Any:
     if fd.type in ("choice", "bool"):
         return value
     return "" if value is None else str(value)
@@ -51,7 +63,7 @@ def _from_input(value: Any) -> Any:
 class FieldInputs(w.VBox):
     """Inputs for the fields `defs`; `values()` gives what was entered, `show_error` marks one field."""
 
-    def __init__(self, defs: Mapping[str, FieldDef]) -> None:
+    def __init__(self, defs: Mapping[str, FieldSpec]) -> None:
         self.defs = dict(defs)
         self.inputs: dict[str, w.ValueWidget] = {name: _input(fd) for name, fd in self.defs.items()}
         self.errors: dict[str, w.HTML] = {name: w.HTML() for name in self.defs}
@@ -94,7 +106,7 @@ class FieldInputs(w.VBox):
         return [name for name, e in self.errors.items() if e.value]
 
 
-def fields_view(defs: Mapping[str, FieldDef], values: Mapping[str, Any]) -> str:
+def fields_view(defs: Mapping[str, FieldSpec], values: Mapping[str, Any]) -> str:
     """The fields in view mode: a two-column escaped table of label and value."""
     rows = "".join(
         f"<tr><th>{esc(name.replace('_', ' '))}</th><td>{esc(_shown(values.get(name)))}</td></tr>"

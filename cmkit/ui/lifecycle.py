@@ -4,16 +4,16 @@ blocking tickets as a table, with a way into Transfer data), then a confirmation
 from __future__ import annotations
 
 from collections.abc import Callable
-from typing import Any
 
 import ipywidgets as w
 import pandas as pd
 
-from cmkit.domain import rules
 from cmkit.errors import CMError
+from cmkit.facade import CustomerManager
 from cmkit.ui.common import Confirm, StatusLine, Table, esc, handles, problems_html, show, style
 from cmkit.ui.picker import CustomerPicker
 from cmkit.ui.transfer import TransferForm
+from cmkit.values import Outcome
 
 ACTIONS = {"deactivate": "Deactivate", "reactivate": "Activate", "delete": "Delete"}
 BLOCKING_COLUMNS = ["id", "number", "subject", "queue", "state", "customer_id", "customer_name", "role"]
@@ -25,10 +25,10 @@ class LifecycleForm(w.VBox):
 
     def __init__(
         self,
-        cm: Any,
+        cm: CustomerManager,
         customer_id: int | None = None,
         action: str | None = None,
-        on_done: Callable[[Any], None] | None = None,
+        on_done: Callable[[Outcome], None] | None = None,
         status: StatusLine | None = None,
     ) -> None:
         if action is not None and action not in ACTIONS:
@@ -61,7 +61,7 @@ class LifecycleForm(w.VBox):
                 self.contact_buttons,
             ]
         )
-        self.outcome: Any = None
+        self.outcome: Outcome | None = None
         self.transfer: TransferForm | None = None
         show(self.picker, self.customer_id is None)
         for part in (self.blocking_box, self.transfer_button, self.contacts_box):
@@ -94,9 +94,14 @@ class LifecycleForm(w.VBox):
             self.action.value = "deactivate" if self.cm.customer(cid).active else "reactivate"
         self.check()
 
-    def _dry_run(self) -> Any:
-        assert self.customer_id is not None
-        return getattr(self.cm, self.action.value)(self.customer_id, dry_run=True)
+    def _do(self, customer_id: int, *, dry_run: bool) -> Outcome:
+        """The chosen action on the customer, or its dry run (what it would change, what refuses it)."""
+        operation: Callable[..., Outcome] = {
+            "deactivate": self.cm.deactivate,
+            "reactivate": self.cm.reactivate,
+            "delete": self.cm.delete,
+        }[self.action.value]
+        return operation(customer_id, dry_run=dry_run)
 
     @handles
     def check(self) -> None:
@@ -111,10 +116,8 @@ class LifecycleForm(w.VBox):
             return
         c = self.cm.customer(self.customer_id)
         verb = ACTIONS[self.action.value]
-        self.title.value = f"<b>{verb} {esc(rules.label(c))}</b>" + (
-            "" if c.active else " <i>(deactivated)</i>"
-        )
-        outcome = self._dry_run()
+        self.title.value = f"<b>{verb} {esc(c.label)}</b>" + ("" if c.active else " <i>(deactivated)</i>")
+        outcome = self._do(self.customer_id, dry_run=True)
         self.plan.show(outcome.changes)
         blocking = outcome.blocking if outcome.blocking is not None else pd.DataFrame()
         self.blocking.show(blocking)
@@ -133,15 +136,15 @@ class LifecycleForm(w.VBox):
             return
         self.status.info(f"{verb}: the preconditions hold; confirm to go ahead")
         question = {
-            "deactivate": f"Deactivate {rules.label(c)}"
+            "deactivate": f"Deactivate {c.label}"
             + (
                 f" and its {len(outcome.changes) - 1} active contact(s)"
                 if c.kind == "company" and len(outcome.changes) > 1
                 else ""
             )
             + "?",
-            "reactivate": f"Activate {rules.label(c)} again?",
-            "delete": f"Delete {rules.label(c)} for good, with its comments and attachments? This cannot be undone.",
+            "reactivate": f"Activate {c.label} again?",
+            "delete": f"Delete {c.label} for good, with its comments and attachments? This cannot be undone.",
         }[self.action.value]
         self.confirm.ask(question, self._apply, yes_label=verb)
 
@@ -150,16 +153,14 @@ class LifecycleForm(w.VBox):
         assert self.customer_id is not None
         action, cid = self.action.value, self.customer_id
         with self.status.busy(f"{ACTIONS[action].lower()} in progress"):
-            self.outcome = getattr(self.cm, action)(cid)
-        self.plan.show(self.outcome.changes)
+            outcome = self.outcome = self._do(cid, dry_run=False)
+        self.plan.show(outcome.changes)
         show(self.contacts_box, False)
         if action != "delete":
             now = self.cm.customer(cid)
-            self.title.value = (
-                f"<b>{esc(rules.label(now))}</b> is {'active' if now.active else 'deactivated'} now"
-            )
+            self.title.value = f"<b>{esc(now.label)}</b> is {'active' if now.active else 'deactivated'} now"
         if action == "deactivate":
-            self.status.ok(f"deactivated: {', '.join(map(str, self.outcome.changes['name']))}")
+            self.status.ok(f"deactivated: {', '.join(map(str, outcome.changes['name']))}")
         elif action == "delete":
             self.status.ok(f"deleted #{cid} for good; the ticket protocol keeps its name (R24)")
             self.customer_id = None
@@ -172,21 +173,21 @@ class LifecycleForm(w.VBox):
                     msg += f"; its {still} contact(s) stay deactivated: activate them one by one below"
             self.status.ok(msg)
         if self.on_done:
-            self.on_done(self.outcome)
+            self.on_done(outcome)
 
     def _show_deactivated_contacts(self, company_id: int) -> int:
         df = self.cm.contacts(company_id, include_deactivated=True)
         df = df[~df["active"]]
         self.contacts.show(df)
         buttons = []
-        for row in df.itertuples():
+        for cid, name in zip(df["id"].astype(int), df["name"].astype(str), strict=True):
             b = w.Button(
-                description=f"Activate {row.name}"[:60],
-                tooltip=f"activate contact #{row.id}",
+                description=f"Activate {name}"[:60],
+                tooltip=f"activate contact #{cid}",
                 icon="check",
                 layout=w.Layout(width="auto"),
             )
-            b.customer_id = int(row.id)
+            b.customer_id = cid
             b.on_click(self._activate_contact)
             buttons.append(b)
         self.contact_buttons.children = buttons
@@ -194,9 +195,9 @@ class LifecycleForm(w.VBox):
         return len(df)
 
     @handles
-    def _activate_contact(self, button: Any) -> None:
+    def _activate_contact(self, button: w.Button) -> None:
         cid = int(button.customer_id)
-        self.cm.reactivate(cid)
+        outcome = self.cm.reactivate(cid)
         c = self.cm.customer(cid)
         assert c.company_id is not None
         left = self._show_deactivated_contacts(c.company_id)
@@ -204,10 +205,10 @@ class LifecycleForm(w.VBox):
             f"{c.name} is active again" + (f"; {left} contact(s) still deactivated" if left else "")
         )
         if self.on_done:
-            self.on_done(self.outcome)
+            self.on_done(outcome)
 
     @handles
-    def _open_transfer(self, _b: Any = None) -> None:
+    def _open_transfer(self, _b: object = None) -> None:
         if self.customer_id is None:
             raise CMError("choose a customer first")
         only_open = self.action.value == "deactivate"
@@ -219,7 +220,7 @@ class LifecycleForm(w.VBox):
         self.transfer = TransferForm(self.cm, source, only_open=only_open, on_done=self._transferred)
         self.transfer_area.children = [self.transfer]
 
-    def _transferred(self, outcome: Any) -> None:
+    def _transferred(self, outcome: Outcome) -> None:
         self.transfer_area.children = []
         self.transfer = None
         self.check()

@@ -3,24 +3,29 @@ company or contacts, tickets, additional details (comments, attachments), activi
 
 from __future__ import annotations
 
-from typing import Any
+from typing import TypeAlias
 
 import ipywidgets as w
 import pandas as pd
 
-from cmkit.domain import rules
 from cmkit.errors import CMError, NotFound, StaleVersion, ValidationError
+from cmkit.facade import CustomerManager
 from cmkit.ui.activities import ActivitiesBox, PrintBox
 from cmkit.ui.change_company import ChangeCompanyForm
-from cmkit.ui.common import StatusLine, Table, esc, handles, show, style
+from cmkit.ui.common import StatusLine, Table, esc, handles, show, style, tooltip
 from cmkit.ui.details import DetailsTabs
 from cmkit.ui.fields import FieldInputs, fields_view
 from cmkit.ui.lifecycle import LifecycleForm
 from cmkit.ui.picker import CustomerPicker
-from cmkit.ui.tickets import CreateTicketForm, ticket_problems
+from cmkit.ui.tickets import CreateTicketForm
 from cmkit.ui.transfer import TransferForm
+from cmkit.values import Customer
 
 TICKET_COLUMNS = ["id", "number", "subject", "queue", "state", "role", "created_at"]
+#: the actions whose form shows the tickets in their way and offers to transfer them (R18, R23)
+TICKETS_SHOWN_BY_FORM = ("deactivate", "delete")
+
+ActionForm: TypeAlias = ChangeCompanyForm | CreateTicketForm | TransferForm | LifecycleForm
 
 
 def _button(description: str, icon: str, style: str = "") -> w.Button:
@@ -37,10 +42,10 @@ class CustomerPage(w.VBox):
     Without `customer_id` the page starts with a field to find the customer by name (deactivated ones too).
     """
 
-    def __init__(self, cm: Any, customer_id: int | None = None) -> None:
+    def __init__(self, cm: CustomerManager, customer_id: int | None = None) -> None:
         self.cm = cm
         self.customer_id = int(customer_id) if customer_id is not None else 0
-        self.customer: Any = None
+        self.customer: Customer | None = None
         self.status = StatusLine()
         self.header = w.HTML()
         self.header.add_class("cmkit-header")
@@ -63,7 +68,7 @@ class CustomerPage(w.VBox):
         b["delete"].on_click(lambda _b: self._show_form("delete"))
         b["print"].on_click(self._print)
         self.actions = w.HBox(list(b.values()), layout=w.Layout(flex_flow="row wrap"))
-        self.form: Any = None
+        self.form: ActionForm | None = None
         self.close_button = _button("Close", "times")
         self.close_button.on_click(lambda _b: self._close_form())
         self.action_area = w.VBox()
@@ -91,7 +96,9 @@ class CustomerPage(w.VBox):
         # company or contacts
         self.relation = w.HTML()
         self.open_company = _button("Open company", "building")
-        self.open_company.on_click(lambda _b: self._open_related(getattr(self.customer, "company_id", None)))
+        self.open_company.on_click(
+            lambda _b: self._open_related(self.customer.company_id if self.customer else None)
+        )
         self.contacts = Table(columns=["id", "name", "active", "email", "phone"], empty="no contacts")
         self.open_contact = w.Dropdown(
             description="Open contact", options=[], value=None, layout=w.Layout(width="420px")
@@ -195,44 +202,30 @@ class CustomerPage(w.VBox):
         for button in self.buttons.values():
             show(button, False)
 
-    def _enable_actions(self, c: Any) -> None:
-        may = self.cm.may
-        gdef = self.cm.group(c.group)
-        is_contact_with_company = c.kind == "contact" and gdef.two_level
-        reasons: dict[str, str | None] = {
-            "edit": None if may("write", c.group) else f"R5: no write permission on group {c.group}",
-            "change_company": None
-            if not is_contact_with_company or c.active and may("write", c.group)
-            else (
-                "R7: a deactivated contact cannot move"
-                if not c.active
-                else f"R5: no write permission on {c.group}"
-            ),
-            "create_ticket": next(iter(ticket_problems(self.cm, c)), None),
-            "transfer": None
-            if may("transfer", c.group)
-            else f"R25: no transfer permission on group {c.group}",
-            "deactivate": None
-            if may("deactivate", c.group)
-            else f"R25: no deactivate permission on group {c.group}",
-            "reactivate": None
-            if may("reactivate", c.group)
-            else f"R25: no reactivate permission on group {c.group}",
-            "delete": None if may("delete", c.group) else f"R25: no delete permission on group {c.group}",
-            "print": None,
-        }
+    def _enable_actions(self, c: Customer) -> None:
+        """Each visible action's button is enabled when `cm.why_not` finds nothing in its way, with the
+        refusals as its tooltip. Deactivate and Delete open a form that lists the blocking tickets and
+        offers Transfer data..., so the tickets alone leave them enabled (the tooltip still names them)."""
         visible = {
-            "change_company": is_contact_with_company,
+            "change_company": c.kind == "contact" and self.cm.group(c.group).two_level,
             "deactivate": c.active,
             "reactivate": not c.active,
             "delete": c.kind == "contact",
         }
-        for key, button in self.buttons.items():
-            show(button, visible.get(key, True))
-            button.disabled = reasons[key] is not None
-            button.tooltip = reasons[key] or ""
+        for action, button in self.buttons.items():
+            on_page = visible.get(action, True)
+            show(button, on_page)
+            if not on_page:
+                button.disabled, button.tooltip = True, ""
+                continue
+            refusals = self.cm.why_not(action, c.id)
+            if action in TICKETS_SHOWN_BY_FORM and refusals:
+                button.disabled = bool(self.cm.why_not(action, c.id, tickets=False))
+            else:
+                button.disabled = bool(refusals)
+            button.tooltip = tooltip(refusals)
 
-    def _load_relation(self, c: Any) -> None:
+    def _load_relation(self, c: Customer) -> None:
         if c.kind == "contact" and c.company_id is not None:
             company = self.cm.customer(c.company_id)
             flag = " <i>(deactivated)</i>" if not company.active else ""
@@ -249,10 +242,14 @@ class CustomerPage(w.VBox):
             )
             self.relation_box.children[0].value = "<h4 style='margin: 10px 0 2px 0'>Contacts</h4>"
             with self.open_contact.hold_trait_notifications():
-                self.open_contact.options = [("", None)] + [
-                    (f"{r.name} (#{r.id})" + ("" if r.active else ", deactivated"), int(r.id))
-                    for r in df.itertuples()
+                choices: list[tuple[str, int | None]] = [("", None)]
+                choices += [
+                    (f"{name} (#{cid})" + ("" if active else ", deactivated"), cid)
+                    for cid, name, active in zip(
+                        df["id"].astype(int), df["name"].astype(str), df["active"].astype(bool), strict=True
+                    )
                 ]
+                self.open_contact.options = choices
                 self.open_contact.value = None
             show(self.open_company, False)
             show(self.contacts, True)
@@ -268,7 +265,7 @@ class CustomerPage(w.VBox):
         self.tickets.show(df, italic=[False] * len(df))
 
     @handles
-    def _open_related(self, customer_id: Any) -> None:
+    def _open_related(self, customer_id: int | None) -> None:
         if customer_id is not None:
             self.show_customer(int(customer_id))
 
@@ -280,7 +277,7 @@ class CustomerPage(w.VBox):
         show(self.reload_button, False)
 
     @handles
-    def _edit(self, _b: Any = None) -> None:
+    def _edit(self, _b: object = None) -> None:
         c = self.customer = self.cm.customer(self.customer_id)
         self.inputs = FieldInputs(self.cm.group(c.group).fields_for(c.kind))
         self.inputs.load(c.fields)
@@ -290,7 +287,7 @@ class CustomerPage(w.VBox):
         self.status.info("edit mode: change the fields, then Save changes (or Cancel)")
 
     @handles
-    def _save(self, _b: Any = None) -> None:
+    def _save(self, _b: object = None) -> None:
         self.inputs.clear_errors()
         changed = self.inputs.changed()
         if not changed:
@@ -310,13 +307,13 @@ class CustomerPage(w.VBox):
         self.status.ok(f"saved {', '.join(changed)} (version {saved.version})")
 
     @handles
-    def _cancel(self, _b: Any = None) -> None:
+    def _cancel(self, _b: object = None) -> None:
         self._set_mode("view")
         self.refresh()
         self.status.info("edit cancelled; nothing was saved")
 
     @handles
-    def _reload(self, _b: Any = None) -> None:
+    def _reload(self, _b: object = None) -> None:
         self._edit()
         self.status.info("the stored data is loaded again: reapply your change and save")
 
@@ -324,8 +321,9 @@ class CustomerPage(w.VBox):
     @handles
     def _show_form(self, which: str) -> None:
         cid, done = self.customer_id, self._form_done
+        form: ActionForm
         if which == "change_company":
-            form: Any = ChangeCompanyForm(self.cm, cid, on_done=done)
+            form = ChangeCompanyForm(self.cm, cid, on_done=done)
         elif which == "create_ticket":
             form = CreateTicketForm(self.cm, cid, on_done=done)
         elif which == "transfer":
@@ -339,7 +337,7 @@ class CustomerPage(w.VBox):
         ]
         self.action_area.add_class("cmkit-edit")
 
-    def _form_done(self, result: Any) -> None:
+    def _form_done(self, result: object) -> None:
         message = self.form.status.message if self.form is not None else "done"
         keep = isinstance(self.form, LifecycleForm) and self.form.contacts_box.layout.display != "none"
         if not keep:  # a reactivated company's form stays: it offers to reactivate the contacts one by one
@@ -353,7 +351,7 @@ class CustomerPage(w.VBox):
         self.action_area.remove_class("cmkit-edit")
 
     @handles
-    def _print(self, _b: Any = None) -> None:
+    def _print(self, _b: object = None) -> None:
         self.print_box = PrintBox(self.cm, self.customer_id, self.status)
         self.print_area.children = [self.print_box]
         self.print_box.render()
@@ -364,4 +362,4 @@ class CustomerPage(w.VBox):
 
     def __repr__(self) -> str:
         c = self.customer
-        return f"<CustomerPage {rules.label(c) if c else self.customer_id}>"
+        return f"<CustomerPage {c.label if c else self.customer_id}>"

@@ -14,7 +14,9 @@ import ipywidgets as w
 import pandas as pd
 
 from cmkit.errors import CMError, ValidationError
+from cmkit.facade import CustomerManager
 from cmkit.ui.common import StatusLine, customer_label, handles, show
+from cmkit.values import CustomerRef
 
 COLUMNS = ["id", "name", "kind", "group", "active"]
 
@@ -37,13 +39,13 @@ def name_patterns(text: str, kind: str | None) -> list[tuple[str, dict[str, str]
 
 
 def search_by_name(
-    cm: Any,
+    cm: CustomerManager,
     text: str,
     *,
     include_deactivated: bool = True,
     kind: str | None = None,
     group: str | None = None,
-    company: Any = None,
+    company: CustomerRef | None = None,
     limit: int = 10,
     criteria: dict[str, Any] | None = None,
 ) -> pd.DataFrame:
@@ -87,7 +89,7 @@ class CustomerPicker(w.VBox):
 
     def __init__(
         self,
-        cm: Any,
+        cm: CustomerManager,
         description: str = "Customer",
         kind: str | None = None,
         group: str | None = None,

@@ -9,6 +9,7 @@ from typing import Any
 import ipywidgets as w
 import pandas as pd
 
+from cmkit.facade import CustomerManager
 from cmkit.ui.common import StatusLine, Table, customer_label, handles, show, style
 from cmkit.ui.page import CustomerPage
 from cmkit.ui.picker import CustomerPicker, search_by_name
@@ -23,7 +24,7 @@ class SearchForm(w.VBox):
     """Find customers and open their pages. `results` (customers) and `ticket_results` keep the last
     search as DataFrames."""
 
-    def __init__(self, cm: Any) -> None:
+    def __init__(self, cm: CustomerManager) -> None:
         self.cm = cm
         self.status = StatusLine()
         self.find = CustomerPicker(cm, "Find", on_pick=self._open, status=self.status)
@@ -125,7 +126,7 @@ class SearchForm(w.VBox):
         )
 
     @handles
-    def search(self, _b: Any = None) -> None:
+    def search(self, _b: object = None) -> None:
         """Quick search for the text; with detail criteria or *include deactivated*, a detail search."""
         if self._detail_wanted():
             self.detail_search()
@@ -142,7 +143,7 @@ class SearchForm(w.VBox):
         )
 
     @handles
-    def detail_search(self, _b: Any = None) -> None:
+    def detail_search(self, _b: object = None) -> None:
         """Detail search: group, kind, company, field criteria, the text as part of the name, include deactivated."""
         criteria = self._criteria()
         ask = {
@@ -166,7 +167,7 @@ class SearchForm(w.VBox):
             + (f", {deact} of them deactivated (in italics)" if deact else "")
         )
 
-    def _rerun(self, _change: Any = None) -> None:
+    def _rerun(self, _change: object = None) -> None:
         if self.mode or self.text:
             self.search()
 
@@ -188,7 +189,7 @@ class SearchForm(w.VBox):
         show(self.tickets_heading, tickets is not None)
 
     @handles
-    def _clear(self, _b: Any = None) -> None:
+    def _clear(self, _b: object = None) -> None:
         self.group.value = self.kind.value = ""
         self.company.clear()
         for f, v in zip(self.fields, self.values, strict=True):
@@ -197,7 +198,7 @@ class SearchForm(w.VBox):
 
     # -- opening a customer page ----------------------------------------------------------------------------------
     @handles
-    def _open(self, customer_id: Any) -> None:
+    def _open(self, customer_id: int | None) -> None:
         if customer_id is None:
             return
         if self.page is None:

@@ -1,28 +1,16 @@
 """Create ticket (R14, R15): the customer is the main customer; only the queues of its group are offered,
-and the cases where no ticket may be created are explained before anything is typed."""
+and the cases where no ticket may be created are explained (`cm.why_not`) before anything is typed."""
 
 from __future__ import annotations
 
 from collections.abc import Callable
-from typing import Any
 
 import ipywidgets as w
 
-from cmkit.domain import rules
 from cmkit.errors import ValidationError
-from cmkit.ui.common import StatusLine, esc, handles, problems_html, style
-
-
-def ticket_problems(cm: Any, customer: Any) -> list[str]:
-    """Why no ticket can be created for `customer` now (empty when one can)."""
-    problems = rules.main_customer_problems(customer, cm.group(customer.group), creating=True)
-    if not cm.config.queues_for(customer.group):
-        problems.append(
-            f"R14: no queue is assigned to group {customer.group!r}; an admin can add the group to a queue"
-        )
-    if not cm.may("write", customer.group):
-        problems.append(f"R5: user {cm.user!r} lacks the 'write' permission on group {customer.group!r}")
-    return problems
+from cmkit.facade import CustomerManager
+from cmkit.ui.common import StatusLine, allow, esc, handles, problems_html, style
+from cmkit.values import Ticket
 
 
 class CreateTicketForm(w.VBox):
@@ -30,9 +18,9 @@ class CreateTicketForm(w.VBox):
 
     def __init__(
         self,
-        cm: Any,
+        cm: CustomerManager,
         customer_id: int,
-        on_done: Callable[[Any], None] | None = None,
+        on_done: Callable[[Ticket], None] | None = None,
         status: StatusLine | None = None,
     ) -> None:
         self.cm, self.customer_id, self.on_done = cm, int(customer_id), on_done
@@ -45,7 +33,7 @@ class CreateTicketForm(w.VBox):
         )
         self.create_button = w.Button(description="Create ticket", icon="plus", button_style="primary")
         self.create_button.on_click(self._create)
-        self.ticket: Any = None
+        self.ticket: Ticket | None = None
         box = w.VBox([self.queue, self.subject, self.create_button])
         box.add_class("cmkit-edit")
         super().__init__([style(), self.title, self.explain, box, self.status])
@@ -54,22 +42,22 @@ class CreateTicketForm(w.VBox):
 
     @handles
     def load(self) -> None:
+        """Show the customer, offer its group's queues, and say why no ticket can be created, if so."""
         c = self.cm.customer(self.customer_id)
-        self.title.value = f"<b>New ticket for {esc(rules.label(c))}</b>"
+        self.title.value = f"<b>New ticket for {esc(c.label)}</b>"
         queues = self.cm.config.queues_for(c.group)
         self.queue.options = queues
         self.queue.value = queues[0] if queues else None
-        problems = ticket_problems(self.cm, c)
+        refusals = self.cm.why_not("create_ticket", c.id)
         self.explain.value = (
-            ("<p>No ticket can be created for this customer:</p>" + problems_html(problems))
-            if problems
+            ("<p>No ticket can be created for this customer:</p>" + problems_html(refusals))
+            if refusals
             else ""
         )
-        for widget in (self.queue, self.subject, self.create_button):
-            widget.disabled = bool(problems)
+        allow([self.queue, self.subject, self.create_button], refusals)
 
     @handles
-    def _create(self, _b: Any = None) -> None:
+    def _create(self, _b: object = None) -> None:
         if not self.queue.value:
             raise ValidationError("queue", "choose one of the queues of the customer's group")
         t = self.cm.create_ticket(self.customer_id, self.queue.value, self.subject.value)

@@ -4,14 +4,14 @@ tickets that would change (a dry run), then *Transfer data and continue*."""
 from __future__ import annotations
 
 from collections.abc import Callable
-from typing import Any
 
 import ipywidgets as w
 
-from cmkit.domain import rules
 from cmkit.errors import CMError
-from cmkit.ui.common import StatusLine, Table, esc, handles, problems_html, show, style
+from cmkit.facade import CustomerManager
+from cmkit.ui.common import StatusLine, Table, esc, handles, problems_html, show, style, tooltip
 from cmkit.ui.picker import CustomerPicker
+from cmkit.values import Outcome
 
 PREVIEW_COLUMNS = ["id", "number", "subject", "state", "role", "target_already_on_ticket"]
 
@@ -22,10 +22,10 @@ class TransferForm(w.VBox):
 
     def __init__(
         self,
-        cm: Any,
+        cm: CustomerManager,
         source_id: int | None = None,
         only_open: bool = True,
-        on_done: Callable[[Any], None] | None = None,
+        on_done: Callable[[Outcome], None] | None = None,
         status: StatusLine | None = None,
     ) -> None:
         self.cm, self.on_done = cm, on_done
@@ -54,7 +54,7 @@ class TransferForm(w.VBox):
             layout=w.Layout(width="260px"),
         )
         self.go.on_click(self._transfer)
-        self.outcome: Any = None
+        self.outcome: Outcome | None = None
         self.table_title = w.HTML("<b>Tickets that would change</b>")
         show(self.source, self.source_id is None)
         super().__init__(
@@ -82,7 +82,7 @@ class TransferForm(w.VBox):
             self.source_label.value = ""
             return
         c = self.cm.customer(self.source_id)
-        self.source_label.value = f"From: <b>{esc(rules.label(c))}</b>" + (
+        self.source_label.value = f"From: <b>{esc(c.label)}</b>" + (
             "" if c.active else " <i>(deactivated)</i>"
         )
 
@@ -105,6 +105,7 @@ class TransferForm(w.VBox):
         self.table.show(plan.changes)
         self.problems.value = problems_html(plan.problems)
         self.go.disabled = bool(plan.problems) or plan.changes.empty
+        self.go.tooltip = tooltip(plan.problems)
         if plan.problems:
             self.status.error("this transfer is refused:\n" + "\n".join(plan.problems))
         elif plan.changes.empty:
@@ -116,14 +117,14 @@ class TransferForm(w.VBox):
             self.status.info(f"{len(plan.changes)} ticket(s) would change; press Transfer data and continue")
 
     @handles
-    def _transfer(self, _b: Any = None) -> None:
+    def _transfer(self, _b: object = None) -> None:
         if self.source_id is None or self.target.value is None:
             raise CMError("choose the customer whose tickets move (From) and the one who gets them (To)")
         with self.status.busy("transferring tickets"):
-            self.outcome = self.cm.transfer_tickets(
+            outcome = self.outcome = self.cm.transfer_tickets(
                 self.source_id, self.target.value, only_open=self.only_open.value
             )
-        moved = self.outcome.changes
+        moved = outcome.changes
         self.table.show(moved)
         self.table_title.value = "<b>Tickets transferred</b>"
         self.go.disabled = True
@@ -133,4 +134,4 @@ class TransferForm(w.VBox):
             f"{', '.join(map(str, moved['number']))}"
         )
         if self.on_done:
-            self.on_done(self.outcome)
+            self.on_done(outcome)
