@@ -5,6 +5,7 @@ A dry run must leave every table as it was; the applied run must have done its w
 
 from __future__ import annotations
 
+import ast
 import datetime as dt
 import json
 from collections.abc import Callable
@@ -15,7 +16,7 @@ import pandas as pd
 import pytest
 import sqlalchemy as sa
 
-from cmkit import CustomerManager
+from cmkit import CustomerManager, ValidationError
 from cmkit.cli import main
 from cmkit.db.engine import engine_for
 from cmkit.db.schema import CustomerRow, TicketRow
@@ -243,3 +244,119 @@ def test_cli_runbook_list(capsys: pytest.CaptureFixture[str]) -> None:
     assert main(["runbook", "list", "--dir", str(RUNBOOKS)]) == 0
     out = capsys.readouterr().out
     assert "merge-duplicates" in out and "Merge duplicates" in out and "dry_run=True" in out
+
+
+# -- hostile parameters: papermill writes parameter values into the notebook as code -----------------------
+
+#: The security probe's payload: a tuple, which papermill used to write into the code unquoted.
+COMMAND = 'x"+str(__import__("os").system("id > pwned.txt"))+"'
+HOSTILE = {
+    "tuple": f"({COMMAND!r},)",
+    "set": f"{{{COMMAND!r}}}",
+    "bytes": f"b{COMMAND!r}",
+    "tuple_in_a_list": f"[({COMMAND!r},)]",
+    "tuple_as_a_dict_value": f"{{'a': ({COMMAND!r},)}}",
+    "tuple_as_a_dict_key": f"{{({COMMAND!r},): 1}}",
+}
+
+
+def _cli_run(tmp_path: Path, *params: str) -> int:
+    return main(
+        [
+            "runbook",
+            "run",
+            "deactivate-dormant",
+            "--url",
+            f"sqlite:///{tmp_path / 'none.db'}",
+            "--runs",
+            str(tmp_path / "runs"),
+            "--dir",
+            str(RUNBOOKS),
+            "--quiet",
+            *params,
+        ]
+    )
+
+
+def test_hostile_runbook_parameters_payload_is_the_probes() -> None:
+    assert HOSTILE["tuple"] == '(\'x"+str(__import__("os").system("id > pwned.txt"))+"\',)'
+
+
+@pytest.mark.parametrize("kind", sorted(HOSTILE))
+def test_hostile_runbook_parameters_from_the_command_line_are_refused_and_run_nothing(
+    kind: str, tmp_path: Path, monkeypatch: pytest.MonkeyPatch, capsys: pytest.CaptureFixture[str]
+) -> None:
+    monkeypatch.chdir(tmp_path)
+    code = _cli_run(tmp_path, "-p", "group", HOSTILE[kind])
+    assert not (tmp_path / "pwned.txt").exists(), "the parameter ran as code"
+    assert code == 2
+    err = capsys.readouterr().err
+    assert err.startswith("cmkit: group: ") and "cannot be a runbook parameter" in err
+    assert not list(tmp_path.glob("runs/*.ipynb")), "nothing may run"
+
+
+@pytest.mark.parametrize("kind", sorted(HOSTILE))
+def test_hostile_runbook_parameters_are_refused_by_parse_value(kind: str) -> None:
+    with pytest.raises(ValidationError) as info:
+        parse_value(HOSTILE[kind], "group")
+    assert info.value.field == "group"
+
+
+class _FormatsAsCode(int):
+    """An int that papermill would write out through its __format__."""
+
+    def __format__(self, spec: str) -> str:
+        return '__import__("os").system("id > pwned.txt")'
+
+
+@pytest.mark.parametrize(
+    ("name", "value"),
+    [
+        ("group", (COMMAND,)),
+        ("group", {COMMAND}),
+        ("group", COMMAND.encode()),
+        ("group", [(COMMAND,)]),
+        ("group", {(COMMAND,): 1}),
+        ("days", _FormatsAsCode(5)),
+        ("days", float("inf")),
+    ],
+    ids=["tuple", "set", "bytes", "tuple_in_a_list", "tuple_as_a_dict_key", "int_subclass", "infinity"],
+)
+def test_hostile_runbook_parameters_from_python_are_refused_and_run_nothing(
+    name: str, value: object, tmp_path: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    monkeypatch.chdir(tmp_path)
+    error = None
+    try:
+        run_runbook(
+            "deactivate-dormant",
+            {name: value},
+            url=f"sqlite:///{tmp_path / 'none.db'}",
+            runs_dir=tmp_path / "runs",
+            directory=RUNBOOKS,
+        )
+    except ValidationError as exc:
+        error = exc
+    assert not (tmp_path / "pwned.txt").exists(), "the parameter ran as code"
+    assert error is not None and error.field == name, "the value must be refused, naming the parameter"
+    assert not list(tmp_path.glob("runs/*.ipynb")), "nothing may run"
+
+
+def test_hostile_runbook_parameters_as_text_reach_the_notebook_verbatim(
+    tmp_path: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    monkeypatch.chdir(tmp_path)
+    assert _cli_run(tmp_path, "-p", "group", COMMAND) == 1  # fails inside: no database there
+    assert not (tmp_path / "pwned.txt").exists()
+    (record,) = tmp_path.glob("runs/*.ipynb")
+    (cell,) = [
+        c
+        for c in json.loads(record.read_text())["cells"]
+        if "injected-parameters" in c["metadata"].get("tags", [])
+    ]
+    values = {
+        node.targets[0].id: ast.literal_eval(node.value)
+        for node in ast.parse("".join(cell["source"])).body
+        if isinstance(node, ast.Assign) and isinstance(node.targets[0], ast.Name)
+    }
+    assert values["group"] == COMMAND
