@@ -309,10 +309,10 @@ def start(url: str | None = None, *, dry_run: bool = True, run_id: str | None = 
 
 
 def show_plan(plan: Plan, *by: str) -> pd.DataFrame:
-    """Print what a plan (a dry run's Outcome) or an applied operation says: how many changes, counted by
-    the columns `by`, and its problems. Returns the changes, for the notebook to show as a table."""
+    """Print what a plan (a dry run's Outcome) or an applied operation says: how many records it lists,
+    counted by the columns `by`, and its problems. Returns its changes, for the notebook to show."""
     changes = plan.changes
-    print(f"{len(changes)} change(s) {'applied' if plan.applied else 'planned'}")
+    print(f"{'applied; it lists' if plan.applied else 'the plan lists'} {len(changes)} record(s)")
     if by and len(changes):
         counts = changes.groupby(list(by)).size().rename("changes")
         print(counts.to_frame().to_string())
