@@ -161,9 +161,8 @@ def check_parameter(name: str, value: Any) -> Any:
     from papermill.translators import PythonTranslator
 
     _plain(name, value)
-    source = PythonTranslator.translate(value)
     try:
-        same = ast.literal_eval(source) == value
+        same = ast.literal_eval(PythonTranslator.translate(value)) == value
     except (ValueError, TypeError, SyntaxError, MemoryError, RecursionError):
         same = False
     if not same:
@@ -237,7 +236,7 @@ def run_runbook(
             reserved[0],
             "is set by the runner for each run (see the record's injected parameters); leave it out",
         )
-    unknown = sorted(set(params) - set(book.parameters))
+    unknown = [str(key) for key in params if key not in book.parameters]
     if unknown:
         raise ValidationError(
             "parameters",

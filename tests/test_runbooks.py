@@ -142,6 +142,8 @@ def test_check_parameter_accepts_plain_values_nested_not_too_deep() -> None:
         check_parameter("p", deep)
     with pytest.raises(ValidationError, match="finite"):
         check_parameter("days", float("nan"))
+    with pytest.raises(ValidationError, match="days: cannot be handed to the notebook as a plain value"):
+        check_parameter("days", 10**5000)  # too long to write out as a literal
 
 
 def test_run_runbook_refuses_a_run_id_and_a_dry_run_that_is_no_bool(tmp_path: Path) -> None:
