@@ -47,10 +47,10 @@ def _demo(args: argparse.Namespace) -> int:
 
 
 def _runbook_list(args: argparse.Namespace) -> int:
-    from cmkit.runbooks import list_runbooks
+    from cmkit.runbooks import RESERVED, list_runbooks
 
     for book in list_runbooks(args.dir):
-        params = " ".join(f"{k}={v!r}" for k, v in book.parameters.items())
+        params = " ".join(f"{k}={v!r}" for k, v in book.parameters.items() if k not in RESERVED)
         print(f"{book.name:<24} {book.title}\n{'':<24} parameters: {params}")
     return 0
 
@@ -58,7 +58,7 @@ def _runbook_list(args: argparse.Namespace) -> int:
 def _runbook_run(args: argparse.Namespace) -> int:
     from cmkit.runbooks import parse_value, run_runbook
 
-    params = {key: parse_value(value) for key, value in args.parameter or []}
+    params = {key: parse_value(value, key) for key, value in args.parameter or []}
     result = run_runbook(
         args.name, params, url=args.url, runs_dir=args.runs, directory=args.dir, progress=not args.quiet
     )
@@ -89,7 +89,8 @@ def _add_runbook_parser(sub: Any) -> None:
         nargs=2,
         action="append",
         metavar=("KEY", "VALUE"),
-        help="a parameter, e.g. -p dry_run false (repeatable)",
+        help="a parameter, e.g. -p dry_run false (repeatable); values: true/false, none, a number, a text, "
+        "or a list [...] or dict {...} of those",
     )
     q.add_argument("--url", help="database URL (default: $CMKIT_URL, else sqlite:///data/cmkit.db)")
     q.add_argument("--runs", default="runs", help="folder for the executed notebooks (default: runs)")

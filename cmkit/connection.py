@@ -41,8 +41,11 @@ def init(url: str | None = None, config: str | Path | Mapping[str, Any] | None =
     return resolve_url(url)
 
 
-def connect(url: str | None = None, user: str = ADMIN) -> CustomerManager:
+def connect(url: str | None = None, user: str = ADMIN, *, run_id: str | None = None) -> CustomerManager:
     """Open the database at `url` (default: $CMKIT_URL, else data/cmkit.db) as `user`.
+
+    `run_id` (default: $CMKIT_RUN_ID) goes into every audit and protocol entry the connection writes:
+    a runbook run's, see cmkit.runbooks.start.
 
     Refuses a database that does not exist or whose schema is older than this cmkit (run init first).
     """
@@ -61,4 +64,4 @@ def connect(url: str | None = None, user: str = ADMIN) -> CustomerManager:
             f"the database at {engine.url.render_as_string(hide_password=True)} has schema revision "
             f"{current}, this cmkit needs {head}; run cmkit.init(url) (or `cmkit init`) to create or upgrade it"
         )
-    return CustomerManager(engine, user)
+    return CustomerManager(engine, user, run_id=run_id)

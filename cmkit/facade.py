@@ -16,9 +16,11 @@ from cmkit.domain.config import ADMIN, Config, GroupDef
 from cmkit.services import (
     activities,
     anonymise,
+    bulk_merge,
     contact_moves,
     customers,
     details,
+    dormant,
     duplicates,
     importing,
     invariants,
@@ -33,7 +35,7 @@ from cmkit.services import (
 )
 from cmkit.services.context import Context
 from cmkit.services.search import QuickResult
-from cmkit.values import Customer, CustomerRef, Outcome, Ticket, TicketRef
+from cmkit.values import ClusterMerges, Customer, CustomerRef, Outcome, Ticket, TicketRef
 
 
 class CustomerManager:
@@ -311,6 +313,10 @@ class CustomerManager:
         """A whole table for audits: customers, tickets, ticket_customers, comments, attachments, history."""
         return reading.frame(self._ctx, what, include_deactivated=include_deactivated, group=group, kind=kind)
 
+    def customer_counts(self) -> pd.DataFrame:
+        """Customers per readable group and kind: columns group, kind, active, deactivated."""
+        return reading.customer_counts(self._ctx)
+
     # -- cleanup ------------------------------------------------------------------------------------------------
     def find_duplicates(
         self, group: str | None = None, min_score: int = 90, *, include_deactivated: bool = True
@@ -326,17 +332,49 @@ class CustomerManager:
         """One proposed merge per cluster of duplicates: survivor and duplicates."""
         return duplicates.suggest_merges(self._ctx, pairs, group, min_score)
 
+    def merge_duplicates(
+        self,
+        pairs: pd.DataFrame | None = None,
+        *,
+        group: str | None = None,
+        min_score: int = 90,
+        clusters: Any = None,
+        dry_run: bool = False,
+    ) -> ClusterMerges:
+        """Merge each cluster of duplicates that can be merged into its proposed survivor; say why not for the rest."""
+        return bulk_merge.merge_duplicates(
+            self._ctx, pairs, group=group, min_score=min_score, clusters=clusters, dry_run=dry_run
+        )
+
     def merge(self, survivor_id: CustomerRef, duplicate_ids: Any, *, dry_run: bool = False) -> Outcome:
         """Merge duplicates into the survivor: tickets, comments, attachments, empty fields; one transaction."""
         return merge.merge(self._ctx, survivor_id, duplicate_ids, dry_run=dry_run)
 
-    def anonymise(self, customer_id: CustomerRef, *, dry_run: bool = False) -> Outcome:
-        """Erase the customer's personal data, keep its tickets, deactivate it."""
+    def anonymise(self, customer_id: CustomerRef | list[CustomerRef], *, dry_run: bool = False) -> Outcome:
+        """Erase the customer's (or the listed customers', all or none) personal data, keep the tickets."""
         return anonymise.anonymise(self._ctx, customer_id, dry_run=dry_run)
 
     def deactivate_many(self, ids: Any, *, dry_run: bool = False) -> Outcome:
         """Deactivate all these customers (companies with their contacts) or none (R18, R19)."""
         return lifecycle.deactivate_many(self._ctx, ids, dry_run=dry_run)
+
+    def deactivate_unblocked(self, ids: Any, *, dry_run: bool = False) -> Outcome:
+        """Deactivate those of these customers no open ticket blocks (R18, R19); list the others as blocked."""
+        return lifecycle.deactivate_unblocked(self._ctx, ids, dry_run=dry_run)
+
+    def last_activity(self, *, group: str | None = None) -> pd.DataFrame:
+        """Every active customer with its last ticket, last activity and days since (`days_idle`)."""
+        return dormant.last_activity(self._ctx, group=group)
+
+    def dormant_customers(self, *, days: int = 365, group: str | None = None) -> pd.DataFrame:
+        """Active customers without activity (creation, tickets; a company's contacts') for `days` days."""
+        return dormant.dormant_customers(self._ctx, days=days, group=group)
+
+    def deactivate_dormant(
+        self, *, days: int = 365, group: str | None = None, dry_run: bool = False
+    ) -> Outcome:
+        """Deactivate the dormant customers that no open ticket blocks (R18, R19); list the others as blocked."""
+        return dormant.deactivate_dormant(self._ctx, days=days, group=group, dry_run=dry_run)
 
     def move_contacts(self, moves: Any, *, dry_run: bool = False) -> Outcome:
         """Move contacts to other companies (contact_id, company_id per row), all or none (R7)."""
@@ -346,6 +384,14 @@ class CustomerManager:
         """Every violated invariant: one row per rule and record (rule, entity, id, detail)."""
         return invariants.check_invariants(self._ctx)
 
+    def deactivate_contacts_of_deactivated_companies(self, *, dry_run: bool = False) -> Outcome:
+        """Repair R19: deactivate active contacts of deactivated companies, except those open tickets block."""
+        return invariants.deactivate_contacts_of_deactivated_companies(self._ctx, dry_run=dry_run)
+
     def import_customers(self, path_or_frame: Any, group: str, *, dry_run: bool = True) -> Outcome:
         """Create the customers of a CSV/XLSX file or DataFrame, all or none; a dry run by default."""
         return importing.import_customers(self._ctx, path_or_frame, group, dry_run=dry_run)
+
+    def import_columns(self, group: str) -> pd.DataFrame:
+        """The columns import_customers understands for `group`, with their meaning."""
+        return importing.import_columns(self._ctx, group)

@@ -1,9 +1,16 @@
-"""Runbooks: the cleanup notebooks in notebooks/runbooks/, listed and run with papermill.
+"""Runbooks: the cleanup notebooks in notebooks/runbooks/, listed and run with papermill, and the few
+calls every runbook opens and closes with.
 
 A run executes the notebook with the given parameters and stores the executed notebook under `runs/`
 with a timestamped name: that file is the record of the run (the plan it showed, what it applied, any
-error). The run's id goes to the kernel as $CMKIT_RUN_ID, so every audit and protocol entry the run
-writes carries it: `cm.history(run_id=...)` shows what the run changed.
+error). The run's id reaches the notebook as the injected parameter `run_id` (so the record shows it)
+and the kernel as $CMKIT_RUN_ID; `start(url, dry_run=..., run_id=run_id)` connects with it, so every
+audit and protocol entry the run writes carries it, and `finish(cm)` shows them (`cm.history(run_id=...)`).
+
+Parameters reach the notebook as Python source written by papermill, so only plain values are accepted
+(`check_parameter`): None, True/False, numbers, texts, and lists or dicts of those. papermill writes
+anything else (a tuple, a set, bytes) into the code unquoted, which would run text given on the command
+line as code.
 """
 
 from __future__ import annotations
@@ -11,18 +18,30 @@ from __future__ import annotations
 import ast
 import datetime as dt
 import json
+import math
 import os
+import re
 import secrets
-from collections.abc import Iterator, Mapping
+from collections.abc import Iterable, Iterator, Mapping
 from contextlib import contextmanager
 from dataclasses import dataclass
 from pathlib import Path
-from typing import Any
+from typing import TYPE_CHECKING, Any, Protocol
+
+import pandas as pd
 
 from cmkit.errors import CMError, ValidationError
 
+if TYPE_CHECKING:
+    from cmkit.facade import CustomerManager
+
 RUNS_DIR = Path("runs")
 _PACKAGE_ROOT = Path(__file__).resolve().parent.parent
+#: Parameters the runner sets for each run; a caller cannot give them.
+RESERVED = frozenset({"run_id"})
+#: How deeply lists and dicts may nest in a parameter value.
+MAX_DEPTH = 10
+_RUN_ID = re.compile(r"[A-Za-z0-9][A-Za-z0-9._:-]{0,63}")
 
 
 @dataclass(frozen=True)
@@ -98,9 +117,65 @@ def find_runbook(name: str, directory: str | Path | None = None) -> Runbook:
     return books[name]
 
 
-def parse_value(text: str) -> Any:
-    """A parameter given on the command line: true/false, none, a Python literal (a number, a quoted text, a
-    list such as [12, 15]), else the text as it is."""
+def _plain(name: str, value: Any, depth: int = 0) -> None:
+    """Refuse (ValidationError naming the parameter) anything but None, bool, int, finite float, str, and
+    lists or dicts with text keys of those. Exact types: a subclass could change how it is written out."""
+    kind = type(value)
+    if value is None or kind in (bool, int, str):
+        return
+    if kind is float:
+        if not math.isfinite(value):
+            raise ValidationError(name, f"{value!r} is not a number a runbook can take; give a finite number")
+        return
+    if kind in (list, dict) and depth >= MAX_DEPTH:
+        raise ValidationError(name, f"lists and dicts nest at most {MAX_DEPTH} deep in a runbook parameter")
+    if kind is list:
+        for item in value:
+            _plain(name, item, depth + 1)
+        return
+    if kind is dict:
+        for key, item in value.items():
+            if type(key) is not str:
+                raise ValidationError(
+                    name,
+                    f"a {type(key).__name__} cannot be a runbook parameter's dict key; keys are texts, "
+                    "e.g. {'a': 1}",
+                )
+            _plain(name, item, depth + 1)
+        return
+    raise ValidationError(
+        name,
+        f"a {kind.__name__} cannot be a runbook parameter; give None, true/false, a number, a text, "
+        "or a list [...] or dict {...} of those",
+    )
+
+
+def check_parameter(name: str, value: Any) -> Any:
+    """`value`, if it can reach the notebook as a plain literal; else ValidationError naming `name`.
+
+    Accepted: None, True/False, int, finite float, str, and lists or dicts (text keys) of those, nested
+    at most MAX_DEPTH deep. papermill writes each value into the notebook as Python source and quotes
+    other types (tuple, set, bytes, objects) without escaping them, so their text would run as code.
+    As a second guard, the source papermill writes must read back (as a literal) as the same value.
+    """
+    from papermill.translators import PythonTranslator
+
+    _plain(name, value)
+    try:
+        same = ast.literal_eval(PythonTranslator.translate(value)) == value
+    except (ValueError, TypeError, SyntaxError, MemoryError, RecursionError):
+        same = False
+    if not same:
+        raise ValidationError(name, "cannot be handed to the notebook as a plain value; give a simpler one")
+    return value
+
+
+def parse_value(text: str, name: str = "value") -> Any:
+    """A parameter `name` given on the command line: true/false, none, a Python literal (a number, a quoted
+    text, a list such as [12, 15], a dict), else the text as it is.
+
+    Refuses (ValidationError naming `name`) a literal that is no plain value: a tuple, set, bytes,
+    complex number, or a list or dict holding one (see check_parameter)."""
     low = text.strip().lower()
     if low in ("true", "yes"):
         return True
@@ -109,9 +184,10 @@ def parse_value(text: str) -> Any:
     if low in ("none", "null"):
         return None
     try:
-        return ast.literal_eval(text.strip())
-    except (ValueError, SyntaxError):
+        value = ast.literal_eval(text.strip())
+    except (ValueError, TypeError, SyntaxError, MemoryError, RecursionError):
         return text
+    return check_parameter(name, value)
 
 
 def new_run_id(name: str, now: dt.datetime | None = None) -> str:
@@ -145,36 +221,45 @@ def run_runbook(
 ) -> RunResult:
     """Execute runbook `name` with papermill and keep the executed notebook as the run's record.
 
-    Refuses parameters the runbook does not have (ValidationError). A failing cell does not raise: the
-    result's `error` says what failed and the record shows where.
+    Refuses (ValidationError, nothing run) parameters the runbook does not have, `run_id` (the runner
+    sets it), a `dry_run` that is not True or False, and values that are not plain (check_parameter).
+    A failing cell does not raise: the result's `error` says what failed and the record shows where.
     """
     import papermill as pm
     from papermill.exceptions import PapermillExecutionError
 
     book = find_runbook(name, directory)
     params = dict(parameters or {})
-    unknown = sorted(set(params) - set(book.parameters))
+    reserved = sorted(set(params) & RESERVED)
+    if reserved:
+        raise ValidationError(
+            reserved[0],
+            "is set by the runner for each run (see the record's injected parameters); leave it out",
+        )
+    unknown = [str(key) for key in params if key not in book.parameters]
     if unknown:
         raise ValidationError(
             "parameters",
             f"runbook {name!r} has no parameter {', '.join(unknown)}; "
-            f"its parameters: {', '.join(book.parameters)}",
+            f"its parameters: {', '.join(p for p in book.parameters if p not in RESERVED)}",
         )
     if url is not None:
         params["url"] = url
     params.setdefault("dry_run", book.parameters.get("dry_run", True))
+    params = {key: check_parameter(key, value) for key, value in params.items()}
+    if not isinstance(params["dry_run"], bool):
+        raise ValidationError("dry_run", f"must be true or false, got {params['dry_run']!r}")
     run_id = new_run_id(name)
     out_dir = Path(runs_dir)
     out_dir.mkdir(parents=True, exist_ok=True)
     output = out_dir / f"{run_id}.ipynb"
-    env = {"CMKIT_RUN_ID": run_id}
     error = None
-    with _environment(env):
+    with _environment({"CMKIT_RUN_ID": run_id}):
         try:
             pm.execute_notebook(
                 str(book.path),
                 str(output),
-                parameters=params,
+                parameters={**params, "run_id": run_id},
                 progress_bar=progress,
                 cwd=os.getcwd(),
                 kernel_name="python3",
@@ -183,3 +268,110 @@ def run_runbook(
         except PapermillExecutionError as exc:
             error = f"{exc.ename}: {exc.evalue}"
     return RunResult(run_id, name, output, params, error)
+
+
+# -- what the runbooks call ------------------------------------------------------------------------------
+
+
+class Plan(Protocol):
+    """What `show_plan` shows: an Outcome, or anything else with these."""
+
+    @property
+    def applied(self) -> bool: ...
+    @property
+    def changes(self) -> pd.DataFrame: ...
+    @property
+    def problems(self) -> list[str]: ...
+
+
+def start(url: str | None = None, *, dry_run: bool = True, run_id: str | None = None) -> CustomerManager:
+    """The opening cell of every runbook: connect, and say who works on which database and whether this
+    is a dry run.
+
+    `run_id` is the one `cmkit runbook run` injects; without it $CMKIT_RUN_ID, else a new id for this
+    interactive run. The connection writes it into every audit and protocol entry (R29), so `finish`
+    can show what the run changed. Refuses a `dry_run` that is not True or False and a malformed run
+    id (ValidationError), before connecting.
+    """
+    from cmkit.connection import connect
+
+    if not isinstance(dry_run, bool):
+        raise ValidationError("dry_run", f"must be True or False, got {dry_run!r}")
+    run_id = run_id or os.environ.get("CMKIT_RUN_ID") or new_run_id("interactive")
+    if not isinstance(run_id, str) or not _RUN_ID.fullmatch(run_id):
+        raise ValidationError(
+            "run_id", f"must be up to 64 letters, digits and . _ : - (e.g. from new_run_id), got {run_id!r}"
+        )
+    cm = connect(url, run_id=run_id)
+    print(f"{cm!r}, run {run_id}:", "DRY RUN, nothing will change" if dry_run else "APPLYING the plan")
+    return cm
+
+
+def show_plan(plan: Plan, *by: str) -> pd.DataFrame:
+    """Print what a plan (a dry run's Outcome) or an applied operation says: how many records it lists,
+    counted by the columns `by`, and its problems. Returns its changes, for the notebook to show."""
+    changes = plan.changes
+    print(f"{'applied; it lists' if plan.applied else 'the plan lists'} {len(changes)} record(s)")
+    if by and len(changes):
+        counts = changes.groupby(list(by)).size().rename("changes")
+        print(counts.to_frame().to_string())
+    if plan.problems:
+        print(f"{len(plan.problems)} problem(s):")
+        for problem in plan.problems:
+            print(" -", problem)
+    return changes
+
+
+def finish(cm: CustomerManager) -> pd.DataFrame:
+    """The closing cell of every runbook: what this run changed, from the audit log (R29) by the run id
+    `start` gave the connection. Prints the entries counted by action; returns them as a table."""
+    if cm.run_id is None:
+        raise CMError(
+            "this connection has no run id; open the runbook's connection with cmkit.runbooks.start()"
+        )
+    changed = cm.history(run_id=cm.run_id)
+    if changed.empty:
+        print(f"run {cm.run_id}: nothing changed (no audit entries)")
+    else:
+        counts = changed.groupby("action", sort=False).size()
+        listed = ", ".join(f"{n} {action}" for action, n in counts.items())
+        print(f"run {cm.run_id}: {len(changed)} audit entries ({listed})")
+    return changed
+
+
+def read_ids(path: str | Path | None = None, ids: Iterable[Any] = ()) -> list[int]:
+    """Customer ids for a runbook: `ids`, then those of the column id (or customer_id) of the CSV or XLSX
+    file `path` (no file when it is empty or None), in order, without repeats.
+
+    Refuses (ValidationError) a file without such a column, and ids that are not whole numbers, naming
+    the file's row as a spreadsheet numbers it (the first data row is row 2)."""
+    from cmkit.services.importing import read_table
+
+    found: dict[int, None] = {}
+    for i, value in enumerate(ids):
+        found[_whole(value, "ids", f"item {i + 1}")] = None
+    if path:
+        table = read_table(path, "path")
+        column = next((c for c in ("id", "customer_id") if c in table.columns), None)
+        if column is None:
+            raise ValidationError(
+                "path",
+                f"{Path(path).name} needs a column id (or customer_id); it has: {', '.join(table.columns)}",
+            )
+        for row, value in enumerate(table[column], start=2):
+            if value is not None:
+                found[_whole(value, "path", f"row {row}, {column}")] = None
+    return list(found)
+
+
+def _whole(value: Any, field: str, where: str) -> int:
+    """`value` (an int, a whole float from a spreadsheet, or a text of digits) as an int."""
+    if isinstance(value, bool):
+        raise ValidationError(field, f"{where}: {value!r} is not a customer id")
+    if isinstance(value, int):
+        return value
+    if isinstance(value, float) and value.is_integer():
+        return int(value)
+    if isinstance(value, str) and re.fullmatch(r"[0-9]{1,18}", value.strip()):
+        return int(value.strip())
+    raise ValidationError(field, f"{where}: {value!r} is not a customer id (a whole number)")

@@ -66,6 +66,42 @@ class Outcome:
         return head + (f"<ul>{probs}</ul>" if probs else "") + self.changes.to_html(escape=True, max_rows=50)
 
 
+@dataclass(frozen=True)
+class ClusterMerges:
+    """What merging clusters of duplicates did (`applied`) or would do (dry run).
+
+    `clusters`: one row per proposed merge (the columns of suggest_merges) with its `status`: "ok" (a dry
+    run would merge it), "merged", or why it is left as it is. `changes`: one row per changed record of
+    the clusters merged (or to merge), with its `cluster`."""
+
+    applied: bool
+    clusters: pd.DataFrame
+    changes: pd.DataFrame
+
+    @property
+    def merged(self) -> list[int]:
+        """The ids of the clusters merged (applied) or that would be (dry run)."""
+        done = self.clusters["status"].isin(["ok", "merged"])
+        return [int(i) for i in self.clusters.loc[done, "id"]]
+
+    @property
+    def problems(self) -> list[str]:
+        """Why each cluster left out is left out, e.g. "cluster 12 (Anna Müller): R17: ..."."""
+        left = self.clusters[~self.clusters["status"].isin(["ok", "merged"])]
+        return [
+            f"cluster {c} ({name}): {status}"
+            for c, name, status in zip(left["id"], left["survivor_name"], left["status"], strict=True)
+        ]
+
+    def _repr_html_(self) -> str:
+        import html
+
+        state = "merged" if self.applied else "would merge"
+        head = f"<p><b>ClusterMerges</b>: {state} {len(self.merged)} of {len(self.clusters)} cluster(s)</p>"
+        probs = "".join(f"<li>{html.escape(p)}</li>" for p in self.problems)
+        return head + (f"<ul>{probs}</ul>" if probs else "") + self.clusters.to_html(escape=True, max_rows=50)
+
+
 #: What names a customer in the API: its id (an int, or a numeric string) or its Customer snapshot.
 CustomerRef: TypeAlias = int | str | Customer
 #: What names a ticket: its id (an int, or a numeric string) or its Ticket snapshot.

@@ -72,6 +72,37 @@ def _moves(tmp_path: Path, rows: list[tuple[object, object]], name: str = "moves
     return path
 
 
+def test_r18_deactivate_unblocked_leaves_the_blocked_active_and_deactivates_the_rest(
+    cm: CustomerManager, world, snapshot: Snapshot
+) -> None:
+    t1 = cm.create_ticket(world["bert"].id, "helpdesk", "Open one")
+    asked = [world["acme"].id, world["zeta"].id, world["priv"].id, world["anna"].id]
+    before = snapshot()
+    plan = cm.deactivate_unblocked(asked, dry_run=True)
+    assert snapshot() == before and plan.problems == [] and not plan.applied
+    rows = plan.changes.set_index("id")
+    assert rows["change"].to_dict() == {
+        world["acme"].id: "blocked",  # Bert, its contact, is on an open ticket (R18)
+        world["zeta"].id: "deactivate",
+        world["anna"].id: "deactivate",  # asked for herself: she goes alone
+        world["carl"].id: "deactivate",  # with Zeta (R19)
+        world["priv"].id: "deactivate",
+    }
+    assert rows.loc[world["acme"].id, "blocked_by"] == t1.number
+    assert bool(rows.loc[world["carl"].id, "requested"]) is False
+    assert plan.blocking["number"].tolist() == [t1.number]
+    done = cm.deactivate_unblocked(asked)
+    assert done.applied
+    assert [
+        k for k in ("acme", "zeta", "anna", "bert", "carl", "priv") if cm.customer(world[k].id).active
+    ] == [
+        "acme",
+        "bert",
+    ]
+    assert cm.check_invariants().empty
+    assert cm.deactivate_unblocked([world["acme"].id], dry_run=True).changes["change"].tolist() == ["blocked"]
+
+
 def test_r7_move_contacts_from_a_file(cm: CustomerManager, world, tmp_path: Path) -> None:
     anna, bert, zeta, acme = world["anna"], world["bert"], world["zeta"], world["acme"]
     path = _moves(tmp_path, [(anna.id, zeta.id), (bert.id, acme.id)], "moves.xlsx")

@@ -130,3 +130,15 @@ def test_import_refuses_what_it_cannot_read(cm: CustomerManager, tmp_path: Path,
         cm.import_customers(pd.DataFrame({"last_name": ["A"]}), "nope")
     with pytest.raises(PermissionDenied):
         as_user("rita").import_customers(pd.DataFrame({"last_name": ["A"]}), "retail")
+
+
+def test_import_columns_lists_what_an_import_understands(cm: CustomerManager) -> None:
+    retail = cm.import_columns("retail").set_index("column")["meaning"]
+    assert retail.index[0] == "kind" and retail.index[-1] == "company"
+    assert retail["name"] == "text, at most 200 characters, required (company)"
+    assert retail["phone"] == "phone (company); phone (contact)"
+    assert retail["tier"] == "choice: gold, silver (contact)"
+    private = cm.import_columns("private")
+    assert private["column"].tolist() == ["first_name", "last_name", "email"]
+    with pytest.raises(ValidationError, match="unknown customer group 'nope'"):
+        cm.import_columns("nope")

@@ -105,3 +105,57 @@ def test_only_readable_groups_are_checked(as_user, world, db_url: str) -> None:
     _sql(db_url, sa.update(CustomerRow).where(CustomerRow.id == world["priv"].id).values(name="Someone else"))
     assert len(as_user("admin").check_invariants()) == 1
     assert as_user("rita").check_invariants().empty  # rita reads retail only
+
+
+def test_r19_repair_deactivates_contacts_of_deactivated_companies_except_blocked_ones(
+    cm: CustomerManager, world, db_url: str, snapshot
+) -> None:
+    zeta, carl = world["zeta"], world["carl"]
+    busy = cm.create_contact("retail", company=zeta.id, last_name="Busy")
+    open_ticket = cm.create_ticket(busy.id, "helpdesk", "Still open")
+    _sql(db_url, sa.update(CustomerRow).where(CustomerRow.id == zeta.id).values(active=False))
+    before = snapshot()
+    plan = cm.deactivate_contacts_of_deactivated_companies(dry_run=True)
+    assert snapshot() == before and plan.problems == []
+    assert plan.changes[["id", "change", "blocked_by"]].values.tolist() == [
+        [carl.id, "deactivate", ""],
+        [busy.id, "blocked", open_ticket.number],
+    ]
+    assert plan.blocking["number"].tolist() == [open_ticket.number]
+    done = cm.deactivate_contacts_of_deactivated_companies()
+    assert done.applied and not cm.customer(carl.id).active and cm.customer(busy.id).active
+    assert _rows(cm.check_invariants()) == {("R19", "customer", busy.id)}
+    assert cm.history().query("action == 'deactivate'")["customer_id"].tolist() == [carl.id]
+    assert cm.deactivate_contacts_of_deactivated_companies(dry_run=True).changes["id"].tolist() == [busy.id]
+
+
+def test_r19_repair_only_in_groups_the_user_may_deactivate(
+    as_user, cm: CustomerManager, world, db_url: str
+) -> None:
+    _sql(
+        db_url,
+        sa.update(CustomerRow)
+        .where(CustomerRow.id.in_([world["acme"].id, world["part"].id]))
+        .values(active=False),
+    )
+    lena = as_user("lena")  # deactivates in retail only
+    assert set(lena.deactivate_contacts_of_deactivated_companies().changes["id"]) == {
+        world["anna"].id,
+        world["bert"].id,
+    }
+    assert _rows(cm.check_invariants()) == {("R19", "customer", world["pete"].id)}
+    assert as_user("rita").deactivate_contacts_of_deactivated_companies(dry_run=True).changes.empty
+
+
+def test_customer_counts_per_group_kind_and_state(as_user, cm: CustomerManager, world) -> None:
+    cm.deactivate(world["carl"].id)
+    counts = cm.customer_counts()
+    assert counts.values.tolist() == [
+        ["retail", "company", 2, 0],
+        ["retail", "contact", 2, 1],
+        ["partners", "company", 1, 0],
+        ["partners", "contact", 1, 0],
+        ["private", "contact", 1, 0],
+    ]
+    assert list(counts.columns) == ["group", "kind", "active", "deactivated"]
+    assert as_user("rita").customer_counts()["group"].tolist() == ["retail", "retail"]

@@ -246,3 +246,68 @@ def test_r25_merge_needs_transfer_and_delete_permissions(as_user, world, dups, s
         as_user("alice").merge(dups["anna"].id, [dups["d1"].id])
     assert snapshot() == before
     assert as_user("lena").merge(dups["anna"].id, [dups["d1"].id]).applied
+
+
+@pytest.fixture
+def clusters(cm: CustomerManager, world) -> dict[str, Any]:
+    """Two clusters of duplicates: Anna Müller twice in retail, Petra Privat twice in private."""
+    anna_twin = cm.create_contact(
+        "retail", company=world["acme"].id, first_name="Anna", last_name="Mueller", email="anna@acme.example"
+    )
+    cm.create_ticket(world["anna"].id, "helpdesk", "Anna's")  # more tickets: Anna survives
+    petra_twin = cm.create_contact(
+        "private", first_name="Petra", last_name="Privat", email="petra@example.org"
+    )
+    ticket = cm.create_ticket(petra_twin.id, "helpdesk", "Petra's twin's")
+    return {**world, "anna_twin": anna_twin, "petra_twin": petra_twin, "ticket": ticket}
+
+
+def test_merge_duplicates_merges_each_cluster_it_may_and_says_why_not_for_the_rest(
+    as_user, cm: CustomerManager, clusters: dict[str, Any], snapshot: Snapshot
+) -> None:
+    lena = as_user("lena")  # may transfer and delete in retail only
+    before = snapshot()
+    plan = lena.merge_duplicates(dry_run=True)
+    assert snapshot() == before and not plan.applied
+    status = plan.clusters.set_index("survivor_id")["status"]
+    anna_cluster = int(plan.clusters.set_index("survivor_id").loc[clusters["anna"].id, "id"])
+    assert status[clusters["anna"].id] == "ok"
+    assert status[clusters["petra_twin"].id].startswith("R25: user 'lena' lacks the 'transfer' permission")
+    assert plan.merged == [anna_cluster] and len(plan.problems) == 1
+    assert set(plan.changes["cluster"]) == {anna_cluster}
+    assert ("customer", clusters["anna_twin"].id) in set(
+        zip(plan.changes["entity"], plan.changes["id"], strict=True)
+    )
+    done = lena.merge_duplicates()
+    assert done.applied and done.merged == [anna_cluster]
+    assert done.clusters.set_index("survivor_id")["status"][clusters["anna"].id] == "merged"
+    assert cm.frame("customers").query("name == 'Anna Mueller'").empty
+    assert cm.ticket(clusters["ticket"].id).main_customer_id == clusters["petra_twin"].id  # left as it was
+    assert cm.history(user="lena")["action"].tolist() == ["merged", "merge"]
+
+
+def test_merge_duplicates_only_the_chosen_clusters(cm: CustomerManager, clusters: dict[str, Any]) -> None:
+    plan = cm.merge_duplicates(dry_run=True)
+    assert len(plan.merged) == 2
+    petra = int(plan.clusters.set_index("survivor_id").loc[clusters["petra_twin"].id, "id"])
+    done = cm.merge_duplicates(clusters=[petra])
+    assert done.merged == [petra] and done.clusters["id"].tolist() == [petra]
+    assert cm.ticket(clusters["ticket"].id).main_customer_id == clusters["petra_twin"].id
+    assert cm.frame("customers").query("name == 'Petra Privat'")["active"].tolist() == [True]
+    assert len(cm.find_duplicates()) == 1  # Anna's pair is still there
+    for bad in ([99999], [True], ["x"]):
+        with pytest.raises(ValidationError, match="clusters"):
+            cm.merge_duplicates(clusters=bad)
+
+
+def test_merge_duplicates_of_a_cluster_without_an_active_record_changes_nothing(
+    cm: CustomerManager, clusters: dict[str, Any], snapshot: Snapshot
+) -> None:
+    cm.deactivate(clusters["priv"].id)
+    cm.close_ticket(clusters["ticket"].id)
+    cm.deactivate(clusters["petra_twin"].id)
+    cm.merge_duplicates(clusters=None, group="retail")  # Anna's cluster only
+    before = snapshot()
+    done = cm.merge_duplicates()
+    assert snapshot() == before and done.merged == [] and done.changes.empty
+    assert done.problems[0].endswith("no active record: reactivate one to merge into it")

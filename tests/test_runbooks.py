@@ -1,10 +1,12 @@
-"""The runbooks in notebooks/runbooks, executed by papermill on a small database: dry run, then apply.
+"""The runbooks in notebooks/runbooks, executed by papermill on a small database: dry run, then apply;
+the calls they open and close with (cmkit.runbooks); the parameters that reach them.
 
 A dry run must leave every table as it was; the applied run must have done its work, tagged with its run id.
 """
 
 from __future__ import annotations
 
+import ast
 import datetime as dt
 import json
 from collections.abc import Callable
@@ -15,20 +17,47 @@ import pandas as pd
 import pytest
 import sqlalchemy as sa
 
-from cmkit import CustomerManager
+from cmkit import CMError, CustomerManager, Outcome, ValidationError
 from cmkit.cli import main
 from cmkit.db.engine import engine_for
 from cmkit.db.schema import CustomerRow, TicketRow
-from cmkit.runbooks import RunResult, list_runbooks, parse_value, run_runbook
+from cmkit.runbooks import (
+    RunResult,
+    check_parameter,
+    finish,
+    list_runbooks,
+    parse_value,
+    read_ids,
+    run_runbook,
+    show_plan,
+    start,
+)
 
 Snapshot = Callable[[], dict[str, list[tuple[object, ...]]]]
 RUNBOOKS = Path(__file__).resolve().parent.parent / "notebooks" / "runbooks"
+
+
+def _injected(path: Path) -> dict[str, Any]:
+    """The parameters papermill injected into the executed notebook, as the record shows them."""
+    (cell,) = [
+        c
+        for c in json.loads(path.read_text())["cells"]
+        if "injected-parameters" in c["metadata"].get("tags", [])
+    ]
+    return {
+        node.targets[0].id: ast.literal_eval(node.value)
+        for node in ast.parse("".join(cell["source"])).body
+        if isinstance(node, ast.Assign) and isinstance(node.targets[0], ast.Name)
+    }
 
 
 def _run(name: str, db_url: str, tmp_path: Path, **params: Any) -> RunResult:
     result = run_runbook(name, params, url=db_url, runs_dir=tmp_path / "runs", directory=RUNBOOKS)
     assert result.ok, f"{name} failed: {result.error}; see {result.output}"
     assert result.output.is_file() and result.output.parent == tmp_path / "runs"
+    injected = _injected(result.output)
+    assert injected["run_id"] == result.run_id and injected["dry_run"] is params["dry_run"]
+    assert f"run {result.run_id}:" in _outputs(result.output)  # start() says it, and so does finish()
     return result
 
 
@@ -60,15 +89,34 @@ def test_every_runbook_has_parameters_with_a_dry_run_default() -> None:
     }
     for book in books.values():
         assert book.parameters["dry_run"] is True and book.parameters["url"] is None, book.name
+        assert book.parameters["run_id"] is None, book.name
         cells = json.loads(book.path.read_text())["cells"]
-        assert all(not c.get("outputs") for c in cells if c["cell_type"] == "code"), (
-            f"{book.name}: outputs kept"
-        )
+        assert all(
+            not c.get("outputs") and c["execution_count"] is None for c in cells if c["cell_type"] == "code"
+        ), f"{book.name}: outputs kept"
         assert sum("parameters" in c["metadata"].get("tags", []) for c in cells) == 1
 
 
+def test_runbooks_are_thin_they_open_with_start_and_close_with_finish() -> None:
+    for book in list_runbooks(RUNBOOKS):
+        code = [
+            "".join(c["source"])
+            for c in json.loads(book.path.read_text())["cells"]
+            if c["cell_type"] == "code" and "parameters" not in c["metadata"].get("tags", [])
+        ]
+        assert (
+            code[0]
+            == "from cmkit import runbooks\n\ncm = runbooks.start(url, dry_run=dry_run, run_id=run_id)"
+        )
+        assert code[-1].endswith("runbooks.finish(cm)"), book.name
+        text = "\n".join(code)
+        for internal in ("cmkit.services", "cmkit.db", "import pandas", "pd.", "sqlalchemy", "CMKIT_RUN_ID"):
+            assert internal not in text, f"{book.name} uses {internal}: call the library instead"
+
+
 def test_parse_value() -> None:
-    assert [parse_value(v) for v in ("true", "False", "none", "12", "0.5", "[1, 2]", "retail")] == [
+    texts = ("true", "False", "none", "12", "0.5", "[1, 2]", "retail", "{'a': [1, None]}", "'x\"y'", "a b")
+    assert [parse_value(v) for v in texts] == [
         True,
         False,
         None,
@@ -76,7 +124,101 @@ def test_parse_value() -> None:
         0.5,
         [1, 2],
         "retail",
+        {"a": [1, None]},
+        'x"y',
+        "a b",
     ]
+    with pytest.raises(ValidationError, match="days: inf is not a number a runbook can take"):
+        parse_value("1e999", "days")
+
+
+def test_check_parameter_accepts_plain_values_nested_not_too_deep() -> None:
+    value = {"ids": [1, 2.5, None, True, "x"], "more": {"deep": []}}
+    assert check_parameter("p", value) == value
+    deep: list[Any] = []
+    for _ in range(12):
+        deep = [deep]
+    with pytest.raises(ValidationError, match="nest at most"):
+        check_parameter("p", deep)
+    with pytest.raises(ValidationError, match="finite"):
+        check_parameter("days", float("nan"))
+    with pytest.raises(ValidationError, match="days: cannot be handed to the notebook as a plain value"):
+        check_parameter("days", 10**5000)  # too long to write out as a literal
+
+
+def test_run_runbook_refuses_a_run_id_and_a_dry_run_that_is_no_bool(tmp_path: Path) -> None:
+    for params, field in (({"run_id": "mine"}, "run_id"), ({"dry_run": "maybe"}, "dry_run")):
+        with pytest.raises(ValidationError) as info:
+            run_runbook("merge-duplicates", params, runs_dir=tmp_path / "runs", directory=RUNBOOKS)
+        assert info.value.field == field
+    assert not (tmp_path / "runs").exists()
+
+
+def test_start_connects_with_the_run_id_and_says_where_and_whether_dry(
+    cm: CustomerManager,
+    world,
+    db_url: str,
+    capsys: pytest.CaptureFixture[str],
+    monkeypatch: pytest.MonkeyPatch,
+) -> None:
+    monkeypatch.delenv("CMKIT_RUN_ID", raising=False)
+    run = start(db_url, dry_run=False, run_id="20260301T101500Z-test-abc123")
+    assert run.run_id == "20260301T101500Z-test-abc123" and run.user == "admin"
+    banner = capsys.readouterr().out
+    assert banner.startswith("<cmkit ") and "run 20260301T101500Z-test-abc123: APPLYING the plan" in banner
+    assert "-interactive-" in str(start(db_url).run_id) and "DRY RUN" in capsys.readouterr().out
+    monkeypatch.setenv("CMKIT_RUN_ID", "from-the-runner")
+    assert start(db_url).run_id == "from-the-runner"
+    for bad in ({"dry_run": "yes"}, {"dry_run": 1}, {"run_id": "two words"}, {"run_id": "x" * 65}):
+        with pytest.raises(ValidationError) as info:
+            start(db_url, **bad)  # type: ignore[arg-type]
+        assert info.value.field in bad
+
+
+def test_finish_shows_what_the_run_changed_by_its_run_id(
+    cm: CustomerManager, world, db_url: str, capsys: pytest.CaptureFixture[str]
+) -> None:
+    run = start(db_url, run_id="run-1")
+    assert finish(run).empty and "run run-1: nothing changed" in capsys.readouterr().out
+    run.deactivate(world["carl"].id)
+    ticket = run.create_ticket(world["anna"].id, "helpdesk", "From the run")
+    cm.edit(world["priv"].id, first_name="Other")  # another connection: not the run's
+    changed = finish(run)
+    assert changed["action"].tolist() == ["deactivate", "create_ticket"]
+    assert set(changed["run_id"]) == {"run-1"}
+    assert "run run-1: 2 audit entries (1 deactivate, 1 create_ticket)" in capsys.readouterr().out
+    assert cm.protocol(ticket.id)[["action", "run_id"]].values.tolist() == [["created", "run-1"]]
+    with pytest.raises(CMError, match="no run id"):
+        finish(cm)
+
+
+def test_show_plan_prints_counts_and_problems(capsys: pytest.CaptureFixture[str]) -> None:
+    changes = pd.DataFrame({"id": [1, 2, 3], "change": ["deactivate", "deactivate", "blocked"]})
+    assert show_plan(Outcome(False, changes, ["R18: cannot"]), "change") is changes
+    out = capsys.readouterr().out
+    assert out.startswith("the plan lists 3 record(s)\n") and "deactivate        2" in out
+    assert "1 problem(s):\n - R18: cannot" in out
+    show_plan(Outcome(True, changes.iloc[0:0]))
+    assert capsys.readouterr().out == "applied; it lists 0 record(s)\n"
+
+
+def test_read_ids_from_a_list_and_a_csv_or_xlsx_file(tmp_path: Path) -> None:
+    assert read_ids("", [3, "4"]) == [3, 4] and read_ids(None) == []
+    csv = tmp_path / "ids.csv"
+    csv.write_text("customer_id;note\n7;a\n\n8;b\n7;again\n", encoding="utf-8")
+    assert read_ids(csv, [8, 1]) == [8, 1, 7]
+    xlsx = tmp_path / "ids.xlsx"
+    pd.DataFrame({"id": [12, 15], "name": ["a", "b"]}).to_excel(xlsx, index=False)
+    assert read_ids(str(xlsx)) == [12, 15]
+    bad = tmp_path / "bad.csv"
+    bad.write_text("id\n1\n1.5\n", encoding="utf-8")
+    with pytest.raises(ValidationError, match=r"path: row 3, id: '1.5' is not a customer id"):
+        read_ids(bad)
+    bad.write_text("number\n1\n", encoding="utf-8")
+    with pytest.raises(ValidationError, match="needs a column id"):
+        read_ids(bad)
+    with pytest.raises(ValidationError, match="ids: item 1"):
+        read_ids("", [True])
 
 
 def test_merge_duplicates(
@@ -110,7 +252,8 @@ def test_audit_data_quality(
     result = _dry_then_apply("audit-data-quality", db_url, tmp_path, snapshot)
     assert not cm.customer(carl.id).active and cm.customer(busy.id).active
     assert cm.check_invariants()[["rule", "id"]].values.tolist() == [["R19", busy.id]]
-    assert "1 allowed, 1 blocked" in _outputs(result.output)
+    assert "applied; it lists 2 record(s)" in _outputs(result.output)
+    assert cm.history(run_id=result.run_id)["customer_id"].tolist() == [carl.id]
 
 
 def test_deactivate_dormant(
@@ -243,3 +386,120 @@ def test_cli_runbook_list(capsys: pytest.CaptureFixture[str]) -> None:
     assert main(["runbook", "list", "--dir", str(RUNBOOKS)]) == 0
     out = capsys.readouterr().out
     assert "merge-duplicates" in out and "Merge duplicates" in out and "dry_run=True" in out
+    assert "run_id" not in out  # the runner sets it
+
+
+# -- hostile parameters: papermill writes parameter values into the notebook as code -----------------------
+
+#: The security probe's payload: a tuple, which papermill used to write into the code unquoted.
+COMMAND = 'x"+str(__import__("os").system("id > pwned.txt"))+"'
+HOSTILE = {
+    "tuple": f"({COMMAND!r},)",
+    "set": f"{{{COMMAND!r}}}",
+    "bytes": f"b{COMMAND!r}",
+    "tuple_in_a_list": f"[({COMMAND!r},)]",
+    "tuple_as_a_dict_value": f"{{'a': ({COMMAND!r},)}}",
+    "tuple_as_a_dict_key": f"{{({COMMAND!r},): 1}}",
+}
+
+
+def _cli_run(tmp_path: Path, *params: str) -> int:
+    return main(
+        [
+            "runbook",
+            "run",
+            "deactivate-dormant",
+            "--url",
+            f"sqlite:///{tmp_path / 'none.db'}",
+            "--runs",
+            str(tmp_path / "runs"),
+            "--dir",
+            str(RUNBOOKS),
+            "--quiet",
+            *params,
+        ]
+    )
+
+
+def test_hostile_runbook_parameters_payload_is_the_probes() -> None:
+    assert HOSTILE["tuple"] == '(\'x"+str(__import__("os").system("id > pwned.txt"))+"\',)'
+
+
+@pytest.mark.parametrize("kind", sorted(HOSTILE))
+def test_hostile_runbook_parameters_from_the_command_line_are_refused_and_run_nothing(
+    kind: str, tmp_path: Path, monkeypatch: pytest.MonkeyPatch, capsys: pytest.CaptureFixture[str]
+) -> None:
+    monkeypatch.chdir(tmp_path)
+    code = _cli_run(tmp_path, "-p", "group", HOSTILE[kind])
+    assert not (tmp_path / "pwned.txt").exists(), "the parameter ran as code"
+    assert code == 2
+    err = capsys.readouterr().err
+    assert err.startswith("cmkit: group: ") and "cannot be a runbook parameter" in err
+    assert not list(tmp_path.glob("runs/*.ipynb")), "nothing may run"
+
+
+@pytest.mark.parametrize("kind", sorted(HOSTILE))
+def test_hostile_runbook_parameters_are_refused_by_parse_value(kind: str) -> None:
+    with pytest.raises(ValidationError) as info:
+        parse_value(HOSTILE[kind], "group")
+    assert info.value.field == "group"
+
+
+class _FormatsAsCode(int):
+    """An int that papermill would write out through its __format__."""
+
+    def __format__(self, spec: str) -> str:
+        return '__import__("os").system("id > pwned.txt")'
+
+
+@pytest.mark.parametrize(
+    ("name", "value"),
+    [
+        ("group", (COMMAND,)),
+        ("group", {COMMAND}),
+        ("group", COMMAND.encode()),
+        ("group", [(COMMAND,)]),
+        ("group", {(COMMAND,): 1}),
+        ("days", _FormatsAsCode(5)),
+        ("days", float("inf")),
+    ],
+    ids=["tuple", "set", "bytes", "tuple_in_a_list", "tuple_as_a_dict_key", "int_subclass", "infinity"],
+)
+def test_hostile_runbook_parameters_from_python_are_refused_and_run_nothing(
+    name: str, value: object, tmp_path: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    monkeypatch.chdir(tmp_path)
+    error = None
+    try:
+        run_runbook(
+            "deactivate-dormant",
+            {name: value},
+            url=f"sqlite:///{tmp_path / 'none.db'}",
+            runs_dir=tmp_path / "runs",
+            directory=RUNBOOKS,
+        )
+    except ValidationError as exc:
+        error = exc
+    assert not (tmp_path / "pwned.txt").exists(), "the parameter ran as code"
+    assert error is not None and error.field == name, "the value must be refused, naming the parameter"
+    assert not list(tmp_path.glob("runs/*.ipynb")), "nothing may run"
+
+
+def test_hostile_runbook_parameters_as_text_reach_the_notebook_verbatim(
+    tmp_path: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    monkeypatch.chdir(tmp_path)
+    assert _cli_run(tmp_path, "-p", "group", COMMAND) == 1  # fails inside: no database there
+    assert not (tmp_path / "pwned.txt").exists()
+    (record,) = tmp_path.glob("runs/*.ipynb")
+    (cell,) = [
+        c
+        for c in json.loads(record.read_text())["cells"]
+        if "injected-parameters" in c["metadata"].get("tags", [])
+    ]
+    values = {
+        node.targets[0].id: ast.literal_eval(node.value)
+        for node in ast.parse("".join(cell["source"])).body
+        if isinstance(node, ast.Assign) and isinstance(node.targets[0], ast.Name)
+    }
+    assert values["group"] == COMMAND

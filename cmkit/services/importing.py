@@ -84,6 +84,25 @@ def _as_text(value: Any) -> Any:
     return value
 
 
+def import_columns(ctx: Context, group: str) -> pd.DataFrame:
+    """The columns `import_customers` understands for `group`, one row each (columns: column, meaning):
+    `kind` and `company` in a two-level group, then every data field with its type, whether it is
+    required, and the kinds of customer that have it. ValidationError for an unknown group."""
+    gdef = ctx.group(group)
+    kinds = ("company", "contact") if gdef.two_level else ("contact",)
+    meaning: dict[str, list[str]] = {}
+    if gdef.two_level:
+        meaning["kind"] = ["company or contact (default contact)"]
+    for kind in kinds:
+        for name, fd in gdef.fields_for(kind).items():
+            what = fd.type + (f": {', '.join(fd.choices)}" if fd.choices else "")
+            what += f", at most {fd.max_length} characters" if fd.max_length else ""
+            meaning.setdefault(name, []).append(f"{what}{', required' if fd.required else ''} ({kind})")
+    if gdef.two_level:
+        meaning["company"] = ["contacts: an existing company's id or name, or a company's name in this file"]
+    return pd.DataFrame({"column": list(meaning), "meaning": ["; ".join(m) for m in meaning.values()]})
+
+
 def import_customers(ctx: Context, path_or_frame: Any, group: str, *, dry_run: bool = True) -> Outcome:
     """Create the customers of a CSV or XLSX file (or DataFrame) in `group`; a dry run by default.
 

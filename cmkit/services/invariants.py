@@ -11,6 +11,8 @@ empty when everything holds. The rules checked:
 - R15 (ticket): the ticket's main customer exists; no additional customer is also its main customer.
 - R18 (ticket): no open ticket names a deactivated customer, as main or additional customer.
 - R19 (customer): no active contact belongs to a deactivated company.
+
+`deactivate_contacts_of_deactivated_companies` repairs R19 where no open ticket stands in the way.
 """
 
 from __future__ import annotations
@@ -18,7 +20,7 @@ from __future__ import annotations
 from typing import Any
 
 import pandas as pd
-from sqlalchemy import and_, literal, or_, select, union_all
+from sqlalchemy import Select, and_, literal, or_, select, union_all
 from sqlalchemy.orm import aliased
 
 from cmkit.db import repo
@@ -27,8 +29,9 @@ from cmkit.db.uow import UnitOfWork
 from cmkit.domain.config import GroupDef
 from cmkit.domain.fields import display_name, validate_value
 from cmkit.errors import ValidationError
-from cmkit.services import deactivation
+from cmkit.services import deactivation, lifecycle
 from cmkit.services.context import Context
+from cmkit.values import Outcome
 
 C, T, A, G = CustomerRow, TicketRow, AdditionalCustomer, CustomerGroup
 COLUMNS = ["rule", "entity", "id", "detail"]
@@ -172,3 +175,27 @@ def check_invariants(ctx: Context) -> pd.DataFrame:
         return out.astype({"rule": object, "entity": object, "id": "int64", "detail": object})
 
     return ctx.read(op)
+
+
+def contacts_of_deactivated_companies(group_ids: list[int]) -> Select[Any]:
+    """The ids of the active contacts of deactivated companies (R19 violated) in these groups, in order."""
+    co = aliased(C, name="co")
+    return (
+        select(C.id)
+        .join(co, co.id == C.company_id)
+        .where(C.active.is_(True), co.active.is_(False), C.group_id.in_(group_ids))
+        .order_by(C.id)
+    )
+
+
+def deactivate_contacts_of_deactivated_companies(ctx: Context, *, dry_run: bool = False) -> Outcome:
+    """Repair R19: deactivate the active contacts of deactivated companies in every group on which the
+    user may read and deactivate, in one transaction, except those an open ticket names (R18): they stay
+    active, listed as "blocked" with their tickets (see lifecycle.deactivate_unblocked)."""
+    gids = [ctx.group_ids[g] for g in ctx.config.groups if ctx.may("read", g) and ctx.may("deactivate", g)]
+
+    def op(work: UnitOfWork) -> Outcome:
+        ids = list(work.session.scalars(contacts_of_deactivated_companies(gids)))
+        return lifecycle.unblocked(ctx, work, ids, dry_run=dry_run)
+
+    return ctx.write(op)

@@ -77,6 +77,39 @@ def deactivate_many(ctx: Context, ids: Any, *, dry_run: bool = False) -> Outcome
     return ctx.write(op)
 
 
+def deactivate_unblocked(ctx: Context, ids: Any, *, dry_run: bool = False) -> Outcome:
+    """Deactivate those of these customers that no open ticket blocks (R18), companies with their contacts
+    (R19), in one transaction; the blocked ones stay active. Nothing refuses it as a whole.
+
+    `changes` has the MANY_COLUMNS, one row per customer: `change` is "deactivate", or "blocked" for a
+    requested customer left active, with the ticket numbers that block it in `blocked_by` (a company
+    is blocked by its contacts' open tickets too); `blocking` has those tickets. Customers deactivated
+    already are left out. Needs the deactivate permission on their groups (PermissionDenied).
+    """
+    wanted = access.id_list(ids, "ids")
+    return ctx.write(lambda work: unblocked(ctx, work, wanted, dry_run=dry_run))
+
+
+def unblocked(ctx: Context, work: UnitOfWork, ids: list[int], *, dry_run: bool) -> Outcome:
+    """`deactivate_unblocked` of `ids` inside the caller's unit of work (which has not locked them)."""
+    repo.lock_customers(work.session, ids, shared=False)
+    active = [c for c in access.customers(ctx, work, ids, ["deactivate"]) if c.active]
+    whole = deactivation.plan(work, active)
+    asked = whole.customers[whole.customers["requested"]]
+    blocked = asked[asked["blocked_by"] != ""].assign(change="blocked")
+    allowed = [c for c in active if c.id not in set(blocked["id"])]
+    plan = deactivation.plan(work, allowed, lock=False)
+    changes = pd.concat([plan.customers, blocked]) if len(blocked) else plan.customers
+    changes = changes.sort_values("id", ignore_index=True)[MANY_COLUMNS]
+    return access.finish(
+        changes,
+        [],
+        dry_run=dry_run,
+        blocking=whole.blocking,
+        apply=lambda: deactivation.apply(work, plan.scope),
+    )
+
+
 def reactivate(ctx: Context, id: CustomerRef, *, dry_run: bool = False) -> Outcome:
     """Make a deactivated customer active again (R21). Contacts of a company stay deactivated;
     a contact whose company is deactivated is refused until the company is reactivated."""

@@ -6,7 +6,7 @@ import datetime as dt
 from typing import Any
 
 import pandas as pd
-from sqlalchemy import literal, select, union_all
+from sqlalchemy import case, func, literal, select, union_all
 
 from cmkit.db import arrow_frames, repo
 from cmkit.db.schema import AdditionalCustomer, AuditEntry, CustomerGroup, CustomerRow, Queue, TicketRow
@@ -201,3 +201,30 @@ def _customers_frame(
     for col in ("created_at", "updated_at"):  # stored as UTC (SQLite gives them back without a zone)
         df[col] = pd.to_datetime(df[col], utc=True)
     return expand_fields(df, names)
+
+
+def customer_counts(ctx: Context) -> pd.DataFrame:
+    """How many customers each group the user may read has, by kind: columns group, kind, active,
+    deactivated (0 where there are none), in configuration order; a group without customers is left out."""
+    groups = ctx.readable_groups()
+
+    def op(work: UnitOfWork) -> pd.DataFrame:
+        stmt = (
+            select(
+                CustomerGroup.name.label("group"),
+                C.kind,
+                func.sum(case((C.active.is_(True), 1), else_=0)).label("active"),
+                func.sum(case((C.active.is_(True), 0), else_=1)).label("deactivated"),
+            )
+            .join(CustomerGroup, CustomerGroup.id == C.group_id)
+            .where(C.group_id.in_([ctx.group_ids[g] for g in groups]))
+            .group_by(CustomerGroup.name, C.kind)
+        )
+        df = repo.frame_of(work.session, stmt, ["group", "kind", "active", "deactivated"])
+        df = df.astype({"active": "int64", "deactivated": "int64"})
+        order = {g: i for i, g in enumerate(groups)}
+        return df.sort_values(
+            ["group", "kind"], key=lambda s: s.map(order) if s.name == "group" else s
+        ).reset_index(drop=True)
+
+    return ctx.read(op)
