@@ -2,13 +2,14 @@
 
 from __future__ import annotations
 
+import warnings
 from collections.abc import Mapping
 from pathlib import Path
 from typing import Any
 
 from sqlalchemy.engine import make_url
 
-from cmkit.db import config_store, migrate, uow
+from cmkit.db import config_store, identity, migrate, trust, uow
 from cmkit.db.engine import engine_for, resolve_url
 from cmkit.domain.config import ADMIN, load_config
 from cmkit.errors import CMError
@@ -26,23 +27,35 @@ def init(url: str | None = None, config: str | Path | Mapping[str, Any] | None =
     engine = engine_for(url)
     migrate.upgrade(engine)
 
+    owner = identity.login_of(engine)
+    if not owner.is_owner:
+        raise CMError(
+            f"R32: only the owner of the cmkit schema initialises it; login {owner.name!r} is not the owner"
+        )
+
     def store(work: uow.UnitOfWork) -> None:
         first = config_store.revision(work.session) == 0
-        if parsed is None and not first:
-            return
-        before = None if first else config_store.load(work.session).to_dict()
-        after = (parsed or load_config({})).to_dict()
-        if before == after:
-            return
-        config_store.save(work.session, parsed or load_config({}))
-        work.audit("configure", "configuration", None, None, before, after)
+        if parsed is not None or first:
+            config_store.replace(work, parsed or load_config({}))
+        if engine.dialect.name == "postgresql":
+            conn = work.session.connection()
+            if trust.can_manage_roles(conn):
+                trust.sync(conn, config_store.load(work.session))
+            else:
+                warnings.warn(
+                    f"login {owner.name!r} may not create roles (CREATEROLE): the configured users get no "
+                    "PostgreSQL logins; only the owner can work with this database",
+                    stacklevel=2,
+                )
 
-    uow.run(engine, ADMIN, store, write=True, finalize_pending=False)
+    uow.run(engine, ADMIN, store, write=True, login=owner.name, finalize_pending=False)
     return resolve_url(url)
 
 
-def connect(url: str | None = None, user: str = ADMIN, *, run_id: str | None = None) -> CustomerManager:
-    """Open the database at `url` (default: $CMKIT_URL, else data/cmkit.db) as `user`.
+def connect(url: str | None = None, user: str | None = None, *, run_id: str | None = None) -> CustomerManager:
+    """Open the database at `url` (default: $CMKIT_URL, else data/cmkit.db) as who the database says
+    (R31: the PostgreSQL login, `admin` for the owner; on SQLite $CMKIT_USER, $JUPYTERHUB_USER or the OS
+    user). Naming another `user` needs the `impersonate` permission.
 
     `run_id` (default: $CMKIT_RUN_ID) goes into every audit and protocol entry the connection writes:
     a runbook run's, see cmkit.runbooks.start.

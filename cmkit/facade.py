@@ -12,7 +12,7 @@ from typing import Any
 import pandas as pd
 from sqlalchemy import Engine
 
-from cmkit.domain.config import ADMIN, Config, GroupDef
+from cmkit.domain.config import Config, GroupDef
 from cmkit.services import (
     activities,
     anonymise,
@@ -41,7 +41,7 @@ from cmkit.values import ClusterMerges, Customer, CustomerRef, Outcome, Ticket, 
 class CustomerManager:
     """One admin's connection to a cmkit database: every operation of the API hangs off it."""
 
-    def __init__(self, engine: Engine, user: str = ADMIN, run_id: str | None = None) -> None:
+    def __init__(self, engine: Engine, user: str | None = None, run_id: str | None = None) -> None:
         self._ctx = Context(engine, user, run_id=run_id)
 
     def __repr__(self) -> str:
@@ -60,8 +60,13 @@ class CustomerManager:
 
     @property
     def user(self) -> str:
-        """The acting user: every operation checks its permissions and records its name (R29)."""
+        """The acting user: every operation checks its permissions and records its name (R29, R31)."""
         return self._ctx.user
+
+    @property
+    def login(self) -> str:
+        """The database login that acts (R31): the PostgreSQL login, or the OS user on SQLite."""
+        return self._ctx.login
 
     @property
     def run_id(self) -> str | None:

@@ -17,6 +17,7 @@ import pytest
 import sqlalchemy as sa
 
 import cmkit
+from cmkit.db import trust
 from cmkit.db.engine import dispose_engines, engine_for
 from cmkit.db.schema import Base
 
@@ -55,6 +56,10 @@ def scratch_pg_database(prefix: str) -> Iterator[str]:
         yield url
     finally:
         engine_for(url).dispose()
+        own = sa.create_engine(url)
+        with own.begin() as conn:  # its roles are the cluster's: they go with it
+            trust.drop_roles(conn)
+        own.dispose()
         with admin.connect() as conn:
             conn.execute(sa.text(f'DROP DATABASE IF EXISTS "{name}" WITH (FORCE)'))
         admin.dispose()

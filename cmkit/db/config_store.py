@@ -20,6 +20,7 @@ from cmkit.db.schema import (
     User,
     UserRole,
 )
+from cmkit.db.uow import UnitOfWork
 from cmkit.domain.config import ADMIN, Config, parse_config
 from cmkit.errors import ConfigError
 
@@ -193,3 +194,16 @@ def save(session: Session, config: Config) -> None:
     _put(session, "activities", full["activities"])
     _put(session, REVISION, revision(session) + 1)
     session.flush()
+
+
+def replace(work: UnitOfWork, config: Config) -> bool:
+    """Store `config` if it differs from the stored one, with a `configure` audit entry (R29) holding both;
+    True when it changed. Refuses (ConfigError) what would strand data."""
+    first = revision(work.session) == 0
+    before = None if first else load(work.session).to_dict()
+    after = config.to_dict()
+    if before == after:
+        return False
+    save(work.session, config)
+    work.audit("configure", "configuration", None, None, before, after)
+    return True

@@ -8,6 +8,7 @@ from typing import Any
 
 from sqlalchemy import (
     JSON,
+    BigInteger,
     Boolean,
     CheckConstraint,
     DateTime,
@@ -17,6 +18,7 @@ from sqlalchemy import (
     MetaData,
     String,
     Text,
+    false,
     func,
 )
 from sqlalchemy.dialects.postgresql import JSONB
@@ -185,7 +187,12 @@ class ProtocolEntry(Base):
 
 
 class AuditEntry(Base):
-    """Who changed what, when, with the values before and after (R29)."""
+    """Who changed what, when, with the values before and after (R29); chained by hashes (R33).
+
+    `user_name` is the acting cmkit user, `login` the database login that wrote the entry (on PostgreSQL
+    set by the database itself). `data_hash`, `prev_hash` and `hash` chain the entries (cmkit.domain.chain);
+    `scrubbed` marks an entry whose values were replaced by R24's scrub (its data hash stays).
+    """
 
     __tablename__ = "audit_log"
     id: Mapped[int] = mapped_column(Integer, primary_key=True)
@@ -198,6 +205,14 @@ class AuditEntry(Base):
     before: Mapped[Any] = mapped_column(JsonType, nullable=True)
     after: Mapped[Any] = mapped_column(JsonType, nullable=True)
     run_id: Mapped[str | None] = mapped_column(String(64))
+    login: Mapped[str | None] = mapped_column(String(100))
+    data_hash: Mapped[str | None] = mapped_column(String(70))
+    prev_hash: Mapped[str | None] = mapped_column(String(64))
+    hash: Mapped[str | None] = mapped_column(String(64))
+    scrubbed: Mapped[bool] = mapped_column(Boolean, default=False, server_default=false())
+    #: PostgreSQL: the transaction that wrote the entry (set by the database; groups a statement log with
+    #: the entries cmkit wrote in the same transaction)
+    txid: Mapped[int | None] = mapped_column(BigInteger)
     __table_args__ = (
         Index("ix_audit_customer", "customer_id", "id"),
         Index("ix_audit_user", "user_name", "id"),

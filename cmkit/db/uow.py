@@ -2,7 +2,8 @@
 
 Writers take their locks up front (SQLite: BEGIN IMMEDIATE; PostgreSQL: SELECT ... FOR UPDATE on the
 customers they depend on) and are retried when the database reports a deadlock or a serialization failure.
-Every audit entry (R29) is written here, by `UnitOfWork.audit`, `audit_many` or `audit_customers`.
+Every audit entry (R29) is written here, by `UnitOfWork.audit`, `audit_many` or `audit_customers`, and
+chained to the one before (R33, cmkit.db.audit_chain).
 """
 
 from __future__ import annotations
@@ -13,13 +14,14 @@ from collections.abc import Callable, Iterable, Iterator
 from contextlib import contextmanager
 from typing import Any, TypeVar
 
-from sqlalchemy import Engine, insert, literal, select
+from sqlalchemy import Engine, insert, select
 from sqlalchemy.exc import DBAPIError, OperationalError
 from sqlalchemy.orm import Session
 
-from cmkit.db import pending
+from cmkit.db import audit_chain, pending
 from cmkit.db.change import Change
 from cmkit.db.schema import AuditEntry, CustomerRow
+from cmkit.domain import chain
 from cmkit.errors import ValidationError
 
 T = TypeVar("T")
@@ -45,9 +47,10 @@ def utcnow() -> dt.datetime:
 class UnitOfWork:
     """An open transaction with what an operation needs: the session, the acting user, one clock reading."""
 
-    def __init__(self, session: Session, user: str, run_id: str | None) -> None:
+    def __init__(self, session: Session, user: str, run_id: str | None, login: str | None = None) -> None:
         self.session = session
         self.user = user
+        self.login = login
         self.run_id = run_id
         self.now = utcnow()
         self.is_sqlite = session.get_bind().dialect.name == "sqlite"
@@ -65,41 +68,56 @@ class UnitOfWork:
         self.audit_many([Change(action, entity, entity_id, customer_id, before, after)])
 
     def audit_many(self, changes: Iterable[Change]) -> None:
-        """Record many changes in one statement (R29): all at this unit of work's time, user and run."""
-        rows = [
-            {
-                "at": self.now,
-                "user_name": self.user,
-                "action": c.action,
-                "entity": c.entity,
-                "entity_id": c.entity_id,
-                "customer_id": c.customer_id,
-                "before": c.before,
-                "after": c.after,
-                "run_id": self.run_id,
-            }
-            for c in changes
-        ]
-        if rows:
-            self.session.execute(insert(AuditEntry), rows)
+        """Record many changes in one statement (R29), all at this unit of work's time, user and run, each
+        chained to the entry before it (R33)."""
+        todo = list(changes)
+        if not todo:
+            return
+        prev = audit_chain.head(self.session)
+        at_us = chain.microseconds(self.now)
+        rows = []
+        for c in todo:
+            data = chain.data_hash(c.before, c.after)
+            text = chain.entry_text(
+                at_us,
+                self.user,
+                self.login,
+                c.action,
+                c.entity,
+                c.entity_id,
+                c.customer_id,
+                self.run_id,
+                data,
+            )
+            new = chain.link(prev, text)
+            rows.append(
+                {
+                    "at": self.now,
+                    "user_name": self.user,
+                    "login": self.login,
+                    "action": c.action,
+                    "entity": c.entity,
+                    "entity_id": c.entity_id,
+                    "customer_id": c.customer_id,
+                    "before": c.before,
+                    "after": c.after,
+                    "run_id": self.run_id,
+                    "data_hash": data,
+                    "prev_hash": prev or None,
+                    "hash": new,
+                }
+            )
+            prev = new
+        self.session.execute(insert(AuditEntry), rows)
 
     def audit_customers(self, action: str, customer_ids: Any, before: Any, after: Any) -> None:
-        """One audit entry per active customer in `customer_ids` (a select or ids), in one INSERT ... SELECT:
-        the same values before and after for each (a bulk change such as a deactivation)."""
-        json_type = AuditEntry.__table__.c.before.type
+        """One audit entry per active customer in `customer_ids` (a select or ids), with the same values
+        before and after for each (a bulk change such as a deactivation)."""
         C = CustomerRow
-        rows = select(
-            literal(self.now),
-            literal(self.user),
-            literal(action),
-            literal("customer"),
-            C.id,
-            C.id,
-            literal(before, json_type),
-            literal(after, json_type),
-            literal(self.run_id),
-        ).where(C.id.in_(customer_ids), C.active.is_(True))
-        self.session.execute(insert(AuditEntry).from_select(list(AUDIT_COLUMNS), rows))
+        ids = self.session.execute(
+            select(C.id).where(C.id.in_(customer_ids), C.active.is_(True)).order_by(C.id)
+        ).scalars()
+        self.audit_many(Change(action, "customer", i, i, before, after) for i in ids)
 
 
 def _retryable(exc: DBAPIError) -> bool:
@@ -110,11 +128,13 @@ def _retryable(exc: DBAPIError) -> bool:
 
 
 @contextmanager
-def transaction(engine: Engine, user: str, *, write: bool, run_id: str | None = None) -> Iterator[UnitOfWork]:
+def transaction(
+    engine: Engine, user: str, *, write: bool, run_id: str | None = None, login: str | None = None
+) -> Iterator[UnitOfWork]:
     """One transaction: committed when the block ends normally, rolled back on any exception."""
     bound = engine.execution_options(cmkit_write=write)
     with Session(bound, expire_on_commit=False, autoflush=True) as session, session.begin():
-        yield UnitOfWork(session, user, run_id)
+        yield UnitOfWork(session, user, run_id, login)
 
 
 def run(
@@ -124,6 +144,7 @@ def run(
     *,
     write: bool,
     run_id: str | None = None,
+    login: str | None = None,
     finalize_pending: bool = True,
 ) -> T:
     """Run `fn` in one transaction, again (up to 5 times) when the database asks for a retry.
@@ -133,7 +154,7 @@ def run(
     """
     for attempt in range(ATTEMPTS):
         try:
-            with transaction(engine, user, write=write, run_id=run_id) as uow:
+            with transaction(engine, user, write=write, run_id=run_id, login=login) as uow:
                 if write and finalize_pending:
                     uow.audit_many(pending.finalize(uow.session, user))
                 return fn(uow)

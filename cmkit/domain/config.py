@@ -27,6 +27,7 @@ PERMISSIONS = (
     "deactivate",
     "reactivate",
     "delete",
+    "impersonate",  # R31: act as another user (give it as ["*"])
 )
 ADMIN = "admin"
 TOP_KEYS = ("groups", "queues", "attachments", "roles", "users", "activities")

@@ -14,7 +14,7 @@ from typing import TypeVar
 
 from sqlalchemy import Engine, select
 
-from cmkit.db import config_store, uow
+from cmkit.db import config_store, identity, uow
 from cmkit.db.schema import CustomerGroup
 from cmkit.domain.config import ADMIN, Config, GroupDef
 from cmkit.errors import PermissionDenied, ValidationError
@@ -38,29 +38,74 @@ PERMISSION_RULE = {
 
 
 class Context:
-    """One admin's connection to one cmkit database: who acts, on what, under which configuration."""
+    """One admin's connection to one cmkit database: who acts, on what, under which configuration.
 
-    def __init__(self, engine: Engine, user: str = ADMIN, *, run_id: str | None = None) -> None:
+    The acting user is who the database says (R31, cmkit.db.identity): the login, or `admin` for the
+    login that owns the schema. Naming another `user` needs the `impersonate` permission; the audit then
+    records both (`user_name` the user acted as, `login` who really acted).
+    """
+
+    def __init__(self, engine: Engine, user: str | None = None, *, run_id: str | None = None) -> None:
         self.engine = engine
-        self._user = user
+        self._login = identity.login_of(engine)
+        self._user = ADMIN  # while the configuration is read
         self.run_id = run_id if run_id is not None else os.environ.get("CMKIT_RUN_ID") or None
         self._config: Config | None = None
         self._revision = -1
         self._group_ids: dict[str, int] = {}
         self.read(lambda _work: None)  # loads the configuration
-        if user not in self.config.users:
-            known = ", ".join(sorted(self.config.users))
+        self._user = self._acting_user(user)
+
+    def _acting_user(self, asked: str | None) -> str:
+        """R31: the login's own cmkit user, or `asked` when the login may impersonate."""
+        login, users = self._login, self.config.users
+        if login.name == ADMIN and not login.is_owner:
             raise PermissionDenied(
-                f"unknown user {user!r}; add it under [users] in the configuration (known: {known})"
+                f"R31: the login {ADMIN!r} does not own this database; {ADMIN!r} is the owner's name in cmkit"
             )
+        if login.name in users:
+            own = login.name
+        elif login.is_owner:
+            own = ADMIN
+        else:
+            raise PermissionDenied(
+                f"R31: login {login.name!r} is not a user of this cmkit database; the owner can add it "
+                f"(cmkit user add {login.name} --role ...)"
+            )
+        if asked is None or asked == own:
+            return own
+        if asked not in users:
+            known = ", ".join(sorted(users))
+            raise PermissionDenied(
+                f"unknown user {asked!r}; add it under [users] in the configuration (known: {known})"
+            )
+        if not self.config.allowed(own, "impersonate", "*"):
+            raise PermissionDenied(
+                f"R31: {own!r} (login {login.name!r}) may not act as {asked!r}: that needs the 'impersonate' "
+                f"permission; connect as {asked!r} with their own login instead"
+            )
+        return asked
 
     def __repr__(self) -> str:
-        return f"<cmkit {self.engine.url.render_as_string(hide_password=True)} as {self._user!r}>"
+        shown = (
+            self._user if self._user == self._login.name else f"{self._user!r} (login {self._login.name!r})"
+        )
+        return f"<cmkit {self.engine.url.render_as_string(hide_password=True)} as {shown}>"
 
     @property
     def user(self) -> str:
         """The acting user (fixed for the life of the context)."""
         return self._user
+
+    @property
+    def login(self) -> str:
+        """The database login (R31): who really acts."""
+        return self._login.name
+
+    @property
+    def is_owner(self) -> bool:
+        """Whether the login owns the cmkit schema (on PostgreSQL only the owner changes configuration)."""
+        return self._login.is_owner
 
     @property
     def is_postgresql(self) -> bool:
@@ -141,7 +186,13 @@ class Context:
             return fn(work)
 
         return uow.run(
-            self.engine, self._user, step, write=write, run_id=self.run_id, finalize_pending=finalize_pending
+            self.engine,
+            self._user,
+            step,
+            write=write,
+            run_id=self.run_id,
+            login=self._login.name,
+            finalize_pending=finalize_pending,
         )
 
     def read(self, fn: Callable[[uow.UnitOfWork], T]) -> T:
