@@ -10,6 +10,7 @@ from typing import Any
 
 from sqlalchemy.engine import make_url
 
+from cmkit import cli_trust
 from cmkit.errors import CMError
 
 
@@ -149,6 +150,7 @@ def build_parser() -> argparse.ArgumentParser:
     p.set_defaults(func=_demo)
     _add_runbook_parser(sub)
     _add_backup_parsers(sub)
+    cli_trust.add_parsers(sub)
     return parser
 
 

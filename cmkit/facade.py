@@ -32,10 +32,11 @@ from cmkit.services import (
     search,
     tickets,
     transfer,
+    trust,
 )
 from cmkit.services.context import Context
 from cmkit.services.search import QuickResult
-from cmkit.values import ClusterMerges, Customer, CustomerRef, Outcome, Ticket, TicketRef
+from cmkit.values import AuditCheck, ClusterMerges, Customer, CustomerRef, Outcome, Ticket, TicketRef
 
 
 class CustomerManager:
@@ -103,6 +104,23 @@ class CustomerManager:
 
         `tickets=False` leaves out those that moving the customer's tickets away would lift (R18, R23)."""
         return refusals.why_not(self._ctx, action, customer_id, tickets=tickets)
+
+    # -- trust: users, logins, the audit chain (R31-R33) -----------------------------------------------------
+    def add_user(self, name: str, roles: str | Iterable[str], password: str | None = None) -> pd.DataFrame:
+        """Add or update a user with its roles; on PostgreSQL a login granted them (owner only, R32)."""
+        return trust.add_user(self._ctx, name, roles, password)
+
+    def remove_user(self, name: str) -> pd.DataFrame:
+        """Remove a user; on PostgreSQL its login; its audit entries stay (owner only, R32)."""
+        return trust.remove_user(self._ctx, name)
+
+    def users(self) -> pd.DataFrame:
+        """The configured users: name, roles, is_login."""
+        return trust.users(self._ctx)
+
+    def verify_audit(self, anchor: str | None = None) -> AuditCheck:
+        """Recompute the audit chain; name the first entry changed, removed or out of order (R33)."""
+        return trust.verify_audit(self._ctx, anchor)
 
     # -- customers (R1-R7) ---------------------------------------------------------------------------------
     def customer(self, id: CustomerRef) -> Customer:
@@ -303,9 +321,11 @@ class CustomerManager:
         user: str | None = None,
         since: Any = None,
         run_id: str | None = None,
+        *,
+        statements: bool = False,
     ) -> pd.DataFrame:
         """The audit log (R29): who, when, what, before and after; by customer, user, time or run."""
-        return reading.history(self._ctx, customer_id, user, since, run_id)
+        return reading.history(self._ctx, customer_id, user, since, run_id, statements=statements)
 
     def frame(
         self,

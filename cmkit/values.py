@@ -106,3 +106,19 @@ class ClusterMerges:
 CustomerRef: TypeAlias = int | str | Customer
 #: What names a ticket: its id (an int, or a numeric string) or its Ticket snapshot.
 TicketRef: TypeAlias = int | str | Ticket
+
+
+@dataclass(frozen=True)
+class AuditCheck:
+    """The result of verifying the audit chain (R33)."""
+
+    #: the chain holds (and, when asked, the anchor is on it)
+    ok: bool
+    #: how many entries were checked
+    entries: int
+    #: the hash of the last entry that holds: record it, and verify against it later (an anchor)
+    head: str
+    #: the id of the first entry changed, removed before, or inserted out of order (None when ok)
+    first_bad: int | None
+    #: what is wrong, in words ('' when ok)
+    reason: str

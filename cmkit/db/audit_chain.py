@@ -7,13 +7,15 @@ file's write lock already. The hashing itself is cmkit.domain.chain.
 
 from __future__ import annotations
 
+import json
 from collections.abc import Iterator
 from typing import Any
 
-from sqlalchemy import case, func, literal, select, text
+from sqlalchemy import bindparam, case, func, literal, select, text, update
 from sqlalchemy.orm import Session
 
-from cmkit.db.schema import AuditEntry
+from cmkit.db import repo
+from cmkit.db.schema import AuditEntry, ProtocolEntry
 from cmkit.domain import chain
 
 L = AuditEntry
@@ -96,3 +98,57 @@ def stored(session: Session) -> Iterator[chain.Stored]:
         if len(rows) < BATCH:
             return
         last = rows[-1].id
+
+
+def latest(session: Session) -> str:
+    """The hash of the newest entry, whoever may read it ('' for an empty log); no lock."""
+    if session.get_bind().dialect.name == "postgresql":
+        return str(session.execute(text("SELECT cmkit_audit_head()")).scalar() or chain.GENESIS)
+    return session.execute(select(L.hash).order_by(L.id.desc()).limit(1)).scalar() or chain.GENESIS
+
+
+def scrub(session: Session, changes: list[tuple[int, Any, Any]]) -> None:
+    """Replace these entries' values before and after (id, before, after) and mark them scrubbed (R24):
+    their hashes stay, so the chain holds. On PostgreSQL through the owner's function, which checks that the
+    login may change the entries' customers."""
+    if not changes:
+        return
+    if session.get_bind().dialect.name == "postgresql":
+        session.execute(
+            text("SELECT cmkit_scrub_audit(CAST(:i AS bigint[]), CAST(:b AS jsonb[]), CAST(:a AS jsonb[]))"),
+            {
+                "i": [c[0] for c in changes],
+                "b": [json.dumps(c[1]) for c in changes],
+                "a": [json.dumps(c[2]) for c in changes],
+            },
+        )
+        return
+    table = repo.table_of(L)
+    session.execute(
+        update(table)
+        .where(table.c.id == bindparam("b_id"))
+        .values(before=bindparam("b_before"), after=bindparam("b_after"), scrubbed=True),
+        [{"b_id": i, "b_before": b, "b_after": a} for i, b, a in changes],
+    )
+
+
+def rename_in_protocol(session: Session, names: dict[int, str]) -> None:
+    """The ticket protocol names customer id -> this name from now on (anonymise: the protocol is
+    append-only, R33; on PostgreSQL through the owner's function)."""
+    if not names:
+        return
+    if session.get_bind().dialect.name == "postgresql":
+        session.execute(
+            text("SELECT cmkit_rename_in_protocol(CAST(:i AS integer[]), CAST(:n AS text[]))"),
+            {"i": list(names), "n": list(names.values())},
+        )
+        return
+    table = repo.table_of(ProtocolEntry)
+    rows = [{"b_id": i, "b_name": n} for i, n in names.items()]
+    for side in ("old", "new"):
+        session.execute(
+            update(table)
+            .where(table.c[f"{side}_customer_id"] == bindparam("b_id"))
+            .values({f"{side}_customer_name": bindparam("b_name")}),
+            rows,
+        )

@@ -43,7 +43,14 @@ CONFIG_TABLES = (
 )
 WRITES = ("write", "deactivate", "reactivate", "delete", "transfer", "comments_write", "attachments_write")
 LOGIN = re.compile(r"^[A-Za-z_][A-Za-z0-9_-]{0,62}$")
-FUNCTIONS = ("cmkit_user()", "cmkit_groups(VARIADIC text[])", "cmkit_reads_all()")
+FUNCTIONS = (
+    "cmkit_user()",
+    "cmkit_groups(VARIADIC text[])",
+    "cmkit_reads_all()",
+    "cmkit_scrub_audit(bigint[], jsonb[], jsonb[])",
+    "cmkit_rename_in_protocol(integer[], text[])",
+    "cmkit_audit_head()",
+)
 
 
 def quoted(name: str) -> str:

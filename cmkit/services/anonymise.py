@@ -11,7 +11,7 @@ from typing import Any
 import pandas as pd
 from sqlalchemy import bindparam, delete, literal, or_, select, update
 
-from cmkit.db import repo
+from cmkit.db import audit_chain, repo
 from cmkit.db.details_schema import AttachmentRow, CommentRow
 from cmkit.db.repo import table_of
 from cmkit.db.schema import AuditEntry, CustomerRow, ProtocolEntry
@@ -313,7 +313,7 @@ def _anonymise_plan(work: UnitOfWork, erasure: Erasure, scope: Any) -> pd.DataFr
 
 def _apply_anonymise(ctx: Context, work: UnitOfWork, erasure: Erasure, scope: Any) -> None:
     s, ids = work.session, erasure.ids
-    values = []
+    values: list[dict[str, Any]] = []
     for c in erasure.customers:
         defs = ctx.group(c.group).fields_for(c.kind)
         data = {k: v for k, fd in defs.items() if (v := placeholder_value(fd, c.id)) is not None}
@@ -345,15 +345,7 @@ def _apply_anonymise(ctx: Context, work: UnitOfWork, erasure: Erasure, scope: An
         )
         removed[f"{entity}_removed"] = int(getattr(gone, "rowcount", 0) or 0)
     new_name = {v["b_id"]: v["b_name"] for v in values}
-    names = [{"b_id": i, "b_name": new_name[c]} for i, c in erasure.named_ids.items()]
-    pt = table_of(P)
-    for side in ("old", "new"):
-        s.execute(
-            update(pt)
-            .where(pt.c[f"{side}_customer_id"] == bindparam("b_id"))
-            .values({f"{side}_customer_name": bindparam("b_name")}),
-            names,
-        )
+    audit_chain.rename_in_protocol(s, {i: new_name[c] for i, c in erasure.named_ids.items()})
     if erasure.rewrites:
         cmt = table_of(Cm)
         s.execute(
@@ -400,11 +392,4 @@ def _redact_audit(work: UnitOfWork, erasure: Erasure) -> None:
         }
         for i, b, a in mention
     ]
-    if changes:
-        lt = table_of(L)
-        s.execute(
-            update(lt)
-            .where(lt.c.id == bindparam("b_id"))
-            .values(before=bindparam("b_before"), after=bindparam("b_after")),
-            changes,
-        )
+    audit_chain.scrub(s, [(c["b_id"], c["b_before"], c["b_after"]) for c in changes])

@@ -7,6 +7,7 @@ from typing import Any
 
 import pandas as pd
 from sqlalchemy import case, func, literal, select, union_all
+from sqlalchemy.orm import aliased
 
 from cmkit.db import arrow_frames, repo
 from cmkit.db.schema import AdditionalCustomer, AuditEntry, CustomerGroup, CustomerRow, Queue, TicketRow
@@ -18,6 +19,8 @@ from cmkit.services.customers import expand_fields
 from cmkit.values import CustomerRef
 
 C, T, A, L = CustomerRow, TicketRow, AdditionalCustomer, AuditEntry
+#: the action of the entries PostgreSQL writes itself for every change a login makes (cmkit.db migration 0004)
+RAW_SQL = "raw SQL"
 FRAMES = ("customers", "tickets", "ticket_customers", "comments", "attachments", "history")
 
 
@@ -44,15 +47,21 @@ def history(
     user: str | None = None,
     since: Any = None,
     run_id: str | None = None,
+    *,
+    statements: bool = False,
 ) -> pd.DataFrame:
-    """The audit log (R29), newest last: who, when, what, values before and after; filter by
-    customer, user, start time or runbook run."""
+    """The audit log (R29), newest last: who (the user acted as, and the login that acted: R31), when,
+    what, values before and after; filter by customer, user, start time or runbook run.
+
+    On PostgreSQL the database logs every change a login makes itself (action `raw SQL`, R33); entries of
+    a transaction in which cmkit described its changes are left out unless `statements=True`."""
 
     def op(work: UnitOfWork) -> pd.DataFrame:
         stmt = select(
             L.id,
             L.at,
             L.user_name.label("user"),
+            L.login,
             L.action,
             L.entity,
             L.entity_id,
@@ -77,6 +86,12 @@ def history(
             stmt = stmt.where(L.at >= _since(since))
         if run_id is not None:
             stmt = stmt.where(L.run_id == run_id)
+        if not statements:
+            described = aliased(L)
+            covered = (
+                select(described.id).where(described.txid == L.txid, described.action != RAW_SQL).exists()
+            )
+            stmt = stmt.where(~((L.action == RAW_SQL) & covered))
         df = repo.frame_of(work.session, stmt)
         df["at"] = pd.to_datetime(df["at"], utc=True)  # SQLite returns UTC times without their zone
         for col in ("entity_id", "customer_id"):

@@ -92,6 +92,8 @@ FUNCTIONS = (
     "cmkit_user()", "cmkit_groups(VARIADIC text[])", "cmkit_reads_all()", "cmkit_refuse(text, integer)",
     "cmkit_guard_customers()", "cmkit_guard_tickets()", "cmkit_guard_links()", "cmkit_append_only()",
     "cmkit_chain_entry()", "cmkit_statement_log()", "cmkit_entry_text(audit_log)",
+    "cmkit_scrub_audit(bigint[], jsonb[], jsonb[])", "cmkit_rename_in_protocol(integer[], text[])",
+    "cmkit_audit_head()",
 )
 
 
@@ -157,6 +159,12 @@ END $$""",
         "CREATE POLICY cmkit_read ON audit_log FOR SELECT USING "
         f"((SELECT cmkit_reads_all()) OR {visible_customer})",
         "CREATE POLICY cmkit_insert ON audit_log FOR INSERT WITH CHECK (true)",
+        # no login changes the record: these let an UPDATE or DELETE reach the append-only trigger, which
+        # refuses it loudly, also after a grant added later (R33)
+        "CREATE POLICY cmkit_update ON audit_log FOR UPDATE USING (true)",
+        "CREATE POLICY cmkit_delete ON audit_log FOR DELETE USING (true)",
+        "CREATE POLICY cmkit_update ON ticket_protocol FOR UPDATE USING (true)",
+        "CREATE POLICY cmkit_delete ON ticket_protocol FOR DELETE USING (true)",
     ]
     for table, permission in (("comments", "comments"), ("attachments", "attachments")):
         readable = f"customer_id IN (SELECT id FROM customers WHERE group_id = ANY ({groups.format(repr(permission + '_read'))}))"
@@ -246,7 +254,9 @@ END $$""",
     ]
     # -- the record cannot be rewritten (R33): append-only for everyone but the owner -------------------------------
     out += [
-        f"""CREATE OR REPLACE FUNCTION cmkit_append_only() RETURNS trigger LANGUAGE plpgsql {definer} AS $$
+        # not SECURITY DEFINER: it asks who runs the statement (the owner's own functions may, R24's scrub)
+        f"""CREATE OR REPLACE FUNCTION cmkit_append_only() RETURNS trigger LANGUAGE plpgsql
+  SET search_path = {schema}, pg_catalog AS $$
 BEGIN
   IF current_user::text <> (SELECT pg_get_userbyid(c.relowner)::text FROM pg_class c WHERE c.oid = TG_RELID)
      AND NOT coalesce((SELECT rolsuper FROM pg_roles WHERE rolname = current_user), false) THEN
@@ -263,6 +273,40 @@ END $$""",
             f"CREATE TRIGGER cmkit_append_only_truncate BEFORE TRUNCATE ON {table} FOR EACH STATEMENT "
             "EXECUTE FUNCTION cmkit_append_only()",
         ]
+    # -- R24's scrub and anonymised names: the owner's functions, for a login holding the permissions --------------
+    may_change = "(SELECT cmkit_groups('write', 'delete'))::int[]"
+    every = f"(cardinality({may_change}) = (SELECT count(*) FROM customer_groups))"
+    out += [
+        f"""CREATE OR REPLACE FUNCTION cmkit_scrub_audit(ids bigint[], befores jsonb[], afters jsonb[]) RETURNS void
+  LANGUAGE plpgsql {definer} AS $$
+DECLARE bad bigint;
+BEGIN
+  SELECT a.id INTO bad FROM audit_log a LEFT JOIN customers c ON c.id = a.customer_id
+    WHERE a.id = ANY (ids) AND CASE WHEN c.id IS NULL THEN NOT {every} ELSE NOT c.group_id = ANY ({may_change}) END
+    LIMIT 1;
+  IF FOUND THEN
+    RAISE EXCEPTION 'R24: login % may not scrub audit entry #%: that needs the write or delete permission on its customer''s group', session_user, bad
+      USING ERRCODE = '42501';
+  END IF;
+  UPDATE audit_log a SET before = v.b, after = v.f, scrubbed = true
+    FROM unnest(ids, befores, afters) AS v(i, b, f) WHERE a.id = v.i;
+END $$""",
+        f"""CREATE OR REPLACE FUNCTION cmkit_rename_in_protocol(ids integer[], names text[]) RETURNS void
+  LANGUAGE plpgsql {definer} AS $$
+DECLARE bad integer;
+BEGIN
+  SELECT v.i INTO bad FROM unnest(ids) AS v(i) LEFT JOIN customers c ON c.id = v.i
+    WHERE CASE WHEN c.id IS NULL THEN NOT {every} ELSE NOT c.group_id = ANY ({may_change}) END LIMIT 1;
+  IF FOUND THEN
+    RAISE EXCEPTION 'R24: login % may not rename customer #% in the ticket protocol', session_user, bad
+      USING ERRCODE = '42501';
+  END IF;
+  UPDATE ticket_protocol p SET old_customer_name = v.n FROM unnest(ids, names) AS v(i, n) WHERE p.old_customer_id = v.i;
+  UPDATE ticket_protocol p SET new_customer_name = v.n FROM unnest(ids, names) AS v(i, n) WHERE p.new_customer_id = v.i;
+END $$""",
+        f"""CREATE OR REPLACE FUNCTION cmkit_audit_head() RETURNS text LANGUAGE sql STABLE {definer} AS $$
+  SELECT hash FROM audit_log ORDER BY id DESC LIMIT 1 $$""",
+    ]
     # -- the chain for entries the database writes itself, the login for all (R31, R33) -------------------------
     out += [
         f"""CREATE OR REPLACE FUNCTION cmkit_entry_text(e audit_log) RETURNS text LANGUAGE sql IMMUTABLE {definer} AS $$
@@ -306,20 +350,20 @@ BEGIN
   END IF;
   IF n = 0 THEN RETURN NULL; END IF;
   INSERT INTO audit_log (at, user_name, action, entity, entity_id, customer_id, before, after)
-  VALUES (now(), coalesce(cmkit_user(), session_user::text), 'raw SQL', TG_TABLE_NAME, NULL,
+  VALUES (now(), coalesce(cmkit_user(), session_user::text), 'raw SQL', TG_ARGV[2], NULL,
           CASE WHEN n = 1 THEN one END, NULL,
           jsonb_build_object('statement', TG_OP, 'rows', n, 'ids', ids));
   RETURN NULL;
 END $$"""
     )
-    logged = {
-        "customers": ("id", "id"),
-        "tickets": ("id", "main_customer_id"),
-        "ticket_additional_customers": ("ticket_id", "customer_id"),
-        "comments": ("id", "customer_id"),
-        "attachments": ("id", "customer_id"),
+    logged = {  # table: (key column, customer column, entity)
+        "customers": ("id", "id", "customer"),
+        "tickets": ("id", "main_customer_id", "ticket"),
+        "ticket_additional_customers": ("ticket_id", "customer_id", "ticket_customer"),
+        "comments": ("id", "customer_id", "comment"),
+        "attachments": ("id", "customer_id", "attachment"),
     }
-    for table, (key, customer) in logged.items():
+    for table, (key, customer, entity) in logged.items():
         for event, tables in (
             ("INSERT", "NEW TABLE AS new_rows"),
             ("UPDATE", "OLD TABLE AS old_rows NEW TABLE AS new_rows"),
@@ -327,7 +371,7 @@ END $$"""
         ):
             out.append(
                 f"CREATE TRIGGER cmkit_log_{event.lower()} AFTER {event} ON {table} REFERENCING {tables} "
-                f"FOR EACH STATEMENT EXECUTE FUNCTION cmkit_statement_log('{key}', '{customer}')"
+                f"FOR EACH STATEMENT EXECUTE FUNCTION cmkit_statement_log('{key}', '{customer}', '{entity}')"
             )
     for fn in FUNCTIONS:
         out.append(f"REVOKE ALL ON FUNCTION {fn} FROM PUBLIC")
