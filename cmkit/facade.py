@@ -118,6 +118,10 @@ class CustomerManager:
         """The configured users: name, roles, is_login."""
         return trust.users(self._ctx)
 
+    def audit_head(self) -> str:
+        """The hash of the newest audit entry: an anchor to verify against later (R33)."""
+        return trust.audit_head(self._ctx)
+
     def verify_audit(self, anchor: str | None = None) -> AuditCheck:
         """Recompute the audit chain; name the first entry changed, removed or out of order (R33)."""
         return trust.verify_audit(self._ctx, anchor)

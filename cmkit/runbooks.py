@@ -324,7 +324,9 @@ def show_plan(plan: Plan, *by: str) -> pd.DataFrame:
 
 def finish(cm: CustomerManager) -> pd.DataFrame:
     """The closing cell of every runbook: what this run changed, from the audit log (R29) by the run id
-    `start` gave the connection. Prints the entries counted by action; returns them as a table."""
+    `start` gave the connection. Prints the entries counted by action and the audit chain's head (R33: the
+    record keeps it, and `cmkit verify --anchor HEAD` shows later that the past still holds it); returns
+    the entries as a table (its `attrs["audit_head"]` is the head)."""
     if cm.run_id is None:
         raise CMError(
             "this connection has no run id; open the runbook's connection with cmkit.runbooks.start()"
@@ -336,6 +338,11 @@ def finish(cm: CustomerManager) -> pd.DataFrame:
         counts = changed.groupby("action", sort=False).size()
         listed = ", ".join(f"{n} {action}" for action, n in counts.items())
         print(f"run {cm.run_id}: {len(changed)} audit entries ({listed})")
+    head = cm.audit_head()
+    print(
+        f"audit chain head: {head}\n(check later that the past still holds it: cmkit verify --anchor {head})"
+    )
+    changed.attrs["audit_head"] = head
     return changed
 
 

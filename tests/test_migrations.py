@@ -124,3 +124,28 @@ def test_migrations_init_on_an_existing_database_is_idempotent(
     assert migrate.current_revision(engine_for(db_url)) == migrate.head_revision()
     assert differences(db_url) == []
     assert cmkit.connect(db_url).customer(world["anna"].id) == world["anna"]
+
+
+def test_r33_init_chains_the_entries_of_a_database_of_the_previous_schema(empty_url: str) -> None:
+    """A database written before the chain: init hashes its entries in id order, loses none, and the
+    chain verifies; a second init changes nothing (idempotent)."""
+    upgrade_to(empty_url, "0003")
+    now = "2026-01-02 03:04:05.123456"
+    with engine_for(empty_url).begin() as conn:
+        for i in range(1, 4):
+            conn.execute(
+                sa.text(
+                    "INSERT INTO audit_log (at, user_name, action, entity, entity_id, customer_id, before, after) "
+                    "VALUES (:at, 'admin', 'edit', 'customer', :i, :i, :b, :a)"
+                ),
+                {"at": now, "i": i, "b": '{"email": null}', "a": f'{{"email": "n{i}@example.org"}}'},
+            )
+    cmkit.init(empty_url, CONFIG)
+    cm = cmkit.connect(empty_url)
+    check = cm.verify_audit()
+    assert check.ok and check.entries == 4  # the three old entries and the configuration's
+    old = cm.history().iloc[:3]
+    assert old["after"].tolist() == [{"email": f"n{i}@example.org"} for i in range(1, 4)]
+    head = check.head
+    cmkit.init(empty_url, CONFIG)
+    assert cm.verify_audit(anchor=head).ok and cm.verify_audit().head == head

@@ -9,6 +9,7 @@ from __future__ import annotations
 import ast
 import datetime as dt
 import json
+import re
 from collections.abc import Callable
 from pathlib import Path
 from typing import Any
@@ -17,6 +18,7 @@ import pandas as pd
 import pytest
 import sqlalchemy as sa
 
+import cmkit
 from cmkit import CMError, CustomerManager, Outcome, ValidationError
 from cmkit.cli import main
 from cmkit.db.engine import engine_for
@@ -58,6 +60,9 @@ def _run(name: str, db_url: str, tmp_path: Path, **params: Any) -> RunResult:
     injected = _injected(result.output)
     assert injected["run_id"] == result.run_id and injected["dry_run"] is params["dry_run"]
     assert f"run {result.run_id}:" in _outputs(result.output)  # start() says it, and so does finish()
+    head = re.search(r"audit chain head: ([0-9a-f]{64})", _outputs(result.output))
+    assert head, "the record keeps the audit chain's head (R33)"
+    assert cmkit.connect(db_url).verify_audit(anchor=head.group(1)).ok
     return result
 
 
@@ -186,7 +191,10 @@ def test_finish_shows_what_the_run_changed_by_its_run_id(
     changed = finish(run)
     assert changed["action"].tolist() == ["deactivate", "create_ticket"]
     assert set(changed["run_id"]) == {"run-1"}
-    assert "run run-1: 2 audit entries (1 deactivate, 1 create_ticket)" in capsys.readouterr().out
+    out = capsys.readouterr().out
+    assert "run run-1: 2 audit entries (1 deactivate, 1 create_ticket)" in out
+    assert f"audit chain head: {changed.attrs['audit_head']}" in out
+    assert cm.verify_audit(anchor=changed.attrs["audit_head"]).ok  # test_r33: the record anchors the chain
     assert cm.protocol(ticket.id)[["action", "run_id"]].values.tolist() == [["created", "run-1"]]
     with pytest.raises(CMError, match="no run id"):
         finish(cm)

@@ -134,3 +134,8 @@ def verify_audit(ctx: Context, anchor: str | None = None) -> AuditCheck:
         )
 
     return ctx.read(op)
+
+
+def audit_head(ctx: Context) -> str:
+    """The hash of the newest audit entry (R33): record it, and verify against it later."""
+    return ctx.read(lambda work: audit_chain.latest(work.session))
