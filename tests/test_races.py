@@ -36,8 +36,8 @@ def hold_before_commit(monkeypatch: pytest.MonkeyPatch) -> None:
     original = uow.transaction
 
     @contextmanager
-    def held(engine: Any, user: str, *, write: bool, run_id: str | None = None) -> Iterator[uow.UnitOfWork]:
-        with original(engine, user, write=write, run_id=run_id) as work:
+    def held(engine: Any, user: str, *, write: bool, **kw: Any) -> Iterator[uow.UnitOfWork]:
+        with original(engine, user, write=write, **kw) as work:
             yield work
             if write and getattr(_racing, "on", False):
                 time.sleep(HOLD_SECONDS)

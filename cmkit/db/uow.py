@@ -75,9 +75,11 @@ class UnitOfWork:
             return
         prev = audit_chain.head(self.session)
         at_us = chain.microseconds(self.now)
+        data_hashes: dict[tuple[int, int], str] = {}  # a bulk change repeats the same values: hash them once
         rows = []
         for c in todo:
-            data = chain.data_hash(c.before, c.after)
+            key = (id(c.before), id(c.after))
+            data = data_hashes.get(key) or data_hashes.setdefault(key, chain.data_hash(c.before, c.after))
             text = chain.entry_text(
                 at_us,
                 self.user,
