@@ -86,6 +86,8 @@ def test_every_runbook_has_parameters_with_a_dry_run_default() -> None:
         "move-contacts",
         "anonymise-customers",
         "import-customers",
+        "apply-plan",
+        "revert-run",
     }
     for book in books.values():
         assert book.parameters["dry_run"] is True and book.parameters["url"] is None, book.name

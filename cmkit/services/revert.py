@@ -470,7 +470,7 @@ class _Inverter:
             row, extra = found
             if role == "main" and row.main_customer_id != old:
                 return f"R35: ticket {row.number}: its main customer is #{row.main_customer_id} now (changed since)"
-            if role != "main" and old not in extra:
+            if role != "main" and old not in (extra | {row.main_customer_id} if old_stays else extra):
                 return f"R35: ticket {row.number}: #{old} is no longer an additional customer (changed since)"
             on_now = new == row.main_customer_id or new in extra
             expected_on = (new in extra) if role == "main" else on_now
