@@ -40,7 +40,9 @@ def test_r34_dry_run_is_a_plan_with_id_fingerprint_and_the_rows_it_read(cm: Cust
     assert (plan.operation, plan.made_by) == ("transfer_tickets", "admin")
     assert plan.arguments == {"source_id": anna.id, "target_id": world["carl"].id, "only_open": True}
     assert plan.reads is not None
-    seen = dict(zip(zip(plan.reads["entity"], plan.reads["id"]), plan.reads["seen"], strict=True))
+    seen = dict(
+        zip(zip(plan.reads["entity"], plan.reads["id"], strict=True), plan.reads["seen"], strict=True)
+    )
     assert seen[("ticket", t1.id)] == f"open, main #{anna.id}"
     assert seen[("ticket", t2.id)] == f"open, main #{bert.id}, additional #{anna.id}"
     assert seen[("customer", anna.id)].startswith("v1, active")

@@ -505,7 +505,16 @@ class _Inverter:
                     s.execute(delete(A).where(A.ticket_id == t, A.customer_id == old))
                 if not new_was_on:
                     s.execute(insert(A).values(ticket_id=t, customer_id=new))
-            tickets.protocol_entry(self.work, t, "reverted", role, old=c_old, new=c_new)
+            # the protocol tells each change of the ticket's customers, so that it replays to them (R16)
+            if role == "main":
+                tickets.protocol_entry(self.work, t, "reverted", "main", old=c_old, new=c_new)
+                if old_stays:
+                    tickets.protocol_entry(self.work, t, "reverted", "additional", old=None, new=c_old)
+            elif not (old_stays and new_was_on):
+                gone = None if old_stays else c_old
+                tickets.protocol_entry(
+                    self.work, t, "reverted", role, old=gone, new=None if new_was_on else c_new
+                )
             self.work.audit(
                 "replace_customer",
                 "ticket",
