@@ -89,8 +89,8 @@ def finish(
     (`plan.expect`), the rows it read are compared with what is there now, in this transaction under the
     operation's locks: any difference refuses it (PreconditionFailed with `.changed`; a dry run returns the
     differences in `changed`), as does a plan that had problems when it was made."""
-    expect = plan.expect if plan is not None else None
-    if expect is not None:
+    if plan is not None and plan.expect is not None:
+        expect = plan.expect
         if expect.problems:
             raise PreconditionFailed(
                 [
@@ -98,7 +98,7 @@ def finish(
                     *expect.problems,
                 ]
             )
-        changed = planning.differences(plan, changes)  # type: ignore[arg-type]
+        changed = planning.differences(plan, changes)
         if len(changed):
             message = planning.refusal(expect, changed)
             if dry_run:
@@ -106,15 +106,11 @@ def finish(
             raise PreconditionFailed([message, *problems], blocking, changed)
         if dry_run:
             return replace(expect, changed=changed, problems=problems)
-    if dry_run:
-        outcome = Outcome(applied=False, changes=changes, problems=problems, blocking=blocking)
-        return planning.make(outcome, plan) if plan is not None else outcome
-    if problems:
-        raise PreconditionFailed(problems, blocking)
-    if apply is not None:
-        apply()
-    if expect is not None:
-        planning.applied_entry(plan)  # type: ignore[arg-type]
+        if problems:
+            raise PreconditionFailed(problems, blocking)
+        if apply is not None:
+            apply()
+        planning.applied_entry(plan)
         return Outcome(
             applied=True,
             changes=changes,
@@ -126,4 +122,11 @@ def finish(
             made_by=expect.made_by,
             made_at=expect.made_at,
         )
+    if dry_run:
+        outcome = Outcome(applied=False, changes=changes, problems=problems, blocking=blocking)
+        return planning.make(outcome, plan) if plan is not None else outcome
+    if problems:
+        raise PreconditionFailed(problems, blocking)
+    if apply is not None:
+        apply()
     return Outcome(applied=True, changes=changes, problems=[])
