@@ -61,18 +61,80 @@ def _runbook_run(args: argparse.Namespace) -> int:
 
     params = {key: parse_value(value, key) for key, value in args.parameter or []}
     result = run_runbook(
-        args.name, params, url=args.url, runs_dir=args.runs, directory=args.dir, progress=not args.quiet
+        args.name,
+        params,
+        url=args.url,
+        runs_dir=args.runs,
+        directory=args.dir,
+        progress=not args.quiet,
+        plan_only=args.plan_only,
     )
+    return _report(result, args.name)
+
+
+def _report(result: Any, name: str) -> int:
     print(f"run {result.run_id}: record {result.output}")
     if not result.ok:
-        print(f"cmkit: runbook {args.name} failed: {result.error} (see {result.output})", file=sys.stderr)
+        print(f"cmkit: runbook {name} failed: {result.error} (see {result.output})", file=sys.stderr)
         return 1
     if result.dry_run:
-        print(
-            f"dry run: nothing changed; read the plan in {result.output}, then run again with -p dry_run false"
-        )
+        if result.plan is not None:
+            print(f"plan kept in {result.plan}; after review: cmkit runbook apply {result.output}")
+        else:
+            print(
+                f"dry run: nothing changed; read the plan in {result.output}, then run again with -p dry_run false"
+            )
     else:
         print(f"applied; its changes: cm.history(run_id={result.run_id!r})")
+    return 0
+
+
+def _runbook_apply(args: argparse.Namespace) -> int:
+    from cmkit.runbooks import apply_record
+
+    result = apply_record(
+        args.record, url=args.url, runs_dir=args.runs, directory=args.dir, progress=not args.quiet
+    )
+    code = _report(result, "apply-plan")
+    if code == 0:
+        from cmkit.runbooks import record_text
+
+        refused = [
+            line for line in record_text(result.output) if line.startswith("plan ") and ": R34:" in line
+        ]
+        if refused:
+            print(
+                "cmkit: a plan was refused (R34); nothing of it was applied; see " + str(result.output),
+                file=sys.stderr,
+            )
+            return 1
+    return code
+
+
+def _revert(args: argparse.Namespace) -> int:
+    import pandas as pd
+
+    from cmkit.connection import connect
+
+    cm = connect(args.url)
+    outcome = cm.revert(
+        args.run_id or None, args.audit_id, dry_run=not args.apply, skip_conflicts=args.skip_conflicts
+    )
+    with pd.option_context("display.width", 160, "display.max_colwidth", 60, "display.max_rows", 200):
+        print(
+            outcome.changes.drop(columns=["conflict"]).to_string(index=False)
+            if len(outcome.changes)
+            else "nothing to revert"
+        )
+    for problem in [c for c in outcome.changes["conflict"] if c]:
+        print(" conflict:", problem)
+    if outcome.applied:
+        print(f"reverted in run {outcome.run_id}; revert that with: cmkit revert {outcome.run_id} --apply")
+    else:
+        print(
+            f"dry run: nothing changed ({len(outcome.changes)} step(s)); apply with --apply"
+            + (" --skip-conflicts" if outcome.problems else "")
+        )
     return 0
 
 
@@ -97,7 +159,21 @@ def _add_runbook_parser(sub: Any) -> None:
     q.add_argument("--runs", default="runs", help="folder for the executed notebooks (default: runs)")
     q.add_argument("--dir", help="runbook folder (default: notebooks/runbooks)")
     q.add_argument("--quiet", action="store_true", help="no progress bar")
+    q.add_argument(
+        "--plan-only",
+        action="store_true",
+        help="a dry run that keeps its plan next to the record, for `cmkit runbook apply RECORD` (R34)",
+    )
     q.set_defaults(func=_runbook_run)
+    q = rsub.add_parser("apply", help="apply exactly the plan kept with a dry run's record (R34)")
+    q.add_argument(
+        "record", help="the dry run's record, e.g. runs/20260301T101500Z-merge-duplicates-3f9a1c.ipynb"
+    )
+    q.add_argument("--url", help="database URL (default: $CMKIT_URL, else sqlite:///data/cmkit.db)")
+    q.add_argument("--runs", help="folder for the apply's record (default: the dry run record's folder)")
+    q.add_argument("--dir", help="runbook folder (default: notebooks/runbooks)")
+    q.add_argument("--quiet", action="store_true", help="no progress bar")
+    q.set_defaults(func=_runbook_apply)
 
 
 def _backup(args: argparse.Namespace) -> int:
@@ -151,6 +227,15 @@ def build_parser() -> argparse.ArgumentParser:
     _add_runbook_parser(sub)
     _add_backup_parsers(sub)
     cli_trust.add_parsers(sub)
+    p = sub.add_parser("revert", help="undo a run's changes from the audit log, newest first (R35)")
+    p.add_argument("run_id", nargs="?", default="", help="the run id to revert (see its record, or history)")
+    p.add_argument(
+        "--audit-id", type=int, help="instead: revert the one operation that wrote this audit entry"
+    )
+    p.add_argument("--apply", action="store_true", help="revert (default: show the plan and its conflicts)")
+    p.add_argument("--skip-conflicts", action="store_true", help="revert what can be; leave conflicting rows")
+    p.add_argument("--url", help="database URL (default: $CMKIT_URL, else sqlite:///data/cmkit.db)")
+    p.set_defaults(func=_revert)
     return parser
 
 

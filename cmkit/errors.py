@@ -41,16 +41,25 @@ class PermissionDenied(CMError):
 
 
 class PreconditionFailed(CMError):
-    """A rule refuses the operation. `.problems` lists the rules' messages, `.blocking` the blocking tickets."""
+    """A rule refuses the operation. `.problems` lists the rules' messages, `.blocking` the blocking tickets,
+    `.changed` (R34) the rows that differ from what an applied plan saw: entity, id, planned, now."""
 
-    def __init__(self, problems: Iterable[str], blocking: pd.DataFrame | None = None) -> None:
+    def __init__(
+        self,
+        problems: Iterable[str],
+        blocking: pd.DataFrame | None = None,
+        changed: pd.DataFrame | None = None,
+    ) -> None:
+        import pandas as pd
+
         self.problems = list(problems)
         super().__init__("\n".join(self.problems))
         if blocking is None:
-            import pandas as pd
-
             blocking = pd.DataFrame(columns=["id", "number", "subject", "state", "customer_id", "role"])
         self.blocking = blocking
+        if changed is None:
+            changed = pd.DataFrame(columns=["entity", "id", "planned", "now"])
+        self.changed = changed
 
 
 class StaleVersion(CMError):

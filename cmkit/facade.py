@@ -7,6 +7,7 @@ Each method delegates to a plain operation function in cmkit.services, passing t
 from __future__ import annotations
 
 from collections.abc import Iterable, Mapping
+from pathlib import Path
 from typing import Any
 
 import pandas as pd
@@ -26,9 +27,11 @@ from cmkit.services import (
     invariants,
     lifecycle,
     merge,
+    plans,
     printing,
     reading,
     refusals,
+    revert,
     search,
     tickets,
     transfer,
@@ -424,3 +427,19 @@ class CustomerManager:
     def import_columns(self, group: str) -> pd.DataFrame:
         """The columns import_customers understands for `group`, with their meaning."""
         return importing.import_columns(self._ctx, group)
+
+    # -- plans and runs (R34, R35) ----------------------------------------------------------------------------
+    def apply(self, plan: Outcome | str | Path, *, dry_run: bool = False) -> Outcome:
+        """Apply exactly a dry run's plan (or a plan file), or nothing if a row it read changed (R34)."""
+        return plans.apply(self._ctx, plan, dry_run=dry_run)
+
+    def revert(
+        self,
+        run_id: str | None = None,
+        audit_id: int | None = None,
+        *,
+        dry_run: bool = False,
+        skip_conflicts: bool = False,
+    ) -> Outcome:
+        """Undo a run (or the operation of one audit entry) from the audit log, newest first (R35)."""
+        return revert.revert(self._ctx, run_id, audit_id, dry_run=dry_run, skip_conflicts=skip_conflicts)

@@ -31,11 +31,16 @@ from typing import TYPE_CHECKING, Any, Protocol
 import pandas as pd
 
 from cmkit.errors import CMError, ValidationError
+from cmkit.values import ClusterMerges, Outcome
 
 if TYPE_CHECKING:
     from cmkit.facade import CustomerManager
 
 RUNS_DIR = Path("runs")
+#: next to a record runs/ID.ipynb, its dry run's plans: runs/ID.plan.json (R34)
+PLAN_SUFFIX = ".plan.json"
+PLAN_ENV = "CMKIT_PLAN_FILE"
+PLANS_FORMAT = "cmkit-runbook-plans-1"
 _PACKAGE_ROOT = Path(__file__).resolve().parent.parent
 #: Parameters the runner sets for each run; a caller cannot give them.
 RESERVED = frozenset({"run_id"})
@@ -54,13 +59,15 @@ class Runbook:
 
 @dataclass(frozen=True)
 class RunResult:
-    """One run: its id, the executed notebook, and the error if a cell failed (None when it succeeded)."""
+    """One run: its id, the executed notebook, and the error if a cell failed (None when it succeeded).
+    `plan`: the file next to the record that keeps the plan(s) a dry run made (R34), if it kept any."""
 
     run_id: str
     name: str
     output: Path
     parameters: dict[str, Any]
     error: str | None = None
+    plan: Path | None = None
 
     @property
     def ok(self) -> bool:
@@ -210,6 +217,12 @@ def _environment(values: Mapping[str, str]) -> Iterator[None]:
                 os.environ[k] = v
 
 
+def plan_file(record: str | Path) -> Path:
+    """Where the plan of the run recorded in `record` (runs/ID.ipynb) is kept: runs/ID.plan.json."""
+    path = Path(record)
+    return path.with_name(path.name.removesuffix(".ipynb") + PLAN_SUFFIX)
+
+
 def run_runbook(
     name: str,
     parameters: Mapping[str, Any] | None = None,
@@ -218,8 +231,14 @@ def run_runbook(
     runs_dir: str | Path = RUNS_DIR,
     directory: str | Path | None = None,
     progress: bool = False,
+    plan_only: bool = False,
+    applies: str | None = None,
 ) -> RunResult:
     """Execute runbook `name` with papermill and keep the executed notebook as the run's record.
+
+    `plan_only` makes it a dry run. A dry run keeps the plans it makes (`keep_plan`) in runs/ID.plan.json
+    next to the record, to review and then apply exactly (`apply_record`, R34). The record opens with a
+    cell that names the run, its parameters and its plan file (or, `applies`, the plan it applies).
 
     Refuses (ValidationError, nothing run) parameters the runbook does not have, `run_id` (the runner
     sets it), a `dry_run` that is not True or False, and values that are not plain (check_parameter).
@@ -245,6 +264,10 @@ def run_runbook(
         )
     if url is not None:
         params["url"] = url
+    if plan_only:
+        if params.get("dry_run", True) is not True:
+            raise ValidationError("dry_run", "a plan-only run is a dry run; leave dry_run out")
+        params["dry_run"] = True
     params.setdefault("dry_run", book.parameters.get("dry_run", True))
     params = {key: check_parameter(key, value) for key, value in params.items()}
     if not isinstance(params["dry_run"], bool):
@@ -253,8 +276,10 @@ def run_runbook(
     out_dir = Path(runs_dir)
     out_dir.mkdir(parents=True, exist_ok=True)
     output = out_dir / f"{run_id}.ipynb"
+    kept = plan_file(output).resolve()
     error = None
-    with _environment({"CMKIT_RUN_ID": run_id}):
+    env = {"CMKIT_RUN_ID": run_id, PLAN_ENV: str(kept) if params["dry_run"] else ""}
+    with _environment(env):
         try:
             pm.execute_notebook(
                 str(book.path),
@@ -267,7 +292,126 @@ def run_runbook(
             )  # no transport notices
         except PapermillExecutionError as exc:
             error = f"{exc.ename}: {exc.evalue}"
-    return RunResult(run_id, name, output, params, error)
+    plan = plan_file(output) if kept.is_file() else None
+    _head_record(output, run_id, name, params, plan, applies)
+    return RunResult(run_id, name, output, params, error, plan)
+
+
+def _head_record(
+    output: Path, run_id: str, name: str, params: Mapping[str, Any], plan: Path | None, applies: str | None
+) -> None:
+    """Open the record with a cell that names the run, its parameters and its plan."""
+    if not output.is_file():  # pragma: no cover - papermill writes it before the first cell runs
+        return
+    nb = json.loads(output.read_text(encoding="utf-8"))
+    lines = [
+        f"**Record of run `{run_id}`** of runbook `{name}`, "
+        + ("a dry run" if params.get("dry_run", True) else "applying"),
+        "",
+        "| parameter | value |",
+        "| --- | --- |",
+        *(f"| {k} | `{v!r}` |" for k, v in params.items() if k != "url"),
+    ]
+    if plan is not None:
+        ids = ", ".join(f"`{p.plan_id}`" for p in load_plans(plan))
+        lines += ["", f"Plan kept in `{plan.name}` next to this record: {ids or 'no plan'}."]
+        lines += [f"Apply exactly it with `cmkit runbook apply {output.name}`."]
+    if applies is not None:
+        lines += ["", f"Applies the plan reviewed in record `{applies}`."]
+    cell = {"cell_type": "markdown", "id": f"record-{run_id[-6:]}", "metadata": {"tags": ["record"]}}
+    cell["source"] = "\n".join(lines)
+    nb["cells"].insert(0, cell)
+    output.write_text(json.dumps(nb, indent=1, ensure_ascii=False) + "\n", encoding="utf-8")
+
+
+def load_plans(path: str | Path) -> list[Outcome]:
+    """The plans kept in a plan file (runs/ID.plan.json), in the order they were made."""
+    data = json.loads(Path(path).read_text(encoding="utf-8"))
+    if not isinstance(data, dict) or data.get("format") != PLANS_FORMAT:
+        raise ValidationError("plan", f"{Path(path).name} is not a runbook's plan file")
+    return [Outcome.from_dict(p) for p in data["plans"]]
+
+
+def keep_plan(plan: Outcome | ClusterMerges | None) -> Path | None:
+    """Keep a dry run's plan(s) in the run's plan file next to its record (R34), for `cmkit runbook apply`.
+
+    A ClusterMerges keeps the plan of every cluster that would be merged. Outside `cmkit runbook run`
+    (no plan file given) nothing is written. Returns the file, or None."""
+    target = os.environ.get(PLAN_ENV)
+    plans = [] if plan is None else list(plan.plans) if isinstance(plan, ClusterMerges) else [plan]
+    plans = [p for p in plans if p.plan_id and not p.applied]
+    if not target:
+        print(f"{len(plans)} plan(s) made; kept only when run with `cmkit runbook run`")
+        return None
+    path = Path(target)
+    existing = load_plans(path) if path.is_file() else []
+    everything = [*existing, *plans]
+    body = {
+        "format": PLANS_FORMAT,
+        "run_id": os.environ.get("CMKIT_RUN_ID"),
+        "plans": [p.to_dict() for p in everything],
+    }
+    path.write_text(json.dumps(body, ensure_ascii=False, indent=1) + "\n", encoding="utf-8")
+    for p in plans:
+        print(
+            f"plan {p.plan_id} ({p.operation}, {len(p.changes)} change(s), fingerprint {p.fingerprint[:12] if p.fingerprint else ''}) kept in {path.name}"
+        )
+    return path
+
+
+def apply_plans(cm: CustomerManager, plans: Iterable[Outcome], *, dry_run: bool = False) -> pd.DataFrame:
+    """Apply each plan exactly (R34), each in its own transaction, in order; one that no longer holds is
+    refused and changes nothing, and the others still go ahead. Returns one row per plan: plan_id,
+    operation, changes, status ("applied", "still holds" for a dry run, or the refusal) and the rows
+    that differ (`changed`)."""
+    from cmkit.errors import PreconditionFailed
+
+    rows = []
+    for plan in plans:
+        status, changed = "applied", ""
+        try:
+            done = cm.apply(plan, dry_run=dry_run)
+            if dry_run:
+                status = "; ".join(done.problems) or "still holds"
+                if done.changed is not None and len(done.changed):
+                    changed = done.changed.to_string(index=False)
+        except PreconditionFailed as exc:
+            status = "; ".join(exc.problems)
+            changed = exc.changed.to_string(index=False) if len(exc.changed) else ""
+        rows.append([plan.plan_id, plan.operation, len(plan.changes), status, changed])
+        print(f"plan {plan.plan_id} ({plan.operation}): {status}")
+        if changed:
+            print(changed)
+    return pd.DataFrame(rows, columns=["plan_id", "operation", "changes", "status", "changed"])
+
+
+def apply_record(
+    record: str | Path,
+    *,
+    url: str | None = None,
+    runs_dir: str | Path | None = None,
+    directory: str | Path | None = None,
+    progress: bool = False,
+) -> RunResult:
+    """Apply exactly the plan kept with the dry run recorded in `record` (R34), by running the apply-plan
+    runbook: its record names the plan file and the plans it applied, and each plan is refused (and
+    changes nothing) if a row it read has changed since. Refuses a record without a kept plan."""
+    path = Path(record)
+    plan = plan_file(path)
+    if not plan.is_file():
+        raise ValidationError(
+            "record",
+            f"no plan kept next to {path.name} (looked for {plan.name}); run the runbook with --plan-only first",
+        )
+    return run_runbook(
+        "apply-plan",
+        {"plan": str(plan.resolve()), "dry_run": False},
+        url=url,
+        runs_dir=runs_dir if runs_dir is not None else path.parent,
+        directory=directory,
+        progress=progress,
+        applies=path.name,
+    )
 
 
 # -- what the runbooks call ------------------------------------------------------------------------------
@@ -344,6 +488,23 @@ def finish(cm: CustomerManager) -> pd.DataFrame:
     )
     changed.attrs["audit_head"] = head
     return changed
+
+
+def record_text(record: str | Path) -> list[str]:
+    """The lines of text a record (an executed runbook) shows in its cells' outputs."""
+    lines: list[str] = []
+    for cell in json.loads(Path(record).read_text(encoding="utf-8"))["cells"]:
+        for out in cell.get("outputs", []):
+            text = "".join(out.get("text", "")) + "".join(out.get("data", {}).get("text/plain", ""))
+            lines += text.splitlines()
+    return lines
+
+
+def conflicts(plan: Outcome | None) -> pd.DataFrame:
+    """The steps of a revert's plan that conflict (R35): changed since, or irreversible; empty without one."""
+    if plan is None or "conflict" not in plan.changes.columns:
+        return pd.DataFrame(columns=["audit_id", "action", "entity", "id", "change", "detail", "conflict"])
+    return plan.changes[plan.changes["conflict"] != ""].reset_index(drop=True)
 
 
 def read_ids(path: str | Path | None = None, ids: Iterable[Any] = ()) -> list[int]:

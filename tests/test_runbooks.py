@@ -25,10 +25,13 @@ from cmkit.db.engine import engine_for
 from cmkit.db.schema import CustomerRow, TicketRow
 from cmkit.runbooks import (
     RunResult,
+    apply_record,
     check_parameter,
     finish,
     list_runbooks,
+    load_plans,
     parse_value,
+    plan_file,
     read_ids,
     run_runbook,
     show_plan,
@@ -91,6 +94,8 @@ def test_every_runbook_has_parameters_with_a_dry_run_default() -> None:
         "move-contacts",
         "anonymise-customers",
         "import-customers",
+        "apply-plan",
+        "revert-run",
     }
     for book in books.values():
         assert book.parameters["dry_run"] is True and book.parameters["url"] is None, book.name
@@ -511,3 +516,103 @@ def test_hostile_runbook_parameters_as_text_reach_the_notebook_verbatim(
         if isinstance(node, ast.Assign) and isinstance(node.targets[0], ast.Name)
     }
     assert values["group"] == COMMAND
+
+
+def _record_head(path: Path) -> str:
+    cell = json.loads(path.read_text())["cells"][0]
+    assert "record" in cell["metadata"].get("tags", [])
+    return "".join(cell["source"])
+
+
+def test_r34_runbook_plan_only_keeps_the_plan_and_apply_record_applies_exactly_it(
+    cm: CustomerManager,
+    world,
+    db_url: str,
+    tmp_path: Path,
+    snapshot: Snapshot,
+    capsys: pytest.CaptureFixture[str],
+) -> None:
+    twin = cm.create_contact("private", first_name="Petra", last_name="Privat", email="petra@example.org")
+    t = cm.create_ticket(twin.id, "helpdesk", "From the twin")
+    runs = tmp_path / "runs"
+    common = ["--url", db_url, "--dir", str(RUNBOOKS), "--quiet"]
+    plan_only = [
+        "runbook",
+        "run",
+        "merge-duplicates",
+        "-p",
+        "group",
+        "private",
+        "--plan-only",
+        "--runs",
+        str(runs),
+    ]
+    before = snapshot()
+    assert main([*plan_only, *common]) == 0
+    assert snapshot() == before
+    (record,) = sorted(runs.glob("*-merge-duplicates-*.ipynb"))
+    kept = record.with_name(record.name.replace(".ipynb", ".plan.json"))
+    plans = json.loads(kept.read_text())["plans"]
+    assert len(plans) == 1 and plans[0]["operation"] == "merge"
+    head = _record_head(record)
+    assert record.stem in head and "| group | `'private'` |" in head and plans[0]["plan_id"] in head
+    # another admin writes on the duplicate meanwhile: the kept plan no longer holds and applies nothing
+    priv = world["priv"]  # the duplicate: the twin has more tickets and survives
+    note = cm.add_comment(priv.id, "written after the review")
+    before = snapshot()
+    assert main(["runbook", "apply", str(record), *common]) == 1
+    assert snapshot()["customers"] == before["customers"]
+    assert "R34" in capsys.readouterr().err
+    assert main([*plan_only, *common]) == 0  # a new plan, reviewed: it moves the comment too
+    second = max(runs.glob("*-merge-duplicates-*.ipynb"))
+    plan_id = json.loads(plan_file(second).read_text())["plans"][0]["plan_id"]
+    assert main(["runbook", "apply", str(second), *common]) == 0
+    applied = max(runs.glob("*-apply-plan-*.ipynb"))
+    assert second.name in _record_head(applied) and plan_id in _outputs(applied)
+    assert cm.ticket(t.id).main_customer_id == twin.id and cm.comments(twin.id)["id"].tolist() == [note]
+    log = cm.history(run_id=applied.stem)
+    assert log["action"].tolist() == ["merged", "merge", "apply_plan"]
+    assert log.iloc[-1]["after"]["plan_id"] == plan_id
+
+
+def test_r35_revert_run_runbook_shows_the_plan_and_conflicts_then_applies_it(
+    cm: CustomerManager, world, db_url: str, tmp_path: Path, snapshot: Snapshot
+) -> None:
+    anna, carl = world["anna"], world["carl"]
+    t = cm.create_ticket(anna.id, "helpdesk", "moved by the run")
+    run = cmkit.connect(db_url, run_id="run-to-revert")
+    run.transfer_tickets(anna.id, carl.id)
+    run.edit(carl.id, email="carl@zeta.example")
+    cm.edit(carl.id, email="later@zeta.example")  # later work: a conflict
+    before = snapshot()
+    result = run_runbook(
+        "revert-run",
+        {"revert_run": "run-to-revert"},
+        url=db_url,
+        runs_dir=tmp_path / "runs",
+        directory=RUNBOOKS,
+        plan_only=True,
+    )
+    assert result.ok, result.error
+    assert snapshot() == before and result.plan is not None
+    text = _outputs(result.output)
+    assert "1 conflict(s)" in text and "later@zeta.example" in text and "main customer back to" in text
+    assert "run-to-revert" in _record_head(result.output)
+    [plan] = load_plans(result.plan)
+    assert plan.operation == "revert" and len(plan.problems) == 1
+    refused = apply_record(result.output, url=db_url, directory=RUNBOOKS)
+    assert refused.ok and "R35" in _outputs(refused.output)  # the conflict refuses the kept plan
+    assert cm.ticket(t.id).main_customer_id == carl.id
+    skipping = run_runbook(
+        "revert-run",
+        {"revert_run": "run-to-revert", "skip_conflicts": True},
+        url=db_url,
+        runs_dir=tmp_path / "runs",
+        directory=RUNBOOKS,
+        plan_only=True,
+    )
+    done = apply_record(skipping.output, url=db_url, directory=RUNBOOKS)
+    assert done.ok and "applied" in _outputs(done.output)
+    assert cm.ticket(t.id).main_customer_id == anna.id
+    assert cm.customer(carl.id).fields["email"] == "later@zeta.example"
+    assert cm.protocol(t.id)["action"].tolist()[-2:] == ["transferred", "reverted"]

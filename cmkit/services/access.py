@@ -4,6 +4,7 @@ operation's Outcome (dry run, refusal, or apply)."""
 from __future__ import annotations
 
 from collections.abc import Callable, Iterable, Sequence
+from dataclasses import replace
 from typing import Any
 
 import pandas as pd
@@ -13,7 +14,9 @@ from cmkit.db import repo
 from cmkit.db.schema import CustomerGroup, CustomerRow
 from cmkit.db.uow import UnitOfWork
 from cmkit.errors import NotFound, PreconditionFailed, ValidationError
+from cmkit.services import planning
 from cmkit.services.context import Context
+from cmkit.services.planning import PlanInfo
 from cmkit.values import Customer, CustomerRef, Outcome
 
 C = CustomerRow
@@ -77,11 +80,51 @@ def finish(
     dry_run: bool,
     blocking: pd.DataFrame | None = None,
     apply: Callable[[], None] | None = None,
+    plan: PlanInfo | None = None,
 ) -> Outcome:
     """The Outcome of an operation whose plan is `changes`: a dry run returns it with its problems;
-    otherwise problems refuse it (PreconditionFailed, nothing changed), else `apply` runs."""
+    otherwise problems refuse it (PreconditionFailed, nothing changed), else `apply` runs.
+
+    With `plan` (R34) a dry run is a plan (id, fingerprint, the rows read). Given the plan to apply
+    (`plan.expect`), the rows it read are compared with what is there now, in this transaction under the
+    operation's locks: any difference refuses it (PreconditionFailed with `.changed`; a dry run returns the
+    differences in `changed`), as does a plan that had problems when it was made."""
+    if plan is not None and plan.expect is not None:
+        expect = plan.expect
+        if expect.problems:
+            raise PreconditionFailed(
+                [
+                    f"R34: plan {expect.plan_id} was refused when it was made; make a new plan",
+                    *expect.problems,
+                ]
+            )
+        changed = planning.differences(plan, changes)
+        if len(changed):
+            message = planning.refusal(expect, changed)
+            if dry_run:
+                return replace(expect, changed=changed, problems=[message, *problems])
+            raise PreconditionFailed([message, *problems], blocking, changed)
+        if dry_run:
+            return replace(expect, changed=changed, problems=problems)
+        if problems:
+            raise PreconditionFailed(problems, blocking)
+        if apply is not None:
+            apply()
+        planning.applied_entry(plan)
+        return Outcome(
+            applied=True,
+            changes=changes,
+            problems=[],
+            plan_id=expect.plan_id,
+            fingerprint=expect.fingerprint,
+            operation=expect.operation,
+            arguments=expect.arguments,
+            made_by=expect.made_by,
+            made_at=expect.made_at,
+        )
     if dry_run:
-        return Outcome(applied=False, changes=changes, problems=problems, blocking=blocking)
+        outcome = Outcome(applied=False, changes=changes, problems=problems, blocking=blocking)
+        return planning.make(outcome, plan) if plan is not None else outcome
     if problems:
         raise PreconditionFailed(problems, blocking)
     if apply is not None:

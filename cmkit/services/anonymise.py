@@ -25,6 +25,7 @@ from cmkit.services import access, deactivation
 from cmkit.services.access import empty_plan, id_list
 from cmkit.services.context import Context
 from cmkit.services.duplicates import ANONYMISE_ACTION, anonymised_ids
+from cmkit.services.planning import PlanInfo
 from cmkit.values import Customer, CustomerRef, Outcome
 
 C, Cm, At, P, L = CustomerRow, CommentRow, AttachmentRow, ProtocolEntry, AuditEntry
@@ -124,7 +125,11 @@ class Erasure:
 
 
 def anonymise(
-    ctx: Context, customer_id: CustomerRef | list[CustomerRef], *, dry_run: bool = False
+    ctx: Context,
+    customer_id: CustomerRef | list[CustomerRef],
+    *,
+    dry_run: bool = False,
+    expect: Outcome | None = None,
 ) -> Outcome:
     """Erase the personal data of one customer (or a list of them, all or none) and keep the tickets.
 
@@ -149,12 +154,19 @@ def anonymise(
         problems = _anonymise_problems(work, custs, blocking)
         erasure = _erasure(work, custs)
         plan = _anonymise_plan(work, erasure, scope)
+        entity = plan["entity"]
+        reads: dict[str, Any] = {
+            e: plan.loc[entity == e, "id"] for e in ("comment", "attachment", "protocol")
+        }
+        reads["customer"] = [*ids, *plan.loc[entity == "customer", "id"]]
+        reads["ticket"] = blocking["id"]
         return access.finish(
             plan,
             problems,
             dry_run=dry_run,
             blocking=blocking,
             apply=lambda: _apply_anonymise(ctx, work, erasure, scope),
+            plan=PlanInfo(work, "anonymise", {"customer_id": ids}, expect, reads),
         )
 
     return ctx.write(op)

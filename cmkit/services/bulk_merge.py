@@ -12,7 +12,7 @@ import pandas as pd
 from cmkit.errors import NotFound, PermissionDenied, PreconditionFailed, StaleVersion, ValidationError
 from cmkit.services import duplicates, merge
 from cmkit.services.context import Context
-from cmkit.values import ClusterMerges
+from cmkit.values import ClusterMerges, Outcome
 
 COLUMNS = ["cluster", *merge.PLAN_COLUMNS]
 #: what refuses one cluster without stopping the others
@@ -59,6 +59,7 @@ def merge_duplicates(
         proposals = proposals[proposals["id"].isin(wanted)].reset_index(drop=True)
     status: list[str] = []
     plans: list[pd.DataFrame] = []
+    kept: list[Outcome] = []
     for cluster, survivor, duplicate_ids, note in zip(
         proposals["id"], proposals["survivor_id"], proposals["duplicate_ids"], proposals["note"], strict=True
     ):
@@ -75,5 +76,9 @@ def merge_duplicates(
             continue
         status.append("ok" if dry_run else "merged")
         plans.append(outcome.changes.assign(cluster=int(cluster))[COLUMNS])
+        if dry_run:
+            kept.append(outcome)
     changes = pd.concat(plans, ignore_index=True) if plans else pd.DataFrame(columns=COLUMNS)
-    return ClusterMerges(applied=not dry_run, clusters=proposals.assign(status=status), changes=changes)
+    return ClusterMerges(
+        applied=not dry_run, clusters=proposals.assign(status=status), changes=changes, plans=tuple(kept)
+    )

@@ -14,16 +14,19 @@ from cmkit.db.schema import CustomerRow
 from cmkit.db.uow import UnitOfWork
 from cmkit.domain import rules
 from cmkit.errors import ValidationError
-from cmkit.services import access
+from cmkit.services import access, planning
 from cmkit.services.context import Context
 from cmkit.services.importing import read_table
+from cmkit.services.planning import PlanInfo
 from cmkit.values import Outcome
 
 C = CustomerRow
 MOVE_COLUMNS = ["id", "row", "name", "from_company_id", "company_id", "company_name", "change"]
 
 
-def move_contacts(ctx: Context, moves: Any, *, dry_run: bool = False) -> Outcome:
+def move_contacts(
+    ctx: Context, moves: Any, *, dry_run: bool = False, expect: Outcome | None = None
+) -> Outcome:
     """Move contacts to other companies of their groups (R7), all or none, in one transaction.
 
     `moves`: a DataFrame, or a CSV/XLSX file, with columns contact_id and company_id (one row per contact).
@@ -91,8 +94,14 @@ def move_contacts(ctx: Context, moves: Any, *, dry_run: bool = False) -> Outcome
             },
             columns=MOVE_COLUMNS,
         )
+        reads = {"customer": [*rows["contact_id"], *rows["company_id"]]}
+        arguments = {"moves": planning.encode_frame(rows.drop(columns=["row"]))}
         return access.finish(
-            plan.reset_index(drop=True), problems, dry_run=dry_run, apply=lambda: _apply_moves(work, plan)
+            plan.reset_index(drop=True),
+            problems,
+            dry_run=dry_run,
+            apply=lambda: _apply_moves(work, plan),
+            plan=PlanInfo(work, "move_contacts", arguments, expect, reads),
         )
 
     return ctx.write(op)

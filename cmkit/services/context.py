@@ -180,7 +180,14 @@ class Context:
         return [self._group_ids[g] for g in self.readable_groups(permission)]
 
     # -- units of work -------------------------------------------------------------------------------------
-    def _run(self, fn: Callable[[uow.UnitOfWork], T], *, write: bool, finalize_pending: bool) -> T:
+    def _run(
+        self,
+        fn: Callable[[uow.UnitOfWork], T],
+        *,
+        write: bool,
+        finalize_pending: bool,
+        run_id: str | None = None,
+    ) -> T:
         def step(work: uow.UnitOfWork) -> T:
             self.refresh(work)
             return fn(work)
@@ -190,7 +197,7 @@ class Context:
             self._user,
             step,
             write=write,
-            run_id=self.run_id,
+            run_id=run_id or self.run_id,
             login=self._login.name,
             finalize_pending=finalize_pending,
         )
@@ -199,7 +206,9 @@ class Context:
         """Run `fn` in one read transaction."""
         return self._run(fn, write=False, finalize_pending=False)
 
-    def write(self, fn: Callable[[uow.UnitOfWork], T], *, finalize_pending: bool = True) -> T:
+    def write(
+        self, fn: Callable[[uow.UnitOfWork], T], *, finalize_pending: bool = True, run_id: str | None = None
+    ) -> T:
         """Run `fn` in one write transaction; it first makes the user's pending deletions final (R11)
-        unless `finalize_pending=False`."""
-        return self._run(fn, write=True, finalize_pending=finalize_pending)
+        unless `finalize_pending=False`. `run_id`: the run its entries carry, instead of the context's."""
+        return self._run(fn, write=True, finalize_pending=finalize_pending, run_id=run_id)

@@ -119,31 +119,35 @@ def edit(ctx: Context, id: CustomerRef, *, version: int | None = None, **fields:
                 f"against version {version}); reload it, reapply your change and save again",
                 current_version=cur.version,
             )
-        data = validate_fields(ctx.group(cur.group).fields_for(cur.kind), fields, current=cur.fields)
-        if data == dict(cur.fields):
-            return cur
-        before = {
-            k: cur.fields.get(k) for k in set(data) | set(cur.fields) if data.get(k) != cur.fields.get(k)
-        }
-        after = {k: data.get(k) for k in before}
-        done = work.session.execute(
-            update(C)
-            .where(C.id == cur.id, C.version == cur.version)
-            .values(
-                data=data,
-                name=display_name(cur.kind, data),
-                search_key=key_for(cur.kind, data, ctx.group(cur.group).fields_for(cur.kind)),
-                version=C.version + 1,
-                updated_at=work.now,
-            )
-            .execution_options(synchronize_session=False)
-        )
-        if getattr(done, "rowcount", 0) != 1:  # pragma: no cover - the row lock makes this unreachable
-            raise StaleVersion(f"R5: {rules.label(cur)} changed while saving; reload and try again")
-        work.audit("edit", "customer", cur.id, cur.id, before, after)
-        return access.customer(ctx, work, cur.id, permission=None)
+        return write_fields(ctx, work, cur, fields)
 
     return ctx.write(op)
+
+
+def write_fields(ctx: Context, work: UnitOfWork, cur: Customer, fields: dict[str, Any]) -> Customer:
+    """Store `fields` (None clears one) on the customer `cur` (locked, as read), validated (R4), with a new
+    version and an "edit" audit entry of the values before and after (R29). `edit` and `revert` use it."""
+    data = validate_fields(ctx.group(cur.group).fields_for(cur.kind), fields, current=cur.fields)
+    if data == dict(cur.fields):
+        return cur
+    before = {k: cur.fields.get(k) for k in set(data) | set(cur.fields) if data.get(k) != cur.fields.get(k)}
+    after = {k: data.get(k) for k in before}
+    done = work.session.execute(
+        update(C)
+        .where(C.id == cur.id, C.version == cur.version)
+        .values(
+            data=data,
+            name=display_name(cur.kind, data),
+            search_key=key_for(cur.kind, data, ctx.group(cur.group).fields_for(cur.kind)),
+            version=C.version + 1,
+            updated_at=work.now,
+        )
+        .execution_options(synchronize_session=False)
+    )
+    if getattr(done, "rowcount", 0) != 1:  # pragma: no cover - the row lock makes this unreachable
+        raise StaleVersion(f"R5: {rules.label(cur)} changed while saving; reload and try again")
+    work.audit("edit", "customer", cur.id, cur.id, before, after)
+    return access.customer(ctx, work, cur.id, permission=None)
 
 
 def change_company(ctx: Context, contact_id: CustomerRef, company_id: CustomerRef) -> Customer:
@@ -160,24 +164,28 @@ def change_company(ctx: Context, contact_id: CustomerRef, company_id: CustomerRe
             raise PreconditionFailed(problems)
         if contact.company_id == company.id:
             return contact
-        old = contact.company_id
-        work.session.execute(
-            update(C)
-            .where(C.id == contact.id)
-            .values(company_id=company.id, version=C.version + 1, updated_at=work.now)
-            .execution_options(synchronize_session=False)
-        )
-        work.audit(
-            "change_company",
-            "customer",
-            contact.id,
-            contact.id,
-            {"company_id": old},
-            {"company_id": company.id},
-        )
+        set_company(work, contact, company.id)
         return access.customer(ctx, work, contact.id, permission=None)
 
     return ctx.write(op)
+
+
+def set_company(work: UnitOfWork, contact: Customer, company_id: int) -> None:
+    """Move the contact to the company (checked by the caller, R7), with a "change_company" audit entry."""
+    work.session.execute(
+        update(C)
+        .where(C.id == contact.id)
+        .values(company_id=company_id, version=C.version + 1, updated_at=work.now)
+        .execution_options(synchronize_session=False)
+    )
+    work.audit(
+        "change_company",
+        "customer",
+        contact.id,
+        contact.id,
+        {"company_id": contact.company_id},
+        {"company_id": company_id},
+    )
 
 
 def contacts(ctx: Context, company_id: CustomerRef, *, include_deactivated: bool = False) -> pd.DataFrame:

@@ -18,8 +18,9 @@ from cmkit.domain.config import GroupDef
 from cmkit.domain.fields import display_name, validate_value
 from cmkit.domain.keys import key_for
 from cmkit.errors import ValidationError
-from cmkit.services import access
+from cmkit.services import access, planning
 from cmkit.services.context import Context
+from cmkit.services.planning import PlanInfo
 from cmkit.values import Outcome
 
 C = CustomerRow
@@ -103,29 +104,44 @@ def import_columns(ctx: Context, group: str) -> pd.DataFrame:
     return pd.DataFrame({"column": list(meaning), "meaning": ["; ".join(m) for m in meaning.values()]})
 
 
-def import_customers(ctx: Context, path_or_frame: Any, group: str, *, dry_run: bool = True) -> Outcome:
+def import_customers(
+    ctx: Context,
+    path_or_frame: Any,
+    group: str,
+    *,
+    dry_run: bool = True,
+    expect: Outcome | None = None,
+    source: str | None = None,
+) -> Outcome:
     """Create the customers of a CSV or XLSX file (or DataFrame) in `group`; a dry run by default.
 
     Columns: the group's field names; optional `kind` (company or contact, default contact); for
     contacts of a two-level group `company`: an existing company's id or exact name, or the name of a
     company created by this import. Every problem is reported with its row (as a spreadsheet numbers
     it: the first data row is row 2) and field; an import with problems stores nothing. `note` flags
-    e-mail addresses seen twice or known already. Needs write on the group.
+    e-mail addresses seen twice or known already. Needs write on the group. A dry run is a plan (R34)
+    that keeps the table as read; `expect`: store exactly that plan, or nothing if it no longer holds.
     """
     gdef = ctx.group(group)
     ctx.require("write", group)
     table = read_table(path_or_frame, "path_or_frame")
-    source = str(path_or_frame) if isinstance(path_or_frame, str | Path) else "DataFrame"
+    named = source or (str(path_or_frame) if isinstance(path_or_frame, str | Path) else "DataFrame")
 
     def op(work: UnitOfWork) -> Outcome:
         plan, records, problems = _check_rows(ctx, work, gdef, table)
-        if dry_run or problems:
-            return access.finish(plan, problems, dry_run=dry_run)
-        _store(ctx, work, gdef, records, source)
-        plan["id"] = pd.array([r["id"] for r in records], dtype="Int64")
-        return Outcome(applied=True, changes=plan, problems=[])
+        arguments = {"path_or_frame": planning.encode_frame(table), "group": group, "source": named}
+        reads = {"customer": plan["company_id"]}
+        info = PlanInfo(work, "import_customers", arguments, expect, reads)
 
-    return ctx.write(op) if not dry_run else ctx.read(op)
+        def store() -> None:
+            _store(ctx, work, gdef, records, named)
+
+        done = access.finish(plan, problems, dry_run=dry_run, apply=store, plan=info)
+        if done.applied:
+            plan["id"] = pd.array([r["id"] for r in records], dtype="Int64")
+        return done
+
+    return ctx.write(op) if not dry_run or expect is not None else ctx.read(op)
 
 
 def _check_rows(
@@ -133,7 +149,7 @@ def _check_rows(
 ) -> tuple[pd.DataFrame, list[dict[str, Any]], list[str]]:
     """The plan, the records to store and every problem, by row and field."""
     problems: list[str] = []
-    fields = {*gdef.contact_fields, *gdef.company_fields}
+    fields = dict.fromkeys([*gdef.contact_fields, *gdef.company_fields])  # in order: plans compare columns
     for col in table.columns:
         if col not in fields and col not in SPECIAL:
             problems.append(

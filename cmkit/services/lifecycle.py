@@ -15,11 +15,13 @@ from sqlalchemy import delete as sql_delete
 from sqlalchemy import select, update
 
 from cmkit.db import repo
+from cmkit.db.change import Change
 from cmkit.db.schema import CustomerRow
 from cmkit.db.uow import UnitOfWork
 from cmkit.domain import rules
 from cmkit.services import access, deactivation
 from cmkit.services.context import Context
+from cmkit.services.planning import PlanInfo
 from cmkit.values import Customer, CustomerRef, Outcome
 
 C = CustomerRow
@@ -27,7 +29,9 @@ SINGLE_COLUMNS = ["id", "name", "kind", "version", "change"]
 MANY_COLUMNS = ["id", "name", "kind", "group", "company_id", "requested", "change", "blocked_by"]
 
 
-def deactivate(ctx: Context, id: CustomerRef, *, dry_run: bool = False) -> Outcome:
+def deactivate(
+    ctx: Context, id: CustomerRef, *, dry_run: bool = False, expect: Outcome | None = None
+) -> Outcome:
     """Deactivate a customer; a company takes its contacts along (R19).
 
     Refused (R18) while an open ticket names the customer or, for a company, one of its contacts:
@@ -47,12 +51,20 @@ def deactivate(ctx: Context, id: CustomerRef, *, dry_run: bool = False) -> Outco
             dry_run=dry_run,
             blocking=plan.blocking,
             apply=lambda: deactivation.apply(work, plan.scope),
+            plan=PlanInfo(work, "deactivate", {"id": c.id}, expect, _reads(plan)),
         )
 
     return ctx.write(op)
 
 
-def deactivate_many(ctx: Context, ids: Any, *, dry_run: bool = False) -> Outcome:
+def _reads(plan: deactivation.DeactivationPlan) -> dict[str, Any]:
+    """The rows a deactivation plan read: the customers in scope and the open tickets naming them."""
+    return {"customer": plan.customers["id"], "ticket": plan.blocking["id"]}
+
+
+def deactivate_many(
+    ctx: Context, ids: Any, *, dry_run: bool = False, expect: Outcome | None = None
+) -> Outcome:
     """Deactivate all these customers (companies with their contacts, R19) or none.
 
     Refused (R18) while an open ticket names one of them or a contact of one of these companies: then
@@ -64,20 +76,25 @@ def deactivate_many(ctx: Context, ids: Any, *, dry_run: bool = False) -> Outcome
 
     def op(work: UnitOfWork) -> Outcome:
         repo.lock_customers(work.session, wanted, shared=False)
-        active = [c for c in access.customers(ctx, work, wanted, ["deactivate"]) if c.active]
-        plan = deactivation.plan(work, active)
+        asked = access.customers(ctx, work, wanted, ["deactivate"])
+        plan = deactivation.plan(work, [c for c in asked if c.active])
+        reads = _reads(plan)
+        reads["customer"] = [*reads["customer"], *wanted]  # the ones left out as deactivated already, too
         return access.finish(
             plan.customers[MANY_COLUMNS],
             plan.problems,
             dry_run=dry_run,
             blocking=plan.blocking,
             apply=lambda: deactivation.apply(work, plan.scope),
+            plan=PlanInfo(work, "deactivate_many", {"ids": wanted}, expect, reads),
         )
 
     return ctx.write(op)
 
 
-def deactivate_unblocked(ctx: Context, ids: Any, *, dry_run: bool = False) -> Outcome:
+def deactivate_unblocked(
+    ctx: Context, ids: Any, *, dry_run: bool = False, expect: Outcome | None = None
+) -> Outcome:
     """Deactivate those of these customers that no open ticket blocks (R18), companies with their contacts
     (R19), in one transaction; the blocked ones stay active. Nothing refuses it as a whole.
 
@@ -87,11 +104,14 @@ def deactivate_unblocked(ctx: Context, ids: Any, *, dry_run: bool = False) -> Ou
     already are left out. Needs the deactivate permission on their groups (PermissionDenied).
     """
     wanted = access.id_list(ids, "ids")
-    return ctx.write(lambda work: unblocked(ctx, work, wanted, dry_run=dry_run))
+    return ctx.write(lambda work: unblocked(ctx, work, wanted, dry_run=dry_run, expect=expect))
 
 
-def unblocked(ctx: Context, work: UnitOfWork, ids: list[int], *, dry_run: bool) -> Outcome:
-    """`deactivate_unblocked` of `ids` inside the caller's unit of work (which has not locked them)."""
+def unblocked(
+    ctx: Context, work: UnitOfWork, ids: list[int], *, dry_run: bool, expect: Outcome | None = None
+) -> Outcome:
+    """`deactivate_unblocked` of `ids` inside the caller's unit of work (which has not locked them).
+    Its plan (R34) is to deactivate_unblocked exactly these ids, however they were found."""
     repo.lock_customers(work.session, ids, shared=False)
     active = [c for c in access.customers(ctx, work, ids, ["deactivate"]) if c.active]
     whole = deactivation.plan(work, active)
@@ -101,16 +121,20 @@ def unblocked(ctx: Context, work: UnitOfWork, ids: list[int], *, dry_run: bool) 
     plan = deactivation.plan(work, allowed, lock=False)
     changes = pd.concat([plan.customers, blocked]) if len(blocked) else plan.customers
     changes = changes.sort_values("id", ignore_index=True)[MANY_COLUMNS]
+    reads = {"customer": [*whole.customers["id"], *ids], "ticket": whole.blocking["id"]}
     return access.finish(
         changes,
         [],
         dry_run=dry_run,
         blocking=whole.blocking,
         apply=lambda: deactivation.apply(work, plan.scope),
+        plan=PlanInfo(work, "deactivate_unblocked", {"ids": [int(i) for i in ids]}, expect, reads),
     )
 
 
-def reactivate(ctx: Context, id: CustomerRef, *, dry_run: bool = False) -> Outcome:
+def reactivate(
+    ctx: Context, id: CustomerRef, *, dry_run: bool = False, expect: Outcome | None = None
+) -> Outcome:
     """Make a deactivated customer active again (R21). Contacts of a company stay deactivated;
     a contact whose company is deactivated is refused until the company is reactivated."""
 
@@ -128,21 +152,32 @@ def reactivate(ctx: Context, id: CustomerRef, *, dry_run: bool = False) -> Outco
             still = s.execute(select(C.id).where(C.company_id == c.id, C.active.is_(False))).scalars().all()
             changes.attrs["contacts_still_deactivated"] = list(still)
 
-        def apply() -> None:
-            s.execute(
-                update(C)
-                .where(C.id == c.id)
-                .values(active=True, deactivated_at=None, version=C.version + 1, updated_at=work.now)
-                .execution_options(synchronize_session=False)
-            )
-            work.audit("reactivate", "customer", c.id, c.id, {"active": False}, {"active": True})
-
-        return access.finish(changes, problems, dry_run=dry_run, apply=apply)
+        reads = {"customer": [c.id, *([c.company_id] if c.company_id else [])]}
+        return access.finish(
+            changes,
+            problems,
+            dry_run=dry_run,
+            apply=lambda: reactivate_rows(work, [c.id]),
+            plan=PlanInfo(work, "reactivate", {"id": c.id}, expect, reads),
+        )
 
     return ctx.write(op)
 
 
-def delete(ctx: Context, id: CustomerRef, *, dry_run: bool = False) -> Outcome:
+def reactivate_rows(work: UnitOfWork, ids: list[int]) -> None:
+    """Make these customers active again, one audit entry each (R21, R29): the checks are the caller's."""
+    if not ids:
+        return
+    work.session.execute(
+        update(C)
+        .where(C.id.in_(ids))
+        .values(active=True, deactivated_at=None, version=C.version + 1, updated_at=work.now)
+        .execution_options(synchronize_session=False)
+    )
+    work.audit_many(Change("reactivate", "customer", i, i, {"active": False}, {"active": True}) for i in ids)
+
+
+def delete(ctx: Context, id: CustomerRef, *, dry_run: bool = False, expect: Outcome | None = None) -> Outcome:
     """Remove a contact for good, with its comments and attachments (R22-R24).
 
     Refuses companies of two-level groups (deactivate them) and contacts still named by any ticket,
@@ -162,7 +197,15 @@ def delete(ctx: Context, id: CustomerRef, *, dry_run: bool = False) -> Outcome:
             s.execute(sql_delete(C).where(C.id == c.id).execution_options(synchronize_session=False))
 
         changes = _one_change(c, "delete", refused=bool(problems))
-        return access.finish(changes, problems, dry_run=dry_run, blocking=blocking, apply=apply)
+        reads = {"customer": [c.id], "ticket": blocking["id"]}
+        return access.finish(
+            changes,
+            problems,
+            dry_run=dry_run,
+            blocking=blocking,
+            apply=apply,
+            plan=PlanInfo(work, "delete", {"id": c.id}, expect, reads),
+        )
 
     return ctx.write(op)
 

@@ -21,6 +21,7 @@ from cmkit.services import access, deactivation, transfer
 from cmkit.services.access import id_list
 from cmkit.services.context import Context
 from cmkit.services.lifecycle import record_of
+from cmkit.services.planning import PlanInfo
 from cmkit.values import Customer, CustomerRef, Outcome
 
 C, T, Cm, At = CustomerRow, TicketRow, CommentRow, AttachmentRow
@@ -66,7 +67,14 @@ def merge_problems(
     return problems
 
 
-def merge(ctx: Context, survivor_id: CustomerRef, duplicate_ids: Any, *, dry_run: bool = False) -> Outcome:
+def merge(
+    ctx: Context,
+    survivor_id: CustomerRef,
+    duplicate_ids: Any,
+    *,
+    dry_run: bool = False,
+    expect: Outcome | None = None,
+) -> Outcome:
     """Merge any number of duplicates into the survivor, in one transaction.
 
     Tickets (open and closed, main and additional role), comments and attachments move to the
@@ -77,7 +85,7 @@ def merge(ctx: Context, survivor_id: CustomerRef, duplicate_ids: Any, *, dry_run
 
     Refuses (PreconditionFailed, nothing changed) duplicates of another kind or group, a deactivated
     survivor, and what R14/R17/R20 refuse for a transfer. Needs write, transfer and delete (contacts)
-    or deactivate (companies) on the group.
+    or deactivate (companies) on the group. A dry run is a plan (R34); `expect`: apply exactly that plan.
     """
     dup_ids = id_list(duplicate_ids, "duplicate_ids")
     if not dup_ids:
@@ -112,7 +120,15 @@ def merge(ctx: Context, survivor_id: CustomerRef, duplicate_ids: Any, *, dry_run
         def apply() -> None:
             _apply_merge(ctx, work, surv, dups, filled, changes)
 
-        return access.finish(changes, problems, dry_run=dry_run, apply=apply)
+        entity = changes["entity"]
+        reads = {
+            "customer": [surv.id, *dup_ids, *changes.loc[entity == "customer", "id"]],
+            "ticket": changes.loc[entity == "ticket", "id"],
+            "comment": changes.loc[entity == "comment", "id"],
+            "attachment": changes.loc[entity == "attachment", "id"],
+        }
+        plan = PlanInfo(work, "merge", {"survivor_id": surv.id, "duplicate_ids": dup_ids}, expect, reads)
+        return access.finish(changes, problems, dry_run=dry_run, apply=apply, plan=plan)
 
     return ctx.write(op)
 
@@ -252,8 +268,15 @@ def _apply_merge(
     plan: pd.DataFrame,
 ) -> None:
     s, dup_ids = work.session, [d.id for d in dups]
+    # what went where, per duplicate: what a revert needs to bring it back (R35)
+    sent: dict[str, dict[str, list[int]]] = {str(d.id): {} for d in dups}
+    for entity, table in (("comments", Cm), ("attachments", At)):
+        for i, owner in s.execute(select(table.id, table.customer_id).where(table.customer_id.in_(dup_ids))):
+            sent[str(owner)].setdefault(entity, []).append(int(i))
     for d in dups:
-        transfer.move_tickets(work, d, surv, ("open", "closed"), action="merged", audit=False)
+        already = transfer.move_tickets(work, d, surv, ("open", "closed"), action="merged", audit=False)
+        if already:
+            sent[str(d.id)]["already_on"] = already
     for table in (Cm, At):
         s.execute(
             update(table)
@@ -304,6 +327,7 @@ def _apply_merge(
             "contacts_moved": int(
                 ((plan["entity"] == "customer") & (plan["change"] == "change company")).sum()
             ),
+            "moved": sent,
         },
     )
     if surv.kind == "company":

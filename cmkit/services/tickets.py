@@ -42,7 +42,7 @@ def ticket_number(ticket_id: int) -> str:
     return f"T{ticket_id:07d}"
 
 
-def _protocol(
+def protocol_entry(
     work: UnitOfWork,
     ticket_id: int,
     action: str,
@@ -112,10 +112,10 @@ def create_ticket(
             .returning(T.id)
         ).scalar_one()
         work.session.execute(update(T).where(T.id == tid).values(number=ticket_number(tid)))
-        _protocol(work, tid, "created", "main", new=main)
+        protocol_entry(work, tid, "created", "main", new=main)
         for c in extras:
             work.session.execute(insert(A).values(ticket_id=tid, customer_id=c.id))
-            _protocol(work, tid, "customer_added", "additional", new=c)
+            protocol_entry(work, tid, "customer_added", "additional", new=c)
         after = {
             "number": ticket_number(tid),
             "subject": text,
@@ -154,9 +154,7 @@ def add_customer(ctx: Context, ticket_id: TicketRef, customer_id: CustomerRef) -
         problems = rules.additional_customer_problems(c, already=already)
         if problems:
             raise PreconditionFailed(problems)
-        work.session.execute(insert(A).values(ticket_id=row.id, customer_id=c.id))
-        _protocol(work, row.id, "customer_added", "additional", new=c)
-        work.audit("add_customer", "ticket", row.id, c.id, None, {"additional_customer_id": c.id})
+        link(work, row.id, c)
         return repo.ticket_value(work.session, row)
 
     return ctx.write(op)
@@ -175,14 +173,28 @@ def remove_customer(ctx: Context, ticket_id: TicketRef, customer_id: CustomerRef
                     f"Use transfer_tickets to hand it to another customer"
                 ]
             )
-        gone = work.session.execute(delete(A).where(A.ticket_id == row.id, A.customer_id == c.id))
-        if getattr(gone, "rowcount", 0) != 1:
+        if not unlink(work, row.id, c):
             raise PreconditionFailed([f"R15: {rules.label(c)} is not a customer of ticket {row.number}"])
-        _protocol(work, row.id, "customer_removed", "additional", old=c)
-        work.audit("remove_customer", "ticket", row.id, c.id, {"additional_customer_id": c.id}, None)
         return repo.ticket_value(work.session, row)
 
     return ctx.write(op)
+
+
+def link(work: UnitOfWork, ticket_id: int, c: Customer) -> None:
+    """Add `c` to the ticket as additional customer (checked by the caller, R15), with protocol and audit."""
+    work.session.execute(insert(A).values(ticket_id=ticket_id, customer_id=c.id))
+    protocol_entry(work, ticket_id, "customer_added", "additional", new=c)
+    work.audit("add_customer", "ticket", ticket_id, c.id, None, {"additional_customer_id": c.id})
+
+
+def unlink(work: UnitOfWork, ticket_id: int, c: Customer) -> bool:
+    """Remove `c` as additional customer from the ticket, with protocol and audit; False if it was not one."""
+    gone = work.session.execute(delete(A).where(A.ticket_id == ticket_id, A.customer_id == c.id))
+    if getattr(gone, "rowcount", 0) != 1:
+        return False
+    protocol_entry(work, ticket_id, "customer_removed", "additional", old=c)
+    work.audit("remove_customer", "ticket", ticket_id, c.id, {"additional_customer_id": c.id}, None)
+    return True
 
 
 def _set_state(ctx: Context, ticket_id: TicketRef, state: str) -> Ticket:
@@ -202,24 +214,29 @@ def _set_state(ctx: Context, ticket_id: TicketRef, state: str) -> Ticket:
                         "Reactivate them, or transfer the closed ticket to an active customer, then reopen"
                     ]
                 )
-        work.session.execute(
-            update(T)
-            .where(T.id == row.id)
-            .values(state=state, closed_at=work.now if state == "closed" else None)
-            .execution_options(synchronize_session=False)
-        )
-        _protocol(work, row.id, "closed" if state == "closed" else "reopened")
-        work.audit(
-            "close" if state == "closed" else "reopen",
-            "ticket",
-            row.id,
-            main.id,
-            {"state": row.state},
-            {"state": state},
-        )
+        set_state(work, row.id, main.id, row.state, state)
         return repo.ticket_value(work.session, repo.ticket_row(work.session, row.id))
 
     return ctx.write(op)
+
+
+def set_state(work: UnitOfWork, ticket_id: int, main_id: int, old: str, state: str) -> None:
+    """Close or reopen the ticket (checked by the caller, R20), with protocol and audit entries."""
+    work.session.execute(
+        update(T)
+        .where(T.id == ticket_id)
+        .values(state=state, closed_at=work.now if state == "closed" else None)
+        .execution_options(synchronize_session=False)
+    )
+    protocol_entry(work, ticket_id, "closed" if state == "closed" else "reopened")
+    work.audit(
+        "close" if state == "closed" else "reopen",
+        "ticket",
+        ticket_id,
+        main_id,
+        {"state": old},
+        {"state": state},
+    )
 
 
 def close_ticket(ctx: Context, ticket_id: TicketRef) -> Ticket:

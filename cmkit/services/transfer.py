@@ -14,6 +14,7 @@ from cmkit.db.uow import UnitOfWork
 from cmkit.domain import rules
 from cmkit.services import access
 from cmkit.services.context import Context
+from cmkit.services.planning import PlanInfo
 from cmkit.values import Customer, CustomerRef, Outcome
 
 T, A, C, P = TicketRow, AdditionalCustomer, CustomerRow, ProtocolEntry
@@ -38,11 +39,13 @@ def transfer_tickets(
     *,
     only_open: bool = True,
     dry_run: bool = False,
+    expect: Outcome | None = None,
 ) -> Outcome:
     """Hand the source's tickets (open ones, or all) to the target, in both roles (R17).
 
     Refuses a deactivated target or target == source; where the target already is on a ticket, no
-    duplicate link results. One protocol entry per changed ticket; all or nothing.
+    duplicate link results. One protocol entry per changed ticket; all or nothing. A dry run is a plan
+    (R34); `expect`: apply exactly that plan, or nothing if a row it read changed since.
     """
 
     def op(work: UnitOfWork) -> Outcome:
@@ -82,7 +85,14 @@ def transfer_tickets(
         def apply() -> None:
             move_tickets(work, src, dst, states)
 
-        return access.finish(changes, problems, dry_run=dry_run, apply=apply)
+        info = PlanInfo(
+            work,
+            "transfer_tickets",
+            {"source_id": src.id, "target_id": dst.id, "only_open": only_open},
+            expect,
+            {"customer": [src.id, dst.id], "ticket": changes["id"]},
+        )
+        return access.finish(changes, problems, dry_run=dry_run, apply=apply, plan=info)
 
     return ctx.write(op)
 
@@ -95,11 +105,13 @@ def move_tickets(
     *,
     action: str = "transferred",
     audit: bool = True,
-) -> None:
+) -> list[int]:
     """Hand src's tickets in `states` to dst in a few statements; the protocol says `action`
-    (merge uses "merged"); `audit=False` leaves the audit entries to the caller."""
+    (merge uses "merged"); `audit=False` leaves the audit entries to the caller. Returns the tickets that
+    named dst already (see `already_on`)."""
     s = work.session
     repo.lock_tickets_of(s, [src.id])  # held already by transfer_tickets; taken here for every caller
+    already = already_on(work, src, dst, states)
     in_scope = select(T.id).where(T.state.in_(states))
     main_ids = in_scope.where(T.main_customer_id == src.id)
     # a link's ticket in `states`: looked up by its id (an IN over all tickets would read every ticket)
@@ -145,12 +157,28 @@ def move_tickets(
         .execution_options(synchronize_session=False)
     )
     if not audit:
-        return
+        return already
     before = {"only_open": states == ("open",), "customer_id": src.id}
     after = {"customer_id": dst.id}
     work.audit_many(
         [
-            Change("transfer_out", "customer", src.id, src.id, before, after),
+            # which tickets named the target already: what a revert needs to restore them (R35)
+            Change("transfer_out", "customer", src.id, src.id, before, {**after, "already_on": already}),
             Change("transfer_in", "customer", dst.id, dst.id, before, after),
         ]
     )
+    return already
+
+
+def already_on(work: UnitOfWork, src: Customer, dst: Customer, states: tuple[str, ...]) -> list[int]:
+    """The tickets in `states` that name both src and dst: there the move drops a link instead of
+    replacing it (R17: no duplicate reference), so a revert must add one back (R35)."""
+    lk = repo.links([src.id])
+    stmt = (
+        select(lk.c.ticket_id)
+        .join(T, T.id == lk.c.ticket_id)
+        .where(T.state.in_(states), repo.on_ticket(lk.c.ticket_id, dst.id))
+        .distinct()
+        .order_by(lk.c.ticket_id)
+    )
+    return [int(i) for i in work.session.scalars(stmt)]
