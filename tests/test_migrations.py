@@ -18,7 +18,7 @@ from cmkit import CMError
 from cmkit.db import migrate
 from cmkit.db.engine import engine_for
 from cmkit.db.schema import Base
-from cmkit.db.search_sql import is_search_object
+from cmkit.db.search_ddl import is_search_object
 
 CONFIG = Path(__file__).with_name("config_test.toml")
 PG_ADMIN_URL = os.environ.get("CMKIT_TEST_POSTGRES_URL")
