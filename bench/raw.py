@@ -11,7 +11,7 @@ from typing import Any
 
 from sqlalchemy.engine import make_url
 
-from cmkit.db import search_sql as q
+from cmkit.db import search_queries as q
 from cmkit.domain.text import query_terms
 from cmkit.services.search import AUTOCOMPLETE_TIERS, CUSTOMERS_FOR_TICKETS, QUICK_TIERS
 

@@ -23,7 +23,7 @@ from sqlalchemy import select, text
 from tqdm.auto import tqdm
 
 from cmkit import demo_words
-from cmkit.db import config_store, search_sql, uow
+from cmkit.db import config_store, search_ddl, uow
 from cmkit.db.schema import Base, CustomerGroup, CustomerRow, Queue
 from cmkit.domain.config import Config
 from cmkit.domain.keys import key_for
@@ -477,11 +477,11 @@ def _search_indexes(work: uow.UnitOfWork, *, drop: bool) -> None:
                 index.create(conn, checkfirst=True)
     if work.is_sqlite:
         stmts = (
-            [f"DROP TRIGGER IF EXISTS {t}" for t in search_sql.SQLITE_TRIGGERS]
+            [f"DROP TRIGGER IF EXISTS {t}" for t in search_ddl.SQLITE_TRIGGERS]
             if drop
-            else search_sql.sqlite_ddl() + search_sql.sqlite_refill()
+            else search_ddl.sqlite_ddl() + search_ddl.sqlite_refill()
         )
     else:
-        stmts = search_sql.postgresql_drop() if drop else search_sql.postgresql_ddl()
+        stmts = search_ddl.postgresql_drop() if drop else search_ddl.postgresql_ddl()
     for stmt in stmts:
         conn.exec_driver_sql(stmt)

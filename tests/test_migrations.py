@@ -15,10 +15,10 @@ from conftest import scratch_pg_database
 
 import cmkit
 from cmkit import CMError
-from cmkit.db import migrate
+from cmkit.db import migrate, search_ddl
 from cmkit.db.engine import engine_for
 from cmkit.db.schema import Base
-from cmkit.db.search_sql import is_search_object
+from cmkit.db.search_ddl import is_search_object
 
 CONFIG = Path(__file__).with_name("config_test.toml")
 PG_ADMIN_URL = os.environ.get("CMKIT_TEST_POSTGRES_URL")
@@ -149,3 +149,34 @@ def test_r33_init_chains_the_entries_of_a_database_of_the_previous_schema(empty_
     head = check.head
     cmkit.init(empty_url, CONFIG)
     assert cm.verify_audit(anchor=head).ok and cm.verify_audit().head == head
+
+
+def search_objects(conn: sa.Connection) -> list[tuple[str, ...]]:
+    """The search tables (with FTS5's own), triggers and indexes in the database, with their definitions."""
+    if conn.dialect.name == "sqlite":
+        rows = conn.exec_driver_sql("SELECT type, name, sql FROM sqlite_master ORDER BY type, name")
+        return [tuple(r) for r in rows if is_search_object(r[1]) or r[1] in search_ddl.SQLITE_TRIGGERS]
+    rows = conn.exec_driver_sql(
+        "SELECT 'index', indexname, indexdef FROM pg_indexes WHERE schemaname = current_schema() ORDER BY indexname"
+    )
+    return [tuple(r) for r in rows if is_search_object(r[1])]
+
+
+def test_migrations_build_the_search_objects_the_live_ddl_describes(empty_url: str) -> None:
+    """The live statements (cmkit.db.search_ddl: after a batch migration or a bulk load) build the same
+    search objects as the migrations, which run their own copies: changing one needs a new revision."""
+    upgrade_to(empty_url, "head")
+    with engine_for(empty_url).begin() as conn:
+        migrated = search_objects(conn)
+        if conn.dialect.name == "sqlite":
+            drop, build = search_ddl.sqlite_drop(), search_ddl.sqlite_ddl() + search_ddl.sqlite_refill()
+            assert {t for t, *_ in migrated} == {"table", "trigger"}
+        else:
+            drop, build = search_ddl.postgresql_drop(), search_ddl.postgresql_ddl()
+            assert len(migrated) == len(search_ddl.PG_INDEXES)
+        for stmt in drop:
+            conn.exec_driver_sql(stmt)
+        assert search_objects(conn) == []
+        for stmt in build:
+            conn.exec_driver_sql(stmt)
+        assert search_objects(conn) == migrated

@@ -126,9 +126,9 @@ def test_r26_long_prefixes_match_in_full_beyond_the_indexed_length(
 ) -> None:
     """Prefixes longer than the prefix indexes are looked up by their indexed start and checked in full,
     within a scan budget; a match beyond the budget is still found (the exact lookup follows)."""
-    from cmkit.db import search_sql
+    from cmkit.db import search_queries
 
-    monkeypatch.setattr(search_sql, "SCAN_BUDGET", 3)
+    monkeypatch.setattr(search_queries, "SCAN_BUDGET", 3)
     acme = world["acme"].id
     near = [
         cm.create_contact("retail", company=acme, first_name="Ida", last_name=f"Kaltenbrunner{c}")

@@ -11,7 +11,7 @@ from alembic.runtime.migration import MigrationContext
 from alembic.script import ScriptDirectory
 from sqlalchemy import Engine
 
-from cmkit.db import search_sql
+from cmkit.db import search_ddl
 
 MIGRATIONS = Path(__file__).with_name("migrations")
 
@@ -32,9 +32,9 @@ def current_revision(engine: Engine) -> str | None:
 
 
 def include_object(obj: Any, name: str | None, type_: str, reflected: bool, compare_to: Any) -> bool:
-    """Leave the search indexes (FTS5 tables, expression indexes; cmkit.db.search_sql) out of comparisons
+    """Leave the search indexes (FTS5 tables, expression indexes; cmkit.db.search_ddl) out of comparisons
     between the database and the ORM metadata: they live in the migrations only."""
-    return not (type_ in ("table", "index") and search_sql.is_search_object(name))
+    return not (type_ in ("table", "index") and search_ddl.is_search_object(name))
 
 
 def upgrade(engine: Engine) -> None:
@@ -46,4 +46,4 @@ def upgrade(engine: Engine) -> None:
         cfg.attributes["connection"] = conn
         command.upgrade(cfg, "head")
         if conn.dialect.name == "sqlite":
-            search_sql.sqlite_ensure(conn)
+            search_ddl.sqlite_ensure(conn)

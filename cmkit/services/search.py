@@ -1,7 +1,9 @@
 """Search (R26-R28): autocomplete, quick search, detail search and ticket search.
 
-Every search runs on the indexes of cmkit.db.search_sql (FTS5 on SQLite, pg_trgm on PostgreSQL) through
-one pooled connection and the bare driver, so that a search costs little more than its indexed queries.
+Every search runs the statements of cmkit.db.search_queries on the indexes of cmkit.db.search_ddl (FTS5
+on SQLite, pg_trgm on PostgreSQL) through one pooled connection and the bare driver, so that a search
+costs little more than its indexed queries. The result frames' columns are the fields of the hits
+(CustomerHit, TicketHit) the statements return, a customer's group by its name.
 Results cover only the groups the user may read. Deactivated customers are found only by detail search
 with include_deactivated=True, but their (closed) tickets are found by their name (R20).
 
@@ -12,19 +14,21 @@ number, then by subject (newest first), then by customer name.
 
 from __future__ import annotations
 
+import datetime as dt
 import json
 import re
 from collections.abc import Callable, Iterator, Sequence
 from contextlib import contextmanager
 from dataclasses import dataclass
 from functools import lru_cache
-from typing import Any
+from typing import Any, get_type_hints
 
 import numpy as np
 import pandas as pd
 
-from cmkit.db import search_sql as q
+from cmkit.db import search_queries as q
 from cmkit.db.config_store import REVISION
+from cmkit.db.search_queries import CustomerHit, TicketHit
 from cmkit.domain.config import FieldDef
 from cmkit.domain.criteria import Criterion, criterion
 from cmkit.domain.keys import in_key
@@ -33,26 +37,30 @@ from cmkit.errors import ValidationError
 from cmkit.services.context import Context
 from cmkit.values import Customer
 
-#: (column, kind) of search results: kind "int" (never empty), "bool", or anything else (object)
-CUSTOMER_COLUMNS = (
-    ("id", "int"),
-    ("name", "str"),
-    ("kind", "str"),
-    ("group", "str"),
-    ("active", "bool"),
-    ("company_id", "obj"),
-    ("company", "str"),
+#: the kind of a frame column by its field's type: "int" (never empty), "bool", "time"; others "obj"
+_KIND_OF_TYPE: dict[Any, str] = {int: "int", bool: "bool", dt.datetime | str: "time"}
+
+
+def _columns(hit: type[CustomerHit | TicketHit]) -> tuple[tuple[str, str], ...]:
+    """(column, kind) for the fields of the result rows `hit`, the kind given by each field's type."""
+    types = get_type_hints(hit)
+    return tuple((name, _KIND_OF_TYPE.get(types[name], "obj")) for name in hit._fields)
+
+
+#: (column, kind) of search results; customers show their group's name and no `data`
+CUSTOMER_COLUMNS = tuple(
+    ("group", "obj") if name == "group_id" else (name, kind)
+    for name, kind in _columns(CustomerHit)
+    if name != "data"
 )
-TICKET_COLUMNS = (
-    ("id", "int"),
-    ("number", "str"),
-    ("subject", "str"),
-    ("queue", "str"),
-    ("state", "str"),
-    ("main_customer_id", "int"),
-    ("customer", "str"),
-    ("created_at", "time"),
+TICKET_COLUMNS = _columns(TicketHit)
+# The rows stay the driver's tuples (making a CustomerHit of each would cost more than the frame built
+# from them) and are read at the positions of the hits' fields.
+_FIELDS = len(CustomerHit._fields)
+_ID, _NAME, _KIND, _GROUP_ID, _DATA = map(
+    CustomerHit._fields.index, ("id", "name", "kind", "group_id", "data")
 )
+_TICKET_ID = TicketHit._fields.index("id")
 _NUMBER = re.compile(r"#?(t?)(\d{1,12})", re.IGNORECASE)
 # Tiers of customer matches, best first: (whole words?, names only?)
 AUTOCOMPLETE_TIERS = ((False, True), (True, True))
@@ -64,7 +72,11 @@ QUICK_TIERS = ((False, True), (True, True), (True, False))
 def fast_frame(columns: Sequence[tuple[str, str]], rows: Sequence[Sequence[Any]]) -> pd.DataFrame:
     """A DataFrame of `rows` with typed columns, built without per-cell type inference (search results
     are small and asked for often: pandas' generic constructor would cost more than the query)."""
-    values = list(zip(*rows, strict=True)) if rows else [()] * len(columns)
+    return _frame(columns, list(zip(*rows, strict=True)) if rows else [()] * len(columns))
+
+
+def _frame(columns: Sequence[tuple[str, str]], values: Sequence[Sequence[Any]]) -> pd.DataFrame:
+    """fast_frame of the column `values`, one sequence per column."""
     arrays: list[Any] = []
     for (_name, kind), col in zip(columns, values, strict=True):
         if kind == "int":
@@ -79,9 +91,13 @@ def fast_frame(columns: Sequence[tuple[str, str]], rows: Sequence[Sequence[Any]]
             arrays.append(arr)
     build = getattr(pd.DataFrame, "_from_arrays", None)
     if build is not None:
-        return build(
-            arrays, columns=_index(tuple(columns)), index=pd.RangeIndex(len(rows)), verify_integrity=False
+        frame: pd.DataFrame = build(
+            arrays,
+            columns=_index(tuple(columns)),
+            index=pd.RangeIndex(len(arrays[0])),
+            verify_integrity=False,
         )
+        return frame
     names = [name for name, _kind in columns]  # pragma: no cover - other pandas versions
     return pd.DataFrame(dict(zip(names, arrays, strict=True)))  # pragma: no cover
 
@@ -114,9 +130,11 @@ def _limit(value: Any, name: str = "limit") -> int:
 
 
 def _kind(value: Any) -> str | None:
-    if value not in (None, "company", "contact"):
+    if value is None:
+        return None
+    if value not in ("company", "contact"):
         raise ValidationError("kind", f"must be 'company', 'contact' or None, got {value!r}")
-    return value
+    return str(value)
 
 
 def number_prefixes(text: str) -> list[str] | None:
@@ -161,9 +179,17 @@ def _search_groups(ctx: Context, group: str | None) -> list[int]:
     return ctx.readable_group_ids()
 
 
-def _customer_rows(ctx: Context, rows: list[Any]) -> pd.DataFrame:
+def _customer_frame(ctx: Context, rows: Sequence[Sequence[Any]], extra: Sequence[str] = ()) -> pd.DataFrame:
+    """The frame of customers found (CustomerHit rows, their `data` decoded when `extra` names fields):
+    CUSTOMER_COLUMNS, then one column per field in `extra`."""
+    values: list[Sequence[Any]] = list(zip(*rows, strict=True)) if rows else [()] * _FIELDS
     names = ctx.group_names()
-    return fast_frame(CUSTOMER_COLUMNS, [(r[0], r[1], r[2], names[r[3]], r[4], r[5], r[6]) for r in rows])
+    values[_GROUP_ID] = [names[g] for g in values[_GROUP_ID]]
+    data = values.pop(_DATA)
+    if not extra:
+        return _frame(CUSTOMER_COLUMNS, values)
+    values += [[d.get(f) for d in data] for f in extra]
+    return _frame((*CUSTOMER_COLUMNS, *((f, "obj") for f in extra)), values)
 
 
 def _tiers(
@@ -175,6 +201,7 @@ def _tiers(
     kind: str | None,
     gids: list[int],
 ) -> list[Any]:
+    """CustomerHit rows of customers matching `terms`, tier by tier, each customer once; at most `limit`."""
     found: dict[int, Any] = {}
     for prefix, names_only in tiers:
         if len(found) >= limit:
@@ -190,7 +217,7 @@ def _tiers(
             limit=limit + len(found),
         )
         for row in _enough(run, stmts, limit + len(found)):
-            found.setdefault(row[0], row)
+            found.setdefault(row[_ID], row)
     return list(found.values())[:limit]
 
 
@@ -207,7 +234,7 @@ def autocomplete(
         rows = (
             _tiers(ctx, run, terms, AUTOCOMPLETE_TIERS, limit, kind, gids) if terms and gids and limit else []
         )
-    return _customer_rows(ctx, rows)
+    return _customer_frame(ctx, rows)
 
 
 # -- R27 --------------------------------------------------------------------------------------------
@@ -254,9 +281,9 @@ def quick_search(ctx: Context, text: str, limit: int = 50) -> QuickResult:
                 if len(tickets) >= limit:
                     break
                 for row in _enough(run, stmts, limit):
-                    tickets.setdefault(row[0], row)
+                    tickets.setdefault(row[_TICKET_ID], row)
     return QuickResult(
-        _customer_rows(ctx, customers), fast_frame(TICKET_COLUMNS, list(tickets.values())[:limit])
+        _customer_frame(ctx, customers), fast_frame(TICKET_COLUMNS, list(tickets.values())[:limit])
     )
 
 
@@ -303,8 +330,8 @@ def ticket_search(
                 stmt = q.tickets_all(
                     ctx.is_postgresql, group_ids=gids, state=state, queue_id=queue_id, limit=limit
                 )
-            rows = list({r[0]: r for r in run(stmt)}.values())
-            rows.sort(key=lambda r: -r[0])
+            rows = list({r[_TICKET_ID]: r for r in run(stmt)}.values())
+            rows.sort(key=lambda r: -r[_TICKET_ID])
     return fast_frame(TICKET_COLUMNS, rows[:limit] if limit is not None else rows)
 
 
@@ -371,21 +398,17 @@ def detail_search(
                     company_ids=company_ids,
                 )
             for row in run(stmt):
-                if (row[3], row[2]) not in pairs:
+                if (row[_GROUP_ID], row[_KIND]) not in pairs:
                     continue
-                data = json.loads(row[7]) if isinstance(row[7], str) else row[7]
+                data = json.loads(row[_DATA]) if isinstance(row[_DATA], str) else row[_DATA]
                 if all(c.matches(data) for c in crits):
-                    rows.append((*row[:7], data))
-    rows.sort(key=lambda r: (r[1].casefold(), r[0]))
+                    rows.append((*row[:_DATA], data, *row[_DATA + 1 :]))
+    rows.sort(key=lambda r: (r[_NAME].casefold(), r[_ID]))
     if limit is not None:
         rows = rows[:limit]
     base = {name for name, _kind in CUSTOMER_COLUMNS}  # a company's `name` field is the name column already
     extra = [f for f in _field_columns(ctx, gids, kinds) if f not in base]
-    names = ctx.group_names()
-    return fast_frame(
-        (*CUSTOMER_COLUMNS, *((f, "obj") for f in extra)),
-        [(r[0], r[1], r[2], names[r[3]], r[4], r[5], r[6], *(r[7].get(f) for f in extra)) for r in rows],
-    )
+    return _customer_frame(ctx, rows, extra)
 
 
 def _field_columns(ctx: Context, gids: list[int], kinds: Sequence[str]) -> list[str]:
@@ -454,7 +477,7 @@ def _company_ids(
             kind="company",
             with_data=True,
         )
-    return [r[0] for r in run(stmt) if crit.test(r[1])]
+    return [r[_ID] for r in run(stmt) if crit.test(r[_NAME])]
 
 
 def _enough(

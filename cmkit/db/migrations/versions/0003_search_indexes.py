@@ -2,8 +2,11 @@
 
 Folded search keys for tickets, the customers' keys recomputed (name part, then the other text fields),
 and the indexes that answer searches: FTS5 tables kept true by triggers on SQLite, pg_trgm and
-text_pattern_ops indexes on PostgreSQL (see cmkit.db.search_sql). The FTS tables and the expression
-indexes are not part of the ORM metadata; cmkit.db.migrate.include_object leaves them out of comparisons.
+text_pattern_ops indexes on PostgreSQL. The statements are this revision's own copies, as they were when
+it was written: the live ones (cmkit.db.search_ddl) may change, and a later revision then changes the
+database. Only the folding comes from the live code, since the stored keys must match what the live
+search folds. The FTS tables and the expression indexes are not part of the ORM metadata;
+cmkit.db.migrate.include_object leaves them out of comparisons.
 
 Revision ID: 0003
 Revises: 0002
@@ -13,7 +16,6 @@ import json
 from alembic import op
 import sqlalchemy as sa
 
-from cmkit.db import search_sql
 from cmkit.domain.config import FieldDef
 from cmkit.domain.text import search_key
 from cmkit.domain.keys import key_for
@@ -24,6 +26,77 @@ branch_labels = None
 depends_on = None
 
 BATCH = 10_000
+
+# SQLite: contentless FTS5 tables (rowid = the row's id) over the folded keys, the customers' name part
+# (the key up to ' | ') in customer_name_fts; triggers keep them true; then filled from the stored keys.
+SQLITE_UPGRADE = (
+    "CREATE VIRTUAL TABLE IF NOT EXISTS customer_name_fts USING fts5(k, content='', detail=none, "
+    "tokenize='ascii', prefix='1 2 3 4 5 6 7 8')",
+    "CREATE VIRTUAL TABLE IF NOT EXISTS customer_fts USING fts5(k, content='', detail=none, "
+    "tokenize='ascii', prefix='1 2 3 4 5 6 7 8')",
+    "CREATE VIRTUAL TABLE IF NOT EXISTS ticket_fts USING fts5(k, content='', detail=none, "
+    "tokenize='ascii', prefix='1 2 3 4 5 6')",
+    "CREATE TRIGGER IF NOT EXISTS customers_search_ai AFTER INSERT ON customers BEGIN "
+    "INSERT INTO customer_fts(rowid, k) VALUES (new.id, new.search_key); "
+    "INSERT INTO customer_name_fts(rowid, k) VALUES "
+    "(new.id, substr(new.search_key, 1, instr(new.search_key || ' | ', ' | ') - 1)); END",
+    "CREATE TRIGGER IF NOT EXISTS customers_search_ad AFTER DELETE ON customers BEGIN "
+    "INSERT INTO customer_fts(customer_fts, rowid, k) VALUES ('delete', old.id, old.search_key); "
+    "INSERT INTO customer_name_fts(customer_name_fts, rowid, k) VALUES "
+    "('delete', old.id, substr(old.search_key, 1, instr(old.search_key || ' | ', ' | ') - 1)); END",
+    "CREATE TRIGGER IF NOT EXISTS customers_search_au AFTER UPDATE OF search_key, id ON customers "
+    "WHEN old.search_key IS NOT new.search_key OR old.id IS NOT new.id BEGIN "
+    "INSERT INTO customer_fts(customer_fts, rowid, k) VALUES ('delete', old.id, old.search_key); "
+    "INSERT INTO customer_name_fts(customer_name_fts, rowid, k) VALUES "
+    "('delete', old.id, substr(old.search_key, 1, instr(old.search_key || ' | ', ' | ') - 1)); "
+    "INSERT INTO customer_fts(rowid, k) VALUES (new.id, new.search_key); "
+    "INSERT INTO customer_name_fts(rowid, k) VALUES "
+    "(new.id, substr(new.search_key, 1, instr(new.search_key || ' | ', ' | ') - 1)); END",
+    "CREATE TRIGGER IF NOT EXISTS tickets_search_ai AFTER INSERT ON tickets BEGIN "
+    "INSERT INTO ticket_fts(rowid, k) VALUES (new.id, new.search_key); END",
+    "CREATE TRIGGER IF NOT EXISTS tickets_search_ad AFTER DELETE ON tickets BEGIN "
+    "INSERT INTO ticket_fts(ticket_fts, rowid, k) VALUES ('delete', old.id, old.search_key); END",
+    "CREATE TRIGGER IF NOT EXISTS tickets_search_au AFTER UPDATE OF search_key, id ON tickets "
+    "WHEN old.search_key IS NOT new.search_key OR old.id IS NOT new.id BEGIN "
+    "INSERT INTO ticket_fts(ticket_fts, rowid, k) VALUES ('delete', old.id, old.search_key); "
+    "INSERT INTO ticket_fts(rowid, k) VALUES (new.id, new.search_key); END",
+    "INSERT INTO customer_fts(customer_fts) VALUES ('delete-all')",
+    "INSERT INTO customer_name_fts(customer_name_fts) VALUES ('delete-all')",
+    "INSERT INTO ticket_fts(ticket_fts) VALUES ('delete-all')",
+    "INSERT INTO customer_fts(rowid, k) SELECT id, search_key FROM customers",
+    "INSERT INTO customer_name_fts(rowid, k) "
+    "SELECT id, substr(search_key, 1, instr(search_key || ' | ', ' | ') - 1) FROM customers",
+    "INSERT INTO ticket_fts(rowid, k) SELECT id, search_key FROM tickets",
+)
+SQLITE_DOWNGRADE = (
+    "DROP TRIGGER IF EXISTS customers_search_ai",
+    "DROP TRIGGER IF EXISTS customers_search_ad",
+    "DROP TRIGGER IF EXISTS customers_search_au",
+    "DROP TRIGGER IF EXISTS tickets_search_ai",
+    "DROP TRIGGER IF EXISTS tickets_search_ad",
+    "DROP TRIGGER IF EXISTS tickets_search_au",
+    "DROP TABLE IF EXISTS customer_fts",
+    "DROP TABLE IF EXISTS customer_name_fts",
+    "DROP TABLE IF EXISTS ticket_fts",
+)
+
+# PostgreSQL: trigram indexes over ' ' || key || ' ' (and over its name part), a btree for number prefixes
+POSTGRESQL_UPGRADE = (
+    "CREATE EXTENSION IF NOT EXISTS pg_trgm",
+    "CREATE INDEX IF NOT EXISTS ix_search_customers_trgm ON customers "
+    "USING gin ((' ' || search_key || ' ') gin_trgm_ops)",
+    "CREATE INDEX IF NOT EXISTS ix_search_customers_name_trgm ON customers "
+    "USING gin ((' ' || split_part(search_key, ' | ', 1) || ' ') gin_trgm_ops)",
+    "CREATE INDEX IF NOT EXISTS ix_search_tickets_trgm ON tickets "
+    "USING gin ((' ' || search_key || ' ') gin_trgm_ops)",
+    "CREATE INDEX IF NOT EXISTS ix_search_tickets_number ON tickets (number text_pattern_ops)",
+)
+POSTGRESQL_DOWNGRADE = (
+    "DROP INDEX IF EXISTS ix_search_customers_trgm",
+    "DROP INDEX IF EXISTS ix_search_customers_name_trgm",
+    "DROP INDEX IF EXISTS ix_search_tickets_trgm",
+    "DROP INDEX IF EXISTS ix_search_tickets_number",
+)
 
 
 def _rekey(conn: sa.Connection) -> None:
@@ -53,17 +126,13 @@ def upgrade() -> None:
     op.add_column("tickets", sa.Column("search_key", sa.Text(), server_default="", nullable=False))
     conn = op.get_bind()
     _rekey(conn)
-    if conn.dialect.name == "sqlite":
-        for ddl in search_sql.sqlite_ddl() + search_sql.sqlite_refill():
-            op.execute(ddl)
-    else:
-        for ddl in search_sql.postgresql_ddl():
-            op.execute(ddl)
+    for ddl in SQLITE_UPGRADE if conn.dialect.name == "sqlite" else POSTGRESQL_UPGRADE:
+        op.execute(ddl)
 
 
 def downgrade() -> None:
     conn = op.get_bind()
-    for ddl in search_sql.sqlite_drop() if conn.dialect.name == "sqlite" else search_sql.postgresql_drop():
+    for ddl in SQLITE_DOWNGRADE if conn.dialect.name == "sqlite" else POSTGRESQL_DOWNGRADE:
         op.execute(ddl)
     with op.batch_alter_table("tickets", schema=None) as batch_op:
         batch_op.drop_column("search_key")

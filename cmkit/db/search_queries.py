@@ -1,149 +1,66 @@
-"""Search indexes and queries per database: SQLite FTS5, PostgreSQL pg_trgm (with btree for numbers).
+"""The search statements (R26-R28) per database, over the indexes of cmkit.db.search_ddl.
 
 Queries are built from folded words (cmkit.domain.text: letters and digits only) and everything a user
 typed reaches the database as a bound parameter, so quotes, `*`, `NEAR`, `%`, `_` or NUL never act as
-syntax. The indexes are kept true inside the transaction that changes the data: on SQLite by triggers
-on `customers` and `tickets` (every writer, bulk updates included), on PostgreSQL by the indexes
-themselves (expression indexes over the stored folded keys).
+syntax. SQLite matches words in the FTS5 tables; PostgreSQL matches LIKE '% word%' (a word starting with
+`word`) or '% word %' (the whole word) on the expressions its trigram indexes cover.
 
-SQLite: `customer_name_fts` indexes the name part of `customers.search_key` (autocomplete),
-`customer_fts` the whole key (quick and detail search), `ticket_fts` `tickets.search_key` (subjects).
-All three are contentless FTS5 tables (rowid = the row's id) with the `ascii` tokenizer, so an FTS token
-is exactly a folded word, and prefix indexes for short prefixes.
-PostgreSQL: GIN trigram indexes over `' ' || search_key || ' '` (and over its name part), matched with
-LIKE '% word%' (a word starting with `word`) or '% word %' (the whole word), and a text_pattern_ops
-btree on tickets.number.
+Every customer statement returns CustomerHit rows and every ticket statement TicketHit rows: their
+fields are the select lists, in order. The driver gives plain tuples in that order (`CustomerHit._make`
+names a row's fields; where rows are many, read them at `CustomerHit._fields.index(name)`).
 """
 
 from __future__ import annotations
 
+import datetime as dt
 from collections.abc import Callable, Iterable, Sequence
 from dataclasses import dataclass, field
 from functools import lru_cache
-from typing import Any
+from typing import Any, NamedTuple
 
+from cmkit.db.search_ddl import KEY_PREFIXES, NAME_PREFIXES, TICKET_PREFIXES, name_part
 from cmkit.domain.text import PART_SEP
 
 Terms = Sequence[tuple[str, ...]]
 
-#: names of the database objects that live outside the ORM metadata (migrations compare without them)
-SEARCH_TABLES = ("customer_fts", "customer_name_fts", "ticket_fts")
-SEARCH_INDEX_PREFIX = "ix_search_"
 
-# Prefix lengths with an index of their own (FTS5 reads those lazily, in index order); a longer prefix is
-# answered by reading the whole range of its terms first (fast for rare words, slower for common ones).
-NAME_PREFIXES = "1 2 3 4 5 6 7 8"
-KEY_PREFIXES = "1 2 3 4 5 6 7 8"
-TICKET_PREFIXES = "1 2 3 4 5 6"
+class CustomerHit(NamedTuple):
+    """A customer found: the select list of every customer search, in this order."""
 
-
-def is_search_object(name: str | None) -> bool:
-    """Whether `name` is one of the search tables (or their FTS5 shadow tables) or search indexes."""
-    if not name:
-        return False
-    return name.startswith(SEARCH_INDEX_PREFIX) or any(
-        name == t or name.startswith(t + "_") for t in SEARCH_TABLES
-    )
+    id: int
+    name: str
+    kind: str
+    group_id: int
+    active: bool  # 0 or 1 on SQLite
+    company_id: int | None
+    company: str | None  # the company's name
+    data: Any = None  # the data fields (JSON text on SQLite); NULL unless a detail search asks for them
 
 
-def _name_part(key: str) -> str:
-    """SQLite expression: the name part of the search key `key` (see cmkit.domain.text.PART_SEP)."""
-    return f"substr({key}, 1, instr({key} || '{PART_SEP}', '{PART_SEP}') - 1)"
+class TicketHit(NamedTuple):
+    """A ticket found: the select list of every ticket search, in this order."""
+
+    id: int
+    number: str
+    subject: str
+    queue: str  # the queue's name
+    state: str
+    main_customer_id: int
+    customer: str  # the main customer's name
+    created_at: dt.datetime | str  # text on SQLite
 
 
-def sqlite_ddl() -> list[str]:
-    """The FTS5 tables and the triggers that keep them true (idempotent: IF NOT EXISTS)."""
-    fts = "content='', detail=none, tokenize='ascii'"
-    out = [
-        f"CREATE VIRTUAL TABLE IF NOT EXISTS customer_name_fts USING fts5(k, {fts}, prefix='{NAME_PREFIXES}')",
-        f"CREATE VIRTUAL TABLE IF NOT EXISTS customer_fts USING fts5(k, {fts}, prefix='{KEY_PREFIXES}')",
-        f"CREATE VIRTUAL TABLE IF NOT EXISTS ticket_fts USING fts5(k, {fts}, prefix='{TICKET_PREFIXES}')",
-    ]
-    add_c = (
-        "INSERT INTO customer_fts(rowid, k) VALUES (new.id, new.search_key); "  # noqa: S608 - fixed SQL and placeholders only
-        f"INSERT INTO customer_name_fts(rowid, k) VALUES (new.id, {_name_part('new.search_key')});"
-    )
-    drop_c = (
-        "INSERT INTO customer_fts(customer_fts, rowid, k) VALUES ('delete', old.id, old.search_key); "  # noqa: S608 - fixed SQL and placeholders only
-        "INSERT INTO customer_name_fts(customer_name_fts, rowid, k) "
-        f"VALUES ('delete', old.id, {_name_part('old.search_key')});"
-    )
-    add_t = "INSERT INTO ticket_fts(rowid, k) VALUES (new.id, new.search_key);"
-    drop_t = "INSERT INTO ticket_fts(ticket_fts, rowid, k) VALUES ('delete', old.id, old.search_key);"
-    out += [
-        f"CREATE TRIGGER IF NOT EXISTS customers_search_ai AFTER INSERT ON customers BEGIN {add_c} END",
-        f"CREATE TRIGGER IF NOT EXISTS customers_search_ad AFTER DELETE ON customers BEGIN {drop_c} END",
-        "CREATE TRIGGER IF NOT EXISTS customers_search_au AFTER UPDATE OF search_key, id ON customers "
-        f"WHEN old.search_key IS NOT new.search_key OR old.id IS NOT new.id BEGIN {drop_c} {add_c} END",
-        f"CREATE TRIGGER IF NOT EXISTS tickets_search_ai AFTER INSERT ON tickets BEGIN {add_t} END",
-        f"CREATE TRIGGER IF NOT EXISTS tickets_search_ad AFTER DELETE ON tickets BEGIN {drop_t} END",
-        "CREATE TRIGGER IF NOT EXISTS tickets_search_au AFTER UPDATE OF search_key, id ON tickets "
-        f"WHEN old.search_key IS NOT new.search_key OR old.id IS NOT new.id BEGIN {drop_t} {add_t} END",
-    ]
-    return out
+def _select(fields: Iterable[str], alias: str, **exprs: str) -> str:
+    """The select list of `fields`: `alias.field`, or the field's expression in `exprs` named as the field."""
+    return ", ".join(f"{exprs[f]} AS {f}" if f in exprs else f"{alias}.{f}" for f in fields)
 
 
-SQLITE_TRIGGERS = (
-    "customers_search_ai",
-    "customers_search_ad",
-    "customers_search_au",
-    "tickets_search_ai",
-    "tickets_search_ad",
-    "tickets_search_au",
+_CUSTOMER_SELECT = _select(CustomerHit._fields, "c", company="co.name")
+_CUSTOMER_SELECT_NO_DATA = _select(CustomerHit._fields, "c", company="co.name", data="NULL")
+_TICKET_SELECT = (
+    f"SELECT {_select(TicketHit._fields, 't', queue='q.name', customer='m.name')} "  # noqa: S608 - fixed SQL
+    "FROM {frm} JOIN customers m ON m.id = t.main_customer_id JOIN queues q ON q.id = t.queue_id"
 )
-
-
-def sqlite_refill() -> list[str]:
-    """Statements that rebuild the FTS5 tables from the stored keys (after a bulk load or a repair)."""
-    return [
-        "INSERT INTO customer_fts(customer_fts) VALUES ('delete-all')",
-        "INSERT INTO customer_name_fts(customer_name_fts) VALUES ('delete-all')",
-        "INSERT INTO ticket_fts(ticket_fts) VALUES ('delete-all')",
-        "INSERT INTO customer_fts(rowid, k) SELECT id, search_key FROM customers",
-        f"INSERT INTO customer_name_fts(rowid, k) SELECT id, {_name_part('search_key')} FROM customers",  # noqa: S608 - fixed SQL and placeholders only
-        "INSERT INTO ticket_fts(rowid, k) SELECT id, search_key FROM tickets",
-    ]
-
-
-def sqlite_ensure(conn: Any) -> bool:
-    """Recreate missing search tables or triggers and refill the FTS tables (a migration that rebuilt
-    `customers` or `tickets` in SQLite's batch mode drops their triggers). True if it had to."""
-    have = {
-        r[0]
-        for r in conn.exec_driver_sql("SELECT name FROM sqlite_master WHERE type IN ('table', 'trigger')")
-    }
-    if "customers" not in have or ({*SEARCH_TABLES, *SQLITE_TRIGGERS} <= have):
-        return False
-    for ddl in sqlite_ddl() + sqlite_refill():
-        conn.exec_driver_sql(ddl)
-    return True
-
-
-def sqlite_drop() -> list[str]:
-    return [f"DROP TRIGGER IF EXISTS {t}" for t in SQLITE_TRIGGERS] + [
-        f"DROP TABLE IF EXISTS {t}" for t in SEARCH_TABLES
-    ]
-
-
-PG_INDEXES = {
-    "ix_search_customers_trgm": "ON customers USING gin ((' ' || search_key || ' ') gin_trgm_ops)",
-    "ix_search_customers_name_trgm": f"ON customers USING gin ((' ' || split_part(search_key, '{PART_SEP}', 1) || ' ') gin_trgm_ops)",
-    "ix_search_tickets_trgm": "ON tickets USING gin ((' ' || search_key || ' ') gin_trgm_ops)",
-    "ix_search_tickets_number": "ON tickets (number text_pattern_ops)",
-}
-
-
-def postgresql_ddl() -> list[str]:
-    return ["CREATE EXTENSION IF NOT EXISTS pg_trgm"] + [
-        f"CREATE INDEX IF NOT EXISTS {name} {spec}" for name, spec in PG_INDEXES.items()
-    ]
-
-
-def postgresql_drop() -> list[str]:
-    return [f"DROP INDEX IF EXISTS {name}" for name in PG_INDEXES]
-
-
-# -- queries ------------------------------------------------------------------------------------------
 
 
 @dataclass
@@ -282,11 +199,9 @@ def _like(stmt: Stmt, expr: str, terms: Terms, prefix: bool | Sequence[bool]) ->
     return " AND ".join(parts)
 
 
+# PostgreSQL: the expressions of the trigram indexes (search_ddl.PG_INDEXES), over the table aliased `t`
 PG_KEY = "(' ' || {t}.search_key || ' ')"
 PG_NAME_KEY = f"(' ' || split_part({{t}}.search_key, '{PART_SEP}', 1) || ' ')"
-
-CUSTOMER_COLUMNS = ("id", "name", "kind", "group_id", "active", "company_id", "company")
-TICKET_COLUMNS = ("id", "number", "subject", "queue", "state", "main_customer_id", "customer", "created_at")
 
 
 def _customer_match(
@@ -301,7 +216,7 @@ def _customer_match(
             pg_order("c", budget),
         )
     if names_only:
-        table, key, longest = "customer_name_fts", _name_part("c.search_key"), _longest(NAME_PREFIXES)
+        table, key, longest = "customer_name_fts", name_part("c.search_key"), _longest(NAME_PREFIXES)
     else:
         table, key, longest = "customer_fts", "c.search_key", _longest(KEY_PREFIXES)
     frm, cond, order = fts_source(stmt, table, key, terms, prefix, longest, budget)
@@ -333,15 +248,13 @@ def customers_query(
     company_ids: Sequence[int] | None = None,
     budget: int | None = None,
 ) -> tuple[str, dict[str, Any]]:
-    """Customers matching `terms`, in index order (columns CUSTOMER_COLUMNS, then `data` if asked);
+    """Customers matching `terms`, in index order (CustomerHit rows, `data` only if asked);
     `budget`: see fts_source."""
     stmt = Stmt(pg)
     frm, cond, order = _customer_match(stmt, terms, prefix, names_only, budget)
     where = [cond, stmt.among("c.group_id", group_ids)]
     _customer_filters(stmt, where, active_only, kind, company_ids)
-    cols = "c.id, c.name, c.kind, c.group_id, c.active, c.company_id, co.name" + (
-        ", c.data" if with_data else ""
-    )
+    cols = _CUSTOMER_SELECT if with_data else _CUSTOMER_SELECT_NO_DATA
     sql = (
         f"SELECT {cols} FROM {frm} LEFT JOIN customers co ON co.id = c.company_id "  # noqa: S608 - fixed SQL and placeholders only
         f"WHERE {' AND '.join(where)}" + _order_by(order)
@@ -359,21 +272,16 @@ def customers_scan(
     kind: str | None,
     company_ids: Sequence[int] | None = None,
 ) -> tuple[str, dict[str, Any]]:
-    """Every customer of `group_ids` (for detail searches on fields without an index), with `data`."""
+    """Every customer of `group_ids` (for detail searches on fields without an index): CustomerHit rows
+    with `data`."""
     stmt = Stmt(pg)
     where = [stmt.among("c.group_id", group_ids)]
     _customer_filters(stmt, where, active_only, kind, company_ids)
     sql = (
-        "SELECT c.id, c.name, c.kind, c.group_id, c.active, c.company_id, co.name, c.data FROM customers c "  # noqa: S608 - fixed SQL and placeholders only
+        f"SELECT {_CUSTOMER_SELECT} FROM customers c "  # noqa: S608 - fixed SQL and placeholders only
         f"LEFT JOIN customers co ON co.id = c.company_id WHERE {' AND '.join(where)} ORDER BY c.id"
     )
     return sql, stmt.params
-
-
-_TICKET_SELECT = (
-    "SELECT t.id, t.number, t.subject, q.name, t.state, t.main_customer_id, m.name, t.created_at "
-    "FROM {frm} JOIN customers m ON m.id = t.main_customer_id JOIN queues q ON q.id = t.queue_id"
-)
 
 
 def _ticket_filters(
@@ -397,8 +305,8 @@ def tickets_by_subject(
     prefix: bool = True,
     budget: int | None = None,
 ) -> tuple[str, dict[str, Any]]:
-    """Tickets whose subject matches every term (word prefixes, or whole words), newest first;
-    `budget`: see fts_source."""
+    """Tickets whose subject matches every term (word prefixes, or whole words), newest first (TicketHit
+    rows); `budget`: see fts_source."""
     stmt = Stmt(pg)
     if pg:
         frm, order = pg_source(stmt, "tickets", "t", budget, desc=True), pg_order("t", budget) + " DESC"
