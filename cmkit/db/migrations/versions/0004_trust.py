@@ -277,7 +277,7 @@ END $$""",
     may_change = "(SELECT cmkit_groups('write', 'delete'))::int[]"
     every = f"(cardinality({may_change}) = (SELECT count(*) FROM customer_groups))"
     out += [
-        f"""CREATE OR REPLACE FUNCTION cmkit_scrub_audit(ids bigint[], befores jsonb[], afters jsonb[]) RETURNS void
+        f"""CREATE OR REPLACE FUNCTION cmkit_scrub_audit(ids bigint[], before_values jsonb[], after_values jsonb[]) RETURNS void
   LANGUAGE plpgsql {definer} AS $$
 DECLARE bad bigint;
 BEGIN
@@ -289,7 +289,7 @@ BEGIN
       USING ERRCODE = '42501';
   END IF;
   UPDATE audit_log a SET before = v.b, after = v.f, scrubbed = true
-    FROM unnest(ids, befores, afters) AS v(i, b, f) WHERE a.id = v.i;
+    FROM unnest(ids, before_values, after_values) AS v(i, b, f) WHERE a.id = v.i;
 END $$""",
         f"""CREATE OR REPLACE FUNCTION cmkit_rename_in_protocol(ids integer[], names text[]) RETURNS void
   LANGUAGE plpgsql {definer} AS $$
