@@ -15,6 +15,7 @@ from pathlib import Path
 
 import pytest
 import sqlalchemy as sa
+from helpers import MakeTicket, Rows, Snapshot
 
 import cmkit
 from cmkit.db import trust
@@ -124,12 +125,12 @@ def as_user(db_url: str) -> Callable[[str], cmkit.CustomerManager]:
 
 
 @pytest.fixture
-def snapshot(db_url: str) -> Callable[[], dict[str, list[tuple[object, ...]]]]:
+def snapshot(db_url: str) -> Snapshot:
     """Every row of every table, to prove that a refused operation changed nothing (R30)."""
 
-    def take() -> dict[str, list[tuple[object, ...]]]:
+    def take() -> Rows:
         engine = engine_for(db_url)
-        out: dict[str, list[tuple[object, ...]]] = {}
+        out: Rows = {}
         with engine.connect() as conn:
             for table in Base.metadata.sorted_tables:
                 rows = conn.execute(sa.select(table).order_by(*table.primary_key.columns)).all()
@@ -165,7 +166,30 @@ def world(cm: cmkit.CustomerManager) -> dict[str, cmkit.Customer]:
 
 
 @pytest.fixture
-def refused(snapshot: Callable[[], dict[str, list[tuple[object, ...]]]]) -> Callable[..., Exception]:
+def make_ticket(cm: cmkit.CustomerManager) -> MakeTicket:
+    """make_ticket(main, *additional, closed=False, queue=None, subject=None): a ticket the admin creates for
+    the customer `main`, naming the `additional` customers too, in `queue` (default: the group's desk,
+    partnerdesk for partners, helpdesk for the others) with `subject` (default "Issue"); closed if asked."""
+
+    def make(
+        main: cmkit.Customer,
+        *additional: cmkit.Customer,
+        closed: bool = False,
+        queue: str | None = None,
+        subject: str | None = None,
+    ) -> cmkit.Ticket:
+        if queue is None:
+            queue = "partnerdesk" if main.group == "partners" else "helpdesk"
+        t = cm.create_ticket(
+            main.id, queue, "Issue" if subject is None else subject, additional=[a.id for a in additional]
+        )
+        return cm.close_ticket(t.id) if closed else t
+
+    return make
+
+
+@pytest.fixture
+def refused(snapshot: Snapshot) -> Callable[..., Exception]:
     """refused(ErrorType, fn, *args, **kw): fn must raise ErrorType and leave every table as it was (R30)."""
 
     def check(error: type[Exception], fn: Callable[..., object], *args: object, **kw: object) -> Exception:

@@ -4,13 +4,11 @@ from __future__ import annotations
 
 import json
 import re
-from collections.abc import Callable
 
 import pytest
+from helpers import MakeTicket, Snapshot
 
 from cmkit import CustomerManager, PermissionDenied, PreconditionFailed
-
-Snapshot = Callable[[], dict[str, list[tuple[object, ...]]]]
 
 
 def _everything(snapshot: Snapshot) -> str:
@@ -127,11 +125,11 @@ def test_anonymise_a_company_deactivates_its_contacts(cm: CustomerManager, world
 
 
 def test_anonymise_after_merge_erases_the_merged_records_too(
-    cm: CustomerManager, world, snapshot: Snapshot
+    cm: CustomerManager, world, make_ticket: MakeTicket, snapshot: Snapshot
 ) -> None:
     priv = world["priv"]
     old = cm.create_contact("private", first_name="Petra", last_name="Privatt", email="pp@example.org")
-    t = cm.close_ticket(cm.create_ticket(old.id, "helpdesk", "Old").id)
+    t = make_ticket(old, closed=True, subject="Old")
     cm.merge(priv.id, [old.id])
     cm.anonymise(priv.id)
     assert set(cm.protocol(t.id)["new_customer_name"].dropna()) == {"anonymised"}

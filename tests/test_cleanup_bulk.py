@@ -2,15 +2,13 @@
 
 from __future__ import annotations
 
-from collections.abc import Callable
 from pathlib import Path
 
 import pandas as pd
 import pytest
+from helpers import Snapshot
 
 from cmkit import CustomerManager, NotFound, PermissionDenied, PreconditionFailed, ValidationError
-
-Snapshot = Callable[[], dict[str, list[tuple[object, ...]]]]
 
 
 def test_r19_deactivate_many_takes_companies_contacts_along(cm: CustomerManager, world) -> None:

@@ -2,15 +2,13 @@
 
 from __future__ import annotations
 
-from collections.abc import Callable
 from pathlib import Path
 
 import pandas as pd
 import pytest
+from helpers import Snapshot
 
 from cmkit import CustomerManager, PermissionDenied, PreconditionFailed, ValidationError
-
-Snapshot = Callable[[], dict[str, list[tuple[object, ...]]]]
 
 BAD_CSV = """first_name;last_name;email;tier;birthday;kind;company
 Lea;Lustig;lea@example.org;gold;1990-01-02;contact;Acme GmbH

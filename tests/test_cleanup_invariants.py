@@ -7,6 +7,7 @@ from __future__ import annotations
 
 import pandas as pd
 import sqlalchemy as sa
+from helpers import MakeTicket
 
 from cmkit import CustomerManager
 from cmkit.db.engine import engine_for
@@ -23,9 +24,9 @@ def _rows(found: pd.DataFrame) -> set[tuple[str, str, int]]:
     return {(r.rule, r.entity, r.id) for r in found.itertuples()}
 
 
-def test_consistent_database_has_no_violations(cm: CustomerManager, world) -> None:
-    cm.create_ticket(world["anna"].id, "helpdesk", "Open", additional=[world["bert"].id])
-    cm.close_ticket(cm.create_ticket(world["carl"].id, "helpdesk", "Closed").id)
+def test_consistent_database_has_no_violations(cm: CustomerManager, world, make_ticket: MakeTicket) -> None:
+    make_ticket(world["anna"], world["bert"], subject="Open")
+    make_ticket(world["carl"], closed=True, subject="Closed")
     cm.deactivate(world["carl"].id)
     found = cm.check_invariants()
     assert found.empty and list(found.columns) == ["rule", "entity", "id", "detail"]

@@ -2,19 +2,17 @@
 
 from __future__ import annotations
 
-from collections.abc import Callable
 from typing import Any
 
 import pytest
+from helpers import MakeTicket, Snapshot
 
 from cmkit import CustomerManager, NotFound, PermissionDenied, PreconditionFailed, ValidationError
 from cmkit.services import transfer
 
-Snapshot = Callable[[], dict[str, list[tuple[object, ...]]]]
-
 
 @pytest.fixture
-def dups(cm: CustomerManager, world) -> dict[str, Any]:
+def dups(cm: CustomerManager, world, make_ticket: MakeTicket) -> dict[str, Any]:
     """Anna Müller (survivor) and three records of her: two share a ticket, one has comments and an attachment."""
     acme = world["acme"]
     anna = world["anna"]
@@ -30,10 +28,10 @@ def dups(cm: CustomerManager, world) -> dict[str, Any]:
         email="other@acme.example",
     )
     d3 = cm.create_contact("retail", company=acme.id, last_name="Müller", birthday="1980-02-03")
-    shared = cm.create_ticket(d1.id, "helpdesk", "Shared ticket", additional=[d2.id])
-    own = cm.create_ticket(anna.id, "helpdesk", "Anna's own", additional=[d3.id])
-    closed = cm.close_ticket(cm.create_ticket(d2.id, "billing", "Old invoice").id)
-    back = cm.create_ticket(world["bert"].id, "helpdesk", "Bert asks", additional=[d3.id])
+    shared = make_ticket(d1, d2, subject="Shared ticket")
+    own = make_ticket(anna, d3, subject="Anna's own")
+    closed = make_ticket(d2, closed=True, queue="billing", subject="Old invoice")
+    back = make_ticket(world["bert"], d3, subject="Bert asks")
     comment = cm.add_comment(d2.id, "Prefers e-mail")
     attachment = cm.add_attachments(d3.id, {"contract.txt": b"signed"})[0]
     return {
@@ -203,10 +201,12 @@ def test_merge_refuses_the_survivor_among_the_duplicates_and_an_empty_list(
         cm.merge(world["acme"].id, [world["anna"].id])  # a contact is not a duplicate of a company
 
 
-def test_merge_of_deactivated_duplicate_with_closed_tickets(cm: CustomerManager, world) -> None:
+def test_merge_of_deactivated_duplicate_with_closed_tickets(
+    cm: CustomerManager, world, make_ticket: MakeTicket
+) -> None:
     anna = world["anna"]
     old = cm.create_contact("retail", company=world["acme"].id, first_name="Anna", last_name="Müller")
-    t = cm.close_ticket(cm.create_ticket(old.id, "helpdesk", "Long ago").id)
+    t = make_ticket(old, closed=True, subject="Long ago")
     cm.deactivate(old.id)
     cm.merge(anna.id, [old.id])
     assert cm.ticket(t.id).main_customer_id == anna.id

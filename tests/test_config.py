@@ -9,13 +9,13 @@ from pathlib import Path
 from typing import Any
 
 import pytest
+from helpers import Snapshot
 
 import cmkit
 from cmkit import CMError, ConfigError, CustomerManager, PermissionDenied, ValidationError
 from cmkit.domain.config import load_config
 
 BASE: dict[str, Any] = tomllib.loads(Path(__file__).with_name("config_test.toml").read_text(encoding="utf-8"))
-Snapshot = Callable[[], dict[str, list[tuple[object, ...]]]]
 
 
 def base() -> dict[str, Any]:

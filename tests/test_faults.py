@@ -20,6 +20,7 @@ import psycopg
 import pytest
 import sqlalchemy as sa
 from detail_samples import pdf_bytes, png_bytes
+from helpers import Snapshot
 from reliability import InjectedFault, StatementFault, injected, violations
 
 import cmkit
@@ -28,7 +29,6 @@ from cmkit.db import engine as engine_module
 from cmkit.db.engine import engine_for
 from cmkit.db.schema import Base
 
-Snapshot = Callable[[], dict[str, list[tuple[object, ...]]]]
 Ids = dict[str, int]
 
 

@@ -3,7 +3,6 @@
 from __future__ import annotations
 
 import datetime as dt
-from collections.abc import Callable
 from typing import Any
 
 import pytest
@@ -16,9 +15,6 @@ from cmkit import (
     StaleVersion,
     ValidationError,
 )
-
-Snapshot = Callable[[], dict[str, list[tuple[object, ...]]]]
-
 
 # -- R1 one customer, one record -------------------------------------------------------------------------------
 

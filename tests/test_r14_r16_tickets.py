@@ -2,7 +2,6 @@
 
 from __future__ import annotations
 
-from collections.abc import Callable
 from typing import Any
 
 import pandas as pd
@@ -15,8 +14,6 @@ from cmkit import (
     PreconditionFailed,
     ValidationError,
 )
-
-Snapshot = Callable[[], dict[str, list[tuple[object, ...]]]]
 
 
 def entries(protocol: pd.DataFrame) -> list[tuple[Any, ...]]:

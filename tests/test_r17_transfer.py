@@ -2,27 +2,17 @@
 
 from __future__ import annotations
 
-from collections.abc import Callable, Iterator
+from collections.abc import Iterator
 from contextlib import contextmanager
 from typing import Any
 
 import pandas as pd
 import sqlalchemy as sa
+from helpers import MakeTicket, Snapshot
 
 from cmkit import CustomerManager, NotFound, PreconditionFailed, Ticket
 from cmkit.db.engine import engine_for
 from cmkit.db.schema import AdditionalCustomer, ProtocolEntry, Queue, TicketRow
-
-Snapshot = Callable[[], dict[str, list[tuple[object, ...]]]]
-
-
-def ticket(
-    cm: CustomerManager, main: Any, *additional: Any, closed: bool = False, subject: str = "Issue"
-) -> Ticket:
-    """A helpdesk (retail/private) or partnerdesk ticket for `main`, optionally closed."""
-    queue = "partnerdesk" if main.group == "partners" else "helpdesk"
-    t = cm.create_ticket(main.id, queue, subject, additional=[a.id for a in additional])
-    return cm.close_ticket(t.id) if closed else t
 
 
 def customers_of(cm: CustomerManager, t: Ticket) -> tuple[int, tuple[int, ...]]:
@@ -50,10 +40,10 @@ def assert_no_duplicate_links(cm: CustomerManager) -> None:
 # -- which tickets ------------------------------------------------------------------------------------------------
 
 
-def test_r17_only_open_moves_open_tickets_only(cm: CustomerManager, world) -> None:
+def test_r17_only_open_moves_open_tickets_only(cm: CustomerManager, world, make_ticket: MakeTicket) -> None:
     anna, bert = world["anna"], world["bert"]
-    open_t = ticket(cm, anna)
-    closed_t = ticket(cm, anna, closed=True)
+    open_t = make_ticket(anna)
+    closed_t = make_ticket(anna, closed=True)
     out = cm.transfer_tickets(anna.id, bert.id)  # only_open=True is the default
     assert out.applied and out.problems == []
     assert list(out.changes["id"]) == [open_t.id]
@@ -63,9 +53,9 @@ def test_r17_only_open_moves_open_tickets_only(cm: CustomerManager, world) -> No
     assert cm.ticket(closed_t.id).state == "closed" and cm.ticket(open_t.id).state == "open"
 
 
-def test_r17_open_and_closed_moves_every_ticket(cm: CustomerManager, world) -> None:
+def test_r17_open_and_closed_moves_every_ticket(cm: CustomerManager, world, make_ticket: MakeTicket) -> None:
     anna, bert = world["anna"], world["bert"]
-    open_t, closed_t = ticket(cm, anna), ticket(cm, anna, closed=True)
+    open_t, closed_t = make_ticket(anna), make_ticket(anna, closed=True)
     out = cm.transfer_tickets(anna.id, bert.id, only_open=False)
     assert out.applied
     assert sorted(out.changes["id"]) == sorted([open_t.id, closed_t.id])
@@ -74,11 +64,13 @@ def test_r17_open_and_closed_moves_every_ticket(cm: CustomerManager, world) -> N
     assert cm.ticket(closed_t.id).state == "closed"  # a transfer does not change the state
 
 
-def test_r17_source_replaced_as_main_and_as_additional(cm: CustomerManager, world) -> None:
+def test_r17_source_replaced_as_main_and_as_additional(
+    cm: CustomerManager, world, make_ticket: MakeTicket
+) -> None:
     anna, bert, carl = world["anna"], world["bert"], world["carl"]
-    as_main = ticket(cm, anna)
-    as_additional = ticket(cm, carl, anna)
-    untouched = ticket(cm, carl)
+    as_main = make_ticket(anna)
+    as_additional = make_ticket(carl, anna)
+    untouched = make_ticket(carl)
     out = cm.transfer_tickets(anna.id, bert.id)
     assert dict(zip(out.changes["id"], out.changes["role"], strict=True)) == {
         as_main.id: "main",
@@ -95,39 +87,45 @@ def test_r17_source_replaced_as_main_and_as_additional(cm: CustomerManager, worl
     assert cm.tickets(anna.id).empty
 
 
-def test_r17_target_already_additional_where_source_is_main(cm: CustomerManager, world) -> None:
+def test_r17_target_already_additional_where_source_is_main(
+    cm: CustomerManager, world, make_ticket: MakeTicket
+) -> None:
     anna, bert, carl = world["anna"], world["bert"], world["carl"]
-    t = ticket(cm, anna, bert, carl)
+    t = make_ticket(anna, bert, carl)
     out = cm.transfer_tickets(anna.id, bert.id)
     assert customers_of(cm, t) == (bert.id, (carl.id,))  # bert is main now, and not additional as well
     assert list(out.changes["target_already_on_ticket"]) == [True]
     assert_no_duplicate_links(cm)
 
 
-def test_r17_target_already_main_where_source_is_additional(cm: CustomerManager, world) -> None:
+def test_r17_target_already_main_where_source_is_additional(
+    cm: CustomerManager, world, make_ticket: MakeTicket
+) -> None:
     anna, bert, carl = world["anna"], world["bert"], world["carl"]
-    t = ticket(cm, bert, anna, carl)
+    t = make_ticket(bert, anna, carl)
     cm.transfer_tickets(anna.id, bert.id)
     assert customers_of(cm, t) == (bert.id, (carl.id,))  # anna is gone, bert not added a second time
     assert_no_duplicate_links(cm)
 
 
-def test_r17_target_already_additional_where_source_is_additional(cm: CustomerManager, world) -> None:
+def test_r17_target_already_additional_where_source_is_additional(
+    cm: CustomerManager, world, make_ticket: MakeTicket
+) -> None:
     anna, bert, carl = world["anna"], world["bert"], world["carl"]
-    t = ticket(cm, carl, anna, bert)
+    t = make_ticket(carl, anna, bert)
     cm.transfer_tickets(anna.id, bert.id)
     assert customers_of(cm, t) == (carl.id, (bert.id,))
     assert_no_duplicate_links(cm)
 
 
 def test_r17_target_on_other_tickets_does_not_count_as_already_on_this_one(
-    cm: CustomerManager, world
+    cm: CustomerManager, world, make_ticket: MakeTicket
 ) -> None:
     """Where the target is a customer of *other* tickets, the source is still replaced, not just dropped."""
     anna, bert, carl = world["anna"], world["bert"], world["carl"]
-    ticket(cm, carl, bert)  # bert additional elsewhere
-    ticket(cm, bert)  # bert main elsewhere
-    as_additional, as_main = ticket(cm, carl, anna), ticket(cm, anna, carl)
+    make_ticket(carl, bert)  # bert additional elsewhere
+    make_ticket(bert)  # bert main elsewhere
+    as_additional, as_main = make_ticket(carl, anna), make_ticket(anna, carl)
     plan = cm.transfer_tickets(anna.id, bert.id, dry_run=True).changes
     assert list(plan["target_already_on_ticket"]) == [False, False]
     cm.transfer_tickets(anna.id, bert.id)
@@ -135,11 +133,13 @@ def test_r17_target_on_other_tickets_does_not_count_as_already_on_this_one(
     assert customers_of(cm, as_main) == (bert.id, (carl.id,))
 
 
-def test_r17_one_protocol_entry_per_changed_ticket(cm: CustomerManager, world) -> None:
+def test_r17_one_protocol_entry_per_changed_ticket(
+    cm: CustomerManager, world, make_ticket: MakeTicket
+) -> None:
     anna, bert, carl = world["anna"], world["bert"], world["carl"]
-    as_main, as_additional, with_target = ticket(cm, anna), ticket(cm, carl, anna), ticket(cm, anna, bert)
-    left_closed = ticket(cm, anna, closed=True)
-    other = ticket(cm, carl)
+    as_main, as_additional, with_target = make_ticket(anna), make_ticket(carl, anna), make_ticket(anna, bert)
+    left_closed = make_ticket(anna, closed=True)
+    other = make_ticket(carl)
     cm.transfer_tickets(anna.id, bert.id)
     entry = ("admin", "{role}", anna.id, "Anna Müller", bert.id, "Bert Öztürk")
     for t, role in ((as_main, "main"), (as_additional, "additional"), (with_target, "main")):
@@ -147,17 +147,21 @@ def test_r17_one_protocol_entry_per_changed_ticket(cm: CustomerManager, world) -
     assert transfers(cm, left_closed) == [] and transfers(cm, other) == []
 
 
-def test_r17_transfer_is_audited_for_source_and_target(cm: CustomerManager, world) -> None:
+def test_r17_transfer_is_audited_for_source_and_target(
+    cm: CustomerManager, world, make_ticket: MakeTicket
+) -> None:
     anna, bert = world["anna"], world["bert"]
-    ticket(cm, anna)
+    make_ticket(anna)
     cm.transfer_tickets(anna.id, bert.id, only_open=False)
     assert cm.history(customer_id=anna.id).iloc[-1]["action"] == "transfer_out"
     last = cm.history(customer_id=bert.id).iloc[-1]
     assert last["action"] == "transfer_in" and last["after"] == {"customer_id": bert.id}
 
 
-def test_r17_source_without_tickets_changes_no_ticket(cm: CustomerManager, world) -> None:
-    t = ticket(cm, world["carl"])
+def test_r17_source_without_tickets_changes_no_ticket(
+    cm: CustomerManager, world, make_ticket: MakeTicket
+) -> None:
+    t = make_ticket(world["carl"])
     out = cm.transfer_tickets(world["anna"].id, world["bert"].id)
     assert out.applied and out.changes.empty
     assert customers_of(cm, t) == (world["carl"].id, ())
@@ -166,9 +170,9 @@ def test_r17_source_without_tickets_changes_no_ticket(cm: CustomerManager, world
 # -- refusals -----------------------------------------------------------------------------------------------------
 
 
-def test_r17_deactivated_target_refused(cm: CustomerManager, world, refused) -> None:
+def test_r17_deactivated_target_refused(cm: CustomerManager, world, make_ticket: MakeTicket, refused) -> None:
     anna, carl = world["anna"], world["carl"]
-    t = ticket(cm, anna)
+    t = make_ticket(anna)
     cm.deactivate(carl.id)
     err = refused(PreconditionFailed, cm.transfer_tickets, anna.id, carl.id)
     assert len(err.problems) == 1 and err.problems[0].startswith("R17: ")
@@ -176,38 +180,42 @@ def test_r17_deactivated_target_refused(cm: CustomerManager, world, refused) -> 
     assert customers_of(cm, t) == (anna.id, ())
 
 
-def test_r17_target_equal_to_source_refused(cm: CustomerManager, world, refused) -> None:
+def test_r17_target_equal_to_source_refused(
+    cm: CustomerManager, world, make_ticket: MakeTicket, refused
+) -> None:
     anna = world["anna"]
-    ticket(cm, anna)
+    make_ticket(anna)
     err = refused(PreconditionFailed, cm.transfer_tickets, anna.id, anna.id, only_open=False)
     assert err.problems[0].startswith("R17: ") and "must not be the source" in err.problems[0]
 
 
-def test_r17_unknown_target_refused(cm: CustomerManager, world, refused) -> None:
-    ticket(cm, world["anna"])
+def test_r17_unknown_target_refused(cm: CustomerManager, world, make_ticket: MakeTicket, refused) -> None:
+    make_ticket(world["anna"])
     refused(NotFound, cm.transfer_tickets, world["anna"].id, 999_999)
     refused(NotFound, cm.transfer_tickets, 999_999, world["anna"].id)
 
 
-def test_r17_company_of_contacts_only_group_cannot_become_main(cm: CustomerManager, world, refused) -> None:
+def test_r17_company_of_contacts_only_group_cannot_become_main(
+    cm: CustomerManager, world, make_ticket: MakeTicket, refused
+) -> None:
     anna, acme = world["anna"], world["acme"]
-    t = ticket(cm, anna)
+    t = make_ticket(anna)
     err = refused(PreconditionFailed, cm.transfer_tickets, anna.id, acme.id)
     assert [p[:4] for p in err.problems] == ["R14:"]
     assert "choose one of its contacts" in err.problems[0]
     assert customers_of(cm, t) == (anna.id, ())
     # a company of a group with tickets for companies can take them
     pete, part = world["pete"], world["part"]
-    pt = ticket(cm, pete)
+    pt = make_ticket(pete)
     cm.transfer_tickets(pete.id, part.id)
     assert customers_of(cm, pt) == (part.id, ())
 
 
-def test_r17_refusal_is_all_or_nothing(cm: CustomerManager, world, refused) -> None:
+def test_r17_refusal_is_all_or_nothing(cm: CustomerManager, world, make_ticket: MakeTicket, refused) -> None:
     """One ticket would make the company main (R14): none of the tickets moves, no protocol entry is written."""
     anna, acme, carl = world["anna"], world["acme"], world["carl"]
-    as_additional = ticket(cm, carl, anna)
-    as_main = ticket(cm, anna)
+    as_additional = make_ticket(carl, anna)
+    as_main = make_ticket(anna)
     refused(PreconditionFailed, cm.transfer_tickets, anna.id, acme.id)
     assert customers_of(cm, as_additional) == (carl.id, (anna.id,))
     assert customers_of(cm, as_main) == (anna.id, ())
@@ -217,9 +225,11 @@ def test_r17_refusal_is_all_or_nothing(cm: CustomerManager, world, refused) -> N
 # -- deactivated sources ------------------------------------------------------------------------------------------
 
 
-def test_r17_closed_tickets_of_deactivated_source_can_be_transferred(cm: CustomerManager, world) -> None:
+def test_r17_closed_tickets_of_deactivated_source_can_be_transferred(
+    cm: CustomerManager, world, make_ticket: MakeTicket
+) -> None:
     anna, bert, carl = world["anna"], world["bert"], world["carl"]
-    as_main, as_additional = ticket(cm, anna, closed=True), ticket(cm, carl, anna, closed=True)
+    as_main, as_additional = make_ticket(anna, closed=True), make_ticket(carl, anna, closed=True)
     cm.deactivate(anna.id)
     assert cm.transfer_tickets(anna.id, bert.id).changes.empty  # only_open: there are none
     out = cm.transfer_tickets(anna.id, bert.id, only_open=False)
@@ -233,11 +243,11 @@ def test_r17_closed_tickets_of_deactivated_source_can_be_transferred(cm: Custome
 
 
 def test_r17_dry_run_returns_the_plan_and_changes_nothing(
-    cm: CustomerManager, world, snapshot: Snapshot
+    cm: CustomerManager, world, make_ticket: MakeTicket, snapshot: Snapshot
 ) -> None:
     anna, bert, carl = world["anna"], world["bert"], world["carl"]
-    as_main, as_additional, with_target = ticket(cm, anna), ticket(cm, carl, anna), ticket(cm, anna, bert)
-    closed = ticket(cm, anna, closed=True)
+    as_main, as_additional, with_target = make_ticket(anna), make_ticket(carl, anna), make_ticket(anna, bert)
+    closed = make_ticket(anna, closed=True)
     before = snapshot()
     out = cm.transfer_tickets(anna.id, bert.id, only_open=False, dry_run=True)
     assert snapshot() == before
@@ -258,10 +268,10 @@ def test_r17_dry_run_returns_the_plan_and_changes_nothing(
 
 
 def test_r17_dry_run_of_a_refused_transfer_lists_problems(
-    cm: CustomerManager, world, snapshot: Snapshot
+    cm: CustomerManager, world, make_ticket: MakeTicket, snapshot: Snapshot
 ) -> None:
     anna, carl = world["anna"], world["carl"]
-    ticket(cm, anna)
+    make_ticket(anna)
     cm.deactivate(carl.id)
     before = snapshot()
     out = cm.transfer_tickets(anna.id, carl.id, dry_run=True)

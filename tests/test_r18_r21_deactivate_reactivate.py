@@ -2,18 +2,11 @@
 
 from __future__ import annotations
 
-from collections.abc import Callable
 from typing import Any
 
-from cmkit import CustomerManager, PreconditionFailed, Ticket
+from helpers import MakeTicket, Snapshot
 
-Snapshot = Callable[[], dict[str, list[tuple[object, ...]]]]
-
-
-def ticket(cm: CustomerManager, main: Any, *additional: Any, closed: bool = False) -> Ticket:
-    queue = "partnerdesk" if main.group == "partners" else "helpdesk"
-    t = cm.create_ticket(main.id, queue, "Issue", additional=[a.id for a in additional])
-    return cm.close_ticket(t.id) if closed else t
+from cmkit import CustomerManager, PreconditionFailed
 
 
 def active(cm: CustomerManager, *customers: Any) -> list[bool]:
@@ -23,9 +16,11 @@ def active(cm: CustomerManager, *customers: Any) -> list[bool]:
 # -- R18 preconditions --------------------------------------------------------------------------------------------
 
 
-def test_r18_deactivate_refused_with_open_ticket_as_main(cm: CustomerManager, world, refused) -> None:
+def test_r18_deactivate_refused_with_open_ticket_as_main(
+    cm: CustomerManager, world, make_ticket: MakeTicket, refused
+) -> None:
     anna = world["anna"]
-    t = ticket(cm, anna)
+    t = make_ticket(anna)
     err = refused(PreconditionFailed, cm.deactivate, anna.id)
     assert len(err.problems) == 1 and err.problems[0].startswith("R18: ")
     assert t.number in err.problems[0] and "transfer_tickets" in err.problems[0]
@@ -34,9 +29,11 @@ def test_r18_deactivate_refused_with_open_ticket_as_main(cm: CustomerManager, wo
     assert active(cm, anna) == [True]
 
 
-def test_r18_deactivate_refused_with_open_ticket_as_additional(cm: CustomerManager, world, refused) -> None:
+def test_r18_deactivate_refused_with_open_ticket_as_additional(
+    cm: CustomerManager, world, make_ticket: MakeTicket, refused
+) -> None:
     anna, carl = world["anna"], world["carl"]
-    t = ticket(cm, carl, anna)
+    t = make_ticket(carl, anna)
     err = refused(PreconditionFailed, cm.deactivate, anna.id)
     assert err.problems[0].startswith("R18: ")
     assert list(err.blocking["number"]) == [t.number]
@@ -44,12 +41,12 @@ def test_r18_deactivate_refused_with_open_ticket_as_additional(cm: CustomerManag
 
 
 def test_r18_company_refused_while_a_contact_is_on_an_open_ticket(
-    cm: CustomerManager, world, refused
+    cm: CustomerManager, world, make_ticket: MakeTicket, refused
 ) -> None:
     acme, anna, bert, carl = world["acme"], world["anna"], world["bert"], world["carl"]
-    t1 = ticket(cm, bert)
-    t2 = ticket(cm, carl, anna)
-    ticket(cm, carl)  # a ticket of another company's contact does not block
+    t1 = make_ticket(bert)
+    t2 = make_ticket(carl, anna)
+    make_ticket(carl)  # a ticket of another company's contact does not block
     err = refused(PreconditionFailed, cm.deactivate, acme.id)
     assert err.problems[0].startswith("R18: ") and "its contacts" in err.problems[0]
     assert sorted(err.blocking["number"]) == sorted([t1.number, t2.number])
@@ -57,27 +54,31 @@ def test_r18_company_refused_while_a_contact_is_on_an_open_ticket(
     assert active(cm, acme, anna, bert) == [True, True, True]
 
 
-def test_r18_company_refused_with_its_own_open_ticket(cm: CustomerManager, world, refused) -> None:
+def test_r18_company_refused_with_its_own_open_ticket(
+    cm: CustomerManager, world, make_ticket: MakeTicket, refused
+) -> None:
     part, pete = world["part"], world["pete"]
-    t = ticket(cm, part)  # partners take tickets for companies
+    t = make_ticket(part)  # partners take tickets for companies
     err = refused(PreconditionFailed, cm.deactivate, part.id)
     assert list(err.blocking["number"]) == [t.number] and list(err.blocking["customer_id"]) == [part.id]
     assert active(cm, part, pete) == [True, True]
 
 
-def test_r18_blocking_lists_every_open_ticket(cm: CustomerManager, world, refused) -> None:
+def test_r18_blocking_lists_every_open_ticket(
+    cm: CustomerManager, world, make_ticket: MakeTicket, refused
+) -> None:
     anna, carl = world["anna"], world["carl"]
-    tickets = [ticket(cm, anna) for _ in range(12)] + [ticket(cm, carl, anna)]
-    ticket(cm, anna, closed=True)
+    tickets = [make_ticket(anna) for _ in range(12)] + [make_ticket(carl, anna)]
+    make_ticket(anna, closed=True)
     err = refused(PreconditionFailed, cm.deactivate, anna.id)
     assert sorted(err.blocking["number"]) == sorted(t.number for t in tickets)
     assert "13 open ticket(s)" in err.problems[0] and "and 3 more" in err.problems[0]
 
 
-def test_r18_closed_tickets_do_not_block(cm: CustomerManager, world) -> None:
+def test_r18_closed_tickets_do_not_block(cm: CustomerManager, world, make_ticket: MakeTicket) -> None:
     anna, carl = world["anna"], world["carl"]
-    t = ticket(cm, anna, closed=True)
-    ticket(cm, carl, anna, closed=True)
+    t = make_ticket(anna, closed=True)
+    make_ticket(carl, anna, closed=True)
     out = cm.deactivate(anna.id)
     assert out.applied and out.problems == []
     assert list(out.changes["id"]) == [anna.id]
@@ -86,10 +87,10 @@ def test_r18_closed_tickets_do_not_block(cm: CustomerManager, world) -> None:
 
 
 def test_r18_dry_run_shows_problems_and_changes_nothing(
-    cm: CustomerManager, world, snapshot: Snapshot
+    cm: CustomerManager, world, make_ticket: MakeTicket, snapshot: Snapshot
 ) -> None:
     acme, bert = world["acme"], world["bert"]
-    ticket(cm, bert)
+    make_ticket(bert)
     before = snapshot()
     out = cm.deactivate(acme.id, dry_run=True)
     assert snapshot() == before
@@ -171,9 +172,11 @@ def test_r20_no_ticket_can_be_created_for_a_deactivated_customer(cm: CustomerMan
     assert err.problems[0].startswith("R15: ")
 
 
-def test_r20_no_ticket_can_be_assigned_to_a_deactivated_customer(cm: CustomerManager, world, refused) -> None:
+def test_r20_no_ticket_can_be_assigned_to_a_deactivated_customer(
+    cm: CustomerManager, world, make_ticket: MakeTicket, refused
+) -> None:
     anna, carl = world["anna"], world["carl"]
-    t = ticket(cm, carl)
+    t = make_ticket(carl)
     cm.deactivate(anna.id)
     err = refused(PreconditionFailed, cm.add_customer, t.id, anna.id)
     assert "deactivated" in err.problems[0] and "reactivate" in err.problems[0]
@@ -204,10 +207,10 @@ def test_r20_no_contact_can_be_created_in_a_deactivated_company(cm: CustomerMana
 
 
 def test_r20_closed_ticket_of_deactivated_customer_cannot_be_reopened(
-    cm: CustomerManager, world, refused
+    cm: CustomerManager, world, make_ticket: MakeTicket, refused
 ) -> None:
     anna, carl = world["anna"], world["carl"]
-    as_main, as_additional = ticket(cm, anna, closed=True), ticket(cm, carl, anna, closed=True)
+    as_main, as_additional = make_ticket(anna, closed=True), make_ticket(carl, anna, closed=True)
     cm.deactivate(anna.id)
     for t in (as_main, as_additional):
         err = refused(PreconditionFailed, cm.reopen_ticket, t.id)
@@ -226,26 +229,30 @@ def test_r20_deactivated_customer_can_still_be_edited(cm: CustomerManager, world
     assert after.fields["tier"] == "gold" and cm.customer(anna.id).fields["email"] == "anna@new.example"
 
 
-def test_r20_closed_tickets_of_deactivated_customer_can_be_transferred(cm: CustomerManager, world) -> None:
+def test_r20_closed_tickets_of_deactivated_customer_can_be_transferred(
+    cm: CustomerManager, world, make_ticket: MakeTicket
+) -> None:
     anna, bert = world["anna"], world["bert"]
-    t = ticket(cm, anna, closed=True)
+    t = make_ticket(anna, closed=True)
     cm.deactivate(anna.id)
     assert cm.transfer_tickets(anna.id, bert.id, only_open=False).applied
     assert cm.ticket(t.id).main_customer_id == bert.id
 
 
-def test_r20_deactivated_contact_can_be_deleted(cm: CustomerManager, world) -> None:
+def test_r20_deactivated_contact_can_be_deleted(cm: CustomerManager, world, make_ticket: MakeTicket) -> None:
     anna, bert = world["anna"], world["bert"]
-    ticket(cm, anna, closed=True)
+    make_ticket(anna, closed=True)
     cm.deactivate(anna.id)
     cm.transfer_tickets(anna.id, bert.id, only_open=False)
     assert cm.delete(anna.id).applied
     assert anna.id not in set(cm.frame("customers")["id"])
 
 
-def test_r20_tickets_of_a_deactivated_customer_remain_listed(cm: CustomerManager, world) -> None:
+def test_r20_tickets_of_a_deactivated_customer_remain_listed(
+    cm: CustomerManager, world, make_ticket: MakeTicket
+) -> None:
     anna = world["anna"]
-    t = ticket(cm, anna, closed=True)
+    t = make_ticket(anna, closed=True)
     cm.deactivate(anna.id)
     assert list(cm.tickets(anna.id)["id"]) == [t.id]
 
@@ -267,10 +274,10 @@ def test_r21_reactivated_customer_is_active_and_can_get_tickets(cm: CustomerMana
     ]
 
 
-def test_r21_tickets_transferred_away_stay_away(cm: CustomerManager, world) -> None:
+def test_r21_tickets_transferred_away_stay_away(cm: CustomerManager, world, make_ticket: MakeTicket) -> None:
     anna, bert, carl = world["anna"], world["bert"], world["carl"]
-    moved_main, moved_additional = ticket(cm, anna), ticket(cm, carl, anna)
-    kept = ticket(cm, anna, closed=True)
+    moved_main, moved_additional = make_ticket(anna), make_ticket(carl, anna)
+    kept = make_ticket(anna, closed=True)
     cm.transfer_tickets(anna.id, bert.id)
     cm.deactivate(anna.id)
     cm.reactivate(anna.id)

@@ -7,19 +7,11 @@ from typing import Any
 
 import pytest
 import sqlalchemy as sa
+from helpers import MakeTicket, Snapshot
 
-from cmkit import CustomerManager, NotFound, PermissionDenied, PreconditionFailed, Ticket
+from cmkit import CustomerManager, NotFound, PermissionDenied, PreconditionFailed
 from cmkit.db.details_schema import AttachmentRow, CommentRow
 from cmkit.db.engine import engine_for
-
-Snapshot = Callable[[], dict[str, list[tuple[object, ...]]]]
-
-
-def ticket(cm: CustomerManager, main: Any, *additional: Any, closed: bool = False) -> Ticket:
-    queue = "partnerdesk" if main.group == "partners" else "helpdesk"
-    t = cm.create_ticket(main.id, queue, "Issue", additional=[a.id for a in additional])
-    return cm.close_ticket(t.id) if closed else t
-
 
 # -- R22 who can be deleted ---------------------------------------------------------------------------------------
 
@@ -59,10 +51,10 @@ def test_r22_company_keeps_its_other_contacts(cm: CustomerManager, world) -> Non
     ("role", "closed"), [("main", False), ("main", True), ("additional", False), ("additional", True)]
 )
 def test_r23_delete_refused_while_a_ticket_names_the_contact(
-    cm: CustomerManager, world, refused, role: str, closed: bool
+    cm: CustomerManager, world, make_ticket: MakeTicket, refused, role: str, closed: bool
 ) -> None:
     anna, carl = world["anna"], world["carl"]
-    t = ticket(cm, anna, closed=closed) if role == "main" else ticket(cm, carl, anna, closed=closed)
+    t = make_ticket(anna, closed=closed) if role == "main" else make_ticket(carl, anna, closed=closed)
     err = refused(PreconditionFailed, cm.delete, anna.id)
     assert len(err.problems) == 1 and err.problems[0].startswith("R23: ")
     assert t.number in err.problems[0]
@@ -74,25 +66,27 @@ def test_r23_delete_refused_while_a_ticket_names_the_contact(
     assert cm.customer(anna.id).active
 
 
-def test_r23_blocking_lists_every_ticket(cm: CustomerManager, world, refused) -> None:
+def test_r23_blocking_lists_every_ticket(
+    cm: CustomerManager, world, make_ticket: MakeTicket, refused
+) -> None:
     anna, carl = world["anna"], world["carl"]
     ts = [
-        ticket(cm, anna),
-        ticket(cm, anna, closed=True),
-        ticket(cm, carl, anna),
-        ticket(cm, carl, anna, closed=True),
+        make_ticket(anna),
+        make_ticket(anna, closed=True),
+        make_ticket(carl, anna),
+        make_ticket(carl, anna, closed=True),
     ]
-    ticket(cm, carl)
+    make_ticket(carl)
     err = refused(PreconditionFailed, cm.delete, anna.id)
     assert sorted(err.blocking["number"]) == sorted(t.number for t in ts)
     assert "4 ticket(s)" in err.problems[0]
 
 
 def test_r23_dry_run_lists_problems_and_changes_nothing(
-    cm: CustomerManager, world, snapshot: Snapshot
+    cm: CustomerManager, world, make_ticket: MakeTicket, snapshot: Snapshot
 ) -> None:
     anna, priv = world["anna"], world["priv"]
-    ticket(cm, anna, closed=True)
+    make_ticket(anna, closed=True)
     before = snapshot()
     blocked = cm.delete(anna.id, dry_run=True)
     allowed = cm.delete(priv.id, dry_run=True)
@@ -103,10 +97,12 @@ def test_r23_dry_run_lists_problems_and_changes_nothing(
     assert allowed.applied is False and allowed.problems == [] and list(allowed.changes["id"]) == [priv.id]
 
 
-def test_r23_delete_allowed_after_transferring_every_ticket(cm: CustomerManager, world) -> None:
+def test_r23_delete_allowed_after_transferring_every_ticket(
+    cm: CustomerManager, world, make_ticket: MakeTicket
+) -> None:
     anna, bert, carl = world["anna"], world["bert"], world["carl"]
-    ticket(cm, anna)
-    ticket(cm, carl, anna, closed=True)
+    make_ticket(anna)
+    make_ticket(carl, anna, closed=True)
     cm.transfer_tickets(anna.id, bert.id)  # open ones only: the closed one still blocks
     with pytest.raises(PreconditionFailed):
         cm.delete(anna.id)
@@ -118,10 +114,10 @@ def test_r23_delete_allowed_after_transferring_every_ticket(cm: CustomerManager,
 
 
 @pytest.fixture
-def deleted_anna(cm: CustomerManager, world, db_url: str) -> dict[str, Any]:
+def deleted_anna(cm: CustomerManager, world, make_ticket: MakeTicket, db_url: str) -> dict[str, Any]:
     """Anna had tickets (moved to Bert), a comment and an attachment, and was then deleted."""
     anna, bert, carl = world["anna"], world["bert"], world["carl"]
-    t_main, t_additional = ticket(cm, anna, closed=True), ticket(cm, carl, anna)
+    t_main, t_additional = make_ticket(anna, closed=True), make_ticket(carl, anna)
     with engine_for(db_url).begin() as conn:
         conn.execute(
             sa.insert(CommentRow).values(
@@ -220,10 +216,10 @@ LIFECYCLE: dict[str, Callable[[CustomerManager, dict[str, Any], bool], Any]] = {
 
 
 @pytest.fixture
-def lifecycle_world(cm: CustomerManager, world) -> dict[str, Any]:
+def lifecycle_world(cm: CustomerManager, world, make_ticket: MakeTicket) -> dict[str, Any]:
     """The world, a ticket for Anna, and deactivated customers in each group."""
     w: dict[str, Any] = dict(world)
-    w["ticket"] = ticket(cm, world["anna"])
+    w["ticket"] = make_ticket(world["anna"])
     w["gone"] = cm.create_contact("retail", company=world["zeta"].id, last_name="Weg")
     w["gone_partner"] = cm.create_contact("partners", company=world["part"].id, last_name="Fort")
     w["gone_private"] = cm.create_contact("private", last_name="Raus")

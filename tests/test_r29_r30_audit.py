@@ -10,6 +10,7 @@ from typing import Any
 
 import pandas as pd
 import pytest
+from helpers import Snapshot
 
 import cmkit
 from cmkit import (
@@ -22,8 +23,6 @@ from cmkit import (
     ValidationError,
 )
 from cmkit.db import uow
-
-Snapshot = Callable[[], dict[str, list[tuple[object, ...]]]]
 
 
 def rows(history: pd.DataFrame) -> list[tuple[Any, ...]]:

@@ -10,13 +10,13 @@ import ast
 import datetime as dt
 import json
 import re
-from collections.abc import Callable
 from pathlib import Path
 from typing import Any
 
 import pandas as pd
 import pytest
 import sqlalchemy as sa
+from helpers import MakeTicket, Snapshot
 
 import cmkit
 from cmkit import CMError, CustomerManager, Outcome, ValidationError
@@ -38,7 +38,6 @@ from cmkit.runbooks import (
     start,
 )
 
-Snapshot = Callable[[], dict[str, list[tuple[object, ...]]]]
 RUNBOOKS = Path(__file__).resolve().parent.parent / "notebooks" / "runbooks"
 
 
@@ -270,12 +269,12 @@ def test_audit_data_quality(
 
 
 def test_deactivate_dormant(
-    cm: CustomerManager, world, db_url: str, tmp_path: Path, snapshot: Snapshot
+    cm: CustomerManager, world, make_ticket: MakeTicket, db_url: str, tmp_path: Path, snapshot: Snapshot
 ) -> None:
     old = dt.datetime.now(dt.UTC) - dt.timedelta(days=800)
-    closed = cm.close_ticket(cm.create_ticket(world["priv"].id, "helpdesk", "Long ago").id)
-    stuck = cm.create_ticket(world["bert"].id, "helpdesk", "Open for ages")
-    recent = cm.create_ticket(world["carl"].id, "helpdesk", "Recent")
+    closed = make_ticket(world["priv"], closed=True, subject="Long ago")
+    stuck = make_ticket(world["bert"], subject="Open for ages")
+    recent = make_ticket(world["carl"], subject="Recent")
     with engine_for(db_url).begin() as conn:
         conn.execute(sa.update(CustomerRow).values(created_at=old))
         conn.execute(
@@ -321,9 +320,9 @@ def test_move_contacts(cm: CustomerManager, world, db_url: str, tmp_path: Path, 
 
 
 def test_anonymise_customers(
-    cm: CustomerManager, world, db_url: str, tmp_path: Path, snapshot: Snapshot
+    cm: CustomerManager, world, make_ticket: MakeTicket, db_url: str, tmp_path: Path, snapshot: Snapshot
 ) -> None:
-    t = cm.close_ticket(cm.create_ticket(world["priv"].id, "helpdesk", "Keep me").id)
+    t = make_ticket(world["priv"], closed=True, subject="Keep me")
     result = _dry_then_apply("anonymise-customers", db_url, tmp_path, snapshot, ids=[world["priv"].id])
     c = cm.customer(world["priv"].id)
     assert (c.name, c.active) == ("anonymised", False)

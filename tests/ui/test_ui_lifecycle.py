@@ -4,17 +4,18 @@ from __future__ import annotations
 
 from typing import Any
 
-from ui_helpers import shown, ticket
+from helpers import MakeTicket
+from ui_helpers import shown
 
 from cmkit import CustomerManager
 from cmkit.ui import CustomerPage, LifecycleForm, TransferForm
 
 
 def test_r18_deactivate_blocked_lists_the_blocking_ticket(
-    cm: CustomerManager, world: dict[str, Any], snapshot: Any
+    cm: CustomerManager, world: dict[str, Any], make_ticket: MakeTicket, snapshot: Any
 ) -> None:
     anna = world["anna"]
-    t = ticket(cm, anna)
+    t = make_ticket(anna)
     before = snapshot()
     form = LifecycleForm(cm, anna.id, "deactivate")
     assert form.status.kind == "error" and "R18" in form.status.message
@@ -25,9 +26,11 @@ def test_r18_deactivate_blocked_lists_the_blocking_ticket(
     assert snapshot() == before
 
 
-def test_r18_blocked_then_transfer_then_deactivate(cm: CustomerManager, world: dict[str, Any]) -> None:
+def test_r18_blocked_then_transfer_then_deactivate(
+    cm: CustomerManager, world: dict[str, Any], make_ticket: MakeTicket
+) -> None:
     anna, bert = world["anna"], world["bert"]
-    t = ticket(cm, anna)
+    t = make_ticket(anna)
     done: list[Any] = []
     form = LifecycleForm(cm, anna.id, "deactivate", on_done=done.append)
     form.transfer_button.click()
@@ -54,8 +57,10 @@ def test_r19_deactivate_company_asks_and_takes_contacts_along(
     assert [cm.customer(c.id).active for c in (acme, world["anna"], world["bert"])] == [False, False, False]
 
 
-def test_r18_company_blocked_by_a_contacts_ticket(cm: CustomerManager, world: dict[str, Any]) -> None:
-    t = ticket(cm, world["bert"])
+def test_r18_company_blocked_by_a_contacts_ticket(
+    cm: CustomerManager, world: dict[str, Any], make_ticket: MakeTicket
+) -> None:
+    t = make_ticket(world["bert"])
     form = LifecycleForm(cm, world["acme"].id, "deactivate")
     assert list(form.blocking.frame["customer_name"]) == ["Bert Öztürk"]
     form.transfer_button.click()
@@ -99,10 +104,10 @@ def test_r21_contact_of_deactivated_company_cannot_be_activated(
 
 
 def test_r23_delete_blocked_by_closed_ticket_then_transfer_all(
-    cm: CustomerManager, world: dict[str, Any]
+    cm: CustomerManager, world: dict[str, Any], make_ticket: MakeTicket
 ) -> None:
     anna, bert = world["anna"], world["bert"]
-    t = ticket(cm, anna, closed=True)
+    t = make_ticket(anna, closed=True)
     form = LifecycleForm(cm, anna.id, "delete")
     assert "R23" in form.problems.value and list(form.blocking.frame["number"]) == [t.number]
     form.transfer_button.click()

@@ -5,7 +5,8 @@ from __future__ import annotations
 from collections.abc import Callable
 from typing import Any
 
-from ui_helpers import shown, ticket
+from helpers import MakeTicket
+from ui_helpers import shown
 
 from cmkit import CustomerManager
 from cmkit.ui import CustomerPage
@@ -140,10 +141,12 @@ def test_company_page_lists_contacts_with_deactivated_in_italics(
     assert page.customer.id == world["acme"].id
 
 
-def test_tickets_table_open_and_closed(cm: CustomerManager, world: dict[str, Any]) -> None:
+def test_tickets_table_open_and_closed(
+    cm: CustomerManager, world: dict[str, Any], make_ticket: MakeTicket
+) -> None:
     anna, carl = world["anna"], world["carl"]
-    open_t = ticket(cm, anna, subject="Open one")
-    closed_t = ticket(cm, carl, anna, closed=True, subject="Closed one")
+    open_t = make_ticket(anna, subject="Open one")
+    closed_t = make_ticket(carl, anna, closed=True, subject="Closed one")
     page = CustomerPage(cm, anna.id)
     assert list(page.tickets.frame["number"]) == [open_t.number]
     page.ticket_state.value = "closed"

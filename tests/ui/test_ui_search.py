@@ -5,7 +5,8 @@ from __future__ import annotations
 
 from typing import Any
 
-from ui_helpers import shown, ticket
+from helpers import MakeTicket
+from ui_helpers import shown
 
 from cmkit import CustomerManager
 from cmkit.ui import CustomerPage, SearchForm
@@ -38,8 +39,10 @@ def test_r26_deactivated_customers_are_not_suggested(cm: CustomerManager, world:
     assert "no matching customer" in form.find.chosen.value
 
 
-def test_r27_quick_search_finds_customers_and_tickets(cm: CustomerManager, world: dict[str, Any]) -> None:
-    t = ticket(cm, world["anna"], subject="Drucker druckt nicht")
+def test_r27_quick_search_finds_customers_and_tickets(
+    cm: CustomerManager, world: dict[str, Any], make_ticket: MakeTicket
+) -> None:
+    t = make_ticket(world["anna"], subject="Drucker druckt nicht")
     form = SearchForm(cm)
     form.find.text.value = "Drucker"
     form.search_button.click()

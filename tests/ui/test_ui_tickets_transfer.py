@@ -4,7 +4,8 @@ from __future__ import annotations
 
 from typing import Any
 
-from ui_helpers import shown, ticket
+from helpers import MakeTicket
+from ui_helpers import shown
 
 from cmkit import CustomerManager
 from cmkit.ui import CreateTicketForm, CustomerPage, TransferForm
@@ -83,10 +84,12 @@ def test_create_ticket_from_the_page_updates_its_tickets(cm: CustomerManager, wo
 # -- transfer -----------------------------------------------------------------------------------------------
 
 
-def test_r17_transfer_preview_then_transfer_open_tickets(cm: CustomerManager, world: dict[str, Any]) -> None:
+def test_r17_transfer_preview_then_transfer_open_tickets(
+    cm: CustomerManager, world: dict[str, Any], make_ticket: MakeTicket
+) -> None:
     anna, bert = world["anna"], world["bert"]
-    open_t = ticket(cm, anna)
-    closed_t = ticket(cm, anna, closed=True)
+    open_t = make_ticket(anna)
+    closed_t = make_ticket(anna, closed=True)
     before = cm.frame("tickets")
     done: list[Any] = []
     form = TransferForm(cm, anna.id, on_done=done.append)
@@ -107,18 +110,22 @@ def test_r17_transfer_preview_then_transfer_open_tickets(cm: CustomerManager, wo
     assert list(cm.protocol(open_t.id)["action"]) == ["created", "transferred"]
 
 
-def test_r17_transfer_all_tickets_when_unticked(cm: CustomerManager, world: dict[str, Any]) -> None:
+def test_r17_transfer_all_tickets_when_unticked(
+    cm: CustomerManager, world: dict[str, Any], make_ticket: MakeTicket
+) -> None:
     anna, bert = world["anna"], world["bert"]
-    tickets = [ticket(cm, anna), ticket(cm, anna, closed=True)]
+    tickets = [make_ticket(anna), make_ticket(anna, closed=True)]
     form = TransferForm(cm, anna.id, only_open=False)
     form.target.pick(bert.id)
     form.go.click()
     assert [cm.ticket(t.id).main_customer_id for t in tickets] == [bert.id, bert.id]
 
 
-def test_r17_deactivated_target_is_refused_in_the_preview(cm: CustomerManager, world: dict[str, Any]) -> None:
+def test_r17_deactivated_target_is_refused_in_the_preview(
+    cm: CustomerManager, world: dict[str, Any], make_ticket: MakeTicket
+) -> None:
     anna, carl = world["anna"], world["carl"]
-    t = ticket(cm, anna)
+    t = make_ticket(anna)
     cm.deactivate(carl.id)
     form = TransferForm(cm, anna.id)
     form.target.pick(carl.id)
@@ -134,17 +141,21 @@ def test_r17_nothing_to_transfer_is_said(cm: CustomerManager, world: dict[str, A
     assert form.go.disabled and "no ticket to transfer" in form.status.message
 
 
-def test_r25_transfer_without_permission_is_explained(world: dict[str, Any], as_user: Any) -> None:
-    t = ticket(as_user("admin"), world["anna"])
+def test_r25_transfer_without_permission_is_explained(
+    world: dict[str, Any], make_ticket: MakeTicket, as_user: Any
+) -> None:
+    t = make_ticket(world["anna"])
     form = TransferForm(as_user("alice"), world["anna"].id)
     form.target.pick(world["bert"].id)
     assert form.status.kind == "error" and form.status.message.startswith("R25")
     assert as_user("admin").ticket(t.id).main_customer_id == world["anna"].id
 
 
-def test_transfer_form_alone_chooses_the_source(cm: CustomerManager, world: dict[str, Any]) -> None:
+def test_transfer_form_alone_chooses_the_source(
+    cm: CustomerManager, world: dict[str, Any], make_ticket: MakeTicket
+) -> None:
     anna, bert = world["anna"], world["bert"]
-    t = ticket(cm, anna)
+    t = make_ticket(anna)
     form = TransferForm(cm)
     assert shown(form.source)
     form.source.pick(anna.id)
@@ -154,9 +165,11 @@ def test_transfer_form_alone_chooses_the_source(cm: CustomerManager, world: dict
     assert cm.ticket(t.id).main_customer_id == bert.id
 
 
-def test_r17_transfer_from_the_customer_page(cm: CustomerManager, world: dict[str, Any]) -> None:
+def test_r17_transfer_from_the_customer_page(
+    cm: CustomerManager, world: dict[str, Any], make_ticket: MakeTicket
+) -> None:
     anna, bert = world["anna"], world["bert"]
-    t = ticket(cm, anna)
+    t = make_ticket(anna)
     page = CustomerPage(cm, anna.id)
     page.buttons["transfer"].click()
     assert isinstance(page.form, TransferForm) and page.form.source_id == anna.id
