@@ -16,7 +16,6 @@ from dataclasses import dataclass
 from multiprocessing.connection import Connection
 from typing import Any
 
-import psycopg
 import pytest
 import sqlalchemy as sa
 from detail_samples import pdf_bytes, png_bytes
@@ -224,11 +223,13 @@ def test_r30_fault_at_any_statement_changes_nothing(case: Case, db_url: str, sna
 
 def transient(db_url: str) -> Callable[[str], BaseException]:
     """The error the database raises when it asks for a retry (PostgreSQL: serialization failure)."""
-    orig: Exception = (
-        sqlite3.OperationalError("database is locked")
-        if db_url.startswith("sqlite")
-        else psycopg.errors.SerializationFailure("could not serialize access due to concurrent update")
-    )
+    orig: Exception
+    if db_url.startswith("sqlite"):
+        orig = sqlite3.OperationalError("database is locked")
+    else:  # psycopg comes with the postgres extra, which running on PostgreSQL needs anyway
+        import psycopg
+
+        orig = psycopg.errors.SerializationFailure("could not serialize access due to concurrent update")
     return lambda sql: sa.exc.OperationalError(sql, None, orig)
 
 
