@@ -1,11 +1,14 @@
-"""find_duplicates and suggest_merges: fuzzy names and e-mail, within one group and kind, with blocking."""
+"""find_duplicates and suggest_merges: fuzzy names and e-mail, within one group and kind, with blocking.
+
+The matching itself (names, blocking, scores, clusters) is checked without a database in
+tests/unit/test_domain_matching.py.
+"""
 
 from __future__ import annotations
 
 import random
 import time
 
-import numpy as np
 import pandas as pd
 import pytest
 import sqlalchemy as sa
@@ -14,17 +17,10 @@ import cmkit
 from cmkit import CustomerManager, ValidationError
 from cmkit.db.engine import engine_for
 from cmkit.db.schema import CustomerGroup, CustomerRow
-from cmkit.domain.matching import candidate_pairs, clusters, find_pairs, normal_name
 
 
 def _pairs(df: pd.DataFrame) -> set[tuple[int, int]]:
     return {(int(a), int(b)) for a, b in zip(df["id_a"], df["id_b"], strict=True)}
-
-
-def test_normal_name_folds_umlauts_order_and_legal_forms() -> None:
-    assert normal_name("Anna Müller", "contact") == normal_name("MUELLER, Anna", "contact") == "anna muller"
-    assert normal_name("Müller GmbH & Co. KG", "company") == normal_name("Mueller AG", "company") == "muller"
-    assert normal_name("S.à r.l.", "company") == "a l r s"  # nothing but a legal form: kept, not emptied
 
 
 def test_finds_spelling_variants_and_same_email(cm: CustomerManager, world) -> None:
@@ -104,39 +100,6 @@ def test_suggest_merges_notes_a_cluster_without_active_record(cm: CustomerManage
     cm.deactivate(twin.id)
     cm.deactivate(world["priv"].id)
     assert "no active record" in cm.suggest_merges().iloc[0]["note"]
-
-
-def test_blocking_does_not_compare_unrelated_names() -> None:
-    names = ["anna muller", "anna mueler", "bert ozturk", "carl zander", "zoe koch"]
-    pairs = candidate_pairs(names, [""] * 5, [""] * 5, name_cutoff=80)
-    assert [tuple(p[:2]) for p in pairs] == [(0, 1)]
-    # a shared e-mail makes a candidate whatever the names
-    pairs = candidate_pairs(names, ["x@y.de", "", "", "", "x@y.de"], [""] * 5, name_cutoff=80)
-    assert {tuple(p[:2]) for p in pairs} == {(0, 1), (0, 4)}
-
-
-def test_clusters_are_connected_components() -> None:
-    labels = clusters(7, np.array([0, 2, 3, 5]), np.array([1, 3, 4, 6]))
-    assert labels.tolist() == [0, 0, 2, 2, 2, 5, 5]
-    assert clusters(3, np.array([], dtype=int), np.array([], dtype=int)).tolist() == [0, 1, 2]
-
-
-def test_find_pairs_on_a_frame() -> None:
-    frame = pd.DataFrame(
-        {
-            "id": [5, 9, 12],
-            "group": "g",
-            "kind": "contact",
-            "company_id": None,
-            "name": ["Jörg Weiß", "Joerg Weiss", "Jörg Weiß"],
-            "email": [None, None, None],
-            "phone": [None, None, None],
-            "city": ["Köln", None, "Wien"],
-        }
-    )
-    pairs = find_pairs(frame, 90)
-    assert _pairs(pairs) == {(5, 9), (9, 12)}  # 5 and 12 live in different cities
-    assert set(pairs["cluster"]) == {5}
 
 
 def _surnames() -> list[str]:

@@ -2,152 +2,17 @@
 
 from __future__ import annotations
 
-import copy
-import tomllib
 from collections.abc import Callable
 from pathlib import Path
 from typing import Any
 
 import pytest
+from cases import BAD_CONFIGS, BASE, base
 from helpers import Snapshot
 
 import cmkit
 from cmkit import CMError, ConfigError, CustomerManager, PermissionDenied, ValidationError
 from cmkit.domain.config import load_config
-
-BASE: dict[str, Any] = tomllib.loads(Path(__file__).with_name("config_test.toml").read_text(encoding="utf-8"))
-
-
-def base() -> dict[str, Any]:
-    """A fresh deep copy of the test configuration, to modify."""
-    return copy.deepcopy(BASE)
-
-
-def _set(cfg: dict[str, Any], dotted: str, value: Any) -> dict[str, Any]:
-    *path, last = dotted.split(".")
-    node = cfg
-    for key in path:
-        node = node[key]
-    node[last] = value
-    return cfg
-
-
-def _drop(cfg: dict[str, Any], dotted: str) -> dict[str, Any]:
-    *path, last = dotted.split(".")
-    node = cfg
-    for key in path:
-        node = node[key]
-    del node[last]
-    return cfg
-
-
-# (change to the base configuration, the dotted key the ConfigError must name)
-BAD_CONFIGS: list[Any] = [
-    pytest.param(lambda c: _set(c, "colour", "blue"), "colour", id="unknown-top-level-key"),
-    pytest.param(
-        lambda c: _set(c, "groups.retail.colour", "blue"), "groups.retail.colour", id="unknown-group-key"
-    ),
-    pytest.param(lambda c: _set(c, "groups", ["retail"]), "groups", id="groups-not-a-table"),
-    pytest.param(
-        lambda c: _set(c, "groups.retail.model", "three-level"), "groups.retail.model", id="bad-model"
-    ),
-    pytest.param(lambda c: _drop(c, "groups.retail.model"), "groups.retail.model", id="missing-model"),
-    pytest.param(
-        lambda c: _set(c, "groups.partners.tickets_for_companies", "yes"),
-        "groups.partners.tickets_for_companies",
-        id="bool-as-text",
-    ),
-    pytest.param(
-        lambda c: _set(c, "groups.retail.contact_fields.last_name.max_length", "x"),
-        "groups.retail.contact_fields.last_name.max_length",
-        id="max-length-text",
-    ),
-    pytest.param(
-        lambda c: _set(c, "groups.retail.contact_fields.last_name.max_length", 0),
-        "groups.retail.contact_fields.last_name.max_length",
-        id="max-length-zero",
-    ),
-    pytest.param(
-        lambda c: _set(c, "groups.retail.contact_fields.last_name.required", 1),
-        "groups.retail.contact_fields.last_name.required",
-        id="required-number",
-    ),
-    pytest.param(
-        lambda c: _set(c, "groups.retail.contact_fields.seats.type", "integer"),
-        "groups.retail.contact_fields.seats.type",
-        id="unknown-field-type",
-    ),
-    pytest.param(
-        lambda c: _set(c, "groups.retail.contact_fields.seats.unit", "pcs"),
-        "groups.retail.contact_fields.seats.unit",
-        id="unknown-field-key",
-    ),
-    pytest.param(
-        lambda c: _set(c, "groups.retail.contact_fields.tier", {"type": "choice"}),
-        "groups.retail.contact_fields.tier.choices",
-        id="choice-without-choices",
-    ),
-    pytest.param(
-        lambda c: _set(c, "groups.retail.contact_fields.tier.choices", []),
-        "groups.retail.contact_fields.tier.choices",
-        id="choice-empty-choices",
-    ),
-    pytest.param(
-        lambda c: _set(c, "groups.retail.contact_fields.city", {"type": "text", "choices": ["a"]}),
-        "groups.retail.contact_fields.city.choices",
-        id="choices-on-text",
-    ),
-    pytest.param(
-        lambda c: _set(c, "groups.retail.contact_fields.city", "text"),
-        "groups.retail.contact_fields.city",
-        id="field-not-a-table",
-    ),
-    pytest.param(
-        lambda c: _set(c, "groups.private.company_fields", {"name": {"type": "text"}}),
-        "groups.private.company_fields",
-        id="one-level-with-companies",
-    ),
-    pytest.param(
-        lambda c: _drop(c, "groups.retail.company_fields.name"),
-        "groups.retail.company_fields.name",
-        id="company-without-name",
-    ),
-    pytest.param(
-        lambda c: _set(c, "groups.bad name", {"model": "one-level"}), "groups.bad name", id="bad-group-name"
-    ),
-    pytest.param(
-        lambda c: _set(c, "queues.helpdesk.groups", ["retail", "wholesale"]),
-        "queues.helpdesk.groups",
-        id="queue-unknown-group",
-    ),
-    pytest.param(
-        lambda c: _set(c, "queues.helpdesk.owner", "x"), "queues.helpdesk.owner", id="unknown-queue-key"
-    ),
-    pytest.param(
-        lambda c: _set(c, "roles.agent.fly", ["retail"]), "roles.agent.fly", id="role-unknown-permission"
-    ),
-    pytest.param(
-        lambda c: _set(c, "roles.agent.write", ["wholesale"]), "roles.agent.write", id="role-unknown-group"
-    ),
-    pytest.param(lambda c: _set(c, "roles.agent.read", 5), "roles.agent.read", id="role-grant-not-a-list"),
-    pytest.param(
-        lambda c: _set(c, "users.alice", ["agent", "superhero"]), "users.alice", id="user-unknown-role"
-    ),
-    pytest.param(lambda c: _set(c, "users.admin", ["agent"]), "users.admin", id="admin-listed"),
-    pytest.param(
-        lambda c: _set(c, "activities.wholesale", ["export_vcard"]),
-        "activities.wholesale",
-        id="activities-unknown-group",
-    ),
-    pytest.param(
-        lambda c: _set(c, "attachments", {"max_bytes": -1}), "attachments.max_bytes", id="negative-size"
-    ),
-    pytest.param(
-        lambda c: _set(c, "attachments", {"virus_scan": True}),
-        "attachments.virus_scan",
-        id="unknown-attachment-key",
-    ),
-]
 
 
 @pytest.mark.parametrize(("change", "key"), BAD_CONFIGS)
@@ -161,14 +26,6 @@ def test_config_refused_with_the_dotted_key(
     assert str(info.value).startswith(f"{key}: ")
     assert isinstance(info.value, ValidationError)
     assert snapshot() == before
-
-
-def test_config_base_is_valid_and_round_trips() -> None:
-    cfg = load_config(BASE)
-    assert set(cfg.groups) == {"retail", "partners", "private"}
-    assert cfg.queues_for("retail") == ["billing", "helpdesk"]
-    assert load_config(cfg.to_dict()) == cfg
-    assert load_config(BASE) == load_config(Path(__file__).with_name("config_test.toml"))
 
 
 def test_config_stored_in_the_database_is_the_one_given(cm: CustomerManager) -> None:

@@ -6,6 +6,7 @@ import datetime as dt
 from typing import Any
 
 import pytest
+from cases import BAD_CONTACT_VALUES
 
 from cmkit import (
     CustomerManager,
@@ -159,35 +160,6 @@ def test_r3_one_level_contact_with_company_refused(cm: CustomerManager, world, r
 
 
 # -- R4 data fields ----------------------------------------------------------------------------------------------
-
-BAD_CONTACT_VALUES = [
-    pytest.param("last_name", "x" * 101, id="text-too-long"),
-    pytest.param("last_name", 42, id="text-not-text"),
-    pytest.param("first_name", "An\x00na", id="text-nul"),
-    pytest.param("first_name", "An\x1bna", id="text-escape"),
-    pytest.param("first_name", "An\x7fna", id="text-del"),
-    pytest.param("first_name", "An\ud800na", id="text-lone-surrogate"),
-    pytest.param("email", "anna-at-acme", id="email-no-at"),
-    pytest.param("email", "anna@acme", id="email-no-domain"),
-    pytest.param("email", "a b@acme.example", id="email-space"),
-    pytest.param("phone", "call me", id="phone-letters"),
-    pytest.param("phone", "+49\x00221", id="phone-nul"),
-    pytest.param("seats", "many", id="number-text"),
-    pytest.param("seats", float("nan"), id="number-nan"),
-    pytest.param("seats", "1e999", id="number-infinite"),
-    pytest.param("seats", True, id="number-bool"),
-    pytest.param("birthday", "2024-02-30", id="date-impossible"),
-    pytest.param("birthday", "31.12.1990", id="date-german"),
-    pytest.param("newsletter", "maybe", id="bool-text"),
-    pytest.param("newsletter", 2, id="bool-number"),
-    pytest.param("tier", "bronze", id="choice-unknown"),
-    pytest.param("tier", "Gold", id="choice-case"),
-    pytest.param("last_name", "", id="required-empty"),
-    pytest.param("last_name", "   ", id="required-blank"),
-    pytest.param("last_name", None, id="required-none"),
-    pytest.param("shoe_size", "42", id="unknown-field"),
-    pytest.param("name", "Anna", id="company-field-on-contact"),
-]
 
 
 @pytest.mark.parametrize(("field", "value"), BAD_CONTACT_VALUES)
