@@ -22,6 +22,11 @@ from cmkit.domain.config import AttachmentPolicy
 POLICY = AttachmentPolicy()  # pdf, png, jpg, txt, csv, docx, xlsx
 
 
+def _id(value: object) -> str | None:
+    """Test ids show the file names and types, not the bytes."""
+    return "bytes" if isinstance(value, bytes) else None
+
+
 @pytest.mark.parametrize(
     ("name", "data", "type_"),
     [
@@ -36,6 +41,7 @@ POLICY = AttachmentPolicy()  # pdf, png, jpg, txt, csv, docx, xlsx
         ("bom.txt", "Grüße".encode("utf-16"), "txt"),
         ("bitmap.csv", b"BM,1,2\n", "csv"),  # looks like a bitmap's signature, but it is text
     ],
+    ids=_id,
 )
 def test_r9_real_files_of_allowed_types_are_accepted(name: str, data: bytes, type_: str) -> None:
     ok, problem = judge(name, data, POLICY)
@@ -55,6 +61,7 @@ def test_r9_real_files_of_allowed_types_are_accepted(name: str, data: bytes, typ
         ("fake.csv", b"a,b\x00c", "holds binary content that does not read as text"),
         ("empty.txt", b"", "is empty"),
     ],
+    ids=_id,
 )
 def test_r9_refused_files_say_why(name: str, data: bytes, says: str) -> None:
     ok, problem = judge(name, data, POLICY)

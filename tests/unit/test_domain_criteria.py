@@ -103,7 +103,7 @@ def _star(text: str, cut: tuple[int, int]) -> str:
     return text[:a] + "*" + text[b:]
 
 
-@settings(max_examples=400, deadline=None)
+@settings(max_examples=200, deadline=None)
 @given(
     value=st.text(alphabet="aäAÄoöuüUÜßsSe -.1", min_size=1, max_size=14),
     cut=st.tuples(st.integers(0, 14), st.integers(0, 14)),

@@ -97,7 +97,7 @@ def test_r26_matches_prefixes_or_whole_words() -> None:
     assert matches(key, []) and matches("", [])  # no terms: nothing to fail (callers find nothing then)
 
 
-@settings(max_examples=300, deadline=None)
+@settings(max_examples=200, deadline=None)
 @given(st.text(max_size=40) | st.text(alphabet=FOLDING, max_size=20))
 def test_r27_query_terms_are_plain_words(text: str) -> None:
     """No character a user types survives as syntax: every alternative is a run of letters or of digits."""
@@ -105,7 +105,7 @@ def test_r27_query_terms_are_plain_words(text: str) -> None:
         assert alternatives and all(re.fullmatch(r"[^\W\d_]+|\d+", alt) for alt in alternatives), text
 
 
-@settings(max_examples=300, deadline=None)
+@settings(max_examples=200, deadline=None)
 @given(st.text(max_size=40) | st.text(alphabet=FOLDING, max_size=20))
 def test_r26_a_text_always_finds_itself(text: str) -> None:
     """Typing a customer's name (or any part of it) finds the customer: the key matches its own words,
