@@ -8,8 +8,9 @@ from __future__ import annotations
 
 import os
 import shutil
+import sys
 import uuid
-from collections.abc import Callable, Iterator
+from collections.abc import Callable, Generator, Iterator
 from contextlib import contextmanager
 from pathlib import Path
 
@@ -24,16 +25,27 @@ from cmkit.db.schema import Base
 
 CONFIG = Path(__file__).with_name("config_test.toml")
 PG_ADMIN_URL = os.environ.get("CMKIT_TEST_POSTGRES_URL")
+NO_POSTGRES = "set CMKIT_TEST_POSTGRES_URL to run on PostgreSQL"
+BACKENDS_LINE = sys._getframe().f_lineno + 1  # where the summary shows the PostgreSQL skips
 BACKENDS = [
     "sqlite",
     pytest.param(
         "postgresql",
-        marks=[
-            pytest.mark.postgres,
-            pytest.mark.skipif(not PG_ADMIN_URL, reason="set CMKIT_TEST_POSTGRES_URL to run on PostgreSQL"),
-        ],
+        marks=[pytest.mark.postgres, pytest.mark.skipif(not PG_ADMIN_URL, reason=NO_POSTGRES)],
     ),
 ]
+
+
+@pytest.hookimpl(wrapper=True)
+def pytest_runtest_makereport(
+    item: pytest.Item, call: pytest.CallInfo[None]
+) -> Generator[None, pytest.TestReport, pytest.TestReport]:
+    """A PostgreSQL variant skipped for want of a server is reported at BACKENDS, so that the summary
+    (-ra) folds them all into one line instead of one line per test."""
+    report: pytest.TestReport = yield
+    if report.skipped and isinstance(report.longrepr, tuple) and report.longrepr[2].endswith(NO_POSTGRES):
+        report.longrepr = (__file__, BACKENDS_LINE, report.longrepr[2])
+    return report
 
 
 @pytest.fixture(scope="session")

@@ -2,7 +2,6 @@
 
 from __future__ import annotations
 
-import os
 from collections.abc import Iterator
 from pathlib import Path
 
@@ -11,7 +10,7 @@ import sqlalchemy as sa
 from alembic import command
 from alembic.autogenerate import compare_metadata
 from alembic.runtime.migration import MigrationContext
-from conftest import scratch_pg_database
+from conftest import BACKENDS, scratch_pg_database
 
 import cmkit
 from cmkit import CMError
@@ -21,7 +20,6 @@ from cmkit.db.schema import Base
 from cmkit.db.search_ddl import is_search_object
 
 CONFIG = Path(__file__).with_name("config_test.toml")
-PG_ADMIN_URL = os.environ.get("CMKIT_TEST_POSTGRES_URL")
 
 
 def differences(url: str) -> list[object]:
@@ -39,20 +37,7 @@ def differences(url: str) -> list[object]:
         return list(compare_metadata(ctx, Base.metadata))
 
 
-@pytest.fixture(
-    params=[
-        "sqlite",
-        pytest.param(
-            "postgresql",
-            marks=[
-                pytest.mark.postgres,
-                pytest.mark.skipif(
-                    not PG_ADMIN_URL, reason="set CMKIT_TEST_POSTGRES_URL to run on PostgreSQL"
-                ),
-            ],
-        ),
-    ]
-)
+@pytest.fixture(params=BACKENDS)
 def empty_url(request: pytest.FixtureRequest, tmp_path: Path) -> Iterator[str]:
     """An empty database with no cmkit schema at all: a new SQLite file or a new PostgreSQL database."""
     if request.param == "sqlite":

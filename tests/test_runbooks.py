@@ -2,6 +2,8 @@
 the calls they open and close with (cmkit.runbooks); the parameters that reach them.
 
 A dry run must leave every table as it was; the applied run must have done its work, tagged with its run id.
+Each runbook's own test starts a kernel twice and is marked `heavy` (left out of `make test-fast`, run by
+`make test`); the fast run keeps one runbook through the CLI and one that fails.
 """
 
 from __future__ import annotations
@@ -233,6 +235,7 @@ def test_read_ids_from_a_list_and_a_csv_or_xlsx_file(tmp_path: Path) -> None:
         read_ids("", [True])
 
 
+@pytest.mark.heavy
 def test_merge_duplicates(
     cm: CustomerManager, world, db_url: str, tmp_path: Path, snapshot: Snapshot
 ) -> None:
@@ -253,6 +256,7 @@ def test_merge_duplicates(
     assert "merged 1 cluster(s)" in _outputs(result.output)
 
 
+@pytest.mark.heavy
 def test_audit_data_quality(
     cm: CustomerManager, world, db_url: str, tmp_path: Path, snapshot: Snapshot
 ) -> None:
@@ -268,6 +272,7 @@ def test_audit_data_quality(
     assert cm.history(run_id=result.run_id)["customer_id"].tolist() == [carl.id]
 
 
+@pytest.mark.heavy
 def test_deactivate_dormant(
     cm: CustomerManager, world, make_ticket: MakeTicket, db_url: str, tmp_path: Path, snapshot: Snapshot
 ) -> None:
@@ -305,6 +310,7 @@ def test_deactivate_dormant(
     }
 
 
+@pytest.mark.heavy
 def test_move_contacts(cm: CustomerManager, world, db_url: str, tmp_path: Path, snapshot: Snapshot) -> None:
     path = tmp_path / "moves.csv"
     pd.DataFrame(
@@ -319,6 +325,7 @@ def test_move_contacts(cm: CustomerManager, world, db_url: str, tmp_path: Path, 
     assert len(cm.history(run_id=result.run_id)) == 2
 
 
+@pytest.mark.heavy
 def test_anonymise_customers(
     cm: CustomerManager, world, make_ticket: MakeTicket, db_url: str, tmp_path: Path, snapshot: Snapshot
 ) -> None:
@@ -330,6 +337,7 @@ def test_anonymise_customers(
     assert cm.history(run_id=result.run_id)["action"].tolist()[-1] == "anonymise"
 
 
+@pytest.mark.heavy
 def test_import_customers(
     cm: CustomerManager, world, db_url: str, tmp_path: Path, snapshot: Snapshot
 ) -> None:
