@@ -6,19 +6,18 @@ Ages are made with raw SQL: every customer and the named tickets are moved 800 d
 from __future__ import annotations
 
 import datetime as dt
-from collections.abc import Callable
 from typing import Any
 
 import pandas as pd
 import pytest
 import sqlalchemy as sa
+from helpers import MakeTicket, Snapshot
 
 from cmkit import CustomerManager, PermissionDenied, ValidationError
 from cmkit.db.engine import engine_for
 from cmkit.db.schema import CustomerRow, TicketRow
 from cmkit.services.dormant import COLUMNS
 
-Snapshot = Callable[[], dict[str, list[tuple[object, ...]]]]
 OLD = dt.datetime.now(dt.UTC) - dt.timedelta(days=800)
 
 
@@ -36,11 +35,11 @@ def _age(db_url: str, *ticket_ids: int, customers: bool = True) -> None:
 
 
 @pytest.fixture
-def aged(cm: CustomerManager, world, db_url: str) -> dict[str, Any]:
+def aged(world, make_ticket: MakeTicket, db_url: str) -> dict[str, Any]:
     """The world 800 days old: Petra's ticket closed long ago, Bert's open for ages, Carl's recent."""
-    closed = cm.close_ticket(cm.create_ticket(world["priv"].id, "helpdesk", "Long ago").id)
-    stuck = cm.create_ticket(world["bert"].id, "helpdesk", "Open for ages")
-    recent = cm.create_ticket(world["carl"].id, "helpdesk", "Recent")
+    closed = make_ticket(world["priv"], closed=True, subject="Long ago")
+    stuck = make_ticket(world["bert"], subject="Open for ages")
+    recent = make_ticket(world["carl"], subject="Recent")
     _age(db_url, closed.id, stuck.id)
     return {**world, "closed": closed, "stuck": stuck, "recent": recent}
 
@@ -75,21 +74,21 @@ def test_last_activity_lists_every_active_customer(cm: CustomerManager, aged: di
 
 
 def test_closing_a_ticket_and_being_its_additional_customer_count_as_activity(
-    cm: CustomerManager, world, db_url: str
+    cm: CustomerManager, world, make_ticket: MakeTicket, db_url: str
 ) -> None:
-    with_anna = cm.create_ticket(
-        world["bert"].id, "helpdesk", "Old, closed today", additional=[world["anna"].id]
-    )
-    cm.close_ticket(cm.create_ticket(world["priv"].id, "helpdesk", "New today").id)
+    with_anna = make_ticket(world["bert"], world["anna"], subject="Old, closed today")
+    make_ticket(world["priv"], closed=True, subject="New today")
     _age(db_url, with_anna.id)  # the customers and Bert's ticket are old, Petra's ticket is new
     cm.close_ticket(with_anna.id)  # created 800 days ago, closed now
     dormant = set(cm.dormant_customers(days=365)["id"])
     assert dormant == _ids(world, "zeta", "carl", "part", "pete")
 
 
-def test_a_company_is_dormant_only_when_its_contacts_are(cm: CustomerManager, world, db_url: str) -> None:
+def test_a_company_is_dormant_only_when_its_contacts_are(
+    cm: CustomerManager, world, make_ticket: MakeTicket, db_url: str
+) -> None:
     gone = cm.create_contact("partners", company=world["part"].id, last_name="Gone")
-    cm.close_ticket(cm.create_ticket(gone.id, "partnerdesk", "Last week").id)
+    make_ticket(gone, closed=True, subject="Last week")
     cm.deactivate(gone.id)
     _age(db_url)
     new = cm.create_contact("retail", company=world["zeta"].id, last_name="New")  # created today
