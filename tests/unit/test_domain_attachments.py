@@ -33,7 +33,7 @@ def _id(value: object) -> str | None:
         ("Vertrag.pdf", pdf_bytes("Vertrag"), "pdf"),
         ("SCAN.PDF", pdf_bytes("Scan"), "pdf"),
         ("logo.png", png_bytes(), "png"),
-        ("foto.jpeg", jpeg_bytes(), "jpg"),
+        ("photo.jpeg", jpeg_bytes(), "jpg"),
         ("brief.docx", docx_bytes("Hallo"), "docx"),
         ("liste.xlsx", xlsx_bytes(("a", 1)), "xlsx"),
         ("notiz.txt", "Grüße".encode(), "txt"),

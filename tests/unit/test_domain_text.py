@@ -30,7 +30,7 @@ def test_r26_fold_variants_strip_accents_and_transliterate() -> None:
     assert fold_variants("Müller") == ["muller", "mueller"]
     assert fold_variants("MÜLLER") == ["muller", "mueller"]
     assert fold_variants("Straße") == ["strasse"]  # one spelling: one variant
-    assert fold_variants("Øre Ærø") == ["ore aero"]
+    assert fold_variants("Søren Ærø") == ["soren aero"]
     assert fold_variants("Mu\u0308ller") == ["muller", "mueller"]  # decomposed as composed
     assert strip_accents("Crème brûlée") == "Creme brulee"
 
