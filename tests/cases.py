@@ -4,6 +4,7 @@
 from __future__ import annotations
 
 import copy
+import datetime as dt
 import tomllib
 from pathlib import Path
 from typing import Any
@@ -38,112 +39,49 @@ def _drop(cfg: dict[str, Any], dotted: str) -> dict[str, Any]:
     return cfg
 
 
+def setting(id: str, dotted: str, value: Any, key: str | None = None) -> Any:
+    """A bad configuration: the base with `dotted` set to `value`; the ConfigError names `key` (or `dotted`)."""
+    return pytest.param(lambda c: _set(c, dotted, copy.deepcopy(value)), key or dotted, id=id)
+
+
+def dropping(id: str, dotted: str) -> Any:
+    """A bad configuration: the base without `dotted`; the ConfigError names it."""
+    return pytest.param(lambda c: _drop(c, dotted), dotted, id=id)
+
+
 # -- configuration: (change to the base configuration, the dotted key the ConfigError must name)
+CONTACT = "groups.retail.contact_fields"
 BAD_CONFIGS: list[Any] = [
-    pytest.param(lambda c: _set(c, "colour", "blue"), "colour", id="unknown-top-level-key"),
-    pytest.param(
-        lambda c: _set(c, "groups.retail.colour", "blue"), "groups.retail.colour", id="unknown-group-key"
+    setting("unknown-top-level-key", "colour", "blue"),
+    setting("unknown-group-key", "groups.retail.colour", "blue"),
+    setting("groups-not-a-table", "groups", ["retail"]),
+    setting("bad-model", "groups.retail.model", "three-level"),
+    dropping("missing-model", "groups.retail.model"),
+    setting("bool-as-text", "groups.partners.tickets_for_companies", "yes"),
+    setting("max-length-text", f"{CONTACT}.last_name.max_length", "x"),
+    setting("max-length-zero", f"{CONTACT}.last_name.max_length", 0),
+    setting("required-number", f"{CONTACT}.last_name.required", 1),
+    setting("unknown-field-type", f"{CONTACT}.seats.type", "integer"),
+    setting("unknown-field-key", f"{CONTACT}.seats.unit", "pcs"),
+    setting("choice-without-choices", f"{CONTACT}.tier", {"type": "choice"}, f"{CONTACT}.tier.choices"),
+    setting("choice-empty-choices", f"{CONTACT}.tier.choices", []),
+    setting(
+        "choices-on-text", f"{CONTACT}.city", {"type": "text", "choices": ["a"]}, f"{CONTACT}.city.choices"
     ),
-    pytest.param(lambda c: _set(c, "groups", ["retail"]), "groups", id="groups-not-a-table"),
-    pytest.param(
-        lambda c: _set(c, "groups.retail.model", "three-level"), "groups.retail.model", id="bad-model"
-    ),
-    pytest.param(lambda c: _drop(c, "groups.retail.model"), "groups.retail.model", id="missing-model"),
-    pytest.param(
-        lambda c: _set(c, "groups.partners.tickets_for_companies", "yes"),
-        "groups.partners.tickets_for_companies",
-        id="bool-as-text",
-    ),
-    pytest.param(
-        lambda c: _set(c, "groups.retail.contact_fields.last_name.max_length", "x"),
-        "groups.retail.contact_fields.last_name.max_length",
-        id="max-length-text",
-    ),
-    pytest.param(
-        lambda c: _set(c, "groups.retail.contact_fields.last_name.max_length", 0),
-        "groups.retail.contact_fields.last_name.max_length",
-        id="max-length-zero",
-    ),
-    pytest.param(
-        lambda c: _set(c, "groups.retail.contact_fields.last_name.required", 1),
-        "groups.retail.contact_fields.last_name.required",
-        id="required-number",
-    ),
-    pytest.param(
-        lambda c: _set(c, "groups.retail.contact_fields.seats.type", "integer"),
-        "groups.retail.contact_fields.seats.type",
-        id="unknown-field-type",
-    ),
-    pytest.param(
-        lambda c: _set(c, "groups.retail.contact_fields.seats.unit", "pcs"),
-        "groups.retail.contact_fields.seats.unit",
-        id="unknown-field-key",
-    ),
-    pytest.param(
-        lambda c: _set(c, "groups.retail.contact_fields.tier", {"type": "choice"}),
-        "groups.retail.contact_fields.tier.choices",
-        id="choice-without-choices",
-    ),
-    pytest.param(
-        lambda c: _set(c, "groups.retail.contact_fields.tier.choices", []),
-        "groups.retail.contact_fields.tier.choices",
-        id="choice-empty-choices",
-    ),
-    pytest.param(
-        lambda c: _set(c, "groups.retail.contact_fields.city", {"type": "text", "choices": ["a"]}),
-        "groups.retail.contact_fields.city.choices",
-        id="choices-on-text",
-    ),
-    pytest.param(
-        lambda c: _set(c, "groups.retail.contact_fields.city", "text"),
-        "groups.retail.contact_fields.city",
-        id="field-not-a-table",
-    ),
-    pytest.param(
-        lambda c: _set(c, "groups.private.company_fields", {"name": {"type": "text"}}),
-        "groups.private.company_fields",
-        id="one-level-with-companies",
-    ),
-    pytest.param(
-        lambda c: _drop(c, "groups.retail.company_fields.name"),
-        "groups.retail.company_fields.name",
-        id="company-without-name",
-    ),
-    pytest.param(
-        lambda c: _set(c, "groups.bad name", {"model": "one-level"}), "groups.bad name", id="bad-group-name"
-    ),
-    pytest.param(
-        lambda c: _set(c, "queues.helpdesk.groups", ["retail", "wholesale"]),
-        "queues.helpdesk.groups",
-        id="queue-unknown-group",
-    ),
-    pytest.param(
-        lambda c: _set(c, "queues.helpdesk.owner", "x"), "queues.helpdesk.owner", id="unknown-queue-key"
-    ),
-    pytest.param(
-        lambda c: _set(c, "roles.agent.fly", ["retail"]), "roles.agent.fly", id="role-unknown-permission"
-    ),
-    pytest.param(
-        lambda c: _set(c, "roles.agent.write", ["wholesale"]), "roles.agent.write", id="role-unknown-group"
-    ),
-    pytest.param(lambda c: _set(c, "roles.agent.read", 5), "roles.agent.read", id="role-grant-not-a-list"),
-    pytest.param(
-        lambda c: _set(c, "users.alice", ["agent", "superhero"]), "users.alice", id="user-unknown-role"
-    ),
-    pytest.param(lambda c: _set(c, "users.admin", ["agent"]), "users.admin", id="admin-listed"),
-    pytest.param(
-        lambda c: _set(c, "activities.wholesale", ["export_vcard"]),
-        "activities.wholesale",
-        id="activities-unknown-group",
-    ),
-    pytest.param(
-        lambda c: _set(c, "attachments", {"max_bytes": -1}), "attachments.max_bytes", id="negative-size"
-    ),
-    pytest.param(
-        lambda c: _set(c, "attachments", {"virus_scan": True}),
-        "attachments.virus_scan",
-        id="unknown-attachment-key",
-    ),
+    setting("field-not-a-table", f"{CONTACT}.city", "text"),
+    setting("one-level-with-companies", "groups.private.company_fields", {"name": {"type": "text"}}),
+    dropping("company-without-name", "groups.retail.company_fields.name"),
+    setting("bad-group-name", "groups.bad name", {"model": "one-level"}),
+    setting("queue-unknown-group", "queues.helpdesk.groups", ["retail", "wholesale"]),
+    setting("unknown-queue-key", "queues.helpdesk.owner", "x"),
+    setting("role-unknown-permission", "roles.agent.fly", ["retail"]),
+    setting("role-unknown-group", "roles.agent.write", ["wholesale"]),
+    setting("role-grant-not-a-list", "roles.agent.read", 5),
+    setting("user-unknown-role", "users.alice", ["agent", "superhero"]),
+    setting("admin-listed", "users.admin", ["agent"]),
+    setting("activities-unknown-group", "activities.wholesale", ["export_vcard"]),
+    setting("negative-size", "attachments", {"max_bytes": -1}, "attachments.max_bytes"),
+    setting("unknown-attachment-key", "attachments", {"virus_scan": True}, "attachments.virus_scan"),
 ]
 
 
@@ -176,3 +114,41 @@ BAD_CONTACT_VALUES = [
     pytest.param("shoe_size", "42", id="unknown-field"),
     pytest.param("name", "Anna", id="company-field-on-contact"),
 ]
+
+# (field, value) that a retail company (named "Neu AG") must refuse, naming the field
+BAD_COMPANY_VALUES = [
+    pytest.param("name", "x" * 201, id="too-long"),
+    pytest.param("name", None, id="required"),
+    pytest.param("phone", "phone me", id="phone"),
+    pytest.param("last_name", "Müller", id="contact-field-on-company"),
+]
+
+
+# -- R4 data fields: what a retail contact is given, and the normalised values it stores
+GOOD_CONTACT_VALUES: dict[str, Any] = {
+    "first_name": "  Jörg ",
+    "last_name": "Mu\u0308ller",  # decomposed umlaut: stored composed (NFC)
+    "email": " joerg@acme.example ",
+    "phone": "+49 (221) 123-456",
+    "tier": "gold",
+    "birthday": dt.date(1990, 5, 17),
+    "newsletter": "yes",
+    "seats": "3,5",
+}
+GOOD_CONTACT_STORED: dict[str, Any] = {
+    "first_name": "Jörg",
+    "last_name": "Müller",
+    "email": "joerg@acme.example",
+    "phone": "+49 (221) 123-456",
+    "tier": "gold",
+    "birthday": "1990-05-17",
+    "newsletter": True,
+    "seats": 3.5,
+}
+#: an edit of that contact: a whole number, a bool and a date as text, a blank optional value (no value)
+GOOD_CONTACT_EDIT: dict[str, Any] = {
+    "seats": "4.0",
+    "newsletter": "0",
+    "birthday": " 1991-01-02 ",
+    "first_name": "  ",
+}

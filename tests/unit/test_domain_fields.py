@@ -8,7 +8,13 @@ from collections.abc import Mapping
 from typing import Any
 
 import pytest
-from cases import BAD_CONTACT_VALUES
+from cases import (
+    BAD_COMPANY_VALUES,
+    BAD_CONTACT_VALUES,
+    GOOD_CONTACT_EDIT,
+    GOOD_CONTACT_STORED,
+    GOOD_CONTACT_VALUES,
+)
 
 from cmkit import ValidationError
 from cmkit.domain.config import Config, FieldDef
@@ -35,15 +41,7 @@ def test_r4_bad_value_refused_naming_the_field(
     assert str(info.value).startswith(f"{field}: ")
 
 
-@pytest.mark.parametrize(
-    ("field", "value"),
-    [
-        pytest.param("name", "x" * 201, id="too-long"),
-        pytest.param("name", None, id="required"),
-        pytest.param("phone", "phone me", id="phone"),
-        pytest.param("last_name", "Müller", id="contact-field-on-company"),
-    ],
-)
+@pytest.mark.parametrize(("field", "value"), BAD_COMPANY_VALUES)
 def test_r4_bad_company_value_refused(company_fields: Mapping[str, FieldDef], field: str, value: Any) -> None:
     with pytest.raises(ValidationError) as info:
         validate_fields(company_fields, {"name": "Neu AG", field: value})
@@ -66,34 +64,9 @@ def test_r4_max_length_is_inclusive(contact_fields: Mapping[str, FieldDef]) -> N
 
 
 def test_r4_good_values_are_stored_normalised(contact_fields: Mapping[str, FieldDef]) -> None:
-    data = validate_fields(
-        contact_fields,
-        {
-            "first_name": "  Jörg ",
-            "last_name": "Mu\u0308ller",  # decomposed umlaut: stored composed (NFC)
-            "email": " joerg@acme.example ",
-            "phone": "+49 (221) 123-456",
-            "tier": "gold",
-            "birthday": dt.date(1990, 5, 17),
-            "newsletter": "yes",
-            "seats": "3,5",
-        },
-    )
-    assert data == {
-        "first_name": "Jörg",
-        "last_name": "Müller",
-        "email": "joerg@acme.example",
-        "phone": "+49 (221) 123-456",
-        "tier": "gold",
-        "birthday": "1990-05-17",
-        "newsletter": True,
-        "seats": 3.5,
-    }
-    again = validate_fields(
-        contact_fields,
-        {"seats": "4.0", "newsletter": "0", "birthday": " 1991-01-02 ", "first_name": "  "},
-        current=data,
-    )
+    data = validate_fields(contact_fields, GOOD_CONTACT_VALUES)
+    assert data == GOOD_CONTACT_STORED
+    again = validate_fields(contact_fields, GOOD_CONTACT_EDIT, current=data)
     assert again["seats"] == 4 and isinstance(again["seats"], int)
     assert again["newsletter"] is False and again["birthday"] == "1991-01-02"
     assert "first_name" not in again  # a blank optional value is no value
