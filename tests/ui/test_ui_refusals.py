@@ -7,7 +7,8 @@ from collections.abc import Callable
 from pathlib import Path
 from typing import Any
 
-from ui_helpers import shown, ticket
+from helpers import MakeTicket
+from ui_helpers import shown
 
 from cmkit import CustomerManager
 from cmkit.ui import (
@@ -56,10 +57,10 @@ def test_viewer_sees_deactivate_disabled_with_the_r25_refusal(
 
 
 def test_open_ticket_leaves_deactivate_enabled_and_its_tooltip_names_r18(
-    cm: CustomerManager, world: dict[str, Any]
+    cm: CustomerManager, world: dict[str, Any], make_ticket: MakeTicket
 ) -> None:
     anna = world["anna"]
-    t = ticket(cm, anna)
+    t = make_ticket(anna)
     page = CustomerPage(cm, anna.id)
     deactivate = page.buttons["deactivate"]
     assert not deactivate.disabled and deactivate.tooltip.startswith("R18")
@@ -72,10 +73,10 @@ def test_open_ticket_leaves_deactivate_enabled_and_its_tooltip_names_r18(
 
 
 def test_ticket_leaves_delete_enabled_and_its_tooltip_names_r23(
-    cm: CustomerManager, world: dict[str, Any]
+    cm: CustomerManager, world: dict[str, Any], make_ticket: MakeTicket
 ) -> None:
     priv = world["priv"]
-    t = ticket(cm, priv, closed=True)  # closed tickets name it too
+    t = make_ticket(priv, closed=True)  # closed tickets name it too
     page = CustomerPage(cm, priv.id)
     delete = page.buttons["delete"]
     assert not delete.disabled and delete.tooltip.startswith("R23") and t.number in delete.tooltip
@@ -84,9 +85,12 @@ def test_ticket_leaves_delete_enabled_and_its_tooltip_names_r23(
 
 
 def test_without_permission_the_tickets_do_not_enable_deactivate(
-    cm: CustomerManager, world: dict[str, Any], as_user: Callable[[str], CustomerManager]
+    cm: CustomerManager,
+    world: dict[str, Any],
+    make_ticket: MakeTicket,
+    as_user: Callable[[str], CustomerManager],
 ) -> None:
-    ticket(cm, world["anna"])
+    make_ticket(world["anna"])
     alice = as_user("alice")  # agent: no lifecycle permissions
     page = CustomerPage(alice, world["anna"].id)
     tip = page.buttons["deactivate"].tooltip
@@ -94,11 +98,13 @@ def test_without_permission_the_tickets_do_not_enable_deactivate(
     assert tip.startswith("R25") and "\nR18" in tip
 
 
-def test_buttons_follow_the_tickets_after_refresh(cm: CustomerManager, world: dict[str, Any]) -> None:
+def test_buttons_follow_the_tickets_after_refresh(
+    cm: CustomerManager, world: dict[str, Any], make_ticket: MakeTicket
+) -> None:
     anna = world["anna"]
     page = CustomerPage(cm, anna.id)
     assert page.buttons["deactivate"].tooltip == "" and page.buttons["delete"].tooltip == ""
-    t = ticket(cm, anna)
+    t = make_ticket(anna)
     page.refresh()
     assert "R18" in page.buttons["deactivate"].tooltip and "R23" in page.buttons["delete"].tooltip
     assert not page.buttons["deactivate"].disabled and not page.buttons["delete"].disabled
