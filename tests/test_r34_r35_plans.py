@@ -11,12 +11,11 @@ from typing import Any
 
 import pandas as pd
 import pytest
+from helpers import Snapshot
 
 import cmkit
 from cmkit import CustomerManager, NotFound, Outcome, PreconditionFailed, ValidationError
 from cmkit.cli import main
-
-Snapshot = Callable[[], dict[str, list[tuple[object, ...]]]]
 
 
 def _tickets(cm: CustomerManager, *ids: int) -> dict[int, tuple[int, tuple[int, ...], str]]:
