@@ -20,6 +20,7 @@ from helpers import MakeTicket, Rows, Snapshot
 
 import cmkit
 from cmkit.db import trust
+from cmkit.db.config_store import CONFIG_TABLES
 from cmkit.db.engine import dispose_engines, engine_for
 from cmkit.db.schema import Base
 
@@ -93,20 +94,6 @@ def _empty_pg(url: str) -> None:
             sa.text("TRUNCATE " + ", ".join(f'"{t}"' for t in data_tables) + " RESTART IDENTITY CASCADE")
         )
     cmkit.init(url, CONFIG)
-
-
-CONFIG_TABLES = {
-    "customer_groups",
-    "group_fields",
-    "queues",
-    "queue_groups",
-    "roles",
-    "role_grants",
-    "users",
-    "user_roles",
-    "settings",
-    "alembic_version",
-}
 
 
 @pytest.fixture(params=BACKENDS)

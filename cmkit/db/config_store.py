@@ -25,6 +25,19 @@ from cmkit.domain.config import ADMIN, Config, parse_config
 from cmkit.errors import ConfigError
 
 REVISION = "config_revision"
+#: the tables that hold the configuration (and the schema's revision), as opposed to the data
+CONFIG_TABLES = (
+    "customer_groups",
+    "group_fields",
+    "queues",
+    "queue_groups",
+    "roles",
+    "role_grants",
+    "users",
+    "user_roles",
+    "settings",
+    "alembic_version",
+)
 
 
 def _get(session: Session, key: str, default: Any = None) -> Any:

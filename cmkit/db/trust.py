@@ -18,6 +18,7 @@ from collections.abc import Iterable
 
 from sqlalchemy import Connection, text
 
+from cmkit.db.config_store import CONFIG_TABLES
 from cmkit.domain.config import ADMIN, Config
 from cmkit.errors import CMError, ValidationError
 
@@ -28,18 +29,6 @@ DATA_TABLES = (
     "ticket_protocol",
     "comments",
     "attachments",
-)
-CONFIG_TABLES = (
-    "customer_groups",
-    "group_fields",
-    "queues",
-    "queue_groups",
-    "roles",
-    "role_grants",
-    "users",
-    "user_roles",
-    "settings",
-    "alembic_version",
 )
 WRITES = ("write", "deactivate", "reactivate", "delete", "transfer", "comments_write", "attachments_write")
 LOGIN = re.compile(r"^[A-Za-z_][A-Za-z0-9_-]{0,62}$")
