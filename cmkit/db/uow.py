@@ -134,16 +134,14 @@ class UnitOfWork:
 
 #: from this many entries on, PostgreSQL gets one statement for all of them
 BULK_AUDIT_ROWS = 50
-_AUDIT_COLUMNS = (
-    "at timestamptz, user_name text, login text, action text, entity text, entity_id integer, "
-    "customer_id integer, before jsonb, after jsonb, run_id text, data_hash text, prev_hash text, hash text"
-)
 _PG_BULK_AUDIT = text(
     "INSERT INTO audit_log (at, user_name, login, action, entity, entity_id, customer_id, before, after, "
     "run_id, data_hash, prev_hash, hash) "
     "SELECT at, user_name, login, action, entity, entity_id, customer_id, before, after, run_id, data_hash, "
-    "prev_hash, hash FROM ROWS FROM (jsonb_to_recordset(CAST(:rows AS jsonb)) "
-    f"AS ({_AUDIT_COLUMNS})) WITH ORDINALITY AS r ORDER BY r.ordinality"
+    "prev_hash, hash FROM ROWS FROM (jsonb_to_recordset(CAST(:rows AS jsonb)) AS ("
+    "at timestamptz, user_name text, login text, action text, entity text, entity_id integer, "
+    "customer_id integer, before jsonb, after jsonb, run_id text, data_hash text, prev_hash text, hash text"
+    ")) WITH ORDINALITY AS r ORDER BY r.ordinality"
 )
 
 
