@@ -204,6 +204,32 @@ PG_KEY = "(' ' || {t}.search_key || ' ')"
 PG_NAME_KEY = f"(' ' || split_part({{t}}.search_key, '{PART_SEP}', 1) || ' ')"
 
 
+def _pg_matching(
+    stmt: Stmt,
+    table: str,
+    alias: str,
+    terms: Terms,
+    prefix: bool | Sequence[bool],
+    *,
+    names_only: bool = False,
+) -> str:
+    """PostgreSQL: `alias`.id is among the rows of `table` whose key matches `terms` (the patterns of
+    `_like`), found by the owner's function cmkit_matching on the trigram index. Under a login's row-level
+    security a LIKE of the query itself may not use the index (it is not leakproof); the function returns
+    only ids of rows the login may read."""
+    flags = [prefix] * len(terms) if isinstance(prefix, bool) else list(prefix)
+    patterns: list[str] = []
+    ends: list[int] = []
+    for alts, pre in zip(terms, flags, strict=True):
+        patterns += ["% " + a + ("%" if pre else " %") for a in alts]
+        ends.append(len(patterns))
+    names = "true" if names_only else "false"
+    return (
+        f"{alias}.id IN (SELECT cmkit_matching('{table}', {names}, "
+        f"CAST({stmt.p(patterns)} AS text[]), CAST({stmt.p(ends)} AS integer[])))"
+    )
+
+
 def _customer_match(
     stmt: Stmt, terms: Terms, prefix: bool | Sequence[bool], names_only: bool, budget: int | None = None
 ) -> tuple[str, str, str]:
@@ -212,7 +238,9 @@ def _customer_match(
         expr = (PG_NAME_KEY if names_only else PG_KEY).format(t="c")
         return (
             pg_source(stmt, "customers", "c", budget),
-            _like(stmt, expr, terms, prefix),
+            _like(stmt, expr, terms, prefix)
+            if budget is not None
+            else _pg_matching(stmt, "customers", "c", terms, prefix, names_only=names_only),
             pg_order("c", budget),
         )
     if names_only:
@@ -310,7 +338,11 @@ def tickets_by_subject(
     stmt = Stmt(pg)
     if pg:
         frm, order = pg_source(stmt, "tickets", "t", budget, desc=True), pg_order("t", budget) + " DESC"
-        where = [_like(stmt, PG_KEY.format(t="t"), terms, prefix)]
+        where = [
+            _like(stmt, PG_KEY.format(t="t"), terms, prefix)
+            if budget is not None
+            else _pg_matching(stmt, "tickets", "t", terms, prefix)
+        ]
     else:
         source, cond, order = fts_source(
             stmt, "ticket_fts", "t.search_key", terms, prefix, _longest(TICKET_PREFIXES), budget, desc=True
@@ -340,8 +372,8 @@ def tickets_by_number(
     stmt = Stmt(pg)
     ors = []
     for pre in prefixes:
-        if pg:
-            ors.append(f"t.number LIKE {stmt.p(pre + '%')}")
+        if pg:  # the text_pattern_ops index's own operators, leakproof: usable under row-level security
+            ors.append(f"(t.number ~>=~ {stmt.p(pre)} AND t.number ~<~ {stmt.p(pre + chr(0x7F))})")
         else:
             ors.append(f"(t.number >= {stmt.p(pre)} AND t.number < {stmt.p(pre + chr(0x7F))})")
     where = ["(" + " OR ".join(ors) + ")"]
