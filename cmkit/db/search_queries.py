@@ -68,6 +68,8 @@ class Stmt:
     """One statement under construction, with its bound parameters in the driver's style."""
 
     pg: bool
+    #: PostgreSQL, as a login under row-level security: LIKE must go through cmkit_matching (see _pg_matching)
+    rls: bool = False
     params: dict[str, Any] = field(default_factory=dict)
 
     def p(self, value: Any) -> str:
@@ -239,7 +241,7 @@ def _customer_match(
         return (
             pg_source(stmt, "customers", "c", budget),
             _like(stmt, expr, terms, prefix)
-            if budget is not None
+            if budget is not None or not stmt.rls
             else _pg_matching(stmt, "customers", "c", terms, prefix, names_only=names_only),
             pg_order("c", budget),
         )
@@ -275,10 +277,11 @@ def customers_query(
     with_data: bool = False,
     company_ids: Sequence[int] | None = None,
     budget: int | None = None,
+    rls: bool = False,
 ) -> tuple[str, dict[str, Any]]:
     """Customers matching `terms`, in index order (CustomerHit rows, `data` only if asked);
     `budget`: see fts_source."""
-    stmt = Stmt(pg)
+    stmt = Stmt(pg, rls)
     frm, cond, order = _customer_match(stmt, terms, prefix, names_only, budget)
     where = [cond, stmt.among("c.group_id", group_ids)]
     _customer_filters(stmt, where, active_only, kind, company_ids)
@@ -332,15 +335,16 @@ def tickets_by_subject(
     limit: int | None = None,
     prefix: bool = True,
     budget: int | None = None,
+    rls: bool = False,
 ) -> tuple[str, dict[str, Any]]:
     """Tickets whose subject matches every term (word prefixes, or whole words), newest first (TicketHit
     rows); `budget`: see fts_source."""
-    stmt = Stmt(pg)
+    stmt = Stmt(pg, rls)
     if pg:
         frm, order = pg_source(stmt, "tickets", "t", budget, desc=True), pg_order("t", budget) + " DESC"
         where = [
             _like(stmt, PG_KEY.format(t="t"), terms, prefix)
-            if budget is not None
+            if budget is not None or not stmt.rls
             else _pg_matching(stmt, "tickets", "t", terms, prefix)
         ]
     else:
@@ -400,6 +404,7 @@ def tickets_by_customer(
     subject_terms: Terms | None = None,
     max_customers: int | None = None,
     budget: int | None = None,
+    rls: bool = False,
 ) -> tuple[str, dict[str, Any]]:
     """Tickets on which a customer whose name matches `terms` is main or additional customer, whatever
     that customer's state (R20: closed tickets of deactivated customers are found by their name), and
@@ -407,7 +412,7 @@ def tickets_by_customer(
     customer must be in `group_ids`. A ticket may come twice (two matching customers); the caller
     keeps the first. With `max_customers`, only the tickets of the first that many matching customers
     (in index order) are looked at: a common name must not make a quick search read every ticket."""
-    stmt = Stmt(pg)
+    stmt = Stmt(pg, rls)
     parts = []
     for link in ("main", "additional"):
         frm, cond, order = _customer_match(stmt, terms, True, names_only=True, budget=budget)
