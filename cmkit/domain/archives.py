@@ -1,0 +1,115 @@
+"""The structure of zip-based office files (docx, xlsx, pptx), checked before anything parses them (R9).
+
+A zip bomb is refused by what its directory declares (how much it expands, and by how much each member
+is compressed) and then by what its members really hold (every member is decompressed in small chunks,
+counted, and its checksum verified; nothing is kept). An office file must also be one: its
+`[Content_Types].xml` declares the main part as the format's own content type (not a macro-enabled or
+template variant), and no member is a program (by name or by content) or a macro project.
+"""
+
+from __future__ import annotations
+
+import io
+import re
+import zipfile
+from xml.etree import ElementTree
+
+MB = 1_000_000
+MAX_MEMBERS = 10_000
+MAX_TOTAL = 250 * MB  # declared uncompressed size of all members together
+MAX_RATIO = 100  # uncompressed : compressed of one member, as Apache POI allows
+RATIO_FROM = 1 * MB  # members smaller than this are not judged by their ratio
+CONTENT_TYPES_MAX = 1 * MB
+CHUNK = 1 << 20
+#: the main part of each format and its content type
+MAIN_PARTS = {
+    "docx": ("/word/document.xml", "application/vnd.openxmlformats-officedocument.wordprocessingml.document.main+xml"),
+    "xlsx": ("/xl/workbook.xml", "application/vnd.openxmlformats-officedocument.spreadsheetml.sheet.main+xml"),
+    "pptx": ("/ppt/presentation.xml", "application/vnd.openxmlformats-officedocument.presentationml.presentation.main+xml"),
+}
+EXECUTABLE_NAMES = re.compile(
+    r"\.(exe|dll|com|scr|msi|bat|cmd|ps1|vbs|vbe|js|jse|wsf|hta|jar|sh|lnk|cpl|pif|app|elf|so|dylib)$|"
+    r"(^|/)vbaProject\.bin$",
+    re.I,
+)
+#: first bytes of programs: Windows PE, ELF, Mach-O (both byte orders, fat), Java class, a script's #!
+EXECUTABLE_STARTS = (b"MZ", b"\x7fELF", b"\xfe\xed\xfa", b"\xcf\xfa\xed\xfe", b"\xce\xfa\xed\xfe", b"\xca\xfe\xba\xbe", b"#!")
+
+
+def archive_problem(data: bytes, kind: str) -> str | None:
+    """Why the office file `data` (of type `kind`) is refused, or None when its structure is sound."""
+    try:
+        with zipfile.ZipFile(io.BytesIO(data)) as archive:
+            members = archive.infolist()
+            return _declared(members, kind) or _content_types(archive, kind) or _actual(archive, members, kind)
+    except (zipfile.BadZipFile, zipfile.LargeZipFile, EOFError, OSError, ValueError, NotImplementedError) as exc:
+        return f"is a damaged {kind} archive ({exc}); save it again from its program"
+
+
+def _declared(members: list[zipfile.ZipInfo], kind: str) -> str | None:
+    if len(members) > MAX_MEMBERS:
+        return f"holds {len(members):,} parts, more than the {MAX_MEMBERS:,} an office file needs"
+    total = sum(m.file_size for m in members)
+    if total > MAX_TOTAL:
+        return (
+            f"would expand to {total / MB:,.0f} MB, more than the {MAX_TOTAL // MB} MB cmkit reads "
+            "(an archive bomb, or a file too large to check)"
+        )
+    for m in members:
+        if m.flag_bits & 0x1:
+            return f"holds the encrypted part {m.filename!r}, which cannot be checked"
+        if m.file_size >= RATIO_FROM and m.file_size > MAX_RATIO * max(m.compress_size, 1):
+            return (
+                f"holds {m.filename!r}, compressed {m.file_size / max(m.compress_size, 1):,.0f} to 1 "
+                f"({m.file_size / MB:,.0f} MB from {m.compress_size:,} bytes; at most {MAX_RATIO} to 1 "
+                "is accepted): an archive bomb"
+            )
+        if EXECUTABLE_NAMES.search(m.filename):
+            return f"holds {m.filename!r}, a program or macros, which a {kind} file may not carry"
+    return None
+
+
+def _content_types(archive: zipfile.ZipFile, kind: str) -> str | None:
+    try:
+        info = archive.getinfo("[Content_Types].xml")
+    except KeyError:
+        return f"has no [Content_Types].xml, so it is not a real {kind} file"
+    if info.file_size > CONTENT_TYPES_MAX:
+        return f"has a [Content_Types].xml of {info.file_size:,} bytes; a real {kind} file has a small one"
+    raw = archive.read(info)
+    if b"<!DOCTYPE" in raw or b"<!ENTITY" in raw:
+        return "has a [Content_Types].xml with a document type declaration, which OOXML never has"
+    try:
+        root = ElementTree.fromstring(raw)
+    except ElementTree.ParseError as exc:
+        return f"has a [Content_Types].xml that does not parse ({exc})"
+    part, wanted = MAIN_PARTS[kind]
+    found = next(
+        (
+            str(el.get("ContentType", ""))
+            for el in root
+            if el.tag.endswith("}Override") and str(el.get("PartName", "")).lower() == part
+        ),
+        None,
+    )
+    if found is None:
+        return f"does not declare its main part {part} in [Content_Types].xml, so it is not a real {kind} file"
+    if found != wanted:
+        return f"declares its main part as {found!r}, not as a {kind} document (macro-enabled or a template?)"
+    return None
+
+
+def _actual(archive: zipfile.ZipFile, members: list[zipfile.ZipInfo], kind: str) -> str | None:
+    """Decompress every member in chunks: its real size must be the declared one and its checksum right."""
+    for m in members:
+        size = 0
+        with archive.open(m) as stream:
+            head = stream.read(8)
+            if head.startswith(EXECUTABLE_STARTS):
+                return f"holds {m.filename!r}, a program, which a {kind} file may not carry"
+            size = len(head)
+            while chunk := stream.read(CHUNK):
+                size += len(chunk)
+        if size != m.file_size:
+            return f"holds {m.filename!r}, which declares {m.file_size:,} bytes but has {size:,}"
+    return None
