@@ -11,7 +11,9 @@ from __future__ import annotations
 
 import io
 import re
+import struct
 import zipfile
+import zlib
 from xml.etree import ElementTree
 
 MB = 1_000_000
@@ -41,7 +43,7 @@ def archive_problem(data: bytes, kind: str) -> str | None:
     try:
         with zipfile.ZipFile(io.BytesIO(data)) as archive:
             members = archive.infolist()
-            return _declared(members, kind) or _content_types(archive, kind) or _actual(archive, members, kind)
+            return _declared(members, kind) or _content_types(archive, kind) or _actual(data, members, kind)
     except (zipfile.BadZipFile, zipfile.LargeZipFile, EOFError, OSError, ValueError, NotImplementedError) as exc:
         return f"is a damaged {kind} archive ({exc}); save it again from its program"
 
@@ -99,17 +101,45 @@ def _content_types(archive: zipfile.ZipFile, kind: str) -> str | None:
     return None
 
 
-def _actual(archive: zipfile.ZipFile, members: list[zipfile.ZipInfo], kind: str) -> str | None:
-    """Decompress every member in chunks: its real size must be the declared one and its checksum right."""
+def _actual(data: bytes, members: list[zipfile.ZipInfo], kind: str) -> str | None:
+    """Decompress every member from its own bytes, in chunks: its real size must be the declared one (a
+    member that holds more than it declares is cut short by Python's reader, but not by every program)
+    and its checksum right; its first bytes must not be a program's."""
     for m in members:
-        size = 0
-        with archive.open(m) as stream:
-            head = stream.read(8)
-            if head.startswith(EXECUTABLE_STARTS):
-                return f"holds {m.filename!r}, a program, which a {kind} file may not carry"
-            size = len(head)
-            while chunk := stream.read(CHUNK):
-                size += len(chunk)
+        if m.compress_type not in (zipfile.ZIP_STORED, zipfile.ZIP_DEFLATED):
+            return f"holds {m.filename!r} compressed with method {m.compress_type}, which {kind} files do not use"
+        header = data[m.header_offset : m.header_offset + 30]
+        if len(header) < 30 or header[:4] != b"PK\x03\x04":
+            return f"is a damaged {kind} archive (no local header for {m.filename!r})"
+        name_length, extra_length = struct.unpack("<HH", header[26:30])
+        start = m.header_offset + 30 + name_length + extra_length
+        raw = data[start : start + m.compress_size]
+        if m.compress_type == zipfile.ZIP_STORED:
+            size, crc, head = len(raw), zlib.crc32(raw), raw[:8]
+        else:
+            size, crc, head = _inflate(raw, m.file_size)
+        if head.startswith(EXECUTABLE_STARTS):
+            return f"holds {m.filename!r}, a program, which a {kind} file may not carry"
         if size != m.file_size:
-            return f"holds {m.filename!r}, which declares {m.file_size:,} bytes but has {size:,}"
+            more = "more" if size > m.file_size else f"{size:,}"
+            return f"holds {m.filename!r}, which declares {m.file_size:,} bytes but has {more}: an archive bomb or damage"
+        if crc != m.CRC:
+            return f"is a damaged {kind} archive (the checksum of {m.filename!r} is wrong)"
     return None
+
+
+def _inflate(raw: bytes, declared: int) -> tuple[int, int, bytes]:
+    """(size, CRC-32, first bytes) of a deflated member, read in chunks; stops once past `declared`."""
+    inflater = zlib.decompressobj(-zlib.MAX_WBITS)
+    size, crc, head, tail = 0, 0, b"", raw
+    while not inflater.eof and size <= declared:
+        out = inflater.decompress(tail, CHUNK)
+        tail = inflater.unconsumed_tail
+        if not out and not tail:
+            break  # the stream ends before its end marker: damaged
+        size += len(out)
+        crc = zlib.crc32(out, crc)
+        head = head or out[:8]
+    if not inflater.eof and size <= declared:
+        size = -1
+    return size, crc, head
