@@ -14,8 +14,8 @@ from cmkit.domain.attachments import (
     check_files,
     clean_name,
     decode_text,
-    extract_text,
     judge,
+    read_texts,
 )
 from cmkit.domain.config import AttachmentPolicy
 
@@ -137,11 +137,12 @@ def test_r9_types_are_named_one_way() -> None:
 
 def test_r9_text_for_content_search_is_folded() -> None:
     def text(name: str, type_: str, data: bytes) -> str | None:
-        return extract_text(CheckedFile(name, type_, "x", data))
+        return read_texts([CheckedFile(name, type_, "x", data)], searchable=True)[0].text
 
     assert text("a.txt", "txt", "Grüße  aus\nKÖLN".encode()) == "grüsse aus köln"  # casefolded: ß is ss
     assert text("a.pdf", "pdf", pdf_bytes("Hello World", "Zweite Zeile")) == "hello world zweite zeile"
     assert text("a.docx", "docx", docx_bytes("Hallo Welt")) == "hallo welt"
     assert text("a.xlsx", "xlsx", xlsx_bytes(("Rechnung", 42))) == "rechnung 42"
     assert text("a.png", "png", png_bytes()) is None  # no text in a picture
-    assert text("a.pdf", "pdf", b"%PDF-1.4 broken") is None  # stored, but not searchable
+    with pytest.raises(AttachmentRefused, match=r"'a.pdf' does not parse as a PDF"):
+        text("a.pdf", "pdf", b"%PDF-1.4 broken")  # a PDF must parse (polyglots)
