@@ -60,8 +60,8 @@ def pdf_of(objects: list[bytes]) -> bytes:
 
 def stream(data: bytes, *, deflated: bool = False) -> bytes:
     """A PDF stream object's body holding `data` (already deflated when `deflated`)."""
-    flate = b" /Filter /FlateDecode" if deflated else b""
-    return b"<< /Length " + str(len(data)).encode() + flate + b" >>\nstream\n" + data + b"\nendstream"
+    filters = b" /Filter /FlateDecode" if deflated else b""
+    return b"<< /Length " + str(len(data)).encode() + filters + b" >>\nstream\n" + data + b"\nendstream"
 
 
 FONT = b"<< /Type /Font /Subtype /Type1 /BaseFont /Helvetica /Encoding /WinAnsiEncoding >>"

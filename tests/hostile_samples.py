@@ -16,7 +16,9 @@ W_NS = "http://schemas.openxmlformats.org/wordprocessingml/2006/main"
 S_NS = "http://schemas.openxmlformats.org/spreadsheetml/2006/main"
 
 
-def with_member(base: bytes, name: str, chunks: Iterable[bytes], *, extra: dict[str, bytes] | None = None) -> bytes:
+def with_member(
+    base: bytes, name: str, chunks: Iterable[bytes], *, extra: dict[str, bytes] | None = None
+) -> bytes:
     """The zip `base` with member `name` replaced by (or added as) `chunks`, plus `extra` members."""
     src = zipfile.ZipFile(io.BytesIO(base))
     out = io.BytesIO()
@@ -45,7 +47,9 @@ def xlsx_bomb(rows: int = 300_000) -> bytes:
     row = "".join(f'<c t="inlineStr"><is><t>{"x" * 8}</t></is></c>' for _ in range(10)).encode()
     head = f'<?xml version="1.0" encoding="UTF-8"?><worksheet xmlns="{S_NS}"><sheetData>'.encode()
     body = (b"<row>" + row + b"</row>" for _ in range(rows))
-    return with_member(xlsx_bytes(("a", 1)), "xl/worksheets/sheet1.xml", [head, *body, b"</sheetData></worksheet>"])
+    return with_member(
+        xlsx_bytes(("a", 1)), "xl/worksheets/sheet1.xml", [head, *body, b"</sheetData></worksheet>"]
+    )
 
 
 def understated(archive: bytes, name: str, declared: int) -> bytes:
@@ -73,7 +77,9 @@ def pdf_stream_bomb(megabytes: int = 300) -> bytes:
     parts += [deflate.compress(b" " * MB) for _ in range(megabytes)]
     parts.append(deflate.flush())
     pages = b"<< /Type /Pages /Kids [3 0 R] /Count 1 >>"
-    return pdf_of([b"<< /Type /Catalog /Pages 2 0 R >>", pages, PAGE, stream(b"".join(parts), deflated=True), FONT])
+    return pdf_of(
+        [b"<< /Type /Catalog /Pages 2 0 R >>", pages, PAGE, stream(b"".join(parts), deflated=True), FONT]
+    )
 
 
 def pdf_many_pages(pages: int) -> bytes:

@@ -195,7 +195,7 @@ def test_hostile_import_signed_numbers_and_phones_are_data_and_leading_tabs_are_
         ]
     )
     out = cm.import_customers(rows, "retail")
-    assert out.problems == [f"row 3, phone: '-' is not a phone number (digits, spaces, + ( ) / . - allowed)"]
+    assert out.problems == ["row 3, phone: '-' is not a phone number (digits, spaces, + ( ) / . - allowed)"]
     rows.loc[1, "phone"] = None
     out = cm.import_customers(rows, "retail", dry_run=False)
     assert out.applied and out.problems == []

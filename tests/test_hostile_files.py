@@ -13,13 +13,13 @@ from __future__ import annotations
 import io
 import json
 import subprocess
-import zipfile
 import sys
+import zipfile
 from pathlib import Path
 from typing import Any
 
 import pytest
-from detail_samples import docx_bytes, pdf_bytes, png_bytes, reconfigure
+from detail_samples import docx_bytes, pdf_bytes, reconfigure
 from hostile_samples import (
     HTML_PDF,
     HTML_TEXT,
@@ -151,7 +151,9 @@ def test_r9_pdf_stream_bomb_is_refused_within_bounds(cm: CustomerManager, world,
     assert "R9: 'bomb.pdf' a stream of page 1 expands beyond the limit" in result["error"]
 
 
-def test_r9_pdf_with_many_pages_is_stored_with_its_text_cut(cm: CustomerManager, world, db_url, tmp_path) -> None:
+def test_r9_pdf_with_many_pages_is_stored_with_its_text_cut(
+    cm: CustomerManager, world, db_url, tmp_path
+) -> None:
     """20,000 pages (120 KB): stored, searchable by what was read within the budget, and the audit entry says
     the text was cut."""
     result = upload_measured(db_url, world["anna"].id, "long.pdf", pdf_many_pages(20_000), tmp_path)
@@ -164,7 +166,9 @@ def test_r9_pdf_with_many_pages_is_stored_with_its_text_cut(cm: CustomerManager,
 # -- polyglots: the structure, not only the first bytes ------------------------------------------------------
 def test_hostile_polyglot_pdf_that_is_html_is_refused(cm: CustomerManager, world, snapshot) -> None:
     before = snapshot()
-    with pytest.raises(AttachmentRefused, match=r"R9: 'invoice.pdf' does not parse as a PDF \(PdfStreamError"):
+    with pytest.raises(
+        AttachmentRefused, match=r"R9: 'invoice.pdf' does not parse as a PDF \(PdfStreamError"
+    ):
         cm.add_attachments(world["anna"].id, {"invoice.pdf": HTML_PDF})
     assert snapshot() == before
 
@@ -192,9 +196,11 @@ def test_hostile_polyglot_docx_with_a_program_and_no_content_types_is_refused(
     macro_type = with_member(
         docx_bytes("hi"),
         "[Content_Types].xml",
-        [zipfile.ZipFile(io.BytesIO(docx_bytes("hi"))).read("[Content_Types].xml").replace(
-            b"wordprocessingml.document.main+xml", b"wordprocessingml.template.main+xml"
-        )],
+        [
+            zipfile.ZipFile(io.BytesIO(docx_bytes("hi")))
+            .read("[Content_Types].xml")
+            .replace(b"wordprocessingml.document.main+xml", b"wordprocessingml.template.main+xml")
+        ],
     )
     before = snapshot()
     with pytest.raises(AttachmentRefused) as info:
@@ -216,7 +222,9 @@ def test_hostile_polyglot_zip_without_content_types_is_refused(cm: CustomerManag
     with zipfile.ZipFile(out, "w") as archive:
         archive.writestr("xl/workbook.xml", "<workbook/>")
     before = snapshot()
-    with pytest.raises(AttachmentRefused, match=r"'book.xlsx' has no \[Content_Types\].xml, so it is not a real xlsx"):
+    with pytest.raises(
+        AttachmentRefused, match=r"'book.xlsx' has no \[Content_Types\].xml, so it is not a real xlsx"
+    ):
         cm.add_attachments(world["anna"].id, {"book.xlsx": out.getvalue()})
     assert snapshot() == before
 
@@ -232,10 +240,14 @@ def test_hostile_polyglot_zip_without_content_types_is_refused(cm: CustomerManag
     ],
     ids=["html", "doctype", "svg", "csv-with-script", "bom-html"],
 )
-def test_hostile_polyglot_text_that_sniffs_as_html_is_refused(cm: CustomerManager, world, snapshot, text) -> None:
+def test_hostile_polyglot_text_that_sniffs_as_html_is_refused(
+    cm: CustomerManager, world, snapshot, text
+) -> None:
     before = snapshot()
     for name in ("notes.txt", "list.csv"):
-        with pytest.raises(AttachmentRefused, match=rf"'{name}' is named as \w+ but holds a web page or markup"):
+        with pytest.raises(
+            AttachmentRefused, match=rf"'{name}' is named as \w+ but holds a web page or markup"
+        ):
             cm.add_attachments(world["anna"].id, {name: text})
     assert snapshot() == before
 
@@ -244,6 +256,10 @@ def test_hostile_polyglot_text_with_angle_brackets_is_still_text(cm: CustomerMan
     """Text that mentions markup later on, or compares with < and >, is plain text."""
     ids = cm.add_attachments(
         world["anna"].id,
-        {"a.txt": b"price < 10 and > 5\n", "b.csv": b"a;b\n1;<b>bold</b>\n", "c.txt": b"x" * 2000 + b"<html>"},
+        {
+            "a.txt": b"price < 10 and > 5\n",
+            "b.csv": b"a;b\n1;<b>bold</b>\n",
+            "c.txt": b"x" * 2000 + b"<html>",
+        },
     )
     assert len(ids) == 3

@@ -25,9 +25,18 @@ CONTENT_TYPES_MAX = 1 * MB
 CHUNK = 1 << 20
 #: the main part of each format and its content type
 MAIN_PARTS = {
-    "docx": ("/word/document.xml", "application/vnd.openxmlformats-officedocument.wordprocessingml.document.main+xml"),
-    "xlsx": ("/xl/workbook.xml", "application/vnd.openxmlformats-officedocument.spreadsheetml.sheet.main+xml"),
-    "pptx": ("/ppt/presentation.xml", "application/vnd.openxmlformats-officedocument.presentationml.presentation.main+xml"),
+    "docx": (
+        "/word/document.xml",
+        "application/vnd.openxmlformats-officedocument.wordprocessingml.document.main+xml",
+    ),
+    "xlsx": (
+        "/xl/workbook.xml",
+        "application/vnd.openxmlformats-officedocument.spreadsheetml.sheet.main+xml",
+    ),
+    "pptx": (
+        "/ppt/presentation.xml",
+        "application/vnd.openxmlformats-officedocument.presentationml.presentation.main+xml",
+    ),
 }
 EXECUTABLE_NAMES = re.compile(
     r"\.(exe|dll|com|scr|msi|bat|cmd|ps1|vbs|vbe|js|jse|wsf|hta|jar|sh|lnk|cpl|pif|app|elf|so|dylib)$|"
@@ -35,7 +44,15 @@ EXECUTABLE_NAMES = re.compile(
     re.I,
 )
 #: first bytes of programs: Windows PE, ELF, Mach-O (both byte orders, fat), Java class, a script's #!
-EXECUTABLE_STARTS = (b"MZ", b"\x7fELF", b"\xfe\xed\xfa", b"\xcf\xfa\xed\xfe", b"\xce\xfa\xed\xfe", b"\xca\xfe\xba\xbe", b"#!")
+EXECUTABLE_STARTS = (
+    b"MZ",
+    b"\x7fELF",
+    b"\xfe\xed\xfa",
+    b"\xcf\xfa\xed\xfe",
+    b"\xce\xfa\xed\xfe",
+    b"\xca\xfe\xba\xbe",
+    b"#!",
+)
 
 
 def archive_problem(data: bytes, kind: str) -> str | None:
@@ -44,7 +61,14 @@ def archive_problem(data: bytes, kind: str) -> str | None:
         with zipfile.ZipFile(io.BytesIO(data)) as archive:
             members = archive.infolist()
             return _declared(members, kind) or _content_types(archive, kind) or _actual(data, members, kind)
-    except (zipfile.BadZipFile, zipfile.LargeZipFile, EOFError, OSError, ValueError, NotImplementedError) as exc:
+    except (
+        zipfile.BadZipFile,
+        zipfile.LargeZipFile,
+        EOFError,
+        OSError,
+        ValueError,
+        NotImplementedError,
+    ) as exc:
         return f"is a damaged {kind} archive ({exc}); save it again from its program"
 
 
@@ -95,7 +119,9 @@ def _content_types(archive: zipfile.ZipFile, kind: str) -> str | None:
         None,
     )
     if found is None:
-        return f"does not declare its main part {part} in [Content_Types].xml, so it is not a real {kind} file"
+        return (
+            f"does not declare its main part {part} in [Content_Types].xml, so it is not a real {kind} file"
+        )
     if found != wanted:
         return f"declares its main part as {found!r}, not as a {kind} document (macro-enabled or a template?)"
     return None

@@ -51,7 +51,9 @@ HTML_START = re.compile(
     r"<(html|head|script|iframe|h1|div|font|table|a|style|title|b|body|br|p|svg|object|embed)[\t\n\f\r />])",
     re.I,
 )
-HTML_INSIDE = re.compile(r"<(!doctype html|html|head|body|script|iframe|svg|object|embed|meta)[\t\n\f\r />]", re.I)
+HTML_INSIDE = re.compile(
+    r"<(!doctype html|html|head|body|script|iframe|svg|object|embed|meta)[\t\n\f\r />]", re.I
+)
 
 
 class AttachmentRefused(ValidationError):

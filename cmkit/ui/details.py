@@ -287,7 +287,9 @@ class AttachmentsPanel(_DetailPanel):
         """What the audit says about files whose text was not read, or was cut, for content search (R9)."""
         h = self.cm.history(customer_id=self.customer_id)
         added = h[(h["action"] == "add_attachment") & h["entity_id"].isin(ids)]
-        return [f"; {a['name']}: {a['text']}" for a in added["after"] if isinstance(a, dict) and a.get("text")]
+        return [
+            f"; {a['name']}: {a['text']}" for a in added["after"] if isinstance(a, dict) and a.get("text")
+        ]
 
     @handles
     def _download(self, _b: object = None) -> None:

@@ -126,7 +126,10 @@ def test_hostile_polyglot_refused_in_the_form_and_downloads_are_octet_stream(
     panel = AttachmentsPanel(cm, anna)
     panel.upload.value = (upload("readme.txt", b"<html><script>alert(1)</script></html>", "text/plain"),)
     panel.add_button.click()
-    assert panel.status.kind == "error" and "'readme.txt' is named as txt but holds a web page" in panel.status.message
+    assert (
+        panel.status.kind == "error"
+        and "'readme.txt' is named as txt but holds a web page" in panel.status.message
+    )
     assert cm.attachments(anna).empty
     cm.add_attachments(anna, {"scan.pdf": pdf_bytes("scan"), "logo.png": png_bytes(), "n.txt": b"plain"})
     panel.refresh()
@@ -142,7 +145,9 @@ def test_r9_form_says_when_a_files_text_was_cut(cm: CustomerManager, world: dict
     panel.upload.value = (upload("long.pdf", pdf_many_pages(20_000)), upload("short.pdf", pdf_bytes("short")))
     panel.add_button.click()
     assert panel.status.kind == "ok", panel.status.message
-    assert panel.status.message.endswith("added: long.pdf, short.pdf; long.pdf: text cut at the reading budget")
+    assert panel.status.message.endswith(
+        "added: long.pdf, short.pdf; long.pdf: text cut at the reading budget"
+    )
 
 
 def test_r10_r11_attachment_filters_delete_and_undo(cm: CustomerManager, world: dict[str, Any]) -> None:
