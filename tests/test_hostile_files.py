@@ -32,6 +32,7 @@ from hostile_samples import (
 )
 
 from cmkit import CustomerManager
+from cmkit.domain import extraction
 from cmkit.domain.attachments import AttachmentRefused
 
 PARENT_GROWTH_KB = 64 * 1024
@@ -161,6 +162,36 @@ def test_r9_pdf_with_many_pages_is_stored_with_its_text_cut(
     assert result["text_note"] == "text cut at the reading budget"
     found = cm.attachments(world["anna"].id, content="maintenance contract")
     assert found["name"].tolist() == ["long.pdf"]
+
+
+def test_r9_pdf_over_the_memory_limit_is_stored_without_text_saying_so(
+    cm: CustomerManager, world, monkeypatch
+) -> None:
+    """With the child's address space at 100 MB and no stream budget, the 300 MB stream runs the reader out
+    of memory after the PDF parsed: the file is stored, not searchable, and the audit and form say why."""
+    monkeypatch.setitem(extraction.LIMITS, "memory_bytes", 100 * 2**20)
+    monkeypatch.setitem(extraction.LIMITS, "pdf_stream_bytes", 2_000_000_000)
+    anna = world["anna"].id
+    [stored] = cm.add_attachments(anna, {"heavy.pdf": pdf_stream_bomb(300)})
+    row = cm.attachments(anna).set_index("id").loc[stored]
+    assert (row["name"], bool(row["searchable"])) == ("heavy.pdf", False)
+    after = cm.history(customer_id=anna).query("action == 'add_attachment'").iloc[-1]["after"]
+    assert after["text"] == "its text could not be read: reading it needs more than 100 MB"
+    assert cm.attachments(anna, content="bomb").empty
+
+
+def test_r9_pdf_that_cannot_be_checked_within_the_cpu_limit_is_refused(
+    cm: CustomerManager, world, monkeypatch, snapshot
+) -> None:
+    """99,000 pages (under pypdf's own limit of 100,000): flattening the page tree alone takes about 2 s of CPU:
+    the child is killed before the PDF was shown to parse, so it is refused."""
+    monkeypatch.setitem(extraction.LIMITS, "cpu_seconds", 1)
+    before = snapshot()
+    with pytest.raises(
+        AttachmentRefused, match=r"'pages.pdf' could not be checked within 1 s and 384 MB \(reading"
+    ):
+        cm.add_attachments(world["anna"].id, {"pages.pdf": pdf_many_pages(99_000)})
+    assert snapshot() == before
 
 
 # -- polyglots: the structure, not only the first bytes ------------------------------------------------------
