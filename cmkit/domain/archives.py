@@ -110,14 +110,13 @@ def _content_types(archive: zipfile.ZipFile, kind: str) -> str | None:
     except ElementTree.ParseError as exc:
         return f"has a [Content_Types].xml that does not parse ({exc})"
     part, wanted = MAIN_PARTS[kind]
-    found = next(
-        (
-            str(el.get("ContentType", ""))
-            for el in root
-            if el.tag.endswith("}Override") and str(el.get("PartName", "")).lower() == part
-        ),
-        None,
-    )
+    types = {
+        (el.tag.rpartition("}")[2], str(el.get("PartName") or el.get("Extension") or "").lower()): str(
+            el.get("ContentType", "")
+        )
+        for el in root
+    }
+    found = types.get(("Override", part), types.get(("Default", "xml")))  # else the Default for .xml
     if found is None:
         return (
             f"does not declare its main part {part} in [Content_Types].xml, so it is not a real {kind} file"

@@ -34,6 +34,7 @@ class Budget:
         self.left = chars
         self.deadline = time.monotonic() + seconds
         self.parts: list[str] = []
+        self.cut = False  # a part was read only up to the byte budget
 
     @property
     def full(self) -> bool:
@@ -63,7 +64,7 @@ class Counted(io.RawIOBase):
         return len(data)
 
 
-def _xml_events(archive: zipfile.ZipFile, name: str, limits: dict[str, Any]) -> Iterator[Any]:
+def _xml_events(archive: zipfile.ZipFile, name: str, limits: dict[str, Any], budget: Budget) -> Iterator[Any]:
     """(event, element) of one XML member, streamed, no DTD, no entities, no network; a member cut at
     the byte budget ends the events quietly (the text so far is kept)."""
     from lxml import etree
@@ -77,12 +78,13 @@ def _xml_events(archive: zipfile.ZipFile, name: str, limits: dict[str, Any]) -> 
     except etree.XMLSyntaxError:
         if stream.left > 0:  # not cut by the budget: the member is broken
             raise
+        budget.cut = True
 
 
 def _docx(data: bytes, limits: dict[str, Any], budget: Budget) -> None:
     with zipfile.ZipFile(io.BytesIO(data)) as archive:
         _emit({"checked": True})
-        for _event, el in _xml_events(archive, "word/document.xml", limits):
+        for _event, el in _xml_events(archive, "word/document.xml", limits, budget):
             if el.tag == W + "t":
                 budget.add(el.text or "")
             elif el.tag == W + "tab":
@@ -101,7 +103,7 @@ def _xlsx(data: bytes, limits: dict[str, Any], budget: Budget) -> None:
         shared: list[str] = []
         kept = 0
         if "xl/sharedStrings.xml" in names:
-            for _event, el in _xml_events(archive, "xl/sharedStrings.xml", limits):
+            for _event, el in _xml_events(archive, "xl/sharedStrings.xml", limits, budget):
                 if el.tag == S + "si":
                     text = "".join(t.text or "" for t in el.iter(S + "t"))
                     shared.append(text if kept < budget.left else "")
@@ -111,7 +113,7 @@ def _xlsx(data: bytes, limits: dict[str, Any], budget: Budget) -> None:
         sheets = sorted((int(m.group(1)), n) for n in names if (m := number.match(n)))
         for _number, name in sheets:
             row: list[str] = []
-            for _event, el in _xml_events(archive, name, limits):
+            for _event, el in _xml_events(archive, name, limits, budget):
                 if el.tag == S + "c":
                     kind, value = el.get("t"), el.findtext(S + "v")
                     if kind == "s" and value is not None and value.isdigit() and int(value) < len(shared):
@@ -200,7 +202,7 @@ def main() -> None:
     except Exception as exc:  # the structure was checked: the text alone cannot be read
         _emit({"error": f"{type(exc).__name__}: {str(exc)[:200]}"})
         return
-    _emit({"text": "".join(budget.parts), "cut": budget.full})
+    _emit({"text": "".join(budget.parts), "cut": budget.full or budget.cut})
 
 
 if __name__ == "__main__":
