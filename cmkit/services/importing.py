@@ -123,8 +123,9 @@ def import_customers(
     it: the first data row is row 2) and field; an import with problems stores nothing. A text cell that
     a spreadsheet would run as a formula (= + - @ first, also after a tab or line break) is such a
     problem; signed numbers and phone numbers are not (cmkit.domain.formulas). `note` flags e-mail
-    addresses seen twice or known already, and leading tabs or line breaks removed. Needs write on the group. A dry run is a plan (R34)
-    that keeps the table as read; `expect`: store exactly that plan, or nothing if it no longer holds.
+    addresses seen twice or known already, and leading tabs or line breaks removed. Needs write on the
+    group. A dry run is a plan (R34) that keeps the table as read; `expect`: store exactly that plan, or
+    nothing if it no longer holds.
     """
     gdef = ctx.group(group)
     ctx.require("write", group)
