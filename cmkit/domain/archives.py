@@ -22,7 +22,8 @@ MAX_TOTAL = 250 * MB  # declared uncompressed size of all members together
 MAX_RATIO = 100  # uncompressed : compressed of one member, as Apache POI allows
 RATIO_FROM = 1 * MB  # members smaller than this are not judged by their ratio
 CONTENT_TYPES_MAX = 1 * MB
-CHUNK = 1 << 20
+CHUNK = 1 << 20  # bytes of output per step
+INPUT_CHUNK = 1 << 16  # bytes of compressed input per step
 #: the main part of each format and its content type
 MAIN_PARTS = {
     "docx": (
@@ -138,9 +139,9 @@ def _actual(data: bytes, members: list[zipfile.ZipInfo], kind: str) -> str | Non
             return f"is a damaged {kind} archive (no local header for {m.filename!r})"
         name_length, extra_length = struct.unpack("<HH", header[26:30])
         start = m.header_offset + 30 + name_length + extra_length
-        raw = data[start : start + m.compress_size]
+        raw = memoryview(data)[start : start + m.compress_size]
         if m.compress_type == zipfile.ZIP_STORED:
-            size, crc, head = len(raw), zlib.crc32(raw), raw[:8]
+            size, crc, head = len(raw), zlib.crc32(raw), bytes(raw[:8])
         else:
             size, crc, head = _inflate(raw, m.file_size)
         if head.startswith(EXECUTABLE_STARTS):
@@ -153,18 +154,28 @@ def _actual(data: bytes, members: list[zipfile.ZipInfo], kind: str) -> str | Non
     return None
 
 
-def _inflate(raw: bytes, declared: int) -> tuple[int, int, bytes]:
-    """(size, CRC-32, first bytes) of a deflated member, read in chunks; stops once past `declared`."""
+def _inflate(raw: memoryview, declared: int) -> tuple[int, int, bytes]:
+    """(size, CRC-32, first bytes) of a deflated member, fed in small pieces and read in chunks (no copy
+    of the whole input per step); stops once past `declared`; size -1 when the stream has no end."""
     inflater = zlib.decompressobj(-zlib.MAX_WBITS)
-    size, crc, head, tail = 0, 0, b"", raw
-    while not inflater.eof and size <= declared:
-        out = inflater.decompress(tail, CHUNK)
-        tail = inflater.unconsumed_tail
-        if not out and not tail:
-            break  # the stream ends before its end marker: damaged
+    size, crc, head = 0, 0, b""
+
+    def take(out: bytes) -> None:
+        nonlocal size, crc, head
         size += len(out)
         crc = zlib.crc32(out, crc)
         head = head or out[:8]
-    if not inflater.eof and size <= declared:
-        size = -1
+
+    for pos in range(0, len(raw), INPUT_CHUNK):
+        tail: bytes | memoryview = raw[pos : pos + INPUT_CHUNK]
+        while tail and not inflater.eof and size <= declared:
+            take(inflater.decompress(tail, CHUNK))
+            tail = inflater.unconsumed_tail
+        if inflater.eof or size > declared:
+            return size, crc, head
+    while not inflater.eof and size <= declared:  # output still held back by the chunk size
+        out = inflater.decompress(b"", CHUNK)
+        if not out:
+            return -1, crc, head
+        take(out)
     return size, crc, head
