@@ -214,9 +214,7 @@ class CustomerManager:
         self, source_ids: Any, target_id: CustomerRef, *, only_open: bool = True, dry_run: bool = False
     ) -> Outcome:
         """Hand the tickets of all these sources to one target, in one transaction, or nothing (R17)."""
-        return transfer.transfer_many(
-            self._ctx, source_ids, target_id, only_open=only_open, dry_run=dry_run
-        )
+        return transfer.transfer_many(self._ctx, source_ids, target_id, only_open=only_open, dry_run=dry_run)
 
     def deactivate(self, id: CustomerRef, *, dry_run: bool = False) -> Outcome:
         """Deactivate a customer, a company with its contacts (R18, R19)."""

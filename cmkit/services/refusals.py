@@ -9,7 +9,6 @@ from __future__ import annotations
 from collections.abc import Callable, Sequence
 
 import pandas as pd
-
 from sqlalchemy import select
 
 from cmkit.db import repo
