@@ -10,14 +10,15 @@ import ipywidgets as w
 import pandas as pd
 
 from cmkit.facade import CustomerManager
+from cmkit.ui.actions import ActionBar
 from cmkit.ui.common import StatusLine, Table, customer_label, handles, show, style
 from cmkit.ui.page import CustomerPage
 from cmkit.ui.picker import CustomerPicker, search_by_name
 
 RESULT_COLUMNS = ["id", "name", "kind", "group", "company", "active"]
-TICKET_COLUMNS = ["id", "number", "subject", "queue", "state", "customer_name"]
+TICKET_COLUMNS = ["id", "number", "subject", "queue", "state", "main_customer_id", "customer"]
 CRITERIA = 3
-DETAIL_LIMIT = 500
+DETAIL_LIMIT = 100_000  # the table pages on the server: a big result stays responsive
 
 
 class SearchForm(w.VBox):
@@ -74,19 +75,23 @@ class SearchForm(w.VBox):
         self.detail = w.Accordion(children=[detail], titles=("Detail search",), selected_index=None)
 
         self.heading = w.HTML()
-        self.table = Table(columns=RESULT_COLUMNS, empty="no customer found")
+        self.table = Table(columns=RESULT_COLUMNS, empty="no customer found", selectable=True, cm=cm)
+        self.actions = ActionBar(cm, self.table, status=self.status, on_done=self._acted)
         self.open_result = w.Dropdown(
             description="Open", options=[], value=None, layout=w.Layout(width="520px")
         )
         self.open_result.observe(lambda ch: self._open(ch["new"]), "value")
         self.tickets_heading = w.HTML()
-        self.tickets = Table(columns=TICKET_COLUMNS, empty="no ticket found")
+        self.tickets = Table(columns=TICKET_COLUMNS, empty="no ticket found", selectable=True, cm=cm)
+        self.ticket_actions = ActionBar(
+            cm, self.tickets, id_column="main_customer_id", status=self.status, on_done=self._acted
+        )
         self.page_area = w.VBox()
         self.page: CustomerPage | None = None
         self.results = pd.DataFrame(columns=RESULT_COLUMNS)
         self.ticket_results = pd.DataFrame(columns=TICKET_COLUMNS)
         self.mode = ""
-        for part in (self.open_result, self.tickets_heading, self.tickets):
+        for part in (self.open_result, self.tickets_heading, self.tickets, self.ticket_actions):
             show(part, False)
         super().__init__(
             [
@@ -96,9 +101,11 @@ class SearchForm(w.VBox):
                 self.status,
                 self.heading,
                 self.table,
+                self.actions,
                 self.open_result,
                 self.tickets_heading,
                 self.tickets,
+                self.ticket_actions,
                 self.page_area,
             ]
         )
@@ -160,10 +167,10 @@ class SearchForm(w.VBox):
                 df = self.cm.detail_search(**ask, **criteria)
         self.mode = "detail"
         self._show(df, None)
-        more = f" (the first {DETAIL_LIMIT}; narrow the criteria)" if len(df) >= DETAIL_LIMIT else ""
+        more = f" (the first {DETAIL_LIMIT:,}; narrow the criteria)" if len(df) >= DETAIL_LIMIT else ""
         deact = int((~df["active"].astype(bool)).sum()) if len(df) else 0
         self.status.ok(
-            f"{len(df)} customer(s) found{more}"
+            f"{len(df):,} customer(s) found{more}"
             + (f", {deact} of them deactivated (in italics)" if deact else "")
         )
 
@@ -174,7 +181,7 @@ class SearchForm(w.VBox):
     def _show(self, customers: pd.DataFrame, tickets: pd.DataFrame | None) -> None:
         self.results = customers
         self.table.show(customers)
-        self.heading.value = f"<b>Customers</b> ({len(customers)})"
+        self.heading.value = f"<b>Customers</b> ({len(customers):,})"
         with self.open_result.hold_trait_notifications():
             self.open_result.options = [("choose a result to open its page", None)] + [
                 (customer_label(r), int(r["id"])) for _, r in customers.head(200).iterrows()
@@ -186,7 +193,19 @@ class SearchForm(w.VBox):
             self.tickets.show(tickets, italic=[False] * len(tickets))
             self.tickets_heading.value = f"<b>Tickets</b> ({len(tickets)})"
         show(self.tickets, tickets is not None)
+        show(self.ticket_actions, tickets is not None)
         show(self.tickets_heading, tickets is not None)
+
+    def _acted(self, action: str, _outcome: object) -> None:
+        """After an action changed data: the search again, so that the table shows the rows as they are now."""
+        if action == "export":
+            return
+        message = self.status.message
+        if self.mode == "quick":
+            self.search()
+        elif self.mode == "detail":
+            self.detail_search()
+        self.status.ok(message)
 
     @handles
     def _clear(self, _b: object = None) -> None:
