@@ -6,6 +6,7 @@ from __future__ import annotations
 import base64
 import functools
 import html
+import json
 import logging
 import math
 import tempfile
@@ -401,6 +402,16 @@ class Table(w.VBox):
         show(self.selection_bar, self.selectable)
         show(self.export_bar, self.cm is not None)
         self._selection_changed()
+
+    def browser_html(self) -> str:
+        """The window as the browser puts it into the page: the header and the cells as sent, to check that
+        customer data arrives escaped (DataTables inserts the cells as HTML)."""
+        args = self.grid._dt_args
+        rows = json.loads(args.get("data_json") or "[]")
+        body = "".join("<tr>" + "".join(f"<td>{c}</td>" for c in row) + "</tr>" for row in rows)
+        return str(args.get("table_html", "<table></table>")).replace(
+            "</table>", f"<tbody>{body}</tbody></table>"
+        )
 
     def italic_ids(self) -> list[int]:
         """The ids of the rows shown in italics (deactivated, pending)."""
