@@ -463,9 +463,9 @@ class Table(w.VBox):
             finally:
                 self._syncing = False
         n, matching = len(self.selected_ids), len(self.view)
-        every = n and n == matching and n > len(self._window_ids())
+        every = n and n == matching and matching > 1
         self.selection_note.value = (
-            f"<b>{n:,} selected</b>" + (" (all matching rows)" if every else "")
+            f"<b>{n:,} selected</b>" + (f" (all {matching:,} matching rows)" if every else "")
             if n
             else "<i>none selected</i>"
         )
