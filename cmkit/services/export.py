@@ -84,7 +84,9 @@ def export(df: pd.DataFrame, path: str | Path) -> Path:
     if suffix not in FORMATS:
         raise ValidationError("path", f"export writes {' or '.join(FORMATS)} files, got {out.name!r}")
     if suffix == ".csv":
-        _text_frame(df).to_csv(out, index=False, encoding="utf-8")
+        _text_frame(df).to_csv(
+            out, index=False, encoding="utf-8", lineterminator="\r\n"
+        )  # RFC 4180: CR and LF in a cell quoted
     else:
         _write_xlsx(df, out)
     return out
