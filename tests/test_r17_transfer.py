@@ -377,7 +377,7 @@ def test_r17_transfer_many_hands_every_source_to_one_target_as_one_plan(
     t1, t2, t3 = make_ticket(anna), make_ticket(bert, anna), make_ticket(bert, closed=True)
     plan = cm.transfer_many([anna.id, bert.id], carl.id, dry_run=True)
     assert plan.allowed and plan.operation == "transfer_many"
-    assert sorted(zip(plan.changes["id"], plan.changes["source_id"])) == [
+    assert sorted(zip(plan.changes["id"], plan.changes["source_id"], strict=True)) == [
         (t1.id, anna.id),
         (t2.id, anna.id),
         (t2.id, bert.id),
