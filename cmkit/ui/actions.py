@@ -326,5 +326,5 @@ class ActionBar(w.VBox):
 def attach(cm: CustomerManager, table: Table, **kw: Any) -> ActionBar:
     """An ActionBar for `table` (made selectable), e.g. under a ticket search form's results."""
     table.selectable = True
-    table.grid.update(select=True)
+    table._draw()
     return ActionBar(cm, table, **kw)

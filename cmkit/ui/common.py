@@ -262,7 +262,7 @@ class Table(w.VBox):
         self._syncing = False
         self._building = True
         self.grid = ITable(pd.DataFrame(), select=selectable, showIndex=False, maxBytes=0, maxRows=0)
-        self.grid.observe(self._ticked, "selected_rows")
+        self.grid_box = w.Box([self.grid])
         self.note = w.HTML()
         self.filter = w.Text(placeholder="filter: text in any column", layout=w.Layout(width="260px"))
         self.filter.observe(self._refresh, "value")
@@ -293,7 +293,7 @@ class Table(w.VBox):
         self.download = w.HTML()
         self.export_bar = w.HBox([self.export_type, self.export_button, self.download])
         self.tools = w.HBox([self.filter, self.sort_by, self.descending, self.columns_box])
-        self.body = w.VBox([self.tools, self.pager, self.grid, self.selection_bar, self.export_bar])
+        self.body = w.VBox([self.tools, self.pager, self.grid_box, self.selection_bar, self.export_bar])
         super().__init__([self.note, self.body], **kw)
         self.add_class("cmkit-table")
         self.observe(self._selection_changed, "selected_ids")
@@ -378,6 +378,8 @@ class Table(w.VBox):
         try:
             options: dict[str, Any] = {
                 "selected_rows": self._positions(df),
+                "maxBytes": 0,  # never downsampled: the window is all the browser gets
+                "maxRows": 0,
                 "pageLength": self.page_length,
                 "lengthMenu": [10, 25, 100, 500],
                 "layout": {
@@ -391,7 +393,11 @@ class Table(w.VBox):
                 "style": "width: auto; margin: 0",
                 "css": TABLE_CSS,
             }
-            self.grid.update(df, **options)
+            # a new widget for new rows: itables' widget listens to ticks only on the table it drew first
+            old, self.grid = self.grid, ITable(df, select=self.selectable, showIndex=False, **options)
+            self.grid.observe(self._ticked, "selected_rows")
+            self.grid_box.children = [self.grid]
+            old.close()
         finally:
             self._syncing = False
         last = min(n, self.offset + self.window)

@@ -91,7 +91,7 @@ class SearchForm(w.VBox):
         self.results = pd.DataFrame(columns=RESULT_COLUMNS)
         self.ticket_results = pd.DataFrame(columns=TICKET_COLUMNS)
         self.mode = ""
-        for part in (self.open_result, self.tickets_heading, self.tickets, self.ticket_actions):
+        for part in (self.open_result, self.actions, self.tickets_heading, self.tickets, self.ticket_actions):
             show(part, False)
         super().__init__(
             [
@@ -188,12 +188,13 @@ class SearchForm(w.VBox):
             ]
             self.open_result.value = None
         show(self.open_result, len(customers) > 0)
+        show(self.actions, len(customers) > 0)
         self.ticket_results = tickets if tickets is not None else self.ticket_results.iloc[0:0]
         if tickets is not None:
             self.tickets.show(tickets, italic=[False] * len(tickets))
             self.tickets_heading.value = f"<b>Tickets</b> ({len(tickets)})"
         show(self.tickets, tickets is not None)
-        show(self.ticket_actions, tickets is not None)
+        show(self.ticket_actions, tickets is not None and len(tickets) > 0)
         show(self.tickets_heading, tickets is not None)
 
     def _acted(self, action: str, _outcome: object) -> None:
