@@ -12,6 +12,7 @@ the customer ids (e.g. a ticket table's `customer_id`).
 
 from __future__ import annotations
 
+import html
 import re
 from collections.abc import Callable, Sequence
 from typing import Any
@@ -278,11 +279,10 @@ class ActionBar(w.VBox):
         action = str(self.action.value)
         ok = [int(i) for i in self.plan_rows.loc[self.plan_rows["verdict"] != "refused", "id"]]
         run = self.cm.in_run()
-        self.run_id = run.run_id
+        self.run_id, self.applied = run.run_id, None
         with self.status.busy(f"{ACTIONS[action].lower()}: {len(ok):,} row(s)"):
             if self.outcome is not None:
                 self.applied = run.apply(self.outcome)  # exactly the reviewed plan, one transaction
-                self.changes.show(self.applied.changes)
                 message = (
                     f"{ACTIONS[action]}: done for {len(ok):,} row(s), {len(self.applied.changes):,} change(s)"
                 )
@@ -294,10 +294,16 @@ class ActionBar(w.VBox):
         message += f"; {refused:,} refused row(s) left as they were" if refused else ""
         if action != "export":
             message += f" (run id {self.run_id})"
-        self.summary.value = f"<b>{ACTIONS[action]} applied</b>"
-        self.status.ok(message)
-        if self.on_done:
+        plan_rows = self.plan_rows
+        if self.on_done:  # e.g. the search again (which clears the ticks): the report comes after it
             self.on_done(action, self.applied)
+        self.plan_rows = plan_rows.assign(verdict=plan_rows["verdict"].replace({"change": "done"}))
+        self.rows.show(self.plan_rows, italic=list(self.plan_rows["verdict"] == "refused"))
+        if self.applied is not None:
+            self.changes.show(self.applied.changes)
+        self.summary.value = f"<b>{ACTIONS[action]} applied</b>: {html.escape(message)}"
+        show(self.plan_box, True)
+        self.status.ok(message)
 
     def _run_activities(self, run: CustomerManager, ids: list[int]) -> str:
         name, params = str(self.activity.value), parse_params(self.params.value)

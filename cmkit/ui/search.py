@@ -4,6 +4,7 @@ italics; choosing a result opens its customer page."""
 
 from __future__ import annotations
 
+import time
 from typing import Any
 
 import ipywidgets as w
@@ -91,6 +92,7 @@ class SearchForm(w.VBox):
         self.results = pd.DataFrame(columns=RESULT_COLUMNS)
         self.ticket_results = pd.DataFrame(columns=TICKET_COLUMNS)
         self.mode = ""
+        self.timing: dict[str, float] = {}  # seconds of the last detail search: query, table
         for part in (self.open_result, self.actions, self.tickets_heading, self.tickets, self.ticket_actions):
             show(part, False)
         super().__init__(
@@ -160,17 +162,20 @@ class SearchForm(w.VBox):
             "company": self.company.value,
             "limit": DETAIL_LIMIT,
         }
+        start = time.perf_counter()
         with self.status.busy("detail search"):
             if self.text:  # the text: the start of the name's words
                 df = search_by_name(self.cm, self.text, criteria=criteria, **ask)
             else:
                 df = self.cm.detail_search(**ask, **criteria)
+        query = time.perf_counter() - start
         self.mode = "detail"
         self._show(df, None)
+        self.timing = {"query": query, "table": time.perf_counter() - start - query}
         more = f" (the first {DETAIL_LIMIT:,}; narrow the criteria)" if len(df) >= DETAIL_LIMIT else ""
         deact = int((~df["active"].astype(bool)).sum()) if len(df) else 0
         self.status.ok(
-            f"{len(df):,} customer(s) found{more}"
+            f"{len(df):,} customer(s) found in {self.timing['query']:.1f} s{more}"
             + (f", {deact} of them deactivated (in italics)" if deact else "")
         )
 
