@@ -15,6 +15,7 @@ import cmkit
 from cmkit import demo
 from cmkit.db.engine import engine_for
 from cmkit.db.schema import CustomerRow
+from cmkit.domain.config import PERMISSIONS
 from cmkit.domain.keys import key_for
 
 DATA = Path(__file__).with_name("data")
@@ -64,6 +65,21 @@ def build(url: str, customers: int, tickets: int) -> None:
     print(f"built in {time.perf_counter() - started:.0f} s")
 
 
+def full_login(url: str, name: str) -> str:
+    """`url` as login `name`, a cmkit user with role `bench` that holds every permission on every group
+    but does not own the schema (PostgreSQL only): what a team's admin is. Created when missing."""
+    if not url.startswith("postgresql"):
+        raise SystemExit("--login needs a PostgreSQL --url: SQLite has no logins")
+    cm = cmkit.connect(url)
+    config = cm.config.to_dict()
+    if "bench" not in config["roles"]:
+        config["roles"]["bench"] = {permission: ["*"] for permission in PERMISSIONS}
+        cmkit.init(url, config)
+        cm = cmkit.connect(url)
+    cm.add_user(name, ["bench"])
+    return make_url(url).set(username=name).render_as_string(hide_password=False)
+
+
 def scenario(url: str) -> Scenario:
     """The scenario's customers (created on the first run)."""
     cm = cmkit.connect(url)
@@ -77,7 +93,7 @@ def scenario(url: str) -> Scenario:
     if source is None or target is None:
         source = cm.create_company("business", name=SOURCE, city="Köln").id
         target = cm.create_company("business", name=TARGET, city="Bonn").id
-        business = cm._group_ids["business"]
+        business = cm.group_id("business")
         with engine.begin() as conn:
             conn.execute(
                 sa.text(
@@ -100,7 +116,7 @@ def scenario(url: str) -> Scenario:
             rows.append(
                 {
                     "kind": "contact",
-                    "group_id": cm._group_ids["retail"],
+                    "group_id": cm.group_id("retail"),
                     "company_id": big,
                     "active": True,
                     "name": f"Mitarbeiter Nummer {i}",

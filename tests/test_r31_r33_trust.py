@@ -17,6 +17,7 @@ import cmkit
 from cmkit import CustomerManager, PermissionDenied, ValidationError
 from cmkit.db import trust
 from cmkit.db.engine import engine_for
+from cmkit.db.uow import BULK_AUDIT_ROWS
 from cmkit.domain import chain
 
 pg_only = pytest.mark.parametrize("db_url", [BACKENDS[1]], indirect=True)
@@ -36,6 +37,23 @@ def test_r33_every_entry_is_chained_and_verifies(cm: CustomerManager, world: dic
     assert check.ok and check.first_bad is None and check.reason == ""
     assert check.entries == len(cm.history()) and len(check.head) == 64
     assert cm.verify_audit(anchor=check.head).ok
+
+
+def test_r33_a_bulk_change_chains_each_entry_in_order(cm: CustomerManager) -> None:
+    """A deactivation of a company with many contacts writes its entries in one statement (PostgreSQL):
+    every entry is there, in the order of its contacts, chained to the one before."""
+    company = cm.create_company("retail", name="Many Contacts GmbH")
+    contacts = [
+        cm.create_contact("retail", company=company.id, last_name=f"Kontakt {n:03d}").id
+        for n in range(BULK_AUDIT_ROWS + 10)
+    ]
+    cm.deactivate(company.id)
+    log = cm.history(run_id=None)
+    done = log[(log["action"] == "deactivate")].sort_values("id")
+    assert sorted(done["customer_id"]) == sorted([company.id, *contacts])
+    assert list(done["customer_id"]) == sorted(done["customer_id"])  # entries in the order of the ids
+    check = cm.verify_audit()
+    assert check.ok and check.entries == len(cm.history())
 
 
 def test_r33_an_old_entry_changed_by_the_owner_is_named(

@@ -100,6 +100,13 @@ FUNCTIONS = (
 def postgresql_trust(schema: str) -> list[str]:
     """The functions, policies and triggers of revision 0004 (`schema` quoted)."""
     definer = f"SECURITY DEFINER SET search_path = {schema}, pg_catalog"
+    # The guards ask cmkit_groups() once per (group, permission) they need: `needed` is MATERIALIZED and
+    # constant arguments go through a sub-select, or the planner pushes the call into the scan of every changed
+    # row (deactivating 10,000 contacts took 6.4 s in the guard instead of 30 ms). JIT only costs here.
+    statement_level = f"{definer} SET jit = off"
+    # plpgsql caches the plan it made on an empty audit log (a sequential scan and sort): reading the head
+    # per row must stay an index scan, or a bulk insert into a big log is quadratic.
+    chain_level = f"{definer} SET enable_seqscan = off"
     groups = "(SELECT cmkit_groups({}))::int[]"
     read, write = groups.format("'read'"), groups.format("'write'")
     visible_customer = "customer_id IN (SELECT id FROM customers)"
@@ -177,20 +184,20 @@ END $$""",
         ]
     # -- guards: the permissions of their own (R25), per statement, over the changed rows --------------------------
     out += [
-        f"""CREATE OR REPLACE FUNCTION cmkit_guard_customers() RETURNS trigger LANGUAGE plpgsql {definer} AS $$
+        f"""CREATE OR REPLACE FUNCTION cmkit_guard_customers() RETURNS trigger LANGUAGE plpgsql {statement_level} AS $$
 DECLARE bad record;
 BEGIN
   IF cmkit_user() = 'admin' THEN RETURN NULL; END IF;
   IF TG_OP = 'DELETE' THEN
     SELECT DISTINCT o.group_id AS g, 'delete' AS p INTO bad FROM old_rows o
-      WHERE NOT o.group_id = ANY (cmkit_groups('delete')) LIMIT 1;
+      WHERE NOT o.group_id = ANY ((SELECT cmkit_groups('delete'))::int[]) LIMIT 1;
   ELSE
     WITH changed AS MATERIALIZED (
       SELECT o.group_id AS og, n.group_id AS ng, o.active AS oa, n.active AS na,
              (o.kind, o.group_id, o.company_id, o.name, o.search_key, o.data)
                IS DISTINCT FROM (n.kind, n.group_id, n.company_id, n.name, n.search_key, n.data) AS edited
       FROM old_rows o JOIN new_rows n USING (id)),
-    needed AS (
+    needed AS MATERIALIZED (
       SELECT og AS g, 'deactivate' AS p FROM changed WHERE oa AND NOT na
       UNION SELECT og, 'reactivate' FROM changed WHERE na AND NOT oa
       UNION SELECT og, 'write' FROM changed WHERE edited OR oa = na
@@ -200,7 +207,7 @@ BEGIN
   IF FOUND THEN PERFORM cmkit_refuse(bad.p, bad.g); END IF;
   RETURN NULL;
 END $$""",
-        f"""CREATE OR REPLACE FUNCTION cmkit_guard_tickets() RETURNS trigger LANGUAGE plpgsql {definer} AS $$
+        f"""CREATE OR REPLACE FUNCTION cmkit_guard_tickets() RETURNS trigger LANGUAGE plpgsql {statement_level} AS $$
 DECLARE bad record;
 BEGIN
   IF cmkit_user() = 'admin' THEN RETURN NULL; END IF;
@@ -210,7 +217,7 @@ BEGIN
              IS DISTINCT FROM (n.number, n.subject, n.queue_id, n.state, n.closed_at, n.search_key)
              OR o.main_customer_id = n.main_customer_id AS edited
     FROM old_rows o JOIN new_rows n USING (id)),
-  needed AS (
+  needed AS MATERIALIZED (
     SELECT c.group_id AS g, 'transfer' AS p FROM pairs JOIN customers c ON c.id = pairs.om WHERE pairs.om <> pairs.nm
     UNION SELECT c.group_id, 'transfer' FROM pairs JOIN customers c ON c.id = pairs.nm WHERE pairs.om <> pairs.nm
     UNION SELECT c.group_id, 'write' FROM pairs JOIN customers c ON c.id = pairs.om WHERE pairs.edited)
@@ -218,7 +225,7 @@ BEGIN
   IF FOUND THEN PERFORM cmkit_refuse(bad.p, bad.g); END IF;
   RETURN NULL;
 END $$""",
-        f"""CREATE OR REPLACE FUNCTION cmkit_guard_links() RETURNS trigger LANGUAGE plpgsql {definer} AS $$
+        f"""CREATE OR REPLACE FUNCTION cmkit_guard_links() RETURNS trigger LANGUAGE plpgsql {statement_level} AS $$
 DECLARE bad record;
 BEGIN
   IF cmkit_user() = 'admin' THEN RETURN NULL; END IF;
@@ -226,16 +233,17 @@ BEGIN
     WITH pairs AS MATERIALIZED (
       SELECT DISTINCT o.customer_id AS oc, n.customer_id AS nc FROM old_rows o JOIN new_rows n USING (ticket_id)
       WHERE o.customer_id IS DISTINCT FROM n.customer_id),
-    needed AS (
+    needed AS MATERIALIZED (
       SELECT c.group_id AS g FROM pairs JOIN customers c ON c.id = pairs.oc
       UNION SELECT c.group_id FROM pairs JOIN customers c ON c.id = pairs.nc)
     SELECT needed.g, 'transfer' AS p INTO bad FROM needed
-      WHERE NOT needed.g = ANY (cmkit_groups('transfer')) LIMIT 1;
+      WHERE NOT needed.g = ANY ((SELECT cmkit_groups('transfer'))::int[]) LIMIT 1;
   ELSE  -- DELETE: the ticket's writer removes a customer, or a transfer drops one (R15, R17)
     SELECT DISTINCT m.group_id AS g, 'write' AS p INTO bad FROM old_rows o
       JOIN tickets t ON t.id = o.ticket_id JOIN customers m ON m.id = t.main_customer_id
       JOIN customers c ON c.id = o.customer_id
-      WHERE NOT m.group_id = ANY (cmkit_groups('write')) AND NOT c.group_id = ANY (cmkit_groups('transfer'))
+      WHERE NOT m.group_id = ANY ((SELECT cmkit_groups('write'))::int[])
+        AND NOT c.group_id = ANY ((SELECT cmkit_groups('transfer'))::int[])
       LIMIT 1;
   END IF;
   IF FOUND THEN PERFORM cmkit_refuse(bad.p, bad.g); END IF;
@@ -319,7 +327,7 @@ END $$""",
     coalesce(e.entity_id::text, ''), coalesce(e.customer_id::text, ''),
     replace(replace(coalesce(e.run_id, ''), '%', '%25'), '|', '%7C'),
     replace(replace(coalesce(e.data_hash, ''), '%', '%25'), '|', '%7C')) $$""",
-        f"""CREATE OR REPLACE FUNCTION cmkit_chain_entry() RETURNS trigger LANGUAGE plpgsql {definer} AS $$
+        f"""CREATE OR REPLACE FUNCTION cmkit_chain_entry() RETURNS trigger LANGUAGE plpgsql {chain_level} AS $$
 DECLARE prev text;
 BEGIN
   NEW.login := session_user::text;
@@ -339,7 +347,7 @@ END $$""",
     ]
     # -- the statement log: every change a login makes, through cmkit or raw SQL (R33) ------------------------------
     out.append(
-        f"""CREATE OR REPLACE FUNCTION cmkit_statement_log() RETURNS trigger LANGUAGE plpgsql {definer} AS $$
+        f"""CREATE OR REPLACE FUNCTION cmkit_statement_log() RETURNS trigger LANGUAGE plpgsql {statement_level} AS $$
 DECLARE ids jsonb; n bigint; one integer;
 BEGIN
   IF cmkit_user() = 'admin' THEN RETURN NULL; END IF;
