@@ -359,6 +359,9 @@ class Table(w.VBox):
         """The rows in the browser now (at most `window`), with the hidden italics column."""
         part = self.view.iloc[self.offset : self.offset + self.window]
         shown = part[self.shown_columns or list(part.columns)].copy()
+        for col in shown.columns:
+            if isinstance(shown[col].dtype, pd.DatetimeTZDtype):  # as the forms write times, in UTC
+                shown[col] = shown[col].dt.tz_convert("UTC").dt.strftime("%Y-%m-%d %H:%M")
         shown[ITALIC] = self.italic.reindex(part.index, fill_value=False).to_numpy(dtype=bool)
         return shown.reset_index(drop=True)
 
