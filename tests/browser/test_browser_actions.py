@@ -20,6 +20,7 @@ from .lab_helpers import open_and_run_all, shot
 
 pytestmark = pytest.mark.browser
 RESULT_COLUMNS = ["id", "name", "kind", "group", "active"]
+XSS = "<img src=x onerror=alert(1)>"
 
 
 @pytest.fixture
@@ -56,10 +57,24 @@ def test_detail_search_tick_three_rows_deactivate_and_export(
     page: Any, lab: Any, cm: Any, artifacts: Path, tmp_path: Path
 ) -> None:
     result = cm.detail_search(limit=100_000)
-    chosen = _free_contacts(cm, result, 25)[:3]  # on the table's first page
+    chosen = _free_contacts(cm, result, 24)[:3]  # on the first page (the hostile row comes first)
     assert len(chosen) == 3, "the demo data has free contacts on the first page"
+    evil = cm.create_contact("private", first_name=XSS, last_name=XSS, email="evil@example.org")
+    dialogs: list[str] = []
+    page.on("dialog", lambda d: (dialogs.append(d.message), d.dismiss()))
     form = open_and_run_all(page, lab, "01-find-customers.ipynb")
     rows = detail_search(page, form)
+
+    # customer data is text in the table: filter for it (over every row, in Python), see it, run no script
+    search_box = form.get_by_placeholder("filter: text in any column").first
+    search_box.fill("onerror")
+    search_box.press("Enter")
+    hostile = rows.filter(has=page.locator(f"td:text-is('{evil.id}')")).first
+    hostile.wait_for()
+    assert XSS in hostile.inner_text() and hostile.locator("img").count() == 0 and not dialogs
+    search_box.fill("")
+    search_box.press("Enter")
+    rows.filter(has=page.locator(f"td:text-is('{chosen[0]}')")).first.wait_for()
     for n, cid in enumerate(chosen):
         row = rows.filter(has=page.locator(f"td:text-is('{cid}')")).first
         row.click(modifiers=["Control"] if n else [])
@@ -91,6 +106,7 @@ def test_detail_search_tick_three_rows_deactivate_and_export(
     got = pd.read_csv(path)
     expected = cm.detail_search(limit=100_000)
     assert len(got) == len(expected) > 25 and not set(chosen) & set(got["id"])
+    assert evil.name in set(got["name"]) and not dialogs
     pd.testing.assert_frame_equal(
         got[RESULT_COLUMNS], expected[RESULT_COLUMNS].reset_index(drop=True), check_dtype=False
     )

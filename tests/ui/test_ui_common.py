@@ -103,3 +103,19 @@ def test_xss_customer_name_is_text_on_every_form(cm: CustomerManager, world: dic
     html += form.title.value + form.confirm.question.value
     assert "<img" not in html
     assert html.count("&lt;img src=x onerror=alert(1)&gt;") >= 5
+
+
+def test_table_columns_sort_filter_and_pages_work_on_the_whole_frame() -> None:
+    df = pd.DataFrame({"id": range(1, 31), "name": [f"n{i:02d}" for i in range(1, 31)], "city": ["Köln"] * 30})
+    t = Table(columns=["id", "name"], window=10)
+    t.show(df)
+    assert list(t.window_frame.columns) == ["id", "name", "cmkit_italic"]  # the columns asked for
+    t.column_choice.value = ("name", "city")
+    assert list(t.window_frame.columns) == ["name", "city", "cmkit_italic"]
+    t.sort_by.value, t.descending.value = "name", True
+    assert list(t.window_frame["name"][:2]) == ["n30", "n29"]
+    assert t.position.value == "rows 1-10 of 30" and t.previous.disabled
+    t.next.click()
+    assert list(t.window_frame["name"][:1]) == ["n20"] and t.position.value == "rows 11-20 of 30"
+    t.filter.value = "n0"
+    assert len(t.view) == 9 and "9 of 30 rows match" in t.note.value and t.offset == 0
