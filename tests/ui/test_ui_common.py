@@ -106,7 +106,9 @@ def test_xss_customer_name_is_text_on_every_form(cm: CustomerManager, world: dic
 
 
 def test_table_columns_sort_filter_and_pages_work_on_the_whole_frame() -> None:
-    df = pd.DataFrame({"id": range(1, 31), "name": [f"n{i:02d}" for i in range(1, 31)], "city": ["Köln"] * 30})
+    df = pd.DataFrame(
+        {"id": range(1, 31), "name": [f"n{i:02d}" for i in range(1, 31)], "city": ["Köln"] * 30}
+    )
     t = Table(columns=["id", "name"], window=10)
     t.show(df)
     assert list(t.window_frame.columns) == ["id", "name", "cmkit_italic"]  # the columns asked for
