@@ -41,13 +41,13 @@ def _free_contacts(cm: Any, result: pd.DataFrame, first: int) -> list[int]:
     return [int(i) for i in ok["id"]]
 
 
-def detail_search(page: Any, form: Any) -> Any:
+def detail_search(page: Any, form: Any, timeout: int = 60_000) -> Any:
     """Open the detail search and run it without criteria; the result table's rows."""
     form.locator(".jupyter-widget-Collapse-header, .lm-TabBar-tab, .p-Collapse-header").filter(
         has_text="Detail search"
     ).first.click()
     form.locator("button.widget-button", has_text="Detail search").click()
-    form.locator(".cmkit-status-ok", has_text="customer(s) found").wait_for(timeout=60_000)
+    form.locator(".cmkit-status-ok", has_text="customer(s) found").wait_for(timeout=timeout)
     rows = form.locator(".cmkit-table").first.locator("table.dataTable tbody tr")
     rows.first.wait_for()
     return rows

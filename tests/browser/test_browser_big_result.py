@@ -53,7 +53,7 @@ def test_detail_search_of_100000_rows_shows_its_first_page_and_selects_all(
 
     form = open_and_run_all(page, lab, "01-find-customers.ipynb")
     start = time.perf_counter()
-    rows = detail_search(page, form)  # click, then the first row visible
+    rows = detail_search(page, form, timeout=600_000)  # click, then the first row visible
     shown = time.perf_counter() - start
     first_id = int(result["id"].iloc[0])
     rows.filter(has=page.locator(f"td:text-is('{first_id}')")).first.wait_for()
