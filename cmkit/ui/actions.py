@@ -331,6 +331,5 @@ class ActionBar(w.VBox):
 
 def attach(cm: CustomerManager, table: Table, **kw: Any) -> ActionBar:
     """An ActionBar for `table` (made selectable), e.g. under a ticket search form's results."""
-    table.selectable = True
-    table._draw()
+    table.make_selectable()
     return ActionBar(cm, table, **kw)

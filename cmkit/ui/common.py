@@ -422,6 +422,12 @@ class Table(w.VBox):
             "</table>", f"<tbody>{body}</tbody></table>"
         )
 
+    def make_selectable(self, *, id_column: str | None = None) -> None:
+        """Let rows be ticked from now on (e.g. when an ActionBar is attached), ticks read from `id_column`."""
+        self.selectable = True
+        self.id_column = id_column or self.id_column
+        self._draw()
+
     def italic_ids(self) -> list[int]:
         """The ids of the rows shown in italics (deactivated, pending)."""
         return [int(i) for i in self.frame.loc[self.italic.to_numpy(dtype=bool), self.id_column]]

@@ -261,3 +261,22 @@ def test_ticket_results_act_on_their_customers(
     assert list(form.ticket_actions.plan_rows["id"]) == [world["bert"].id]
     form.ticket_actions.confirm.yes.click()
     assert not cm.customer(world["bert"].id).active
+
+
+def test_an_action_bar_attaches_to_any_table_of_customer_ids(
+    cm: CustomerManager, world: dict[str, Any], make_ticket: MakeTicket
+) -> None:
+    """What a ticket search form does: its table (ticket rows) gets the actions on their customers."""
+    from cmkit.ui.actions import attach
+
+    t = make_ticket(world["carl"], closed=True)
+    table = Table(cm=cm)
+    table.show(cm.ticket_search(customer_name="Carl"))
+    bar = attach(cm, table, id_column="main_customer_id")
+    assert table.selectable and table.grid._dt_args["select"] is True
+    table.select([t.id])
+    bar.action.value = "deactivate"
+    bar.plan_button.click()
+    assert verdicts(bar) == {world["carl"].id: "change"}
+    bar.confirm.yes.click()
+    assert not cm.customer(world["carl"].id).active and bar.status.kind == "ok"
