@@ -203,7 +203,7 @@ class ActionBar(w.VBox):
         the problems that refuse it as a whole (naming no ticked row)."""
         if action == "deactivate":
             for i, active in zip(rows["id"], rows["active"], strict=True):
-                if active is False and int(i) not in refused:
+                if not pd.isna(active) and not bool(active) and int(i) not in refused:
                     refused[int(i)] = "R18: deactivated already; nothing to do"
             allowed = [i for i in allowed if i not in refused]
             return self._settle(allowed, refused, lambda ids: self.cm.deactivate_many(ids, dry_run=True))

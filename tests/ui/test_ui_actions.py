@@ -78,6 +78,16 @@ def test_r18_r25_deactivate_selection_refuses_rows_by_rule_and_applies_the_rest_
     assert {bert.id, carl.id} <= set(form.table.italic_ids())  # the search ran again
 
 
+def test_r18_a_customer_deactivated_already_is_refused_not_skipped(
+    cm: CustomerManager, world: dict[str, Any]
+) -> None:
+    cm.deactivate(world["carl"].id)
+    form = everyone(cm)
+    bar = plan(form, "deactivate", [world["carl"].id, world["priv"].id])
+    assert verdicts(bar) == {world["carl"].id: "refused", world["priv"].id: "change"}
+    assert bar.plan_rows.set_index("id").at[world["carl"].id, "rule"].startswith("R18: deactivated already")
+
+
 def test_r25_user_without_the_permission_sees_every_row_refused(
     world: dict[str, Any], as_user: Callable[[str], CustomerManager]
 ) -> None:
