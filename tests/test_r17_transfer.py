@@ -368,3 +368,40 @@ def test_r17_transfer_runs_the_same_statements_for_few_or_many_tickets(
     with counted_statements(db_url) as many:
         assert len(cm.transfer_tickets(bert.id, anna.id).changes) == 2005
     assert len(many) == len(few) < 40
+
+
+def test_r17_transfer_many_hands_every_source_to_one_target_as_one_plan(
+    cm: CustomerManager, world, make_ticket: MakeTicket
+) -> None:
+    anna, bert, carl = world["anna"], world["bert"], world["carl"]
+    t1, t2, t3 = make_ticket(anna), make_ticket(bert, anna), make_ticket(bert, closed=True)
+    plan = cm.transfer_many([anna.id, bert.id], carl.id, dry_run=True)
+    assert plan.allowed and plan.operation == "transfer_many"
+    assert sorted(zip(plan.changes["id"], plan.changes["source_id"], strict=True)) == [
+        (t1.id, anna.id),
+        (t2.id, anna.id),
+        (t2.id, bert.id),
+    ]
+    run = cm.in_run()
+    assert run.apply(plan).applied
+    assert customers_of(cm, t1) == (carl.id, ()) and customers_of(cm, t2) == (carl.id, ())
+    assert customers_of(cm, t3) == (bert.id, ())  # closed: only_open
+    log = cm.history()
+    assert set(log.loc[log["action"].isin(["transfer_out", "transfer_in"]), "run_id"]) == {run.run_id}
+
+
+def test_r17_transfer_many_refuses_all_when_the_target_is_one_of_the_sources(
+    cm: CustomerManager, world, make_ticket: MakeTicket, snapshot: Snapshot
+) -> None:
+    anna, bert = world["anna"], world["bert"]
+    t = make_ticket(anna)
+    before = snapshot()
+    plan = cm.transfer_many([anna.id, bert.id], bert.id, dry_run=True)
+    assert [p for p in plan.problems if f"(#{bert.id})" in p][0].startswith("R17: the target must not be")
+    try:
+        cm.transfer_many([anna.id, bert.id], bert.id)
+    except PreconditionFailed as error:
+        assert error.problems == plan.problems
+    else:
+        raise AssertionError("refused")
+    assert snapshot() == before and customers_of(cm, t) == (anna.id, ())

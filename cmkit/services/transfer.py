@@ -5,6 +5,9 @@ changed ticket (R16). `move_tickets` is the step that merge shares.
 
 from __future__ import annotations
 
+from typing import Any
+
+import pandas as pd
 from sqlalchemy import delete, insert, literal, select, update
 
 from cmkit.db import repo
@@ -12,6 +15,7 @@ from cmkit.db.change import Change
 from cmkit.db.schema import AdditionalCustomer, CustomerRow, ProtocolEntry, TicketRow
 from cmkit.db.uow import UnitOfWork
 from cmkit.domain import rules
+from cmkit.errors import ValidationError
 from cmkit.services import access
 from cmkit.services.context import Context
 from cmkit.services.planning import PlanInfo
@@ -56,24 +60,7 @@ def transfer_tickets(
         src = access.customer(ctx, work, source_id, permission="transfer")
         dst = access.customer(ctx, work, target_id, permission="transfer")
         states = ("open",) if only_open else ("open", "closed")
-        lk = repo.links([src.id])
-        plan = (
-            select(
-                T.id.label("id"),
-                T.number,
-                T.subject,
-                T.state,
-                lk.c.role,
-                literal(src.id).label("source_id"),
-                literal(dst.id).label("target_id"),
-                repo.on_ticket(T.id, dst.id).label("target_already_on_ticket"),
-            )
-            .join(lk, lk.c.ticket_id == T.id)
-            .where(T.state.in_(states))
-            .order_by(T.id)
-        )
-        changes = repo.frame_of(s, plan)
-        changes["target_already_on_ticket"] = changes["target_already_on_ticket"].astype(bool)
+        changes = _plan_of(work, src, dst, states)
         problems = rules.transfer_problems(
             src,
             dst,
@@ -95,6 +82,87 @@ def transfer_tickets(
         return access.finish(changes, problems, dry_run=dry_run, apply=apply, plan=info)
 
     return ctx.write(op)
+
+
+def transfer_many(
+    ctx: Context,
+    source_ids: Any,
+    target_id: CustomerRef,
+    *,
+    only_open: bool = True,
+    dry_run: bool = False,
+    expect: Outcome | None = None,
+) -> Outcome:
+    """Hand the tickets of every source (open ones, or all) to one target, in both roles, in one
+    transaction (R17): a search action on ticked rows.
+
+    `changes` has one row per ticket and source (`source_id`). Refused as a whole (nothing changed) if
+    any source is refused (the target among the sources, a deactivated target, R14/R20), each problem
+    naming its source. Needs the transfer permission on every source's group and the target's.
+    """
+    sources = access.id_list(source_ids, "source_ids")
+    if not sources:
+        raise ValidationError("source_ids", "give at least one customer whose tickets to transfer")
+
+    def op(work: UnitOfWork) -> Outcome:
+        s = work.session
+        repo.lock_customers(s, sources, shared=False)
+        repo.lock_customers(s, [repo.id_of(target_id)], shared=True)
+        repo.lock_tickets_of(s, sources)
+        srcs = access.customers(ctx, work, sources, ["transfer"])
+        dst = access.customer(ctx, work, target_id, permission="transfer")
+        states = ("open",) if only_open else ("open", "closed")
+        frames, problems = [], []
+        for src in srcs:
+            changes = _plan_of(work, src, dst, states)
+            frames.append(changes)
+            problems += rules.transfer_problems(
+                src,
+                dst,
+                ctx.group(dst.group),
+                becomes_main=bool((changes["role"] == "main").any()),
+                open_tickets_moved=bool((changes["state"] == "open").any()),
+            )
+        changes = pd.concat(frames, ignore_index=True)
+
+        def apply() -> None:
+            for src in srcs:
+                if src.id != dst.id:
+                    move_tickets(work, src, dst, states)
+
+        info = PlanInfo(
+            work,
+            "transfer_many",
+            {"source_ids": sources, "target_id": dst.id, "only_open": only_open},
+            expect,
+            {"customer": [*sources, dst.id], "ticket": changes["id"]},
+        )
+        return access.finish(changes, list(dict.fromkeys(problems)), dry_run=dry_run, apply=apply, plan=info)
+
+    return ctx.write(op)
+
+
+def _plan_of(work: UnitOfWork, src: Customer, dst: Customer, states: tuple[str, ...]) -> pd.DataFrame:
+    """The tickets a transfer from src to dst would change: one row per ticket, with src's role on it."""
+    lk = repo.links([src.id])
+    plan = (
+        select(
+            T.id.label("id"),
+            T.number,
+            T.subject,
+            T.state,
+            lk.c.role,
+            literal(src.id).label("source_id"),
+            literal(dst.id).label("target_id"),
+            repo.on_ticket(T.id, dst.id).label("target_already_on_ticket"),
+        )
+        .join(lk, lk.c.ticket_id == T.id)
+        .where(T.state.in_(states))
+        .order_by(T.id)
+    )
+    changes = repo.frame_of(work.session, plan)
+    changes["target_already_on_ticket"] = changes["target_already_on_ticket"].astype(bool)
+    return changes
 
 
 def move_tickets(

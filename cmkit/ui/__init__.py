@@ -9,7 +9,7 @@ Every form keeps what it shows as DataFrames (e.g. `form.results`, `page.tickets
 
 from cmkit.ui.activities import ActivitiesBox, PrintBox
 from cmkit.ui.change_company import ChangeCompanyForm
-from cmkit.ui.common import Confirm, StatusLine, Table, table_html
+from cmkit.ui.common import Confirm, StatusLine, Table
 from cmkit.ui.details import AttachmentsPanel, CommentsPanel, DetailsTabs
 from cmkit.ui.lifecycle import LifecycleForm
 from cmkit.ui.page import CustomerPage
@@ -34,5 +34,4 @@ __all__ = [
     "StatusLine",
     "Table",
     "TransferForm",
-    "table_html",
 ]

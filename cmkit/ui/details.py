@@ -37,7 +37,7 @@ class _DetailPanel(w.VBox):
     def __init__(self, cm: CustomerManager, customer_id: int, status: StatusLine | None = None) -> None:
         self.cm, self.customer_id = cm, int(customer_id)
         self.status = status or StatusLine()
-        self.table = Table(empty=f"no {self.noun}s")
+        self.table = Table(empty=f"no {self.noun}s", cm=self.cm)
         self.choose = w.Dropdown(
             description=self.noun.capitalize(), options=[], value=None, layout=w.Layout(width="420px")
         )

@@ -4,20 +4,22 @@ italics; choosing a result opens its customer page."""
 
 from __future__ import annotations
 
+import time
 from typing import Any
 
 import ipywidgets as w
 import pandas as pd
 
 from cmkit.facade import CustomerManager
+from cmkit.ui.actions import ActionBar
 from cmkit.ui.common import StatusLine, Table, customer_label, handles, show, style
 from cmkit.ui.page import CustomerPage
 from cmkit.ui.picker import CustomerPicker, search_by_name
 
 RESULT_COLUMNS = ["id", "name", "kind", "group", "company", "active"]
-TICKET_COLUMNS = ["id", "number", "subject", "queue", "state", "customer_name"]
+TICKET_COLUMNS = ["id", "number", "subject", "queue", "state", "main_customer_id", "customer"]
 CRITERIA = 3
-DETAIL_LIMIT = 500
+DETAIL_LIMIT = 100_000  # the table pages on the server: a big result stays responsive
 
 
 class SearchForm(w.VBox):
@@ -74,19 +76,24 @@ class SearchForm(w.VBox):
         self.detail = w.Accordion(children=[detail], titles=("Detail search",), selected_index=None)
 
         self.heading = w.HTML()
-        self.table = Table(columns=RESULT_COLUMNS, empty="no customer found")
+        self.table = Table(columns=RESULT_COLUMNS, empty="no customer found", selectable=True, cm=cm)
+        self.actions = ActionBar(cm, self.table, status=self.status, on_done=self._acted)
         self.open_result = w.Dropdown(
             description="Open", options=[], value=None, layout=w.Layout(width="520px")
         )
         self.open_result.observe(lambda ch: self._open(ch["new"]), "value")
         self.tickets_heading = w.HTML()
-        self.tickets = Table(columns=TICKET_COLUMNS, empty="no ticket found")
+        self.tickets = Table(columns=TICKET_COLUMNS, empty="no ticket found", selectable=True, cm=cm)
+        self.ticket_actions = ActionBar(
+            cm, self.tickets, id_column="main_customer_id", status=self.status, on_done=self._acted
+        )
         self.page_area = w.VBox()
         self.page: CustomerPage | None = None
         self.results = pd.DataFrame(columns=RESULT_COLUMNS)
         self.ticket_results = pd.DataFrame(columns=TICKET_COLUMNS)
         self.mode = ""
-        for part in (self.open_result, self.tickets_heading, self.tickets):
+        self.timing: dict[str, float] = {}  # seconds of the last detail search: query, table
+        for part in (self.open_result, self.actions, self.tickets_heading, self.tickets, self.ticket_actions):
             show(part, False)
         super().__init__(
             [
@@ -96,9 +103,11 @@ class SearchForm(w.VBox):
                 self.status,
                 self.heading,
                 self.table,
+                self.actions,
                 self.open_result,
                 self.tickets_heading,
                 self.tickets,
+                self.ticket_actions,
                 self.page_area,
             ]
         )
@@ -153,17 +162,20 @@ class SearchForm(w.VBox):
             "company": self.company.value,
             "limit": DETAIL_LIMIT,
         }
+        start = time.perf_counter()
         with self.status.busy("detail search"):
             if self.text:  # the text: the start of the name's words
                 df = search_by_name(self.cm, self.text, criteria=criteria, **ask)
             else:
                 df = self.cm.detail_search(**ask, **criteria)
+        query = time.perf_counter() - start
         self.mode = "detail"
         self._show(df, None)
-        more = f" (the first {DETAIL_LIMIT}; narrow the criteria)" if len(df) >= DETAIL_LIMIT else ""
+        self.timing = {"query": query, "table": time.perf_counter() - start - query}
+        more = f" (the first {DETAIL_LIMIT:,}; narrow the criteria)" if len(df) >= DETAIL_LIMIT else ""
         deact = int((~df["active"].astype(bool)).sum()) if len(df) else 0
         self.status.ok(
-            f"{len(df)} customer(s) found{more}"
+            f"{len(df):,} customer(s) found in {self.timing['query']:.1f} s{more}"
             + (f", {deact} of them deactivated (in italics)" if deact else "")
         )
 
@@ -174,19 +186,32 @@ class SearchForm(w.VBox):
     def _show(self, customers: pd.DataFrame, tickets: pd.DataFrame | None) -> None:
         self.results = customers
         self.table.show(customers)
-        self.heading.value = f"<b>Customers</b> ({len(customers)})"
+        self.heading.value = f"<b>Customers</b> ({len(customers):,})"
         with self.open_result.hold_trait_notifications():
             self.open_result.options = [("choose a result to open its page", None)] + [
                 (customer_label(r), int(r["id"])) for _, r in customers.head(200).iterrows()
             ]
             self.open_result.value = None
         show(self.open_result, len(customers) > 0)
+        show(self.actions, len(customers) > 0)
         self.ticket_results = tickets if tickets is not None else self.ticket_results.iloc[0:0]
         if tickets is not None:
             self.tickets.show(tickets, italic=[False] * len(tickets))
             self.tickets_heading.value = f"<b>Tickets</b> ({len(tickets)})"
         show(self.tickets, tickets is not None)
+        show(self.ticket_actions, tickets is not None and len(tickets) > 0)
         show(self.tickets_heading, tickets is not None)
+
+    def _acted(self, action: str, _outcome: object) -> None:
+        """After an action changed data: the search again, so that the table shows the rows as they are now."""
+        if action == "export":
+            return
+        message = self.status.message
+        if self.mode == "quick":
+            self.search()
+        elif self.mode == "detail":
+            self.detail_search()
+        self.status.ok(message)
 
     @handles
     def _clear(self, _b: object = None) -> None:

@@ -45,7 +45,7 @@ class TransferForm(w.VBox):
             "(then every ticket must move).</small>"
         )
         self.problems = w.HTML()
-        self.table = Table(columns=PREVIEW_COLUMNS, empty="no ticket would change")
+        self.table = Table(columns=PREVIEW_COLUMNS, empty="no ticket would change", cm=cm)
         self.go = w.Button(
             description="Transfer data and continue",
             icon="exchange",

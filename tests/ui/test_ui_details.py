@@ -28,10 +28,10 @@ def test_r11_comment_add_delete_in_italics_and_undo(cm: CustomerManager, world: 
     panel.choose.value = cid
     panel.delete_button.click()
     assert cm.comments(anna.id)["pending"].tolist() == [True]
-    assert "cmkit-inactive" in panel.table.value and not panel.undo_button.disabled
+    assert panel.table.italic_ids() == [cid] and not panel.undo_button.disabled
     panel.undo_button.click()
     assert cm.comments(anna.id)["pending"].tolist() == [False]
-    assert "cmkit-inactive" not in panel.table.value and panel.undo_button.disabled
+    assert panel.table.italic_ids() == [] and panel.undo_button.disabled
 
 
 def test_r10_comment_filters(cm: CustomerManager, world: dict[str, Any], as_user: Any) -> None:
@@ -164,7 +164,7 @@ def test_r10_r11_attachment_filters_delete_and_undo(cm: CustomerManager, world: 
     panel.clear_button.click()
     panel.choose.value = int(panel.table.frame.loc[panel.table.frame["name"] == "notes.txt", "id"].iloc[0])
     panel.delete_button.click()
-    assert "cmkit-inactive" in panel.table.value and cm.attachments(anna.id)["pending"].sum() == 1
+    assert len(panel.table.italic_ids()) == 1 and cm.attachments(anna.id)["pending"].sum() == 1
     panel.undo_button.click()
     assert not cm.attachments(anna.id)["pending"].any()
 
