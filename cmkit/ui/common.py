@@ -4,6 +4,7 @@ download links, and the decorator that turns any error of a handler into a messa
 from __future__ import annotations
 
 import base64
+import datetime as dt
 import functools
 import html
 import logging
@@ -15,7 +16,8 @@ from typing import Any, Concatenate, ParamSpec, Protocol, TypeVar
 import ipywidgets as w
 import pandas as pd
 
-from cmkit.errors import CMError
+from cmkit.errors import CMError, ValidationError
+from cmkit.ui.wording import cell, form_message, header, local_time
 
 log = logging.getLogger("cmkit.ui")
 
@@ -33,6 +35,10 @@ CSS = """<style>
 .cmkit-field-error { color: #b00020; font-size: 12px; }
 .cmkit-problems { color: #b00020; }
 a.cmkit-download { color: #1565c0; text-decoration: underline; font-weight: bold; }
+.cmkit-note { font-size: 12px; margin: 2px 0 2px 4px; }
+.jupyter-widgets button.jupyter-button:disabled, .jupyter-widgets button.jupyter-button.mod-danger:disabled {
+  background: #e6e6e6 !important; color: #9e9e9e !important; box-shadow: none !important; opacity: 1;
+  cursor: not-allowed; }
 </style>"""
 
 
@@ -46,7 +52,7 @@ def esc(value: Any) -> str:
     if value is None or (isinstance(value, float) and math.isnan(value)) or value is pd.NA or value is pd.NaT:
         return ""
     if isinstance(value, pd.Timestamp):
-        return html.escape(value.strftime("%Y-%m-%d %H:%M"))
+        return html.escape(local_time(value))
     return html.escape(str(value))
 
 
@@ -68,11 +74,11 @@ def table_html(
     cols = [c for c in (columns or list(df.columns)) if c in df.columns]
     if df.empty:
         return f'<p class="cmkit-empty"><i>{html.escape(empty)}</i></p>'
-    head = "".join(f"<th>{esc(c)}</th>" for c in cols)
+    head = "".join(f"<th>{esc(header(c))}</th>" for c in cols)
     rows = []
     for pos, (_, row) in enumerate(df.head(max_rows).iterrows()):
         cls = ' class="cmkit-inactive" style="font-style: italic"' if flags[pos] else ""
-        rows.append(f"<tr{cls}>" + "".join(f"<td>{esc(row[c])}</td>" for c in cols) + "</tr>")
+        rows.append(f"<tr{cls}>" + "".join(f"<td>{esc(cell(c, row[c]))}</td>" for c in cols) + "</tr>")
     more = f"<p><i>{len(df) - max_rows} more rows not shown</i></p>" if len(df) > max_rows else ""
     return f'<table class="dataframe cmkit-table"><thead><tr>{head}</tr></thead><tbody>{"".join(rows)}</tbody></table>{more}'
 
@@ -94,9 +100,13 @@ class Table(w.HTML):
 
 
 class StatusLine(w.VBox):
-    """One line that says what happened: info, ok or error, and a progress bar while work runs."""
+    """One line that says what happened: info, ok or error, and a progress bar while work runs.
 
-    def __init__(self) -> None:
+    A line placed next to the controls it reports on may `forward` what it says to the form's main
+    status line too (a panel inside a page: the result shows where the action was taken, and on top)."""
+
+    def __init__(self, forward: StatusLine | None = None) -> None:
+        self.forward = forward
         self.line = w.HTML()
         self.bar = w.IntProgress(
             value=0, min=0, max=1, bar_style="info", layout=w.Layout(display="none", width="300px")
@@ -107,8 +117,11 @@ class StatusLine(w.VBox):
         self.message = ""
 
     def _show(self, kind: str, message: str) -> None:
-        self.kind, self.message = kind, message
+        self.kind, self.message = kind, form_message(message)
+        message = self.message
         self.line.value = f'<div class="cmkit-status-{kind}">{html.escape(message)}</div>' if message else ""
+        if self.forward is not None:
+            self.forward._show(kind, message)
 
     def info(self, message: str) -> None:
         self._show("info", message)
@@ -141,6 +154,33 @@ class StatusLine(w.VBox):
             self.bar.layout.display = "none"
 
 
+class DateInput(w.Text):
+    """A date typed as YYYY-MM-DD: ISO, the same in every browser's locale (a browser's date picker shows
+    mm/dd/yyyy in an English browser). `date` is the parsed value, None when empty."""
+
+    def __init__(self, description: str, **kw: Any) -> None:
+        super().__init__(
+            description=description,
+            placeholder="YYYY-MM-DD",
+            style=LABELLED,
+            layout=w.Layout(width="150px"),
+            **kw,
+        )
+
+    @property
+    def date(self) -> dt.date | None:
+        """The date entered; refuses (ValidationError naming the input) what is not YYYY-MM-DD."""
+        text = str(self.value).strip()
+        if not text:
+            return None
+        try:
+            return dt.date.fromisoformat(text)
+        except ValueError:
+            raise ValidationError(
+                self.description, f"write the date as YYYY-MM-DD, e.g. 2026-03-31; got {text!r}"
+            ) from None
+
+
 class HasStatus(Protocol):
     """A form with a status line: what `handles` reports a handler's errors on."""
 
@@ -154,18 +194,29 @@ P = ParamSpec("P")
 def handles(fn: Callable[Concatenate[F, P], object]) -> Callable[Concatenate[F, P], None]:
     """Decorate a form's event handler: a CMError shows its message on `self.status`; any other error
     shows as unexpected (and is logged). Nothing a handler raises is lost."""
+    return reports_on("status")(fn)
 
-    @functools.wraps(fn)
-    def run(self: F, /, *args: P.args, **kw: P.kwargs) -> None:
-        try:
-            fn(self, *args, **kw)
-        except CMError as exc:
-            self.status.error(str(exc))
-        except Exception as exc:  # noqa: BLE001 - shown to the user, not swallowed
-            log.exception("unexpected error in %s", fn.__qualname__)
-            self.status.error(f"unexpected error ({type(exc).__name__}): {exc}")
 
-    return run
+def reports_on(
+    attribute: str,
+) -> Callable[[Callable[Concatenate[Any, P], object]], Callable[Concatenate[Any, P], None]]:
+    """`handles`, reporting on the StatusLine `self.<attribute>`: one placed next to the handler's control."""
+
+    def decorate(fn: Callable[Concatenate[Any, P], object]) -> Callable[Concatenate[Any, P], None]:
+        @functools.wraps(fn)
+        def run(self: Any, /, *args: P.args, **kw: P.kwargs) -> None:
+            status: StatusLine = getattr(self, attribute)
+            try:
+                fn(self, *args, **kw)
+            except CMError as exc:
+                status.error(str(exc))
+            except Exception as exc:  # noqa: BLE001 - shown to the user, not swallowed
+                log.exception("unexpected error in %s", fn.__qualname__)
+                status.error(f"unexpected error ({type(exc).__name__}): {exc}")
+
+        return run
+
+    return decorate
 
 
 class Confirm(w.VBox):
@@ -173,17 +224,22 @@ class Confirm(w.VBox):
 
     def __init__(self) -> None:
         self.question = w.HTML()
-        self.yes = w.Button(description="Confirm", button_style="danger")
-        self.no = w.Button(description="Cancel")
+        self.yes = button("Confirm", "check", "primary")
+        self.no = button("Cancel", "times")
         super().__init__([self.question, w.HBox([self.yes, self.no])], layout=w.Layout(display="none"))
         self.add_class("cmkit-confirm")
         self._on_yes: Callable[[], None] | None = None
         self.yes.on_click(lambda _b: self._answer(True))
         self.no.on_click(lambda _b: self._answer(False))
 
-    def ask(self, question: str, on_yes: Callable[[], None], yes_label: str = "Confirm") -> None:
+    def ask(
+        self, question: str, on_yes: Callable[[], None], yes_label: str = "Confirm", *, style: str = "primary"
+    ) -> None:
+        """Show `question`; the confirm button's colour says the weight of the step: red ("danger") only
+        for what cannot be undone, orange ("warning") for a step with wide effects, blue otherwise."""
         self.question.value = f"<b>{html.escape(question)}</b>"
         self.yes.description = yes_label
+        self.yes.button_style = style
         self._on_yes = on_yes
         self.layout.display = "flex"
 
@@ -206,7 +262,7 @@ def problems_html(problems: Sequence[str]) -> str:
     """The refusals as an escaped bullet list (empty when there are none)."""
     if not problems:
         return ""
-    items = "".join(f"<li>{html.escape(p)}</li>" for p in problems)
+    items = "".join(f"<li>{html.escape(form_message(p))}</li>" for p in problems)
     return f'<ul class="cmkit-problems">{items}</ul>'
 
 
@@ -219,13 +275,24 @@ def download_link(data: bytes, filename: str, mime: str, label: str) -> str:
     )
 
 
+def button(description: str, icon: str = "", style: str = "", **kw: Any) -> w.Button:
+    """A button as wide as its label (the default width cuts longer ones: 'Change compa...')."""
+    return w.Button(
+        description=description, icon=icon, button_style=style, layout=w.Layout(width="auto"), **kw
+    )
+
+
+#: the style of a labelled input: the label as wide as it needs ('Open contact', not 'Open con...')
+LABELLED = {"description_width": "initial"}
+
+
 def show(widget: w.Widget, visible: bool) -> None:
     widget.layout.display = None if visible else "none"
 
 
 def tooltip(refusals: Sequence[str]) -> str:
     """The refusals an action would meet (`cm.why_not`), one per line, as a widget's tooltip."""
-    return "\n".join(refusals)
+    return "\n".join(form_message(r) for r in refusals)
 
 
 def allow(widgets: Sequence[w.Widget], refusals: Sequence[str]) -> None:
