@@ -262,3 +262,13 @@ def test_change_company_from_the_page(cm: CustomerManager, world: dict[str, Any]
     page.form.picker.pick(world["zeta"].id)
     page.form.change_button.click()
     assert page.form is None and "Zeta AG" in page.relation.value
+
+
+def test_r11_deleted_comment_reads_deleted_not_true(cm: CustomerManager, world: dict[str, Any]) -> None:
+    cm.add_comment(world["anna"].id, "Rückruf erbeten")
+    panel = CommentsPanel(cm, world["anna"].id)
+    assert ">False<" not in panel.table.value and "<th>deleted</th>" in panel.table.value
+    panel.choose.value = int(panel.table.frame["id"].iloc[0])
+    panel.delete_button.click()
+    assert "deleted: Undo restores it" in panel.table.value and ">True<" not in panel.table.value
+    assert "pending" not in panel.table.value
