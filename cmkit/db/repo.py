@@ -68,9 +68,9 @@ def typed(df: pd.DataFrame, integers: Sequence[str]) -> pd.DataFrame:
             aware = col.dt.tz_localize("UTC") if col.dt.tz is None else col.dt.tz_convert("UTC")
             df.isetitem(pos, aware)
         elif kind == "optional" or (kind == "integer" and col.dtype == object and col.isna().any()):
-            df.isetitem(pos, col.astype("Int64"))
+            df.isetitem(pos, col.astype("Int64").array)
         elif kind == "integer" and col.dtype == object:  # no rows
-            df.isetitem(pos, col.astype("int64"))
+            df.isetitem(pos, col.astype("int64").to_numpy())
     return df
 
 

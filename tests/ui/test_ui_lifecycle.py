@@ -211,7 +211,9 @@ def test_r22_refusal_names_the_deactivate_button(cm: CustomerManager, world: dic
     assert "use Deactivate for" in form.problems.value and "deactivate(" not in form.problems.value
 
 
-def test_r21_confirm_is_red_only_for_what_cannot_be_undone(cm: CustomerManager, world: dict[str, Any]) -> None:
+def test_r21_confirm_is_red_only_for_what_cannot_be_undone(
+    cm: CustomerManager, world: dict[str, Any]
+) -> None:
     priv = world["priv"]
     styles = {}
     for action in ("deactivate", "reactivate", "delete"):

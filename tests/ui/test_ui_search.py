@@ -152,7 +152,9 @@ def test_r28_detail_search_offers_only_the_fields_of_the_chosen_group_and_kind(
     assert "city" in form.status.message and "tier" in _offered(form)
 
 
-def test_r28_detail_search_refused_leaves_no_earlier_results(cm: CustomerManager, world: dict[str, Any]) -> None:
+def test_r28_detail_search_refused_leaves_no_earlier_results(
+    cm: CustomerManager, world: dict[str, Any]
+) -> None:
     form = SearchForm(cm)
     form.group.value, form.kind.value = "retail", "company"
     form.fields[0].value, form.values[0].value = "city", "Köln"

@@ -43,7 +43,7 @@ carla = cm.create_contact("retail", company=shop.id, first_name="Carla", last_na
 dana = cm.create_contact("retail", company=shop.id, first_name="Dana", last_name="Berger")
 emil = cm.create_contact("retail", company=shop.id, first_name="Emil", last_name="Berger")
 gerd = cm.create_contact("retail", company=shop.id, first_name="Gerd", last_name="Berger")
-t1 = cm.create_ticket(anna.id, "helpdesk", "Kasse startet nicht")
+t1 = cm.create_ticket(anna.id, "helpdesk", "Kasse geht nicht")
 t2 = cm.create_ticket(bert.id, "helpdesk", "Rechnung fehlt", additional=[anna.id])
 cm.deactivate(dana.id)
 """
