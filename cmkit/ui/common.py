@@ -276,9 +276,10 @@ def download_link(data: bytes, filename: str, mime: str, label: str) -> str:
 
 
 def button(description: str, icon: str = "", style: str = "", **kw: Any) -> w.Button:
-    """A button as wide as its label (the default width cuts longer ones: 'Change compa...')."""
+    """A button as wide as its label (the default width cuts longer ones: 'Change compa...'), in a row
+    or alone in a column."""
     return w.Button(
-        description=description, icon=icon, button_style=style, layout=w.Layout(width="auto"), **kw
+        description=description, icon=icon, button_style=style, layout=w.Layout(width="max-content"), **kw
     )
 
 

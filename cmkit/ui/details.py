@@ -243,7 +243,9 @@ class AttachmentsPanel(_DetailPanel):
         self.since = DateInput("from")
         self.until = DateInput("to")
         show(self.content, bool(cm.config.attachments.searchable))
-        self.upload = w.FileUpload(multiple=True, description="Choose files", layout=w.Layout(width="auto"))
+        self.upload = w.FileUpload(
+            multiple=True, description="Choose files", layout=w.Layout(width="max-content")
+        )
         self.description = w.Text(placeholder="description (optional)", layout=w.Layout(width="300px"))
         self.add_button = button("Add", "upload", "primary")
         self.add_button.on_click(self._add)

@@ -230,14 +230,14 @@ def main() -> None:
             page = browser.new_page(viewport={"width": 1300, "height": 900})
             page.set_default_timeout(60_000)
             # what `make lab` opens
-            page.goto(f"{base}/lab?token={token}&reset")
+            page.goto(f"{base}/?token={token}")  # the address `make lab` prints
             page.locator(".jp-DirListing-content").wait_for()
             time.sleep(4)
             page.screenshot(path=str(out / f"{prefix}-9-make-lab.png"))
             _small(out / f"{prefix}-9-make-lab.png")
             # the states
             rel = "formwalk-shots.ipynb" if lab_root != "project" else "notebooks/formwalk-shots.ipynb"
-            page.set_viewport_size({"width": 1300, "height": 1400})
+            page.set_viewport_size({"width": 1300, "height": 2600})
             page.goto(f"{base}/lab/tree/{rel}?token={token}&reset")
             panel = page.locator(".jp-NotebookPanel:not(.lm-mod-hidden)")
             panel.locator(".jp-Notebook .jp-Cell").first.wait_for()
@@ -254,7 +254,10 @@ def main() -> None:
                 area.scroll_into_view_if_needed()
                 if name == "2-detail-fields-offered":  # show the field list as an open list box
                     sel = area.locator(".widget-dropdown select").nth(2)
-                    sel.evaluate("s => { s.size = Math.min(s.options.length, 16); s.style.height = 'auto'; }")
+                    sel.evaluate(
+                        "s => { s.size = Math.min(s.options.length, 16); s.style.height = (s.size * 18 + 6) + 'px';"
+                        " s.closest('.widget-dropdown').style.height = 'auto'; }"
+                    )
                 time.sleep(0.5)
                 target = out / f"{prefix}-{name}.png"
                 area.screenshot(path=str(target))
