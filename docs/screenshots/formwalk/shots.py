@@ -235,6 +235,10 @@ def main() -> None:
             time.sleep(4)
             page.screenshot(path=str(out / f"{prefix}-9-make-lab.png"))
             _small(out / f"{prefix}-9-make-lab.png")
+            page.locator(".jp-BreadCrumbs-home").first.click()  # the root of Lab's file browser
+            time.sleep(2)
+            page.screenshot(path=str(out / f"{prefix}-9-make-lab-root.png"))
+            _small(out / f"{prefix}-9-make-lab-root.png")
             # the states
             rel = "formwalk-shots.ipynb" if lab_root != "project" else "notebooks/formwalk-shots.ipynb"
             page.set_viewport_size({"width": 1300, "height": 2600})
