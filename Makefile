@@ -6,7 +6,7 @@ STAMP  := $(VENV)/.installed
 DB     ?= data/cmkit.db
 PORT   ?= 8888
 
-.PHONY: lab test test-fast bench lint format demo clean
+.PHONY: lab test test-fast bench lint format demo clean hooks
 
 $(STAMP): pyproject.toml constraints.txt
 	test -x $(BIN)/python || $(PYTHON) -m venv $(VENV)
@@ -20,8 +20,22 @@ $(DB): | $(STAMP)
 demo: $(STAMP)
 	$(BIN)/cmkit demo --url sqlite:///$(DB) --replace
 
+# JupyterLab's root is the project, so notebooks/ and the runbook records in runs/ are both at hand;
+# it opens on notebooks/00-getting-started.ipynb.
+START_NOTEBOOK := notebooks/00-getting-started.ipynb
 lab: $(STAMP) $(DB)
-	CMKIT_URL=sqlite:///$(abspath $(DB)) $(BIN)/jupyter lab --notebook-dir=notebooks --ip=127.0.0.1 --port=$(PORT) $(if $(filter 0,$(shell id -u)),--allow-root)
+	mkdir -p runs
+	CMKIT_URL=sqlite:///$(abspath $(DB)) $(BIN)/jupyter lab --ServerApp.root_dir=$(CURDIR) \
+	  --LabApp.default_url=/lab/tree/$(START_NOTEBOOK) --ip=127.0.0.1 --port=$(PORT) \
+	  $(if $(filter 0,$(shell id -u)),--allow-root)
+
+# Once per clone: git strips the notebooks' outputs (and execution counts) on every commit, so running a
+# notebook never commits customer data; .gitattributes names the filter, this defines it for the clone.
+hooks: $(STAMP)
+	git config filter.nbstripout.clean '"$(abspath $(BIN))/python" -m nbstripout --keep-id'
+	git config filter.nbstripout.smudge cat
+	git config filter.nbstripout.required true
+	git config diff.ipynb.textconv '"$(abspath $(BIN))/python" -m nbstripout --keep-id -t'
 
 # Every test: the library on SQLite (and PostgreSQL when CMKIT_TEST_POSTGRES_URL is set), the widgets,
 # the notebooks under nbval, and JupyterLab in headless Chromium (skipped with a reason when no Chromium).

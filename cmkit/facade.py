@@ -40,7 +40,16 @@ from cmkit.services import (
 )
 from cmkit.services.context import Context
 from cmkit.services.search import QuickResult
-from cmkit.values import AuditCheck, ClusterMerges, Customer, CustomerRef, Outcome, Ticket, TicketRef
+from cmkit.values import (
+    ActivityInfo,
+    AuditCheck,
+    ClusterMerges,
+    Customer,
+    CustomerRef,
+    Outcome,
+    Ticket,
+    TicketRef,
+)
 
 
 class CustomerManager:
@@ -287,6 +296,10 @@ class CustomerManager:
     def activities(self, customer_id: CustomerRef) -> list[str]:
         """The activities offered for the customer: configured for its group, fitting its kind (R13)."""
         return activities.offered(self._ctx, self, customer_id)
+
+    def activity_info(self, name: str) -> ActivityInfo:
+        """What activity `name` is: its description, parameters with defaults, the question before it runs."""
+        return activities.info(self._ctx, name)
 
     def run_activity(self, customer_id: CustomerRef, name: str, **params: Any) -> object:
         """Run an offered activity on the customer (R13); returns what the activity returns."""

@@ -263,3 +263,27 @@ class AuditCheck:
     first_bad: int | None
     #: what is wrong, in words ('' when ok)
     reason: str
+
+
+@dataclass(frozen=True)
+class ActivityParam:
+    """One parameter of an activity, for a form that offers it as a field."""
+
+    name: str
+    #: "flag" (yes/no), "list" (several values), "number" or "text"
+    kind: str
+    #: what the activity uses when the parameter is not given (None: the activity decides, e.g. from data)
+    default: Any
+    #: the activity cannot run without it
+    required: bool
+
+
+@dataclass(frozen=True)
+class ActivityInfo:
+    """What an activity is (R13): its description, its parameters, and the question a form asks before it
+    runs one that creates something ('' when it just runs)."""
+
+    name: str
+    description: str
+    params: tuple[ActivityParam, ...]
+    confirm: str

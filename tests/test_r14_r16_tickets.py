@@ -264,3 +264,24 @@ def test_r16_refused_change_writes_no_protocol_entry(cm: CustomerManager, world)
 def test_r16_protocol_of_missing_ticket_refused(cm: CustomerManager) -> None:
     with pytest.raises(NotFound):
         cm.protocol(999_999)
+
+
+def test_r16_protocol_frame_has_nullable_ids_and_utc_times(cm: CustomerManager, world) -> None:
+    """One style in every frame: optional ids as Int64 (3172 and <NA>, not 3172.0 and NaN), times as
+    timezone-aware UTC, on both databases."""
+    t = cm.create_ticket(world["anna"].id, "helpdesk", "Drucker druckt nicht")
+    created = cm.protocol(t.id)
+    assert str(created["old_customer_id"].dtype) == "Int64" and created["old_customer_id"].isna().all()
+    cm.transfer_tickets(world["anna"].id, world["bert"].id)
+    p = cm.protocol(t.id)
+    assert str(p["old_customer_id"].dtype) == "Int64" and str(p["new_customer_id"].dtype) == "Int64"
+    assert p["old_customer_id"].iloc[-1] == world["anna"].id and repr(p["old_customer_id"].iloc[-1]) != "nan"
+    for frame, column in (
+        (p, "at"),
+        (cm.tickets(world["bert"].id), "created_at"),
+        (cm.frame("tickets"), "closed_at"),
+        (cm.history(customer_id=world["bert"].id), "at"),
+    ):
+        assert str(frame[column].dt.tz) == "UTC", column
+    customers = cm.frame("customers")
+    assert str(customers["company_id"].dtype) == "Int64" and customers["company_id"].isna().any()

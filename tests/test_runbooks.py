@@ -101,10 +101,9 @@ def test_every_runbook_has_parameters_with_a_dry_run_default() -> None:
     for book in books.values():
         assert book.parameters["dry_run"] is True and book.parameters["url"] is None, book.name
         assert book.parameters["run_id"] is None, book.name
-        cells = json.loads(book.path.read_text())["cells"]
-        assert all(
-            not c.get("outputs") and c["execution_count"] is None for c in cells if c["cell_type"] == "code"
-        ), f"{book.name}: outputs kept"
+        cells = json.loads(book.path.read_text())[
+            "cells"
+        ]  # committed without outputs: test_notebooks_committed
         assert sum("parameters" in c["metadata"].get("tags", []) for c in cells) == 1
 
 

@@ -8,7 +8,7 @@ from types import MappingProxyType
 from typing import Any, cast
 
 import pandas as pd
-from sqlalchemy import ColumnElement, Select, Table, literal, select, union_all
+from sqlalchemy import Column, ColumnElement, DateTime, Integer, Select, Table, literal, select, union_all
 from sqlalchemy.orm import Session, aliased
 
 from cmkit.db.schema import AdditionalCustomer, CustomerGroup, CustomerRow, Queue, TicketRow
@@ -30,13 +30,52 @@ def frame_of(session: Session, stmt: Any, columns: Sequence[str] | None = None) 
         rows = result.cursor.fetchall()
         result.close()
     if not rows:
-        return pd.DataFrame([], columns=names)
+        return typed(pd.DataFrame([], columns=names), _column_kinds(stmt, len(names)))
     cols = [
         list(col) if conv is None else [None if v is None else conv(v) for v in col]
         for col, conv in zip(zip(*rows, strict=True), processors, strict=True)
     ]
     df = pd.DataFrame(dict(enumerate(cols)))
     df.columns = pd.Index(names)  # (names may repeat)
+    return typed(df, _column_kinds(stmt, len(names)))
+
+
+def _column_kinds(stmt: Any, width: int) -> list[str]:
+    """Per column of the select: "optional" for an integer column that may be NULL (an optional id),
+    "integer" for another integer column, "time" for a time, "" for the rest (and where the select does
+    not say)."""
+    selected = list(getattr(stmt, "selected_columns", []))
+    if len(selected) != width:
+        return [""] * width
+    kinds = []
+    for c in selected:
+        base = c
+        while not isinstance(base, Column) and isinstance(getattr(base, "element", None), ColumnElement):
+            base = base.element  # a label of a column
+        if isinstance(getattr(c, "type", None), DateTime):
+            kinds.append("time")
+        elif not isinstance(getattr(c, "type", None), Integer):
+            kinds.append("")
+        else:
+            kinds.append("optional" if isinstance(base, Column) and base.nullable else "integer")
+    return kinds
+
+
+def typed(df: pd.DataFrame, kinds: Sequence[str]) -> pd.DataFrame:
+    """One style for every frame read: times as timezone-aware UTC (SQLite gives them without their zone;
+    they are stored as UTC), and integer columns that may be NULL (optional ids) as nullable integers,
+    whether or not this frame has a missing one: Int64 shows 3172 and <NA>, not 3172.0 and NaN."""
+    for pos, kind in enumerate(kinds):
+        col = df.iloc[:, pos]
+        if pd.api.types.is_datetime64_any_dtype(col.dtype):
+            aware = col.dt.tz_localize("UTC") if col.dt.tz is None else col.dt.tz_convert("UTC")
+            df.isetitem(pos, aware)
+        elif kind == "time":  # no time at all in this frame (None everywhere), or no rows
+            df.isetitem(pos, pd.to_datetime(col, utc=True).array)
+        elif kind == "optional" or (kind == "integer" and col.dtype == object and col.isna().any()):
+            df.isetitem(pos, col.astype("Int64").array)
+        elif kind == "integer" and col.dtype == object:  # no rows
+            df.isetitem(pos, col.astype("int64").to_numpy())
     return df
 
 

@@ -154,6 +154,8 @@ def _pdf(data: bytes, limits: dict[str, Any], budget: Budget) -> None:
         _emit({"problem": "does not parse as a PDF (it has no pages)"})
         return
     _emit({"checked": True})
+    if count > int(limits["pdf_pages"]):  # the pages beyond the budget are not read: the text is cut
+        budget.cut = True
     for index in range(min(count, int(limits["pdf_pages"]))):
         try:
             budget.add((pages[index].extract_text() or "") + "\n")

@@ -107,7 +107,10 @@ def score_pairs(frame: pd.DataFrame, pairs: np.ndarray, min_score: int) -> pd.Da
 
     def codes(column: str) -> np.ndarray:
         """The column's values as integers, -1 for empty: compared as numbers, not as strings."""
-        values = frame[column].astype(object).where(frame[column].astype(bool) & frame[column].notna(), None)
+        values = frame[column].astype(object).to_numpy(copy=True)
+        known = frame[column].notna().to_numpy(copy=True)  # (a nullable Int64 id column too)
+        known[known] = values[known].astype(bool)
+        values[~known] = None
         return pd.factorize(values, use_na_sentinel=True)[0]
 
     mail, phone, city, company = codes("_email"), codes("_phone"), codes("_city"), codes("company_id")

@@ -13,9 +13,9 @@ from typing import Any
 
 from cmkit.errors import NotFound, PreconditionFailed, ValidationError
 from cmkit.services import access, builtin_activities
-from cmkit.services.activity_registry import REGISTRY, register_all
+from cmkit.services.activity_registry import REGISTRY, describe, register_all
 from cmkit.services.context import Context
-from cmkit.values import Customer, CustomerRef, Outcome, Ticket
+from cmkit.values import ActivityInfo, Customer, CustomerRef, Outcome, Ticket
 
 KIND_LABEL = {"company": "company activity", "contact": "contact activity"}
 register_all(builtin_activities.BUILTIN)
@@ -92,3 +92,13 @@ def run(ctx: Context, host: Any, customer_id: CustomerRef, name: str, params: di
     after = {"activity": name, "params": _jsonable(params), "result": _result_summary(result)}
     ctx.write(lambda work: work.audit("run_activity", "customer", c.id, c.id, None, after))
     return result
+
+
+def info(ctx: Context, name: str) -> ActivityInfo:
+    """What activity `name` is: description, parameters with their defaults, the question before it runs.
+    Refuses a name no module has registered (NotFound naming the registered ones)."""
+    act = REGISTRY.get(name)
+    if act is None:
+        known = ", ".join(sorted(REGISTRY)) or "none"
+        raise NotFound(f"R13: no activity {name!r} is registered (registered: {known})")
+    return describe(act)

@@ -163,8 +163,18 @@ def create_followup_ticket(
 #: the built-in activities, registered by cmkit.services.activities
 BUILTIN = (
     Activity("export_vcard", ("contact",), export_vcard),
-    Activity("copy_company_address", ("company",), copy_company_address, requires=_needs_write),
     Activity(
-        "create_followup_ticket", ("company", "contact"), create_followup_ticket, requires=_may_have_tickets
+        "copy_company_address",
+        ("company",),
+        copy_company_address,
+        requires=_needs_write,
+        confirm="Copy the company's address into its contacts now? (Tick dry run to see the changes first.)",
+    ),
+    Activity(
+        "create_followup_ticket",
+        ("company", "contact"),
+        create_followup_ticket,
+        requires=_may_have_tickets,
+        confirm="Create the follow-up ticket now? It is stored at once, like any new ticket.",
     ),
 )

@@ -28,6 +28,7 @@ from cmkit.ui.common import (
     Confirm,
     StatusLine,
     Table,
+    button,
     download_link,
     handles,
     problems_html,
@@ -82,7 +83,7 @@ class ActionBar(w.VBox):
         self.params = w.Text(placeholder="optional: name=value, name=value", layout=w.Layout(width="260px"))
         self.survivor = w.Dropdown(description="Survivor", options=[], layout=w.Layout(width="420px"))
         self.export_type = w.Dropdown(description="As", options=list(EXPORT_TYPES), value="csv")
-        self.plan_button = w.Button(description="Plan", icon="list", button_style="warning")
+        self.plan_button = button("Plan", "list", "warning")
         self.plan_button.on_click(self.plan)
         self.options = {
             "transfer": w.VBox([self.target, self.only_open]),

@@ -11,11 +11,24 @@ import pandas as pd
 
 from cmkit.errors import ValidationError
 from cmkit.facade import CustomerManager
-from cmkit.ui.common import StatusLine, Table, download_link, esc, handles, show, tooltip
+from cmkit.ui.common import (
+    LABELLED,
+    Confirm,
+    StatusLine,
+    Table,
+    button,
+    download_link,
+    esc,
+    handles,
+    show,
+    tooltip,
+)
+from cmkit.values import ActivityInfo, ActivityParam
 
 
 def parse_params(text: str) -> dict[str, Any]:
-    """'queue=helpdesk, subject=Call back' -> {'queue': 'helpdesk', 'subject': 'Call back'}; true/false as bools."""
+    """'queue=helpdesk, subject=Call back' -> {'queue': 'helpdesk', 'subject': 'Call back'}; true/false as
+    bools. For the search actions' one line of parameters, applied to every ticked customer."""
     params: dict[str, Any] = {}
     for part in (p.strip() for p in text.split(",")):
         if not part:
@@ -28,6 +41,45 @@ def parse_params(text: str) -> dict[str, Any]:
         value = value.strip()
         params[key.strip()] = {"true": True, "false": False}.get(value.lower(), value)
     return params
+
+
+def _param_input(p: ActivityParam) -> w.ValueWidget:
+    """A field for one activity parameter, showing its default: a checkbox for a flag, text otherwise."""
+    label = p.name.replace("_", " ") + (" *" if p.required else "")
+    if p.kind == "flag":
+        return w.Checkbox(value=bool(p.default), description=label, indent=False)
+    if p.default is None or p.default == ():
+        hint = "required" if p.required else "empty: the activity decides"
+        value = ""
+    else:
+        hint = ""
+        value = ", ".join(map(str, p.default)) if p.kind == "list" else str(p.default)
+    if p.kind == "list":
+        hint = "values separated by commas" + (f"; {hint}" if hint else "")
+    return w.Text(
+        value=value, placeholder=hint, description=label, style=LABELLED, layout=w.Layout(width="420px")
+    )
+
+
+def _param_value(p: ActivityParam, widget: w.ValueWidget) -> Any:
+    """The value entered for `p` (the NO_VALUE marker when left empty: the activity's default applies)."""
+    value = widget.value
+    if p.kind == "flag":
+        return bool(value)
+    text = str(value).strip()
+    if not text:
+        return NO_VALUE
+    if p.kind == "list":
+        return [part.strip() for part in text.split(",") if part.strip()]
+    if p.kind == "number":
+        try:
+            return float(text) if "." in text else int(text)
+        except ValueError:
+            raise ValidationError(p.name, f"must be a number, got {text!r}") from None
+    return text
+
+
+NO_VALUE = object()
 
 
 def result_table(result: object) -> pd.DataFrame | None:
@@ -55,7 +107,8 @@ def result_html(result: object) -> str:
 
 
 class ActivitiesBox(w.VBox):
-    """The activities offered for this customer (by kind, group and permission), run with one click."""
+    """The activities offered for this customer (by kind, group and permission): each parameter a field
+    with its default, Run (after a question for an activity that creates something)."""
 
     def __init__(
         self,
@@ -65,16 +118,33 @@ class ActivitiesBox(w.VBox):
         on_done: Callable[[object], None] | None = None,
     ) -> None:
         self.cm, self.customer_id, self.on_done = cm, int(customer_id), on_done
-        self.status = status or StatusLine()
-        self.choose = w.Dropdown(description="Activity", options=[], layout=w.Layout(width="340px"))
-        self.params = w.Text(placeholder="optional: name=value, name=value", layout=w.Layout(width="300px"))
-        self.run_button = w.Button(description="Run", icon="play", button_style="primary")
+        self.status = StatusLine(forward=status)  # next to Run, and on the page's status line
+        self.choose = w.Dropdown(
+            description="Activity", options=[], style=LABELLED, layout=w.Layout(width="340px")
+        )
+        self.choose.observe(lambda _c: self._offer_params(), "value")
+        self.about = w.HTML()
+        self.params_box = w.VBox()
+        self.inputs: dict[str, w.ValueWidget] = {}
+        self.info: ActivityInfo | None = None
+        self.run_button = button("Run", "play", "primary")
         self.run_button.on_click(self._run)
+        self.confirm = Confirm()
         self.output = w.HTML()
         self.table = Table(empty="no rows", cm=cm)
         show(self.table, False)
         self.result: object = None
-        super().__init__([w.HBox([self.choose, self.params, self.run_button]), self.output, self.table])
+        super().__init__(
+            [
+                w.HBox([self.choose, self.run_button]),
+                self.about,
+                self.params_box,
+                self.confirm,
+                self.status,
+                self.output,
+                self.table,
+            ]
+        )
         self.add_class("cmkit-activities")
         self.refresh()
 
@@ -83,10 +153,13 @@ class ActivitiesBox(w.VBox):
         `cm.why_not`), the box says so and its inputs are disabled."""
         refusals = self.cm.why_not("run_activity", self.customer_id)
         names = [] if refusals else self.cm.activities(self.customer_id)
-        self.choose.options = names
-        if names and self.choose.value not in names:
-            self.choose.value = names[0]
-        for widget in (self.choose, self.params, self.run_button):
+        if list(self.choose.options) != names:  # the chosen activity and its entered parameters stay
+            self.choose.options = names
+        if self.choose.value is None and names:
+            self.choose.value = names[0]  # choosing one offers its parameters
+        if self.info is None or self.info.name != self.choose.value:
+            self._offer_params()
+        for widget in (self.choose, self.run_button):
             widget.disabled = not names
             widget.tooltip = tooltip(refusals)
         if not names:
@@ -94,11 +167,37 @@ class ActivitiesBox(w.VBox):
             self.output.value = f"<i>{esc(why)}</i>"
 
     @handles
+    def _offer_params(self) -> None:
+        """The chosen activity's description and one field per parameter, filled with its default."""
+        self.confirm.hide()
+        name = self.choose.value
+        self.info = self.cm.activity_info(name) if name else None
+        params = self.info.params if self.info else ()
+        self.inputs = {p.name: _param_input(p) for p in params}
+        self.params_box.children = list(self.inputs.values())
+        self.about.value = f"<small>{esc(self.info.description)}</small>" if self.info else ""
+
+    def params(self) -> dict[str, Any]:
+        """The parameters entered: the fields left empty are not passed (the activity's default applies)."""
+        if self.info is None:
+            return {}
+        values = {p.name: _param_value(p, self.inputs[p.name]) for p in self.info.params}
+        return {k: v for k, v in values.items() if v is not NO_VALUE}
+
+    @handles
     def _run(self, _b: object = None) -> None:
         name = self.choose.value
-        if not name:
+        if not name or self.info is None:
             raise ValidationError("activity", "choose an activity first")
-        params = parse_params(self.params.value)
+        params = self.params()
+        if self.info.confirm:
+            self.confirm.ask(self.info.confirm, lambda: self._run_now(name, params), yes_label="Run")
+            self.status.info(f"{name}: confirm to run it, or Cancel")
+            return
+        self._run_now(name, params)
+
+    @handles
+    def _run_now(self, name: str, params: dict[str, Any]) -> None:
         with self.status.busy(f"running {name}"):
             self.result = self.cm.run_activity(self.customer_id, name, **params)
         self.output.value = result_html(self.result)
@@ -119,6 +218,8 @@ class PrintBox(w.VBox):
         self.links = w.HTML()
         self.pdf: bytes | None = None
         self.html: str | None = None
+        #: the customer's version the printout shows
+        self.version: int | None = None
         super().__init__([self.links])
 
     @handles
@@ -126,6 +227,7 @@ class PrintBox(w.VBox):
         """Render the page as HTML and as PDF and show both links."""
         name = f"customer-{self.customer_id}"
         self.pdf, self.html = None, None
+        self.version = self.cm.customer(self.customer_id).version
         with self.status.busy("preparing the printable page", steps=2) as step:
             page = self.cm.render_page(self.customer_id, format="html")
             self.html = str(page)

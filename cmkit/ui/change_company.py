@@ -9,7 +9,7 @@ import ipywidgets as w
 
 from cmkit.errors import CMError, ValidationError
 from cmkit.facade import CustomerManager
-from cmkit.ui.common import StatusLine, allow, esc, handles, show, style
+from cmkit.ui.common import StatusLine, allow, button, esc, handles, show, style
 from cmkit.ui.fields import FieldInputs
 from cmkit.ui.picker import CustomerPicker
 from cmkit.values import Customer
@@ -38,15 +38,13 @@ class ChangeCompanyForm(w.VBox):
             status=self.status,
             exclude=lambda: self.current_company_id,
         )
-        self.change_button = w.Button(description="Change company", icon="check", button_style="primary")
+        self.change_button = button("Change company", "check", "primary")
         self.change_button.on_click(self._change)
-        self.new_button = w.Button(description="Create new company...", icon="plus")
+        self.new_button = button("Create new company...", "plus")
         self.new_button.on_click(self._toggle_new)
         gdef = cm.group(contact.group)
         self.new_fields = FieldInputs(gdef.company_fields)
-        self.create_button = w.Button(
-            description="Create company and change", icon="plus", button_style="primary"
-        )
+        self.create_button = button("Create company and change", "plus", "primary")
         self.create_button.on_click(self._create)
         self.new_box = w.VBox(
             [w.HTML(f"<b>New company in group {esc(contact.group)}</b>"), self.new_fields, self.create_button]

@@ -4,6 +4,7 @@ error of a handler into a message on the status line. The table widget is cmkit.
 from __future__ import annotations
 
 import base64
+import datetime as dt
 import functools
 import html
 import json
@@ -22,7 +23,8 @@ import traitlets
 from itables import JavascriptFunction
 from itables.widget import ITable
 
-from cmkit.errors import CMError
+from cmkit.errors import CMError, ValidationError
+from cmkit.ui.wording import cell, form_message, header, local_time
 
 log = logging.getLogger("cmkit.ui")
 
@@ -37,6 +39,10 @@ CSS = """<style>
 .cmkit-field-error { color: #b00020; font-size: 12px; }
 .cmkit-problems { color: #b00020; }
 a.cmkit-download { color: #1565c0; text-decoration: underline; font-weight: bold; }
+.cmkit-note { font-size: 12px; margin: 2px 0 2px 4px; }
+.jupyter-widgets button.jupyter-button:disabled, .jupyter-widgets button.jupyter-button.mod-danger:disabled {
+  background: #e6e6e6 !important; color: #9e9e9e !important; box-shadow: none !important; opacity: 1;
+  cursor: not-allowed; }
 </style>"""
 
 
@@ -50,14 +56,18 @@ def esc(value: Any) -> str:
     if value is None or (isinstance(value, float) and math.isnan(value)) or value is pd.NA or value is pd.NaT:
         return ""
     if isinstance(value, pd.Timestamp):
-        return html.escape(value.strftime("%Y-%m-%d %H:%M"))
+        return html.escape(local_time(value))
     return html.escape(str(value))
 
 
 class StatusLine(w.VBox):
-    """One line that says what happened: info, ok or error, and a progress bar while work runs."""
+    """One line that says what happened: info, ok or error, and a progress bar while work runs.
 
-    def __init__(self) -> None:
+    A line placed next to the controls it reports on may `forward` what it says to the form's main
+    status line too (a panel inside a page: the result shows where the action was taken, and on top)."""
+
+    def __init__(self, forward: StatusLine | None = None) -> None:
+        self.forward = forward
         self.line = w.HTML()
         self.bar = w.IntProgress(
             value=0, min=0, max=1, bar_style="info", layout=w.Layout(display="none", width="300px")
@@ -68,8 +78,11 @@ class StatusLine(w.VBox):
         self.message = ""
 
     def _show(self, kind: str, message: str) -> None:
-        self.kind, self.message = kind, message
+        self.kind, self.message = kind, form_message(message)
+        message = self.message
         self.line.value = f'<div class="cmkit-status-{kind}">{html.escape(message)}</div>' if message else ""
+        if self.forward is not None:
+            self.forward._show(kind, message)
 
     def info(self, message: str) -> None:
         self._show("info", message)
@@ -102,6 +115,33 @@ class StatusLine(w.VBox):
             self.bar.layout.display = "none"
 
 
+class DateInput(w.Text):
+    """A date typed as YYYY-MM-DD: ISO, the same in every browser's locale (a browser's date picker shows
+    mm/dd/yyyy in an English browser). `date` is the parsed value, None when empty."""
+
+    def __init__(self, description: str, **kw: Any) -> None:
+        super().__init__(
+            description=description,
+            placeholder="YYYY-MM-DD",
+            style=LABELLED,
+            layout=w.Layout(width="150px"),
+            **kw,
+        )
+
+    @property
+    def date(self) -> dt.date | None:
+        """The date entered; refuses (ValidationError naming the input) what is not YYYY-MM-DD."""
+        text = str(self.value).strip()
+        if not text:
+            return None
+        try:
+            return dt.date.fromisoformat(text)
+        except ValueError:
+            raise ValidationError(
+                self.description, f"write the date as YYYY-MM-DD, e.g. 2026-03-31; got {text!r}"
+            ) from None
+
+
 class HasStatus(Protocol):
     """A form with a status line: what `handles` reports a handler's errors on."""
 
@@ -115,18 +155,29 @@ P = ParamSpec("P")
 def handles(fn: Callable[Concatenate[F, P], object]) -> Callable[Concatenate[F, P], None]:
     """Decorate a form's event handler: a CMError shows its message on `self.status`; any other error
     shows as unexpected (and is logged). Nothing a handler raises is lost."""
+    return reports_on("status")(fn)
 
-    @functools.wraps(fn)
-    def run(self: F, /, *args: P.args, **kw: P.kwargs) -> None:
-        try:
-            fn(self, *args, **kw)
-        except CMError as exc:
-            self.status.error(str(exc))
-        except Exception as exc:  # noqa: BLE001 - shown to the user, not swallowed
-            log.exception("unexpected error in %s", fn.__qualname__)
-            self.status.error(f"unexpected error ({type(exc).__name__}): {exc}")
 
-    return run
+def reports_on(
+    attribute: str,
+) -> Callable[[Callable[Concatenate[Any, P], object]], Callable[Concatenate[Any, P], None]]:
+    """`handles`, reporting on the StatusLine `self.<attribute>`: one placed next to the handler's control."""
+
+    def decorate(fn: Callable[Concatenate[Any, P], object]) -> Callable[Concatenate[Any, P], None]:
+        @functools.wraps(fn)
+        def run(self: Any, /, *args: P.args, **kw: P.kwargs) -> None:
+            status: StatusLine = getattr(self, attribute)
+            try:
+                fn(self, *args, **kw)
+            except CMError as exc:
+                status.error(str(exc))
+            except Exception as exc:  # noqa: BLE001 - shown to the user, not swallowed
+                log.exception("unexpected error in %s", fn.__qualname__)
+                status.error(f"unexpected error ({type(exc).__name__}): {exc}")
+
+        return run
+
+    return decorate
 
 
 class Confirm(w.VBox):
@@ -134,17 +185,22 @@ class Confirm(w.VBox):
 
     def __init__(self) -> None:
         self.question = w.HTML()
-        self.yes = w.Button(description="Confirm", button_style="danger")
-        self.no = w.Button(description="Cancel")
+        self.yes = button("Confirm", "check", "primary")
+        self.no = button("Cancel", "times")
         super().__init__([self.question, w.HBox([self.yes, self.no])], layout=w.Layout(display="none"))
         self.add_class("cmkit-confirm")
         self._on_yes: Callable[[], None] | None = None
         self.yes.on_click(lambda _b: self._answer(True))
         self.no.on_click(lambda _b: self._answer(False))
 
-    def ask(self, question: str, on_yes: Callable[[], None], yes_label: str = "Confirm") -> None:
+    def ask(
+        self, question: str, on_yes: Callable[[], None], yes_label: str = "Confirm", *, style: str = "primary"
+    ) -> None:
+        """Show `question`; the confirm button's colour says the weight of the step: red ("danger") only
+        for what cannot be undone, orange ("warning") for a step with wide effects, blue otherwise."""
         self.question.value = f"<b>{html.escape(question)}</b>"
         self.yes.description = yes_label
+        self.yes.button_style = style
         self._on_yes = on_yes
         self.layout.display = "flex"
 
@@ -167,7 +223,7 @@ def problems_html(problems: Sequence[str]) -> str:
     """The refusals as an escaped bullet list (empty when there are none)."""
     if not problems:
         return ""
-    items = "".join(f"<li>{html.escape(p)}</li>" for p in problems)
+    items = "".join(f"<li>{html.escape(form_message(p))}</li>" for p in problems)
     return f'<ul class="cmkit-problems">{items}</ul>'
 
 
@@ -180,13 +236,25 @@ def download_link(data: bytes, filename: str, mime: str, label: str) -> str:
     )
 
 
+def button(description: str, icon: str = "", style: str = "", **kw: Any) -> w.Button:
+    """A button as wide as its label (the default width cuts longer ones: 'Change compa...'), in a row
+    or alone in a column."""
+    return w.Button(
+        description=description, icon=icon, button_style=style, layout=w.Layout(width="max-content"), **kw
+    )
+
+
+#: the style of a labelled input: the label as wide as it needs ('Open contact', not 'Open con...')
+LABELLED = {"description_width": "initial"}
+
+
 def show(widget: w.Widget, visible: bool) -> None:
     widget.layout.display = None if visible else "none"
 
 
 def tooltip(refusals: Sequence[str]) -> str:
     """The refusals an action would meet (`cm.why_not`), one per line, as a widget's tooltip."""
-    return "\n".join(refusals)
+    return "\n".join(form_message(r) for r in refusals)
 
 
 def allow(widgets: Sequence[w.Widget], refusals: Sequence[str]) -> None:
@@ -211,15 +279,13 @@ itables.options.warn_on_undocumented_option = False  # createdRow is DataTables'
 #: rows sent to the browser at once; the browser pages, sorts and ticks within them (at 100,000 rows the
 #: table pages on the server: the filter, the sort and "select all" work on the whole result in Python)
 WINDOW = 1000
-ITALIC = "cmkit_italic"  # the hidden column that marks a row for italics
+ITALIC = "cmkit_italic"  # the hidden column that marks a row for italics (1), not a word of the data
 EXPORT_TYPES = {
     "csv": "text/csv",
     "xlsx": "application/vnd.openxmlformats-officedocument.spreadsheetml.sheet",
 }
 TABLE_CSS = ".cmkit-inactive td { font-style: italic; color: #666666; }"
-CREATED_ROW = (
-    "function (row, data, index) {{ if (data[{col}] === true) row.classList.add('cmkit-inactive'); }}"
-)
+CREATED_ROW = "function (row, data, index) {{ if (data[{col}] === 1) row.classList.add('cmkit-inactive'); }}"
 
 
 class Exporter(Protocol):
@@ -273,22 +339,20 @@ class Table(w.VBox):
         self.column_choice = w.SelectMultiple(options=[], rows=6, layout=w.Layout(width="260px"))
         self.column_choice.observe(self._draw, "value")
         self.columns_box = w.Accordion([self.column_choice], titles=("Columns",), selected_index=None)
-        self.previous = w.Button(
-            description="Previous rows", icon="chevron-left", layout=w.Layout(width="auto")
-        )
-        self.next = w.Button(description="Next rows", icon="chevron-right", layout=w.Layout(width="auto"))
+        self.previous = button("Previous rows", "chevron-left")
+        self.next = button("Next rows", "chevron-right")
         self.previous.on_click(lambda _b: self._move(-1))
         self.next.on_click(lambda _b: self._move(1))
         self.position = w.HTML()
         self.pager = w.HBox([self.previous, self.position, self.next])
-        self.select_all_button = w.Button(description="Select all", icon="check-square-o")
+        self.select_all_button = button("Select all", "check-square-o")
         self.select_all_button.on_click(lambda _b: self.select_all())
-        self.clear_button = w.Button(description="Clear selection", icon="square-o")
+        self.clear_button = button("Clear selection", "square-o")
         self.clear_button.on_click(lambda _b: self.select([]))
         self.selection_note = w.HTML()
         self.selection_bar = w.HBox([self.select_all_button, self.clear_button, self.selection_note])
         self.export_type = w.Dropdown(options=list(EXPORT_TYPES), value="csv", layout=w.Layout(width="80px"))
-        self.export_button = w.Button(description="Export", icon="download")
+        self.export_button = button("Export", "download")
         self.export_button.on_click(lambda _b: self.offer_export())
         self.download = w.HTML()
         self.export_bar = w.HBox([self.export_type, self.export_button, self.download])
@@ -359,10 +423,10 @@ class Table(w.VBox):
         """The rows in the browser now (at most `window`), with the hidden italics column."""
         part = self.view.iloc[self.offset : self.offset + self.window]
         shown = part[self.shown_columns or list(part.columns)].copy()
-        for col in shown.columns:
-            if isinstance(shown[col].dtype, pd.DatetimeTZDtype):  # as the forms write times, in UTC
-                shown[col] = shown[col].dt.tz_convert("UTC").dt.strftime("%Y-%m-%d %H:%M")
-        shown[ITALIC] = self.italic.reindex(part.index, fill_value=False).to_numpy(dtype=bool)
+        for col in shown.columns:  # in the words of the forms: yes/no, local times (cmkit.ui.wording)
+            shown[col] = [cell(col, v) for v in shown[col]]
+        shown.columns = [header(c) for c in shown.columns]
+        shown[ITALIC] = self.italic.reindex(part.index, fill_value=False).to_numpy(dtype=int)
         return shown.reset_index(drop=True)
 
     def _draw(self, _change: object = None) -> None:
@@ -373,6 +437,10 @@ class Table(w.VBox):
         show(self.body, total > 0)
         if not total:
             self.note.value = f'<p class="cmkit-empty"><i>{html.escape(self.empty)}</i></p>'
+            if self.grid._dt_args.get("data_json") not in (None, "[]"):  # no rows of before stay in the page
+                old, self.grid = self.grid, ITable(pd.DataFrame(), select=self.selectable, showIndex=False)
+                self.grid_box.children = [self.grid]
+                old.close()
             return
         self.note.value = "" if n == total else f"<i>{n:,} of {total:,} rows match the filter</i>"
         df = self.window_frame

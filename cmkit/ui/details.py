@@ -4,12 +4,27 @@ read or write is said by `cm.why_not` (read_comments/comment, read_attachments/a
 
 from __future__ import annotations
 
+from collections.abc import Callable
+
 import ipywidgets as w
 import pandas as pd
 
 from cmkit.errors import CMError
 from cmkit.facade import CustomerManager
-from cmkit.ui.common import StatusLine, Table, allow, download_link, esc, handles, show, tooltip
+from cmkit.ui.common import (
+    LABELLED,
+    DateInput,
+    StatusLine,
+    Table,
+    allow,
+    button,
+    download_link,
+    esc,
+    handles,
+    reports_on,
+    show,
+    tooltip,
+)
 
 SMALL = w.Layout(width="180px")
 
@@ -36,16 +51,23 @@ class _DetailPanel(w.VBox):
 
     def __init__(self, cm: CustomerManager, customer_id: int, status: StatusLine | None = None) -> None:
         self.cm, self.customer_id = cm, int(customer_id)
-        self.status = status or StatusLine()
+        # the results show next to the controls (under the list, in the add box) and on `status` too
+        self.status = StatusLine(forward=status)
+        self.add_status = StatusLine(forward=status)
         self.table = Table(empty=f"no {self.noun}s", cm=self.cm)
         self.choose = w.Dropdown(
-            description=self.noun.capitalize(), options=[], value=None, layout=w.Layout(width="420px")
+            description=self.noun.capitalize(),
+            options=[],
+            value=None,
+            style=LABELLED,
+            layout=w.Layout(width="420px"),
         )
-        self.delete_button = w.Button(description="Delete", icon="times", button_style="danger")
-        self.undo_button = w.Button(description="Undo", icon="undo")
-        self.filter_button = w.Button(description="Filter", icon="filter")
-        self.clear_button = w.Button(description="Clear filters")
+        self.delete_button = button("Delete", "times", "danger")
+        self.undo_button = button("Undo", "undo")
+        self.filter_button = button("Filter", "filter")
+        self.clear_button = button("Clear filters", "eraser")
         self.notice = w.HTML()
+        self.on_change: Callable[[], None] | None = None
         self._write_refusals: list[str] = []
         self.delete_button.on_click(self._delete)
         self.undo_button.on_click(self._undo)
@@ -62,6 +84,12 @@ class _DetailPanel(w.VBox):
         raise NotImplementedError
 
     # -- shared behaviour ------------------------------------------------------------------------------
+    def changed(self) -> None:
+        """Reload the list after a change of a detail, and say so to `on_change`."""
+        self.refresh()
+        if self.on_change is not None:
+            self.on_change()
+
     def refresh(self) -> None:
         """Reload the list with the current filters (a refused filter shows on the status line)."""
         self._write_refusals = self.cm.why_not(self.write_action, self.customer_id)
@@ -118,7 +146,7 @@ class _DetailPanel(w.VBox):
             raise CMError(f"choose the {self.noun} to delete first")
         did = int(self.choose.value)
         self._delete_one(did)
-        self.refresh()
+        self.changed()
         self.choose.value = did
         self.status.ok(
             f"{self.noun} #{did} deleted: shown in italics; Undo restores it until your next other action (R11)"
@@ -130,7 +158,7 @@ class _DetailPanel(w.VBox):
             raise CMError(f"choose the deleted {self.noun} to restore first")
         did = int(self.choose.value)
         self._undo_one(did)
-        self.refresh()
+        self.changed()
         self.status.ok(f"{self.noun} #{did} restored")
 
 
@@ -145,18 +173,19 @@ class CommentsPanel(_DetailPanel):
         super().__init__(cm, customer_id, status)
         self.author = w.Text(placeholder="author", layout=SMALL)
         self.text = w.Text(placeholder="words of the text", layout=SMALL)
-        self.since = w.DatePicker(description="from", layout=SMALL)
-        self.until = w.DatePicker(description="to", layout=SMALL)
+        self.since = DateInput("from")
+        self.until = DateInput("to")
         self.new_text = w.Textarea(placeholder="a new comment", layout=w.Layout(width="500px", height="70px"))
-        self.add_button = w.Button(description="Add comment", icon="plus", button_style="primary")
+        self.add_button = button("Add comment", "plus", "primary")
         self.add_button.on_click(self._add)
-        add_box = w.VBox([self.new_text, self.add_button])
+        add_box = w.VBox([self.new_text, self.add_button, self.add_status])
         add_box.add_class("cmkit-edit")
         self.children = [
             w.HBox([self.author, self.text, self.since, self.until, self.filter_button, self.clear_button]),
             self.notice,
             self.table,
             w.HBox([self.choose, self.delete_button, self.undo_button]),
+            self.status,
             add_box,
         ]
         self.add_class("cmkit-comments")
@@ -170,14 +199,14 @@ class CommentsPanel(_DetailPanel):
             self.customer_id,
             author=_text(self.author),
             text=_text(self.text),
-            since=self.since.value,
-            until=self.until.value,
+            since=self.since.date,
+            until=self.until.date,
         )
         return df[[c for c in ("id", "created_at", "author", "text", "pending") if c in df]]
 
     def _reset_filters(self) -> None:
         self.author.value = self.text.value = ""
-        self.since.value = self.until.value = None
+        self.since.value = self.until.value = ""
 
     def _delete_one(self, detail_id: int) -> None:
         self.cm.delete_comment(detail_id)
@@ -185,12 +214,12 @@ class CommentsPanel(_DetailPanel):
     def _undo_one(self, detail_id: int) -> None:
         self.cm.undo_delete_comment(detail_id)
 
-    @handles
+    @reports_on("add_status")
     def _add(self, _b: object = None) -> None:
         new_id = self.cm.add_comment(self.customer_id, self.new_text.value)
         self.new_text.value = ""
-        self.refresh()
-        self.status.ok(f"comment #{new_id} added")
+        self.changed()
+        self.add_status.ok(f"comment #{new_id} added")
 
 
 class AttachmentsPanel(_DetailPanel):
@@ -211,20 +240,22 @@ class AttachmentsPanel(_DetailPanel):
         )
         self.author = w.Text(placeholder="author", layout=SMALL)
         self.content = w.Text(placeholder="words in the content", layout=SMALL)
-        self.since = w.DatePicker(description="from", layout=SMALL)
-        self.until = w.DatePicker(description="to", layout=SMALL)
+        self.since = DateInput("from")
+        self.until = DateInput("to")
         show(self.content, bool(cm.config.attachments.searchable))
-        self.upload = w.FileUpload(multiple=True, description="Choose files")
+        self.upload = w.FileUpload(
+            multiple=True, description="Choose files", layout=w.Layout(width="max-content")
+        )
         self.description = w.Text(placeholder="description (optional)", layout=w.Layout(width="300px"))
-        self.add_button = w.Button(description="Add", icon="upload", button_style="primary")
+        self.add_button = button("Add", "upload", "primary")
         self.add_button.on_click(self._add)
-        self.download_button = w.Button(description="Download", icon="download")
+        self.download_button = button("Download", "download")
         self.download_button.on_click(self._download)
         self.link = w.HTML()
         limits = w.HTML(
             f"<small>allowed: {', '.join(types)}; at most {cm.config.attachments.max_bytes:,} bytes per file</small>"
         )
-        add_box = w.VBox([w.HBox([self.upload, self.description, self.add_button]), limits])
+        add_box = w.VBox([w.HBox([self.upload, self.description, self.add_button]), self.add_status, limits])
         add_box.add_class("cmkit-edit")
         self.children = [
             w.HBox([self.name, self.type, self.author, self.content]),
@@ -232,6 +263,7 @@ class AttachmentsPanel(_DetailPanel):
             self.notice,
             self.table,
             w.HBox([self.choose, self.download_button, self.delete_button, self.undo_button]),
+            self.status,
             self.link,
             add_box,
         ]
@@ -247,8 +279,8 @@ class AttachmentsPanel(_DetailPanel):
             name=_text(self.name),
             type=self.type.value or None,
             author=_text(self.author),
-            since=self.since.value,
-            until=self.until.value,
+            since=self.since.date,
+            until=self.until.date,
             content=_text(self.content),
         )
         cols = ("id", "name", "type", "size", "description", "author", "created_at", "pending")
@@ -257,7 +289,7 @@ class AttachmentsPanel(_DetailPanel):
     def _reset_filters(self) -> None:
         self.name.value = self.author.value = self.content.value = ""
         self.type.value = ""
-        self.since.value = self.until.value = None
+        self.since.value = self.until.value = ""
 
     def _delete_one(self, detail_id: int) -> None:
         self.cm.delete_attachment(detail_id)
@@ -270,18 +302,22 @@ class AttachmentsPanel(_DetailPanel):
         self.download_button.disabled = self.choose.value is None
         self.link.value = ""
 
-    @handles
+    @reports_on("add_status")
     def _add(self, _b: object = None) -> None:
+        """Store the chosen files; whatever the outcome, the choice is cleared (a refused file stays
+        named in the message next to Add, not chosen for the next try)."""
         files = {f["name"]: bytes(f["content"]) for f in self.upload.value}
         if not files:
             raise CMError("choose one or more files first (Choose files), then Add")
-        with self.status.busy(f"uploading {len(files)} file(s)"):
-            ids = self.cm.add_attachments(self.customer_id, files, description=self.description.value)
-        self.upload.value = ()
+        try:
+            with self.add_status.busy(f"uploading {len(files)} file(s)"):
+                ids = self.cm.add_attachments(self.customer_id, files, description=self.description.value)
+        finally:
+            self.upload.value = ()
         self.description.value = ""
-        self.refresh()
+        self.changed()
         notes = self._text_notes(ids)
-        self.status.ok(f"{len(ids)} attachment(s) added: {', '.join(files)}" + "".join(notes))
+        self.add_status.ok(f"{len(ids)} attachment(s) added: {', '.join(files)}" + "".join(notes))
 
     def _text_notes(self, ids: list[int]) -> list[str]:
         """What the audit says about files whose text was not read, or was cut, for content search (R9)."""
@@ -304,11 +340,19 @@ class AttachmentsPanel(_DetailPanel):
 
 
 class DetailsTabs(w.Tab):
-    """The additional details box: tabs Comments and Attachments."""
+    """The additional details box: tabs Comments and Attachments; `on_change` is called after each
+    change of a detail (a page's printout is out of date then)."""
 
-    def __init__(self, cm: CustomerManager, customer_id: int, status: StatusLine | None = None) -> None:
+    def __init__(
+        self,
+        cm: CustomerManager,
+        customer_id: int,
+        status: StatusLine | None = None,
+        on_change: Callable[[], None] | None = None,
+    ) -> None:
         self.comments = CommentsPanel(cm, customer_id, status)
         self.attachments = AttachmentsPanel(cm, customer_id, status)
+        self.comments.on_change = self.attachments.on_change = on_change
         super().__init__(children=[self.comments, self.attachments], titles=("Comments", "Attachments"))
 
     def refresh(self) -> None:

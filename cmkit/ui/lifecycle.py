@@ -10,12 +10,24 @@ import pandas as pd
 
 from cmkit.errors import CMError
 from cmkit.facade import CustomerManager
-from cmkit.ui.common import Confirm, StatusLine, Table, esc, handles, problems_html, show, style
+from cmkit.ui.common import (
+    Confirm,
+    StatusLine,
+    Table,
+    button,
+    esc,
+    handles,
+    problems_html,
+    show,
+    style,
+)
 from cmkit.ui.picker import CustomerPicker
 from cmkit.ui.transfer import TransferForm
 from cmkit.values import Outcome
 
 ACTIONS = {"deactivate": "Deactivate", "reactivate": "Activate", "delete": "Delete"}
+#: the colour of each action's confirm button: red only for what cannot be undone
+CONFIRM_STYLE = {"deactivate": "warning", "reactivate": "success", "delete": "danger"}
 BLOCKING_COLUMNS = ["id", "number", "subject", "queue", "state", "customer_id", "customer_name", "role"]
 
 
@@ -48,7 +60,7 @@ class LifecycleForm(w.VBox):
         self.problems = w.HTML()
         self.blocking = Table(columns=BLOCKING_COLUMNS, empty="no blocking ticket", cm=cm)
         self.blocking_box = w.VBox([w.HTML("<b>Blocking tickets</b>"), self.blocking])
-        self.transfer_button = w.Button(description="Transfer data...", icon="exchange")
+        self.transfer_button = button("Transfer data...", "exchange")
         self.transfer_button.on_click(self._open_transfer)
         self.transfer_area = w.VBox()
         self.confirm = Confirm()
@@ -146,12 +158,13 @@ class LifecycleForm(w.VBox):
             "reactivate": f"Activate {c.label} again?",
             "delete": f"Delete {c.label} for good, with its comments and attachments? This cannot be undone.",
         }[self.action.value]
-        self.confirm.ask(question, self._apply, yes_label=verb)
+        self.confirm.ask(question, self._apply, yes_label=verb, style=CONFIRM_STYLE[self.action.value])
 
     @handles
     def _apply(self) -> None:
         assert self.customer_id is not None
         action, cid = self.action.value, self.customer_id
+        label = self.cm.customer(cid).label
         with self.status.busy(f"{ACTIONS[action].lower()} in progress"):
             outcome = self.outcome = self._do(cid, dry_run=False)
         self.plan.show(outcome.changes)
@@ -162,8 +175,12 @@ class LifecycleForm(w.VBox):
         if action == "deactivate":
             self.status.ok(f"deactivated: {', '.join(map(str, outcome.changes['name']))}")
         elif action == "delete":
-            self.status.ok(f"deleted #{cid} for good; the ticket protocol keeps its name (R24)")
+            self.picker.clear()  # nothing of the deleted customer stays chosen or offered
+            show(self.picker, True)
             self.customer_id = None
+            self.title.value = f"<b>{esc(label)}</b> was deleted for good; choose another customer"
+            self.plan.show(outcome.changes)
+            self.status.ok(f"deleted #{cid} for good; the ticket protocol keeps its name (R24)")
         else:
             c = self.cm.customer(cid)
             msg = f"{c.name} is active again"

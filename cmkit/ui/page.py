@@ -12,7 +12,8 @@ from cmkit.errors import CMError, NotFound, StaleVersion, ValidationError
 from cmkit.facade import CustomerManager
 from cmkit.ui.activities import ActivitiesBox, PrintBox
 from cmkit.ui.change_company import ChangeCompanyForm
-from cmkit.ui.common import StatusLine, Table, esc, handles, show, style, tooltip
+from cmkit.ui.common import LABELLED, StatusLine, Table, esc, handles, show, style, tooltip
+from cmkit.ui.common import button as _button
 from cmkit.ui.details import DetailsTabs
 from cmkit.ui.fields import FieldInputs, fields_view
 from cmkit.ui.lifecycle import LifecycleForm
@@ -26,10 +27,6 @@ TICKET_COLUMNS = ["id", "number", "subject", "queue", "state", "role", "created_
 TICKETS_SHOWN_BY_FORM = ("deactivate", "delete")
 
 ActionForm: TypeAlias = ChangeCompanyForm | CreateTicketForm | TransferForm | LifecycleForm
-
-
-def _button(description: str, icon: str, style: str = "") -> w.Button:
-    return w.Button(description=description, icon=icon, button_style=style, layout=w.Layout(width="auto"))
 
 
 def _section(title: str, *children: w.Widget) -> w.VBox:
@@ -101,7 +98,7 @@ class CustomerPage(w.VBox):
         )
         self.contacts = Table(columns=["id", "name", "active", "email", "phone"], empty="no contacts", cm=cm)
         self.open_contact = w.Dropdown(
-            description="Open contact", options=[], value=None, layout=w.Layout(width="420px")
+            description="Open contact", options=[], value=None, style=LABELLED, layout=w.Layout(width="420px")
         )
         self.open_contact.observe(lambda ch: self._open_related(ch["new"]), "value")
         self.relation_box = _section(
@@ -154,11 +151,12 @@ class CustomerPage(w.VBox):
         show(self.actions, True)
         self._close_form()
         self.print_area.children = []
+        self.print_box = None
         self.status.clear()
-        self.details = DetailsTabs(self.cm, self.customer_id, self.status)
+        self.details = DetailsTabs(self.cm, self.customer_id, self.status, on_change=self._printout_stale)
         self.details_area.children = [self.details]
         self.activities = ActivitiesBox(
-            self.cm, self.customer_id, self.status, on_done=lambda _r: self.refresh()
+            self.cm, self.customer_id, self.status, on_done=lambda _r: self._changed()
         )
         self.activities_area.children = [self.activities]
         self.body.children = [
@@ -177,6 +175,8 @@ class CustomerPage(w.VBox):
         except NotFound as exc:
             self._gone(str(exc))
             return
+        if self.print_box is not None and self.print_box.version != c.version:
+            self._printout_stale()
         gdef = self.cm.group(c.group)
         state = "" if c.active else ' <span style="color:#b00020">(deactivated)</span>'
         name = f"<i>{esc(c.name)}</i>" if not c.active else esc(c.name)
@@ -195,8 +195,20 @@ class CustomerPage(w.VBox):
             self.activities.refresh()
         self._enable_actions(c)
 
+    def _printout_stale(self) -> None:
+        """The data changed: a printout made before no longer shows it, so its links go."""
+        if self.print_box is not None:
+            self.print_box = None
+            self.print_area.children = [
+                w.HTML("<i>The data changed after the printout was made: press Print again.</i>")
+            ]
+
     def _gone(self, message: str) -> None:
-        self.header.value = f"<h3>customer #{self.customer_id}</h3><i>{esc(message)}</i>"
+        c = self.customer if self.customer is not None and self.customer.id == self.customer_id else None
+        what = esc(c.label) if c is not None else f"customer #{self.customer_id}"
+        self.header.value = f"<h3>{what}</h3><i>{esc(message)}</i>"
+        self.print_area.children = []
+        self.print_box = None
         self.body.children = []
         self.action_area.children = []
         for button in self.buttons.values():
@@ -321,6 +333,7 @@ class CustomerPage(w.VBox):
     @handles
     def _show_form(self, which: str) -> None:
         cid, done = self.customer_id, self._form_done
+        self.status.clear()  # what the last action said ("edit cancelled") is not about this one
         form: ActionForm
         if which == "change_company":
             form = ChangeCompanyForm(self.cm, cid, on_done=done)
@@ -342,10 +355,17 @@ class CustomerPage(w.VBox):
         keep = isinstance(self.form, LifecycleForm) and self.form.contacts_box.layout.display != "none"
         if not keep:  # a reactivated company's form stays: it offers to reactivate the contacts one by one
             self._close_form()
-        self.refresh()
+        self._changed()
         self.status.ok(message)
 
+    def _changed(self) -> None:
+        """After an action: show the data now; a printout made before is out of date."""
+        self.refresh()
+        self._printout_stale()
+
     def _close_form(self) -> None:
+        if self.form is not None:
+            self.status.clear()
         self.form = None
         self.action_area.children = []
         self.action_area.remove_class("cmkit-edit")

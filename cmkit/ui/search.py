@@ -10,9 +10,10 @@ from typing import Any
 import ipywidgets as w
 import pandas as pd
 
+from cmkit.errors import CMError
 from cmkit.facade import CustomerManager
 from cmkit.ui.actions import ActionBar
-from cmkit.ui.common import StatusLine, Table, customer_label, handles, show, style
+from cmkit.ui.common import LABELLED, StatusLine, Table, button, customer_label, handles, show, style
 from cmkit.ui.page import CustomerPage
 from cmkit.ui.picker import CustomerPicker, search_by_name
 
@@ -20,6 +21,13 @@ RESULT_COLUMNS = ["id", "name", "kind", "group", "company", "active"]
 TICKET_COLUMNS = ["id", "number", "subject", "queue", "state", "main_customer_id", "customer"]
 CRITERIA = 3
 DETAIL_LIMIT = 100_000  # the table pages on the server: a big result stays responsive
+
+
+def applicable_fields(cm: CustomerManager, group: str | None, kind: str | None) -> list[str]:
+    """The data fields a detail search for `group` and `kind` (None: any) can look at, sorted."""
+    groups = [cm.config.groups[group]] if group else list(cm.config.groups.values())
+    kinds = [kind] if kind else ["company", "contact"]
+    return sorted({f for g in groups for k in kinds for f in g.fields_for(k)})
 
 
 class SearchForm(w.VBox):
@@ -31,7 +39,7 @@ class SearchForm(w.VBox):
         self.status = StatusLine()
         self.find = CustomerPicker(cm, "Find", on_pick=self._open, status=self.status)
         self.find.text.placeholder = "type part of a name, an e-mail, a ticket number..."
-        self.search_button = w.Button(description="Search", icon="search", button_style="primary")
+        self.search_button = button("Search", "search", "primary")
         self.search_button.on_click(self.search)
         self.include_deactivated = w.Checkbox(value=False, description="Include deactivated", indent=False)
         self.include_deactivated.observe(self._rerun, "value")
@@ -48,22 +56,20 @@ class SearchForm(w.VBox):
         self.company = CustomerPicker(
             cm, "Company", kind="company", include_deactivated=True, status=self.status
         )
-        names = sorted(
-            {f for g in cm.config.groups.values() for k in ("company", "contact") for f in g.fields_for(k)}
-        )
         self.fields = [
-            w.Dropdown(
-                options=[("field...", ""), *[(n, n) for n in names]], value="", layout=w.Layout(width="160px")
-            )
+            w.Dropdown(options=[("field...", "")], value="", layout=w.Layout(width="160px"))
             for _ in range(CRITERIA)
         ]
         self.values = [
             w.Text(placeholder="value (* for any text)", layout=w.Layout(width="240px"))
             for _ in range(CRITERIA)
         ]
-        self.detail_button = w.Button(description="Detail search", icon="search-plus")
+        self._offer_fields()
+        self.group.observe(self._offer_fields, "value")
+        self.kind.observe(self._offer_fields, "value")
+        self.detail_button = button("Detail search", "search-plus")
         self.detail_button.on_click(self.detail_search)
-        self.clear_button = w.Button(description="Clear")
+        self.clear_button = button("Clear", "eraser")
         self.clear_button.on_click(self._clear)
         detail = w.VBox(
             [
@@ -79,7 +85,7 @@ class SearchForm(w.VBox):
         self.table = Table(columns=RESULT_COLUMNS, empty="no customer found", selectable=True, cm=cm)
         self.actions = ActionBar(cm, self.table, status=self.status, on_done=self._acted)
         self.open_result = w.Dropdown(
-            description="Open", options=[], value=None, layout=w.Layout(width="520px")
+            description="Open", options=[], value=None, style=LABELLED, layout=w.Layout(width="520px")
         )
         self.open_result.observe(lambda ch: self._open(ch["new"]), "value")
         self.tickets_heading = w.HTML()
@@ -135,6 +141,22 @@ class SearchForm(w.VBox):
         )
 
     @handles
+    def _offer_fields(self, _change: object = None) -> None:
+        """Offer only the fields of the chosen group and kind; a chosen field that does not apply goes."""
+        names = applicable_fields(self.cm, self.group.value or None, self.kind.value or None)
+        dropped = []
+        for f, v in zip(self.fields, self.values, strict=True):
+            keep = f.value if f.value in names else ""
+            if f.value and not keep:
+                dropped.append(f.value)
+                v.value = ""
+            with f.hold_trait_notifications():
+                f.options = [("field...", ""), *[(n.replace("_", " "), n) for n in names]]
+                f.value = keep
+        if dropped:
+            self.status.info(f"{', '.join(dropped)}: not a field of the chosen group and kind; left out")
+
+    @handles
     def search(self, _b: object = None) -> None:
         """Quick search for the text; with detail criteria or *include deactivated*, a detail search."""
         if self._detail_wanted():
@@ -146,6 +168,7 @@ class SearchForm(w.VBox):
         with self.status.busy(f"searching for {self.text!r}"):
             found = self.cm.quick_search(self.text)
         self.mode = "quick"
+        self.table.columns = RESULT_COLUMNS
         self._show(found.customers, found.tickets)
         self.status.ok(
             f"{len(found.customers)} customer(s) and {len(found.tickets)} ticket(s) found for {self.text!r}"
@@ -163,13 +186,21 @@ class SearchForm(w.VBox):
             "limit": DETAIL_LIMIT,
         }
         start = time.perf_counter()
-        with self.status.busy("detail search"):
-            if self.text:  # the text: the start of the name's words
-                df = search_by_name(self.cm, self.text, criteria=criteria, **ask)
-            else:
-                df = self.cm.detail_search(**ask, **criteria)
+        try:
+            with self.status.busy("detail search"):
+                if self.text:  # the text: the start of the name's words
+                    df = search_by_name(self.cm, self.text, criteria=criteria, **ask)
+                else:
+                    df = self.cm.detail_search(**ask, **criteria)
+        except CMError:  # no results of an earlier search stay under the refusal
+            self.mode = ""
+            self._show(pd.DataFrame(columns=RESULT_COLUMNS), None)
+            self.heading.value = "<b>Customers</b>: no search was made (see the message above)"
+            raise
         query = time.perf_counter() - start
         self.mode = "detail"
+        # the fields searched on are shown next to the name
+        self.table.columns = RESULT_COLUMNS + [c for c in criteria if c not in RESULT_COLUMNS]
         self._show(df, None)
         self.timing = {"query": query, "table": time.perf_counter() - start - query}
         more = f" (the first {DETAIL_LIMIT:,}; narrow the criteria)" if len(df) >= DETAIL_LIMIT else ""

@@ -9,7 +9,7 @@ import ipywidgets as w
 
 from cmkit.errors import ValidationError
 from cmkit.facade import CustomerManager
-from cmkit.ui.common import StatusLine, allow, esc, handles, problems_html, style
+from cmkit.ui.common import StatusLine, allow, button, esc, handles, problems_html, style
 from cmkit.values import Ticket
 
 
@@ -31,7 +31,7 @@ class CreateTicketForm(w.VBox):
         self.subject = w.Text(
             description="Subject", placeholder="what the ticket is about", layout=w.Layout(width="520px")
         )
-        self.create_button = w.Button(description="Create ticket", icon="plus", button_style="primary")
+        self.create_button = button("Create ticket", "plus", "primary")
         self.create_button.on_click(self._create)
         self.ticket: Ticket | None = None
         box = w.VBox([self.queue, self.subject, self.create_button])

@@ -9,7 +9,7 @@ import ipywidgets as w
 
 from cmkit.errors import CMError
 from cmkit.facade import CustomerManager
-from cmkit.ui.common import StatusLine, Table, esc, handles, problems_html, show, style, tooltip
+from cmkit.ui.common import StatusLine, Table, button, esc, handles, problems_html, show, style, tooltip
 from cmkit.ui.picker import CustomerPicker
 from cmkit.values import Outcome
 
@@ -46,13 +46,7 @@ class TransferForm(w.VBox):
         )
         self.problems = w.HTML()
         self.table = Table(columns=PREVIEW_COLUMNS, empty="no ticket would change", cm=cm)
-        self.go = w.Button(
-            description="Transfer data and continue",
-            icon="exchange",
-            button_style="primary",
-            disabled=True,
-            layout=w.Layout(width="260px"),
-        )
+        self.go = button("Transfer data and continue", "exchange", "primary", disabled=True)
         self.go.on_click(self._transfer)
         self.outcome: Outcome | None = None
         self.table_title = w.HTML("<b>Tickets that would change</b>")

@@ -4,9 +4,12 @@ from __future__ import annotations
 
 from typing import Any
 
+import ipywidgets as w
 import pandas as pd
+from ipywidgets.widgets.widget_description import DescriptionWidget
 
 from cmkit import CMError, CustomerManager
+from cmkit.ui import ActivitiesBox, ChangeCompanyForm, CustomerPage, LifecycleForm, SearchForm, TransferForm
 from cmkit.ui.common import Confirm, StatusLine, Table, download_link, handles
 
 XSS = "<img src=x onerror=alert(1)>"
@@ -121,3 +124,43 @@ def test_table_columns_sort_filter_and_pages_work_on_the_whole_frame() -> None:
     assert list(t.window_frame["name"][:1]) == ["n20"] and t.position.value == "rows 11-20 of 30"
     t.filter.value = "n0"
     assert len(t.view) == 9 and "9 of 30 rows match" in t.note.value and t.offset == 0
+
+
+def _widgets(root: Any) -> list[Any]:
+    """Every widget under `root`, hidden ones included."""
+    out, todo = [], [root]
+    while todo:
+        widget = todo.pop()
+        out.append(widget)
+        todo.extend(getattr(widget, "children", ()))
+    return out
+
+
+def test_labels_fit_buttons_and_inputs_on_every_form(cm: CustomerManager, world: dict[str, Any]) -> None:
+    """No label is cut ('Change compa...', 'Open con...'): a button is as wide as its label, an input's
+    label longer than the default width gets the width it needs; dates are ISO text, not a date picker
+    that shows mm/dd/yyyy in an English browser."""
+    contact, company = CustomerPage(cm, world["anna"].id), CustomerPage(cm, world["acme"].id)
+    forms = [contact, company, SearchForm(cm), LifecycleForm(cm), TransferForm(cm), ActivitiesBox(cm, 1)]
+    for action in ("change_company", "create_ticket", "transfer", "delete"):
+        contact.buttons[action].click()
+        forms.append(contact.form)
+    forms.append(ChangeCompanyForm(cm, world["anna"].id))
+    checked = 0
+    for form in forms:
+        for widget in _widgets(form):
+            description = getattr(widget, "description", "")
+            if isinstance(widget, w.Button | w.FileUpload) and description:
+                fits = widget.layout.width in ("auto", "max-content")
+                assert fits or (widget.layout.width or "").endswith("px"), description
+                if not fits:
+                    assert int(widget.layout.width[:-2]) >= 9 * len(description) + 30, description
+                checked += 1
+            elif isinstance(widget, DescriptionWidget) and not isinstance(
+                widget, w.Checkbox | w.Button | w.FileUpload
+            ):
+                if len(description) > 8:
+                    assert widget.style.description_width == "initial", description
+                checked += 1
+            assert not isinstance(widget, w.DatePicker), "dates are typed as YYYY-MM-DD"
+    assert checked > 50

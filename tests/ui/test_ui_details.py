@@ -2,7 +2,6 @@
 
 from __future__ import annotations
 
-import datetime as dt
 from typing import Any
 
 import pytest
@@ -12,7 +11,6 @@ from ui_helpers import shown, upload
 
 from cmkit import CustomerManager
 from cmkit.ui import ActivitiesBox, AttachmentsPanel, ChangeCompanyForm, CommentsPanel, CustomerPage
-from cmkit.ui.activities import parse_params
 
 # -- comments -------------------------------------------------------------------------------------------------
 
@@ -22,7 +20,7 @@ def test_r11_comment_add_delete_in_italics_and_undo(cm: CustomerManager, world: 
     panel = CommentsPanel(cm, anna.id)
     panel.new_text.value = "Erreichbar ab 17 Uhr"
     panel.add_button.click()
-    assert panel.status.kind == "ok"
+    assert panel.add_status.kind == "ok"  # next to Add comment
     assert list(cm.comments(anna.id)["text"]) == ["Erreichbar ab 17 Uhr"]
     cid = int(panel.table.frame["id"].iloc[0])
     panel.choose.value = cid
@@ -47,11 +45,14 @@ def test_r10_comment_filters(cm: CustomerManager, world: dict[str, Any], as_user
     panel.text.value = "vertrag"
     panel.filter_button.click()
     assert list(panel.table.frame["text"]) == ["Vertrag verlängert"]
-    panel.until.value = dt.date(2000, 1, 1)
+    panel.until.value = "2000-01-01"  # dates are ISO, whatever the browser's locale
     panel.filter_button.click()
     assert panel.table.frame.empty
+    panel.until.value = "01/31/2026"
+    panel.filter_button.click()
+    assert panel.status.kind == "error" and "YYYY-MM-DD" in panel.status.message
     panel.clear_button.click()
-    assert len(panel.table.frame) == 2
+    assert len(panel.table.frame) == 2 and panel.until.value == ""
 
 
 def test_r11_deletion_becomes_final_at_the_next_action(cm: CustomerManager, world: dict[str, Any]) -> None:
@@ -75,10 +76,10 @@ def test_r8_comments_without_permission(world: dict[str, Any], as_user: Any) -> 
     assert alice.add_button.disabled and alice.new_text.disabled
 
 
-def test_empty_comment_is_refused_on_the_status_line(cm: CustomerManager, world: dict[str, Any]) -> None:
+def test_empty_comment_is_refused_next_to_add(cm: CustomerManager, world: dict[str, Any]) -> None:
     panel = CommentsPanel(cm, world["anna"].id)
     panel.add_button.click()
-    assert panel.status.kind == "error" and "text" in panel.status.message
+    assert panel.add_status.kind == "error" and "text" in panel.add_status.message
     assert cm.comments(world["anna"].id).empty
 
 
@@ -94,7 +95,7 @@ def test_r9_upload_files_with_description_and_download(cm: CustomerManager, worl
     )
     panel.description.value = "Vertrag und Liste"
     panel.add_button.click()
-    assert panel.status.kind == "ok", panel.status.message
+    assert panel.add_status.kind == "ok", panel.add_status.message
     stored = cm.attachments(anna.id)
     assert list(stored["name"]) == ["vertrag.txt", "liste.csv"] and set(stored["description"]) == {
         "Vertrag und Liste"
@@ -109,17 +110,32 @@ def test_r9_refused_file_stores_nothing(cm: CustomerManager, world: dict[str, An
     panel = AttachmentsPanel(cm, world["anna"].id)
     panel.upload.value = (upload("ok.txt", b"fine"), upload("tool.exe", b"MZ\x90\x00\x03\x00"))
     panel.add_button.click()
-    assert panel.status.kind == "error" and "R9" in panel.status.message
+    assert panel.add_status.kind == "error" and "R9" in panel.add_status.message
     assert cm.attachments(world["anna"].id).empty
-    panel.upload.value = ()
     panel.add_button.click()
-    assert "choose one or more files" in panel.status.message
+    assert "choose one or more files" in panel.add_status.message
+
+
+def test_r9_upload_result_next_to_add_and_on_the_page(cm: CustomerManager, world: dict[str, Any]) -> None:
+    """The refusal shows under Add (the page's status line, far up, says it too) and the refused
+    files are no longer chosen; a good upload after it is said in the same places."""
+    page = CustomerPage(cm, world["anna"].id)
+    panel = page.details.attachments
+    panel.upload.value = (upload("tool.exe", b"MZ\x90\x00\x03\x00"),)
+    panel.add_button.click()
+    assert panel.add_status.kind == "error" and "tool.exe" in panel.add_status.message
+    assert page.status.message == panel.add_status.message and panel.upload.value == ()
+    add_box = next(c for c in panel.children if "cmkit-edit" in c._dom_classes)
+    assert panel.add_status in add_box.children
+    panel.upload.value = (upload("ok.txt", b"fine", "text/plain"),)
+    panel.add_button.click()
+    assert panel.add_status.kind == "ok" and "ok.txt" in page.status.message and panel.upload.value == ()
 
 
 def test_hostile_polyglot_refused_in_the_form_and_downloads_are_octet_stream(
     cm: CustomerManager, world: dict[str, Any]
 ) -> None:
-    """HTML named .txt is refused with the reason on the status line; what the form offers for saving is
+    """HTML named .txt is refused with the reason next to Add; what the form offers for saving is
     application/octet-stream with a download name (a data: link's Content-Disposition: attachment),
     whatever type the file has."""
     anna = world["anna"].id
@@ -127,8 +143,8 @@ def test_hostile_polyglot_refused_in_the_form_and_downloads_are_octet_stream(
     panel.upload.value = (upload("readme.txt", b"<html><script>alert(1)</script></html>", "text/plain"),)
     panel.add_button.click()
     assert (
-        panel.status.kind == "error"
-        and "'readme.txt' is named as txt but holds a web page" in panel.status.message
+        panel.add_status.kind == "error"
+        and "'readme.txt' is named as txt but holds a web page" in panel.add_status.message
     )
     assert cm.attachments(anna).empty
     cm.add_attachments(anna, {"scan.pdf": pdf_bytes("scan"), "logo.png": png_bytes(), "n.txt": b"plain"})
@@ -144,8 +160,8 @@ def test_r9_form_says_when_a_files_text_was_cut(cm: CustomerManager, world: dict
     panel = AttachmentsPanel(cm, world["anna"].id)
     panel.upload.value = (upload("long.pdf", pdf_many_pages(20_000)), upload("short.pdf", pdf_bytes("short")))
     panel.add_button.click()
-    assert panel.status.kind == "ok", panel.status.message
-    assert panel.status.message.endswith(
+    assert panel.add_status.kind == "ok", panel.add_status.message
+    assert panel.add_status.message.endswith(
         "added: long.pdf, short.pdf; long.pdf: text cut at the reading budget"
     )
 
@@ -181,24 +197,47 @@ def test_r13_activities_offered_and_run(cm: CustomerManager, world: dict[str, An
     assert box.status.kind == "ok" and "BEGIN:VCARD" in box.output.value and "Müller" in box.output.value
     company = ActivitiesBox(cm, world["acme"].id)
     company.choose.value = "copy_company_address"
-    company.run_button.click()  # the test groups' contacts have no address fields: refused, and said so
+    company.run_button.click()  # it changes the contacts: it asks first
+    company.confirm.yes.click()  # the test groups' contacts have no address fields: refused, and said so
     assert company.status.kind == "error" and company.status.message.startswith("R13")
 
 
-def test_r13_activity_parameters_and_refusals(cm: CustomerManager, world: dict[str, Any]) -> None:
-    assert parse_params("queue=billing, subject=Call back, dry_run=true") == {
-        "queue": "billing",
-        "subject": "Call back",
+def test_r13_activity_parameters_are_fields_with_defaults(cm: CustomerManager, world: dict[str, Any]) -> None:
+    company = ActivitiesBox(cm, world["acme"].id)
+    company.choose.value = "copy_company_address"
+    inputs = company.inputs
+    assert list(inputs) == ["fields", "overwrite", "include_deactivated", "dry_run"]
+    assert inputs["overwrite"].value is True and inputs["dry_run"].value is False  # the defaults
+    assert inputs["fields"].value == "" and "commas" in inputs["fields"].placeholder
+    inputs["fields"].value = "street, city"
+    inputs["dry_run"].value = True
+    assert company.params() == {
+        "fields": ["street", "city"],
+        "overwrite": True,
+        "include_deactivated": False,
         "dry_run": True,
     }
-    box = ActivitiesBox(cm, world["anna"].id)
+    assert "address fields to its contacts" in company.about.value
+
+
+def test_r13_followup_ticket_asks_before_creating(cm: CustomerManager, world: dict[str, Any]) -> None:
+    anna = world["anna"]
+    box = ActivitiesBox(cm, anna.id)
     box.choose.value = "create_followup_ticket"
-    box.params.value = "nonsense"
+    assert set(box.inputs) == {"subject", "queue", "additional"} and box.inputs["queue"].value == ""
+    box.run_button.click()  # no ticket yet: it asks first
+    assert box.confirm.pending and "follow-up ticket" in box.confirm.question.value
+    assert cm.tickets(anna.id).empty
+    box.confirm.no.click()
+    assert cm.tickets(anna.id).empty and not box.confirm.pending
     box.run_button.click()
-    assert box.status.kind == "error" and "name=value" in box.status.message
-    box.params.value = "queue=billing"
+    box.confirm.yes.click()  # without a queue: refused in the form's words, next to Run
+    assert box.status.kind == "error" and "choose the queue" in box.status.message
+    assert "pass queue=" not in box.status.message and cm.tickets(anna.id).empty
+    box.inputs["queue"].value = "billing"
     box.run_button.click()
-    assert box.status.kind == "ok" and list(cm.tickets(world["anna"].id)["queue"]) == ["billing"]
+    box.confirm.yes.click()
+    assert box.status.kind == "ok" and list(cm.tickets(anna.id)["queue"]) == ["billing"]
     none = ActivitiesBox(cm, world["pete"].id)  # partners have no activities configured
     assert none.run_button.disabled and "no activities" in none.output.value
 
@@ -258,3 +297,16 @@ def test_change_company_from_the_page(cm: CustomerManager, world: dict[str, Any]
     page.form.picker.pick(world["zeta"].id)
     page.form.change_button.click()
     assert page.form is None and "Zeta AG" in page.relation.value
+
+
+def test_r11_deleted_comment_reads_deleted_not_true(cm: CustomerManager, world: dict[str, Any]) -> None:
+    cm.add_comment(world["anna"].id, "Rückruf erbeten")
+    panel = CommentsPanel(cm, world["anna"].id)
+    assert ">False<" not in panel.table.browser_html() and "<th>deleted</th>" in panel.table.browser_html()
+    panel.choose.value = int(panel.table.frame["id"].iloc[0])
+    panel.delete_button.click()
+    assert (
+        "deleted: Undo restores it" in panel.table.browser_html()
+        and ">True<" not in panel.table.browser_html()
+    )
+    assert "pending" not in panel.table.browser_html()

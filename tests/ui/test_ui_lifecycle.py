@@ -182,3 +182,59 @@ def test_page_hides_the_action_choice(cm: CustomerManager, world: dict[str, Any]
     assert (
         isinstance(page.form, LifecycleForm) and not shown(page.form.action) and not shown(page.form.picker)
     )
+
+
+def test_r18_refusal_names_the_forms_button_and_the_api_keeps_the_call(
+    cm: CustomerManager, world: dict[str, Any], make_ticket: MakeTicket
+) -> None:
+    make_ticket(world["bert"])
+    api = cm.deactivate(world["acme"].id, dry_run=True).problems
+    assert any("transfer_tickets(" in p for p in api)  # a script is told the call
+    form = LifecycleForm(cm, world["acme"].id, "deactivate")  # a form user the button
+    assert "Transfer data... (with Only transfer open tickets ticked)" in form.problems.value
+    assert "transfer_tickets" not in form.problems.value + form.status.message
+    head = form.blocking.browser_html().split("</thead>")[0]
+    assert "customer #" in head and "customer_id" not in head
+
+
+def test_r23_refusal_names_the_forms_button_unticked(
+    cm: CustomerManager, world: dict[str, Any], make_ticket: MakeTicket
+) -> None:
+    make_ticket(world["anna"], closed=True)
+    form = LifecycleForm(cm, world["anna"].id, "delete")
+    assert "Transfer data... (with Only transfer open tickets unticked)" in form.problems.value
+    assert "only_open" not in form.problems.value
+
+
+def test_r22_refusal_names_the_deactivate_button(cm: CustomerManager, world: dict[str, Any]) -> None:
+    form = LifecycleForm(cm, world["acme"].id, "delete")
+    assert "use Deactivate for" in form.problems.value and "deactivate(" not in form.problems.value
+
+
+def test_r21_confirm_is_red_only_for_what_cannot_be_undone(
+    cm: CustomerManager, world: dict[str, Any]
+) -> None:
+    priv = world["priv"]
+    styles = {}
+    for action in ("deactivate", "reactivate", "delete"):
+        if action == "reactivate":
+            cm.deactivate(priv.id)
+        form = LifecycleForm(cm, priv.id, action)
+        assert form.confirm.pending, (action, form.status.message)
+        styles[action] = form.confirm.yes.button_style
+        if action == "reactivate":
+            cm.reactivate(priv.id)
+    assert styles == {"deactivate": "warning", "reactivate": "success", "delete": "danger"}
+
+
+def test_r24_after_delete_the_form_offers_nothing_of_the_deleted_customer(
+    cm: CustomerManager, world: dict[str, Any]
+) -> None:
+    form = LifecycleForm(cm)
+    form.picker.pick(world["priv"].id)
+    form.action.value = "delete"
+    form.confirm.yes.click()
+    assert form.status.kind == "ok" and form.customer_id is None and form.picker.value is None
+    assert form.picker.text.value == "" and shown(form.picker) and not form.confirm.pending
+    assert "Petra Privat" in form.title.value and "was deleted" in form.title.value
+    assert "Delete contact" not in form.title.value

@@ -195,3 +195,39 @@ def test_page_of_a_deleted_customer_says_so(cm: CustomerManager, world: dict[str
     cm.delete(world["priv"].id)
     page.refresh()
     assert "does not exist" in page.header.value and not shown(page.buttons["edit"])
+
+
+def test_opening_an_action_clears_the_last_message(cm: CustomerManager, world: dict[str, Any]) -> None:
+    page = CustomerPage(cm, world["anna"].id)
+    page.buttons["edit"].click()
+    page.cancel_button.click()
+    assert "edit cancelled" in page.status.message
+    page.buttons["create_ticket"].click()
+    assert page.status.message == "" and page.form is not None
+    page.close_button.click()
+    assert page.form is None and page.status.message == ""
+
+
+def test_r12_print_links_go_when_the_data_changes(cm: CustomerManager, world: dict[str, Any]) -> None:
+    page = CustomerPage(cm, world["anna"].id)
+    page.buttons["print"].click()
+    assert page.print_box is not None and 'download="customer-' in page.print_box.links.value
+    page.buttons["edit"].click()
+    page.cancel_button.click()  # nothing changed: the printout stays
+    assert page.print_box is not None
+    page.buttons["edit"].click()
+    page.inputs.inputs["email"].value = "anna.neu@acme.example"
+    page.save_button.click()
+    assert page.print_box is None and "Print again" in page.print_area.children[0].value
+    page.buttons["print"].click()
+    page.details.comments.new_text.value = "Rückruf erbeten"
+    page.details.comments.add_button.click()  # a comment is printed too
+    assert page.print_box is None and "Print again" in page.print_area.children[0].value
+
+
+def test_page_after_delete_names_the_deleted_customer(cm: CustomerManager, world: dict[str, Any]) -> None:
+    page = CustomerPage(cm, world["priv"].id)
+    page.buttons["delete"].click()
+    page.form.confirm.yes.click()
+    assert "Petra Privat" in page.header.value and "does not exist" in page.header.value
+    assert page.form is None and not any(shown(b) for b in page.buttons.values())

@@ -19,12 +19,14 @@ from cmkit.ui import (
     CustomerPage,
     LifecycleForm,
 )
+from cmkit.ui.wording import form_message
 
 UI = Path(__file__).resolve().parents[2] / "cmkit" / "ui"
 
 
 def lines(refusals: list[str]) -> str:
-    return "\n".join(refusals)
+    """The refusals as a form shows them: one per line, in the forms' words."""
+    return "\n".join(form_message(r) for r in refusals)
 
 
 def assert_buttons_follow_why_not(page: CustomerPage, cm: CustomerManager) -> None:

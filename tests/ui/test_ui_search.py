@@ -127,3 +127,53 @@ def test_r28_picker_with_deactivated_finds_them(cm: CustomerManager, world: dict
     assert world["carl"].id in set(form.picker.found["id"])
     form.picker.suggestions.value = world["carl"].id
     assert form.action.value == "reactivate" and form.confirm.pending
+
+
+def _offered(form: SearchForm) -> set[str]:
+    return {value for _label, value in form.fields[0].options if value}
+
+
+def test_r28_detail_search_offers_only_the_fields_of_the_chosen_group_and_kind(
+    cm: CustomerManager, world: dict[str, Any]
+) -> None:
+    form = SearchForm(cm)
+    assert {"tier", "seats", "city", "email"} <= _offered(form)  # any group, any kind: every field
+    form.group.value, form.kind.value = "partners", "contact"
+    assert _offered(form) == {"first_name", "last_name"}
+    form.group.value, form.kind.value = "retail", "company"
+    assert _offered(form) == {"name", "city", "street", "phone"}
+    form.fields[0].value, form.values[0].value = "city", "Köln"
+    form.kind.value = "contact"  # a contact of retail has no city: the criterion goes, and the form says so
+    assert form.fields[0].value == "" and form.values[0].value == ""
+    assert "city" in form.status.message and "tier" in _offered(form)
+
+
+def test_r28_detail_search_refused_leaves_no_earlier_results(
+    cm: CustomerManager, world: dict[str, Any]
+) -> None:
+    form = SearchForm(cm)
+    form.group.value, form.kind.value = "retail", "company"
+    form.fields[0].value, form.values[0].value = "city", "Köln"
+    form.detail_button.click()
+    assert list(form.results["name"]) == ["Acme GmbH"] and "Acme GmbH" in form.table.browser_html()
+    form.kind.value = "contact"
+    form.fields[1].value, form.values[1].value = "seats", "many"
+    form.detail_button.click()
+    assert form.status.kind == "error" and "seats" in form.status.message
+    assert form.results.empty and "Acme GmbH" not in form.table.browser_html() and not shown(form.open_result)
+    assert "no search was made" in form.heading.value
+
+
+def test_r28_detail_results_show_the_fields_searched(cm: CustomerManager, world: dict[str, Any]) -> None:
+    form = SearchForm(cm)
+    form.group.value, form.kind.value = "retail", "contact"
+    form.fields[0].value, form.values[0].value = "email", "*@acme.example"
+    form.detail_button.click()
+    assert list(form.results["name"]) == ["Anna Müller"]
+    head = form.table.browser_html().split("</thead>")[0]
+    assert "<th>email</th>" in head and "anna@acme.example" in form.table.browser_html()
+    form.find.text.value = "Müller"
+    form.fields[0].value = ""
+    form.group.value = form.kind.value = ""
+    form.search_button.click()  # a quick search: the customer columns only
+    assert "<th>email</th>" not in form.table.browser_html().split("</thead>")[0]

@@ -191,3 +191,16 @@ def test_close_button_leaves_the_form_without_acting(
     page.close_button.click()
     assert page.form is None and page.action_area.children == ()
     assert snapshot() == before
+
+
+def test_r17_preview_says_in_words_whether_the_target_is_on_the_ticket(
+    cm: CustomerManager, world: dict[str, Any], make_ticket: MakeTicket
+) -> None:
+    anna, bert = world["anna"], world["bert"]
+    make_ticket(bert, anna)  # anna is an additional customer of bert's ticket
+    form = TransferForm(cm, bert.id)
+    form.target.pick(anna.id)
+    assert list(form.table.frame["target_already_on_ticket"]) == [True]  # the frame keeps the data
+    head, body = form.table.browser_html().split("</thead>")
+    assert "target already on the ticket" in head and "target_already_on_ticket" not in head
+    assert "yes: it stays there once" in body and ">True<" not in body
