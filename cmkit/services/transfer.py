@@ -5,13 +5,17 @@ changed ticket (R16). `move_tickets` is the step that merge shares.
 
 from __future__ import annotations
 
+from typing import Any
+
+import pandas as pd
 from sqlalchemy import delete, insert, literal, select, update
 
 from cmkit.db import repo
 from cmkit.db.change import Change
-from cmkit.db.schema import AdditionalCustomer, CustomerRow, ProtocolEntry, TicketRow
+from cmkit.db.schema import AdditionalCustomer, CustomerRow, ProtocolEntry, Queue, TicketRow
 from cmkit.db.uow import UnitOfWork
 from cmkit.domain import rules
+from cmkit.errors import ValidationError
 from cmkit.services import access
 from cmkit.services.context import Context
 from cmkit.services.planning import PlanInfo
@@ -56,31 +60,7 @@ def transfer_tickets(
         src = access.customer(ctx, work, source_id, permission="transfer")
         dst = access.customer(ctx, work, target_id, permission="transfer")
         states = ("open",) if only_open else ("open", "closed")
-        lk = repo.links([src.id])
-        plan = (
-            select(
-                T.id.label("id"),
-                T.number,
-                T.subject,
-                T.state,
-                lk.c.role,
-                literal(src.id).label("source_id"),
-                literal(dst.id).label("target_id"),
-                repo.on_ticket(T.id, dst.id).label("target_already_on_ticket"),
-            )
-            .join(lk, lk.c.ticket_id == T.id)
-            .where(T.state.in_(states))
-            .order_by(T.id)
-        )
-        changes = repo.frame_of(s, plan)
-        changes["target_already_on_ticket"] = changes["target_already_on_ticket"].astype(bool)
-        problems = rules.transfer_problems(
-            src,
-            dst,
-            ctx.group(dst.group),
-            becomes_main=bool((changes["role"] == "main").any()),
-            open_tickets_moved=bool((changes["state"] == "open").any()),
-        )
+        changes, problems = _plan(ctx, work, src, dst, states)
 
         def apply() -> None:
             move_tickets(work, src, dst, states)
@@ -95,6 +75,91 @@ def transfer_tickets(
         return access.finish(changes, problems, dry_run=dry_run, apply=apply, plan=info)
 
     return ctx.write(op)
+
+
+def transfer_tickets_many(
+    ctx: Context,
+    source_ids: Any,
+    target_id: CustomerRef,
+    *,
+    only_open: bool = True,
+    dry_run: bool = False,
+    expect: Outcome | None = None,
+) -> Outcome:
+    """Hand the tickets of several sources (e.g. every contact that blocks its company's deactivation) to
+    one target in one transaction: all of them or nothing (R17 for each source; the target must not be
+    one of them). `changes` has one row per ticket and source (column `source_id`). A dry run is a plan."""
+    ids = access.id_list(source_ids, "source_ids")
+    if not ids:
+        raise ValidationError("source_ids", "name at least one customer whose tickets move")
+
+    def op(work: UnitOfWork) -> Outcome:
+        s = work.session
+        repo.lock_customers(s, ids, shared=False)
+        repo.lock_customers(s, [repo.id_of(target_id)], shared=True)
+        repo.lock_tickets_of(s, ids)
+        sources = [access.customer(ctx, work, i, permission="transfer") for i in ids]
+        dst = access.customer(ctx, work, target_id, permission="transfer")
+        states = ("open",) if only_open else ("open", "closed")
+        frames, problems = [], []
+        for src in sources:
+            changes, found = _plan(ctx, work, src, dst, states)
+            frames.append(changes)
+            problems += [p for p in found if p not in problems]
+        changes = pd.concat(frames, ignore_index=True)
+
+        def apply() -> None:
+            for src in sources:
+                move_tickets(work, src, dst, states)
+
+        info = PlanInfo(
+            work,
+            "transfer_tickets_many",
+            {"source_ids": ids, "target_id": dst.id, "only_open": only_open},
+            expect,
+            {"customer": [*ids, dst.id], "ticket": changes["id"]},
+        )
+        return access.finish(changes, problems, dry_run=dry_run, apply=apply, plan=info)
+
+    return ctx.write(op)
+
+
+def _plan(
+    ctx: Context, work: UnitOfWork, src: Customer, dst: Customer, states: tuple[str, ...]
+) -> tuple[pd.DataFrame, list[str]]:
+    """The tickets of `src` in `states` that would move to `dst` (one row per ticket), and what refuses it."""
+    lk = repo.links([src.id])
+    plan = (
+        select(
+            T.id.label("id"),
+            T.number,
+            T.subject,
+            T.state,
+            Queue.name.label("queue"),
+            lk.c.role,
+            literal(src.id).label("source_id"),
+            literal(dst.id).label("target_id"),
+            repo.on_ticket(T.id, dst.id).label("target_already_on_ticket"),
+        )
+        .join(lk, lk.c.ticket_id == T.id)
+        .join(Queue, Queue.id == T.queue_id)
+        .where(T.state.in_(states))
+        .order_by(T.id)
+    )
+    changes = repo.frame_of(work.session, plan)
+    changes["target_already_on_ticket"] = changes["target_already_on_ticket"].astype(bool)
+    problems = rules.transfer_problems(
+        src,
+        dst,
+        ctx.group(dst.group),
+        becomes_main=bool((changes["role"] == "main").any()),
+        open_tickets_moved=bool((changes["state"] == "open").any()),
+    )
+    as_main = changes[changes["role"] == "main"]
+    problems += rules.transfer_queue_problems(
+        dst, zip(as_main["number"], as_main["queue"], strict=True), ctx.config.queues_for(dst.group)
+    )
+    return changes, problems
 
 
 def move_tickets(

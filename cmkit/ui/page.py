@@ -15,13 +15,16 @@ from cmkit.ui.change_company import ChangeCompanyForm
 from cmkit.ui.common import StatusLine, Table, esc, handles, show, style, tooltip
 from cmkit.ui.details import DetailsTabs
 from cmkit.ui.fields import FieldInputs, fields_view
+from cmkit.ui.history import HistoryPanel
 from cmkit.ui.lifecycle import LifecycleForm
 from cmkit.ui.picker import CustomerPicker
+from cmkit.ui.ticket import TicketPage
 from cmkit.ui.tickets import CreateTicketForm
 from cmkit.ui.transfer import TransferForm
 from cmkit.values import Customer
 
 TICKET_COLUMNS = ["id", "number", "subject", "queue", "state", "role", "created_at"]
+CONTACT_TICKET_COLUMNS = ["id", "number", "subject", "queue", "state", "customer_name", "role", "created_at"]
 #: the actions whose form shows the tickets in their way and offers to transfer them (R18, R23)
 TICKETS_SHOWN_BY_FORM = ("deactivate", "delete")
 
@@ -114,6 +117,18 @@ class CustomerPage(w.VBox):
         )
         self.ticket_state.observe(lambda _c: self._load_tickets(), "value")
         self.tickets = Table(columns=TICKET_COLUMNS, empty="no tickets")
+        self.tickets_title = w.HTML()
+        # a company's page shows its contacts' tickets too, in their own part (as its printout does)
+        self.contact_tickets_title = w.HTML()
+        self.contact_tickets = Table(columns=CONTACT_TICKET_COLUMNS, empty="no tickets of its contacts")
+        self.open_ticket = w.Dropdown(
+            description="Open ticket", options=[], value=None, layout=w.Layout(width="520px")
+        )
+        self.open_ticket.observe(lambda ch: self._show_ticket(ch["new"]), "value")
+        self.ticket_area = w.VBox()
+        self.ticket_page: TicketPage | None = None
+        self.history: HistoryPanel | None = None
+        self.history_area = w.VBox()
 
         self.details: DetailsTabs | None = None
         self.details_area = w.VBox()
@@ -161,12 +176,26 @@ class CustomerPage(w.VBox):
             self.cm, self.customer_id, self.status, on_done=lambda _r: self.refresh()
         )
         self.activities_area.children = [self.activities]
+        self.history = HistoryPanel(self.cm, self.customer_id, self.status)
+        self.history_area.children = [self.history]
+        self.ticket_area.children = []
+        self.ticket_page = None
         self.body.children = [
             _section("Data", self.view_box, self.edit_box),
             self.relation_box,
-            _section("Tickets", self.ticket_state, self.tickets),
+            _section(
+                "Tickets",
+                self.ticket_state,
+                self.tickets_title,
+                self.tickets,
+                self.contact_tickets_title,
+                self.contact_tickets,
+                self.open_ticket,
+                self.ticket_area,
+            ),
             _section("Additional details", self.details_area),
             _section("Activities", self.activities_area),
+            _section("History", self.history_area),
         ]
         self.refresh()
 
@@ -193,6 +222,8 @@ class CustomerPage(w.VBox):
             self.details.refresh()
         if self.activities is not None:
             self.activities.refresh()
+        if self.history is not None:
+            self.history.refresh()
         self._enable_actions(c)
 
     def _gone(self, message: str) -> None:
@@ -261,8 +292,40 @@ class CustomerPage(w.VBox):
 
     @handles
     def _load_tickets(self) -> None:
-        df = self.cm.tickets(self.customer_id, state=self.ticket_state.value)
-        self.tickets.show(df, italic=[False] * len(df))
+        """The customer's tickets; a company's in two parts: its own, and its contacts' (R12: as printed)."""
+        company = self.customer is not None and self.customer.kind == "company"
+        df = self.cm.tickets(self.customer_id, state=self.ticket_state.value, contacts=company)
+        own = df[df["part"] == "own"] if company else df
+        others = df[df["part"] == "contacts"] if company else df.iloc[0:0]
+        self.tickets.show(own, italic=[False] * len(own))
+        self.contact_tickets.show(others, italic=[False] * len(others))
+        self.tickets_title.value = (
+            f"<b>Tickets of the company</b> ({len(own)})" if company else f"<b>Tickets</b> ({len(own)})"
+        )
+        self.contact_tickets_title.value = f"<b>Tickets of its contacts</b> ({len(others)})"
+        show(self.contact_tickets_title, company)
+        show(self.contact_tickets, company)
+        shown = df.drop_duplicates("id")
+        with self.open_ticket.hold_trait_notifications():
+            self.open_ticket.options = [("choose a ticket to open it", None)] + [
+                (f"{n}: {subj} ({st})", int(i))
+                for i, n, subj, st in zip(
+                    shown["id"], shown["number"], shown["subject"], shown["state"], strict=True
+                )
+            ]
+            self.open_ticket.value = None
+        show(self.open_ticket, len(shown) > 0)
+
+    @handles
+    def _show_ticket(self, ticket_id: int | None) -> None:
+        """The ticket page of one of the customer's tickets, below the tickets."""
+        if ticket_id is None:
+            return
+        if self.ticket_page is None:
+            self.ticket_page = TicketPage(self.cm, int(ticket_id), on_customer=self._open_related)
+            self.ticket_area.children = [self.ticket_page]
+        else:
+            self.ticket_page.show_ticket(int(ticket_id))
 
     @handles
     def _open_related(self, customer_id: int | None) -> None:

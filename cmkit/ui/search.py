@@ -11,11 +11,15 @@ import pandas as pd
 
 from cmkit.facade import CustomerManager
 from cmkit.ui.common import StatusLine, Table, customer_label, handles, show, style
+from cmkit.ui.listing import More
 from cmkit.ui.page import CustomerPage
 from cmkit.ui.picker import CustomerPicker, search_by_name
+from cmkit.ui.ticket import TicketPage
+from cmkit.ui.ticket_search import TicketSearchForm, TicketSuggestions, ticket_label
 
 RESULT_COLUMNS = ["id", "name", "kind", "group", "company", "active"]
-TICKET_COLUMNS = ["id", "number", "subject", "queue", "state", "customer_name"]
+TICKET_COLUMNS = ["id", "number", "subject", "queue", "state", "customer"]
+QUICK_LIMIT = 50
 CRITERIA = 3
 DETAIL_LIMIT = 500
 
@@ -29,6 +33,7 @@ class SearchForm(w.VBox):
         self.status = StatusLine()
         self.find = CustomerPicker(cm, "Find", on_pick=self._open, status=self.status)
         self.find.text.placeholder = "type part of a name, an e-mail, a ticket number..."
+        self.ticket_suggestions = TicketSuggestions(cm, self.find.text, self._open_ticket, self.status)
         self.search_button = w.Button(description="Search", icon="search", button_style="primary")
         self.search_button.on_click(self.search)
         self.include_deactivated = w.Checkbox(value=False, description="Include deactivated", indent=False)
@@ -71,7 +76,12 @@ class SearchForm(w.VBox):
                 w.HBox([self.detail_button, self.clear_button]),
             ]
         )
-        self.detail = w.Accordion(children=[detail], titles=("Detail search",), selected_index=None)
+        self.ticket_search = TicketSearchForm(cm, on_open=self._open_ticket)
+        self.detail = w.Accordion(
+            children=[detail, self.ticket_search],
+            titles=("Detail search", "Ticket search"),
+            selected_index=None,
+        )
 
         self.heading = w.HTML()
         self.table = Table(columns=RESULT_COLUMNS, empty="no customer found")
@@ -81,24 +91,36 @@ class SearchForm(w.VBox):
         self.open_result.observe(lambda ch: self._open(ch["new"]), "value")
         self.tickets_heading = w.HTML()
         self.tickets = Table(columns=TICKET_COLUMNS, empty="no ticket found")
+        self.shown = QUICK_LIMIT
+        self.more_customers = More(self._more, label="Show more")
+        self.more_tickets = More(self._more, label="Show more")
+        self.open_ticket = w.Dropdown(
+            description="Open ticket", options=[], value=None, layout=w.Layout(width="520px")
+        )
+        self.open_ticket.observe(lambda ch: self._open_ticket(ch["new"]), "value")
+        self.ticket_page: TicketPage | None = None
         self.page_area = w.VBox()
         self.page: CustomerPage | None = None
         self.results = pd.DataFrame(columns=RESULT_COLUMNS)
         self.ticket_results = pd.DataFrame(columns=TICKET_COLUMNS)
         self.mode = ""
-        for part in (self.open_result, self.tickets_heading, self.tickets):
+        for part in (self.open_result, self.tickets_heading, self.tickets, self.open_ticket):
             show(part, False)
         super().__init__(
             [
                 style(),
                 w.HBox([self.find, self.search_button, self.include_deactivated]),
+                self.ticket_suggestions,
                 self.detail,
                 self.status,
                 self.heading,
                 self.table,
+                self.more_customers,
                 self.open_result,
                 self.tickets_heading,
                 self.tickets,
+                self.more_tickets,
+                self.open_ticket,
                 self.page_area,
             ]
         )
@@ -134,13 +156,31 @@ class SearchForm(w.VBox):
         if not self.text:
             self.status.info("type some text to search for, or use the detail search")
             return
+        if _b is not None or self.mode != "quick":  # a new search starts with the first QUICK_LIMIT
+            self.shown = QUICK_LIMIT
         with self.status.busy(f"searching for {self.text!r}"):
-            found = self.cm.quick_search(self.text)
+            found = self.cm.quick_search(self.text, limit=self.shown + 1)  # one more: is the list cut?
         self.mode = "quick"
-        self._show(found.customers, found.tickets)
-        self.status.ok(
-            f"{len(found.customers)} customer(s) and {len(found.tickets)} ticket(s) found for {self.text!r}"
+        customers, tickets = found.customers.head(self.shown), found.tickets.head(self.shown)
+        self._show(customers, tickets)
+        for more, full, what in (
+            (self.more_customers, found.customers, "customers"),
+            (self.more_tickets, found.tickets, "tickets"),
+        ):
+            more.update(self.shown, None if len(full) > self.shown else len(full), what)
+        cut = (
+            " (lists cut: Show more)"
+            if len(found.customers) > self.shown or len(found.tickets) > self.shown
+            else ""
         )
+        self.status.ok(
+            f"{len(customers)} customer(s) and {len(tickets)} ticket(s) found for {self.text!r}{cut}"
+        )
+
+    @handles
+    def _more(self) -> None:
+        self.shown += QUICK_LIMIT
+        self.search()
 
     @handles
     def detail_search(self, _b: object = None) -> None:
@@ -160,6 +200,7 @@ class SearchForm(w.VBox):
                 df = self.cm.detail_search(**ask, **criteria)
         self.mode = "detail"
         self._show(df, None)
+        self.more_customers.update(len(df), None if len(df) >= DETAIL_LIMIT else len(df), "customers")
         more = f" (the first {DETAIL_LIMIT}; narrow the criteria)" if len(df) >= DETAIL_LIMIT else ""
         deact = int((~df["active"].astype(bool)).sum()) if len(df) else 0
         self.status.ok(
@@ -185,8 +226,16 @@ class SearchForm(w.VBox):
         if tickets is not None:
             self.tickets.show(tickets, italic=[False] * len(tickets))
             self.tickets_heading.value = f"<b>Tickets</b> ({len(tickets)})"
+            with self.open_ticket.hold_trait_notifications():
+                self.open_ticket.options = [("choose a ticket to open it", None)] + [
+                    (ticket_label(r), int(r["id"])) for _, r in tickets.iterrows()
+                ]
+                self.open_ticket.value = None
+        else:
+            self.more_tickets.update(0, 0)
         show(self.tickets, tickets is not None)
         show(self.tickets_heading, tickets is not None)
+        show(self.open_ticket, tickets is not None and len(tickets) > 0)
 
     @handles
     def _clear(self, _b: object = None) -> None:
@@ -196,14 +245,26 @@ class SearchForm(w.VBox):
             f.value, v.value = "", ""
         self.status.clear()
 
-    # -- opening a customer page ----------------------------------------------------------------------------------
+    # -- opening a ticket or a customer page ----------------------------------------------------------------------------------
     @handles
     def _open(self, customer_id: int | None) -> None:
         if customer_id is None:
             return
         if self.page is None:
             self.page = CustomerPage(self.cm, int(customer_id))
-            self.page_area.children = [w.HTML("<hr>"), self.page]
         else:
             self.page.show_customer(int(customer_id))
+        self.page_area.children = [w.HTML("<hr>"), self.page]
         self.status.info(f"customer page of #{int(customer_id)} opened below")
+
+    @handles
+    def _open_ticket(self, ticket_id: int | None) -> None:
+        if ticket_id is None:
+            return
+        if self.ticket_page is None:
+            self.ticket_page = TicketPage(self.cm, int(ticket_id), on_customer=self._open)
+        else:
+            self.ticket_page.show_ticket(int(ticket_id))
+        self.page_area.children = [w.HTML("<hr>"), self.ticket_page]
+        self.page = None
+        self.status.info(f"ticket page of {self.ticket_page.number.value} opened below")
