@@ -3,6 +3,7 @@ company or contacts, tickets, additional details (comments, attachments), activi
 
 from __future__ import annotations
 
+from collections.abc import Callable
 from typing import TypeAlias
 
 import ipywidgets as w
@@ -18,7 +19,6 @@ from cmkit.ui.fields import FieldInputs, fields_view
 from cmkit.ui.history import HistoryPanel
 from cmkit.ui.lifecycle import LifecycleForm
 from cmkit.ui.picker import CustomerPicker
-from cmkit.ui.ticket import TicketPage
 from cmkit.ui.tickets import CreateTicketForm
 from cmkit.ui.transfer import TransferForm
 from cmkit.values import Customer
@@ -43,10 +43,17 @@ class CustomerPage(w.VBox):
     """Everything about one customer, with its context actions; `show_customer(id)` shows another customer.
 
     Without `customer_id` the page starts with a field to find the customer by name (deactivated ones too).
+    `on_ticket(ticket_id)` opens a ticket chosen from its tickets (the search form and the ticket page
+    pass their ticket page's); without it no ticket is offered to open.
     """
 
-    def __init__(self, cm: CustomerManager, customer_id: int | None = None) -> None:
-        self.cm = cm
+    def __init__(
+        self,
+        cm: CustomerManager,
+        customer_id: int | None = None,
+        on_ticket: Callable[[int], None] | None = None,
+    ) -> None:
+        self.cm, self.on_ticket = cm, on_ticket
         self.customer_id = int(customer_id) if customer_id is not None else 0
         self.customer: Customer | None = None
         self.status = StatusLine()
@@ -125,8 +132,6 @@ class CustomerPage(w.VBox):
             description="Open ticket", options=[], value=None, layout=w.Layout(width="520px")
         )
         self.open_ticket.observe(lambda ch: self._show_ticket(ch["new"]), "value")
-        self.ticket_area = w.VBox()
-        self.ticket_page: TicketPage | None = None
         self.history: HistoryPanel | None = None
         self.history_area = w.VBox()
 
@@ -178,8 +183,6 @@ class CustomerPage(w.VBox):
         self.activities_area.children = [self.activities]
         self.history = HistoryPanel(self.cm, self.customer_id, self.status)
         self.history_area.children = [self.history]
-        self.ticket_area.children = []
-        self.ticket_page = None
         self.body.children = [
             _section("Data", self.view_box, self.edit_box),
             self.relation_box,
@@ -191,7 +194,6 @@ class CustomerPage(w.VBox):
                 self.contact_tickets_title,
                 self.contact_tickets,
                 self.open_ticket,
-                self.ticket_area,
             ),
             _section("Additional details", self.details_area),
             _section("Activities", self.activities_area),
@@ -314,18 +316,13 @@ class CustomerPage(w.VBox):
                 )
             ]
             self.open_ticket.value = None
-        show(self.open_ticket, len(shown) > 0)
+        show(self.open_ticket, len(shown) > 0 and self.on_ticket is not None)
 
     @handles
     def _show_ticket(self, ticket_id: int | None) -> None:
-        """The ticket page of one of the customer's tickets, below the tickets."""
-        if ticket_id is None:
-            return
-        if self.ticket_page is None:
-            self.ticket_page = TicketPage(self.cm, int(ticket_id), on_customer=self._open_related)
-            self.ticket_area.children = [self.ticket_page]
-        else:
-            self.ticket_page.show_ticket(int(ticket_id))
+        """Open one of the customer's tickets through `on_ticket` (the ticket page, where the page is used)."""
+        if ticket_id is not None and self.on_ticket is not None:
+            self.on_ticket(int(ticket_id))
 
     @handles
     def _open_related(self, customer_id: int | None) -> None:

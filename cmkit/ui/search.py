@@ -251,7 +251,7 @@ class SearchForm(w.VBox):
         if customer_id is None:
             return
         if self.page is None:
-            self.page = CustomerPage(self.cm, int(customer_id))
+            self.page = CustomerPage(self.cm, int(customer_id), on_ticket=self._open_ticket)
         else:
             self.page.show_customer(int(customer_id))
         self.page_area.children = [w.HTML("<hr>"), self.page]

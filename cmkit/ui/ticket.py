@@ -10,7 +10,6 @@ from __future__ import annotations
 
 import re
 from collections.abc import Callable
-from typing import TYPE_CHECKING
 
 import ipywidgets as w
 import pandas as pd
@@ -19,11 +18,9 @@ from cmkit.errors import CMError, NotFound, ValidationError
 from cmkit.facade import CustomerManager
 from cmkit.ui.common import StatusLine, Table, esc, handles, show, style
 from cmkit.ui.lifecycle import LifecycleForm
+from cmkit.ui.page import CustomerPage
 from cmkit.ui.picker import CustomerPicker
 from cmkit.values import Outcome, Ticket
-
-if TYPE_CHECKING:
-    from cmkit.ui.page import CustomerPage
 
 CUSTOMER_COLUMNS = ["role", "id", "name", "kind", "group", "state"]
 PROTOCOL_COLUMNS = ["at", "user", "action", "role", "old_customer_name", "new_customer_name"]
@@ -342,10 +339,8 @@ class TicketPage(w.VBox):
         if self.on_customer is not None and not edit:
             self.on_customer(cid)
             return
-        from cmkit.ui.page import CustomerPage  # the customer page opens tickets too
-
         if self.customer_page is None:
-            self.customer_page = CustomerPage(self.cm, cid)
+            self.customer_page = CustomerPage(self.cm, cid, on_ticket=self.show_ticket)
             self.customer_area.children = [w.HTML("<hr>"), self.customer_page]
         else:
             self.customer_page.show_customer(cid)
