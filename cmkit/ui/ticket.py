@@ -245,7 +245,8 @@ class TicketPage(w.VBox):
         self.status.ok(message)
 
     def _label(self, customer_id: int) -> str:
-        return self.cm.customer(customer_id).label
+        c = self.cm.customer(customer_id)
+        return f"{c.name} (#{c.id})"
 
     @handles
     def _add(self, _b: object = None) -> None:
