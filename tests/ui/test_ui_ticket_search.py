@@ -11,9 +11,8 @@ from helpers import MakeTicket
 from ui_helpers import shown
 
 from cmkit import CustomerManager
-from cmkit.ui import CustomerPage, SearchForm, TicketPage, TicketSearchForm
+from cmkit.ui import CustomerPage, SearchForm, TicketPage, TicketSearchForm, ticket_search
 from cmkit.ui import search as search_ui
-from cmkit.ui import ticket_search
 from cmkit.ui.listing import cut_note
 
 
