@@ -121,8 +121,12 @@ class TicketPage(w.VBox):
                     self.customer_result,
                     self.lifecycle_area,
                 ),
-                part("Add an additional customer", self.add_picker, self.add_button, self.add_result),
-                part("Change the main customer", self.main_picker, self.main_button, self.main_result),
+                part(
+                    "Add an additional customer", self.add_picker, w.HBox([self.add_button]), self.add_result
+                ),
+                part(
+                    "Change the main customer", self.main_picker, w.HBox([self.main_button]), self.main_result
+                ),
                 part("State", w.HBox([self.close_button, self.reopen_button]), self.state_result),
                 part("Protocol", self.protocol),
             ]

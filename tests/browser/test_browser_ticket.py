@@ -1,0 +1,67 @@
+"""The ticket notebook in JupyterLab, used as an agent would: open a ticket by its number, add an additional
+customer by typing its name, read the protocol entry it wrote. Screenshots in test-artifacts/browser/."""
+
+from __future__ import annotations
+
+from pathlib import Path
+from typing import Any
+
+import pytest
+
+import cmkit
+from cmkit.db.engine import dispose_engines
+
+from .lab_helpers import choose_suggestion, open_and_run_all, shot
+
+pytestmark = pytest.mark.browser
+
+
+@pytest.fixture
+def cm(lab: Any) -> Any:
+    conn = cmkit.connect(lab.db_url)
+    yield conn
+    dispose_engines()
+
+
+def _ticket_and_newcomer(cm: Any) -> tuple[Any, Any]:
+    """An open ticket of an active retail contact, and an active contact of its group with a name no other
+    customer has, not yet on the ticket."""
+    customers = cm.frame("customers")
+    contacts = customers[
+        (customers["kind"] == "contact") & customers["active"] & (customers["group"] == "retail")
+    ]
+    tickets = cm.frame("tickets")
+    t = tickets[(tickets["state"] == "open") & tickets["main_customer_id"].isin(contacts["id"])].iloc[0]
+    on_ticket = set(cm.frame("ticket_customers").query("ticket_id == @t.id")["customer_id"])
+    unique = customers["name"].map(customers["name"].value_counts()) == 1
+    newcomer = contacts[unique.loc[contacts.index] & ~contacts["id"].isin(on_ticket)].iloc[0]
+    return t, newcomer
+
+
+def test_ticket_page_add_customer_and_read_the_protocol(
+    page: Any, lab: Any, cm: Any, artifacts: Path
+) -> None:
+    t, newcomer = _ticket_and_newcomer(cm)
+    form = open_and_run_all(page, lab, "05-ticket.ipynb")
+    shot(page, form, artifacts, "10-ticket-notebook-ready.png")
+    form.get_by_label("Ticket", exact=True).fill(str(t["number"]))
+    form.get_by_role("button", name="Open ticket").click()
+    form.locator(".cmkit-header", has_text=str(t["number"])).wait_for()
+    form.locator("table.dataframe tbody tr", has_text="created").first.wait_for()
+    shot(page, form, artifacts, "11-ticket-page-opened.png")
+    choose_suggestion(form, "Add", str(newcomer["name"]), int(newcomer["id"]))
+    shot(page, form, artifacts, "12-ticket-additional-customer-chosen.png")
+    form.get_by_role("button", name="Add as additional customer").click()
+    result = form.locator(".cmkit-status-ok", has_text="as additional customer")
+    result.first.wait_for()
+    entry = form.locator("table.dataframe tbody tr", has_text="customer added").filter(
+        has_text=str(newcomer["name"])
+    )
+    entry.wait_for()
+    assert "additional" in entry.inner_text()
+    row = form.locator("table.dataframe tbody tr", has=page.locator(f"td:text-is('{newcomer['id']}')"))
+    assert "additional" in row.first.inner_text()  # in the customers table too
+    shot(page, form, artifacts, "13-ticket-customer-added-protocol.png")
+    assert int(newcomer["id"]) in cm.ticket(int(t["id"])).additional_customer_ids
+    p = cm.protocol(int(t["id"]))
+    assert p.iloc[-1]["action"] == "customer_added" and p.iloc[-1]["new_customer_name"] == newcomer["name"]
