@@ -91,7 +91,7 @@ class SearchForm(w.VBox):
         self.open_result.observe(lambda ch: self._open(ch["new"]), "value")
         self.tickets_heading = w.HTML()
         self.tickets = Table(columns=TICKET_COLUMNS, empty="no ticket found")
-        self.shown = QUICK_LIMIT
+        self.shown, self.detail_shown = QUICK_LIMIT, DETAIL_LIMIT
         self.more_customers = More(self._more, label="Show more")
         self.more_tickets = More(self._more, label="Show more")
         self.open_ticket = w.Dropdown(
@@ -179,6 +179,10 @@ class SearchForm(w.VBox):
 
     @handles
     def _more(self) -> None:
+        if self.mode == "detail":
+            self.detail_shown += DETAIL_LIMIT
+            self.detail_search()
+            return
         self.shown += QUICK_LIMIT
         self.search()
 
@@ -186,12 +190,14 @@ class SearchForm(w.VBox):
     def detail_search(self, _b: object = None) -> None:
         """Detail search: group, kind, company, field criteria, the text as part of the name, include deactivated."""
         criteria = self._criteria()
+        if _b is not None or self.mode != "detail":  # a new detail search starts with the first DETAIL_LIMIT
+            self.detail_shown = DETAIL_LIMIT
         ask = {
             "include_deactivated": self.include_deactivated.value,
             "group": self.group.value or None,
             "kind": self.kind.value or None,
             "company": self.company.value,
-            "limit": DETAIL_LIMIT,
+            "limit": self.detail_shown + 1,  # one more: is the list cut?
         }
         with self.status.busy("detail search"):
             if self.text:  # the text: the start of the name's words
@@ -199,9 +205,11 @@ class SearchForm(w.VBox):
             else:
                 df = self.cm.detail_search(**ask, **criteria)
         self.mode = "detail"
+        cut = len(df) > self.detail_shown
+        df = df.head(self.detail_shown)
         self._show(df, None)
-        self.more_customers.update(len(df), None if len(df) >= DETAIL_LIMIT else len(df), "customers")
-        more = f" (the first {DETAIL_LIMIT}; narrow the criteria)" if len(df) >= DETAIL_LIMIT else ""
+        self.more_customers.update(len(df), None if cut else len(df), "customers")
+        more = f" (the first {len(df)}; Show more, or narrow the criteria)" if cut else ""
         deact = int((~df["active"].astype(bool)).sum()) if len(df) else 0
         self.status.ok(
             f"{len(df)} customer(s) found{more}"

@@ -147,3 +147,18 @@ def test_r26_search_box_suggests_tickets_too_each_opening_its_page(
     assert list(form.ticket_suggestions.found["id"]) == [desk["printer"].id]
     form.find.text.value = ""
     assert not shown(form.ticket_suggestions)
+
+
+def test_r28_detail_search_results_are_cut_with_first_n_and_more(
+    cm: CustomerManager, world: dict[str, Any], monkeypatch: pytest.MonkeyPatch
+) -> None:
+    monkeypatch.setattr(search_ui, "DETAIL_LIMIT", 2)
+    form = SearchForm(cm)
+    form.group.value = "retail"
+    form.kind.value = "contact"
+    form.detail_button.click()
+    assert len(form.results) == 2 and shown(form.more_customers)
+    assert "first 2 of more than 2 customers" in form.more_customers.note.value
+    form.more_customers.button.click()
+    assert len(form.results) == 3 and not shown(form.more_customers)  # anna, bert, carl
+    assert form.mode == "detail"
