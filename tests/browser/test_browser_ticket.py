@@ -8,19 +8,9 @@ from typing import Any
 
 import pytest
 
-import cmkit
-from cmkit.db.engine import dispose_engines
-
 from .lab_helpers import choose_suggestion, open_and_run_all, shot
 
 pytestmark = pytest.mark.browser
-
-
-@pytest.fixture
-def cm(lab: Any) -> Any:
-    conn = cmkit.connect(lab.db_url)
-    yield conn
-    dispose_engines()
 
 
 def _ticket_and_newcomer(cm: Any) -> tuple[Any, Any]:
