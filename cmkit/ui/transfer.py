@@ -13,16 +13,9 @@ from cmkit.ui.common import StatusLine, Table, esc, handles, problems_html, show
 from cmkit.ui.picker import CustomerPicker
 from cmkit.values import Outcome
 
-PREVIEW_COLUMNS = [
-    "id",
-    "number",
-    "subject",
-    "queue",
-    "state",
-    "role",
-    "source_id",
-    "target_already_on_ticket",
-]
+PREVIEW_COLUMNS = ["id", "number", "subject", "state", "queue", "role", "target_already_on_ticket"]
+#: with several sources, which of them each ticket comes from
+MANY_COLUMNS = [*PREVIEW_COLUMNS[:-1], "source_id", PREVIEW_COLUMNS[-1]]
 
 
 class TransferForm(w.VBox):
@@ -61,7 +54,9 @@ class TransferForm(w.VBox):
             "(then every ticket must move).</small>"
         )
         self.problems = w.HTML()
-        self.table = Table(columns=PREVIEW_COLUMNS, empty="no ticket would change")
+        self.table = Table(
+            columns=MANY_COLUMNS if len(self.sources) > 1 else PREVIEW_COLUMNS, empty="no ticket would change"
+        )
         self.go = w.Button(
             description="Transfer data and continue",
             icon="exchange",

@@ -53,5 +53,14 @@ def test_ticket_page_add_customer_and_read_the_protocol(
     assert "additional" in row.first.inner_text()  # in the customers table too
     shot(page, form, artifacts, "13-ticket-customer-added-protocol.png")
     assert int(newcomer["id"]) in cm.ticket(int(t["id"])).additional_customer_ids
+    # the same customer again: the refusal (R15) is shown next to the button that met it
+    choose_suggestion(form, "Add", str(newcomer["name"]), int(newcomer["id"]))
+    form.get_by_role("button", name="Add as additional customer").click()
+    refusal = form.locator(".cmkit-status-error", has_text="R15")
+    refusal.first.wait_for()
+    button_box = form.get_by_role("button", name="Add as additional customer").bounding_box()
+    below = refusal.nth(1).bounding_box()  # [0] is the status line at the top, [1] the one at the button
+    assert 0 <= below["y"] - button_box["y"] < 120
+    shot(page, form, artifacts, "14-ticket-refusal-next-to-the-button.png")
     p = cm.protocol(int(t["id"]))
     assert p.iloc[-1]["action"] == "customer_added" and p.iloc[-1]["new_customer_name"] == newcomer["name"]
