@@ -55,6 +55,8 @@ def changes_text(before: Any, after: Any) -> str:
 
 def readable(history: pd.DataFrame) -> pd.DataFrame:
     """`cm.history(...)` as the page shows it: newest first, when / user / action / what / changes."""
+    if history.empty:
+        return pd.DataFrame(columns=["id", *COLUMNS])
     df = history.sort_values("id", ascending=False)
     what = [
         f"{e} #{i}" if pd.notna(i) else str(e) for e, i in zip(df["entity"], df["entity_id"], strict=True)

@@ -10,7 +10,7 @@ from ui_helpers import shown
 
 from cmkit import CustomerManager
 from cmkit.ui import CustomerPage, LifecycleForm
-from cmkit.ui.history import PAGE, changes_text
+from cmkit.ui.history import PAGE, changes_text, readable
 
 
 def test_r29_history_shows_readable_changes_newest_first(cm: CustomerManager, world: dict[str, Any]) -> None:
@@ -90,3 +90,14 @@ def test_r17_transfer_all_blocking_contacts_in_one_step(
     assert form.confirm.pending  # nothing blocks the company now
     form.confirm.yes.click()
     assert not cm.customer(acme.id).active
+
+
+def test_readable_history_of_nothing_is_empty(cm: CustomerManager) -> None:
+    assert list(readable(cm.history(customer_id=999)).columns) == [
+        "id",
+        "when",
+        "user",
+        "action",
+        "what",
+        "changes",
+    ]
