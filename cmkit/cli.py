@@ -99,12 +99,12 @@ def _runbook_apply(args: argparse.Namespace) -> int:
     if code == 0:
         from cmkit.runbooks import record_text
 
-        refused = [
-            line for line in record_text(result.output) if line.startswith("plan ") and ": R34:" in line
-        ]
+        outcomes = [line for line in record_text(result.output) if line.startswith("plan ")]
+        refused = [line for line in outcomes if ": R34:" in line]
         if refused:
             print(
-                "cmkit: a plan was refused (R34); nothing of it was applied; see " + str(result.output),
+                f"cmkit: {len(refused)} of {len(outcomes)} plan(s) refused (R34), each changing nothing; "
+                f"the other {len(outcomes) - len(refused)} applied. Refused:\n  " + "\n  ".join(refused),
                 file=sys.stderr,
             )
             return 1

@@ -23,6 +23,7 @@ from cmkit.services import (
     details,
     dormant,
     duplicates,
+    export,
     importing,
     invariants,
     lifecycle,
@@ -50,6 +51,13 @@ class CustomerManager:
 
     def __repr__(self) -> str:
         return repr(self._ctx)
+
+    def in_run(self, run_id: str | None = None) -> CustomerManager:
+        """This connection, its changes recorded under one run id (a new one when None): the search
+        actions' way to give what one confirmation applied one id for the audit log (R29, R35)."""
+        other = CustomerManager.__new__(CustomerManager)
+        other._ctx = self._ctx.with_run(run_id or revert.new_run_id("action"))
+        return other
 
     # -- the connection --------------------------------------------------------------------------------
     @property
@@ -101,6 +109,10 @@ class CustomerManager:
     def readable_groups(self, permission: str = "read") -> list[str]:
         """The groups on which the acting user holds `permission`."""
         return self._ctx.readable_groups(permission)
+
+    def refused_rows(self, action: str, ids: Iterable[int]) -> pd.DataFrame:
+        """Per row: id, name, kind, group, active and `refused`, the permission a search action lacks there."""
+        return refusals.refused_rows(self._ctx, action, list(ids))
 
     def why_not(self, action: str, customer_id: CustomerRef, *, tickets: bool = True) -> list[str]:
         """The refusals `action` (edit, deactivate, ... see refusals.ACTIONS) would meet now; [] if allowed.
@@ -205,13 +217,11 @@ class CustomerManager:
             self._ctx, source_id, target_id, only_open=only_open, dry_run=dry_run
         )
 
-    def transfer_tickets_many(
+    def transfer_many(
         self, source_ids: Any, target_id: CustomerRef, *, only_open: bool = True, dry_run: bool = False
     ) -> Outcome:
-        """Hand the tickets of several sources to one target in one transaction, all or nothing (R17)."""
-        return transfer.transfer_tickets_many(
-            self._ctx, source_ids, target_id, only_open=only_open, dry_run=dry_run
-        )
+        """Hand the tickets of all these sources to one target, in one transaction, or nothing (R17)."""
+        return transfer.transfer_many(self._ctx, source_ids, target_id, only_open=only_open, dry_run=dry_run)
 
     def deactivate(self, id: CustomerRef, *, dry_run: bool = False) -> Outcome:
         """Deactivate a customer, a company with its contacts (R18, R19)."""
@@ -463,6 +473,10 @@ class CustomerManager:
     def apply(self, plan: Outcome | str | Path, *, dry_run: bool = False) -> Outcome:
         """Apply exactly a dry run's plan (or a plan file), or nothing if a row it read changed (R34)."""
         return plans.apply(self._ctx, plan, dry_run=dry_run)
+
+    def export(self, df: pd.DataFrame, path: str | Path) -> Path:
+        """Write a table to .csv or .xlsx, formula-like text (= + - @ tab CR) written as text."""
+        return export.export(df, path)
 
     def revert(
         self,

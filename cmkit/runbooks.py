@@ -21,7 +21,6 @@ import json
 import math
 import os
 import re
-import secrets
 from collections.abc import Iterable, Iterator, Mapping
 from contextlib import contextmanager
 from dataclasses import dataclass
@@ -31,6 +30,7 @@ from typing import TYPE_CHECKING, Any, Protocol
 import pandas as pd
 
 from cmkit.errors import CMError, ValidationError
+from cmkit.services import revert
 from cmkit.values import ClusterMerges, Outcome
 
 if TYPE_CHECKING:
@@ -199,8 +199,7 @@ def parse_value(text: str, name: str = "value") -> Any:
 
 def new_run_id(name: str, now: dt.datetime | None = None) -> str:
     """A timestamped, unique run id, e.g. 20260301T101500Z-merge-duplicates-3f9a1c."""
-    now = now or dt.datetime.now(dt.UTC)
-    return f"{now:%Y%m%dT%H%M%SZ}-{name}-{secrets.token_hex(3)}"
+    return revert.new_run_id(name, now)
 
 
 @contextmanager

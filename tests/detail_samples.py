@@ -44,20 +44,8 @@ def jpeg_bytes() -> bytes:
     )
 
 
-def pdf_bytes(*lines: str) -> bytes:
-    """A one-page PDF 1.4 with `lines` of Helvetica text and a correct cross-reference table."""
-    text = "".join(
-        f"BT /F1 12 Tf 72 {720 - 16 * i} Td ({line.replace(chr(92), '').replace('(', '').replace(')', '')}) Tj ET\n"
-        for i, line in enumerate(lines)
-    ).encode("latin-1")
-    objects = [
-        b"<< /Type /Catalog /Pages 2 0 R >>",
-        b"<< /Type /Pages /Kids [3 0 R] /Count 1 >>",
-        b"<< /Type /Page /Parent 2 0 R /MediaBox [0 0 612 792] /Contents 4 0 R "
-        b"/Resources << /Font << /F1 5 0 R >> >> >>",
-        b"<< /Length " + str(len(text)).encode() + b" >>\nstream\n" + text + b"endstream",
-        b"<< /Type /Font /Subtype /Type1 /BaseFont /Helvetica /Encoding /WinAnsiEncoding >>",
-    ]
+def pdf_of(objects: list[bytes]) -> bytes:
+    """A PDF 1.4 of `objects` (object 1 is the catalog) with a correct cross-reference table."""
     out = bytearray(b"%PDF-1.4\n%\xe2\xe3\xcf\xd3\n")
     offsets = []
     for number, body in enumerate(objects, start=1):
@@ -68,6 +56,26 @@ def pdf_bytes(*lines: str) -> bytes:
     out += b"".join(f"{o:010d} 00000 n \n".encode() for o in offsets)
     out += f"trailer\n<< /Size {len(objects) + 1} /Root 1 0 R >>\nstartxref\n{xref}\n%%EOF\n".encode()
     return bytes(out)
+
+
+def stream(data: bytes, *, deflated: bool = False) -> bytes:
+    """A PDF stream object's body holding `data` (already deflated when `deflated`)."""
+    filters = b" /Filter /FlateDecode" if deflated else b""
+    return b"<< /Length " + str(len(data)).encode() + filters + b" >>\nstream\n" + data + b"\nendstream"
+
+
+FONT = b"<< /Type /Font /Subtype /Type1 /BaseFont /Helvetica /Encoding /WinAnsiEncoding >>"
+PAGE = b"<< /Type /Page /Parent 2 0 R /MediaBox [0 0 612 792] /Contents 4 0 R /Resources << /Font << /F1 5 0 R >> >> >>"
+
+
+def pdf_bytes(*lines: str) -> bytes:
+    """A one-page PDF 1.4 with `lines` of Helvetica text."""
+    text = "".join(
+        f"BT /F1 12 Tf 72 {720 - 16 * i} Td ({line.replace(chr(92), '').replace('(', '').replace(')', '')}) Tj ET\n"
+        for i, line in enumerate(lines)
+    ).encode("latin-1")
+    pages = b"<< /Type /Pages /Kids [3 0 R] /Count 1 >>"
+    return pdf_of([b"<< /Type /Catalog /Pages 2 0 R >>", pages, PAGE, stream(text), FONT])
 
 
 def docx_bytes(*paragraphs: str) -> bytes:

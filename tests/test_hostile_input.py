@@ -536,7 +536,12 @@ def test_r12_customer_page_shows_markup_as_text(
 def test_widget_tables_and_outcomes_show_markup_as_text(
     cm: CustomerManager, hostile_customer: cmkit.Customer
 ) -> None:
-    from cmkit.ui import table_html
+    from cmkit.ui import Table
+
+    def table_html(df: pd.DataFrame) -> str:
+        table = Table(cm=cm)
+        table.show(df)
+        return table.browser_html()
 
     frames = {
         "customers": cm.frame("customers"),
@@ -559,8 +564,12 @@ def html_of(widget: Any) -> Iterable[tuple[str, str]]:
     """Every HTML string a widget tree shows: (widget class, html)."""
     import ipywidgets as w
 
+    from cmkit.ui import Table
+
     if isinstance(widget, w.HTML | w.HTMLMath):
         yield type(widget).__name__, widget.value
+    if isinstance(widget, Table):
+        yield "Table", widget.browser_html()
     for child in getattr(widget, "children", ()):
         yield from html_of(child)
 

@@ -422,13 +422,13 @@ def test_r17_many_sources_move_to_one_target_in_one_step(
     anna, bert, carl, acme = world["anna"], world["bert"], world["carl"], world["acme"]
     ta, tb, both = make_ticket(anna), make_ticket(bert), make_ticket(anna, bert)
     closed = make_ticket(bert, closed=True)
-    plan = cm.transfer_tickets_many([anna.id, bert.id], carl.id, dry_run=True)
+    plan = cm.transfer_many([anna.id, bert.id], carl.id, dry_run=True)
     assert plan.problems == [] and not plan.applied
     assert sorted(zip(plan.changes["id"], plan.changes["source_id"], strict=True)) == sorted(
         [(ta.id, anna.id), (both.id, anna.id), (tb.id, bert.id), (both.id, bert.id)]
     )
     assert customers_of(cm, ta) == (anna.id, ())  # a dry run changes nothing
-    out = cm.transfer_tickets_many([anna.id, bert.id], carl.id)
+    out = cm.transfer_many([anna.id, bert.id], carl.id)
     assert out.applied
     assert [customers_of(cm, t) for t in (ta, tb, both)] == [(carl.id, ())] * 3
     assert customers_of(cm, closed) == (bert.id, ())
@@ -441,11 +441,48 @@ def test_r17_many_sources_all_or_nothing(
 ) -> None:
     anna, bert, pete = world["anna"], world["bert"], world["pete"]
     make_ticket(anna), make_ticket(bert)
-    err = refused(PreconditionFailed, cm.transfer_tickets_many, [anna.id, bert.id], bert.id)
+    err = refused(PreconditionFailed, cm.transfer_many, [anna.id, bert.id], bert.id)
     assert "R17: the target must not be the source" in str(err)
     desk = make_ticket(pete)
-    err = refused(PreconditionFailed, cm.transfer_tickets_many, [anna.id, pete.id], bert.id)
+    err = refused(PreconditionFailed, cm.transfer_many, [anna.id, pete.id], bert.id)
     assert desk.number in str(err)  # pete's partnerdesk ticket cannot go to a retail contact
-    plan = cm.transfer_tickets_many([anna.id, bert.id], world["carl"].id, dry_run=True)
+    plan = cm.transfer_many([anna.id, bert.id], world["carl"].id, dry_run=True)
     assert plan.problems == [] and cm.apply(plan).applied  # the dry run is a plan (R34)
     assert cm.tickets(anna.id).empty and cm.tickets(bert.id).empty
+
+
+def test_r17_transfer_many_hands_every_source_to_one_target_as_one_plan(
+    cm: CustomerManager, world, make_ticket: MakeTicket
+) -> None:
+    anna, bert, carl = world["anna"], world["bert"], world["carl"]
+    t1, t2, t3 = make_ticket(anna), make_ticket(bert, anna), make_ticket(bert, closed=True)
+    plan = cm.transfer_many([anna.id, bert.id], carl.id, dry_run=True)
+    assert plan.allowed and plan.operation == "transfer_many"
+    assert sorted(zip(plan.changes["id"], plan.changes["source_id"], strict=True)) == [
+        (t1.id, anna.id),
+        (t2.id, anna.id),
+        (t2.id, bert.id),
+    ]
+    run = cm.in_run()
+    assert run.apply(plan).applied
+    assert customers_of(cm, t1) == (carl.id, ()) and customers_of(cm, t2) == (carl.id, ())
+    assert customers_of(cm, t3) == (bert.id, ())  # closed: only_open
+    log = cm.history()
+    assert set(log.loc[log["action"].isin(["transfer_out", "transfer_in"]), "run_id"]) == {run.run_id}
+
+
+def test_r17_transfer_many_refuses_all_when_the_target_is_one_of_the_sources(
+    cm: CustomerManager, world, make_ticket: MakeTicket, snapshot: Snapshot
+) -> None:
+    anna, bert = world["anna"], world["bert"]
+    t = make_ticket(anna)
+    before = snapshot()
+    plan = cm.transfer_many([anna.id, bert.id], bert.id, dry_run=True)
+    assert [p for p in plan.problems if f"(#{bert.id})" in p][0].startswith("R17: the target must not be")
+    try:
+        cm.transfer_many([anna.id, bert.id], bert.id)
+    except PreconditionFailed as error:
+        assert error.problems == plan.problems
+    else:
+        raise AssertionError("refused")
+    assert snapshot() == before and customers_of(cm, t) == (anna.id, ())

@@ -331,6 +331,36 @@ def test_r32_a_login_reaching_only_private_reads_no_other_rows(
 
 
 @pg_only
+def test_r32_search_through_a_login_finds_only_what_it_may_read(
+    cm: CustomerManager, world: dict[str, Any], login: Callable[..., tuple[str, str]]
+) -> None:
+    """Search runs on the owner's index function (LIKE under row-level security could not use the
+    indexes): a login still finds exactly the rows of its groups, and the function itself tells it no
+    more than that."""
+    data = cm.config.to_dict()
+    data["roles"]["private_reader"] = {"read": ["private"]}
+    cmkit.init(str(cm.engine.url.render_as_string(hide_password=False)), data)
+    twin = cm.create_contact("retail", company=world["acme"].id, first_name="Petra", last_name="Privat")
+    own = cm.create_ticket(world["priv"].id, "helpdesk", "Rechnung Privat")
+    other = cm.create_ticket(twin.id, "helpdesk", "Rechnung Privat")
+    _name, url = login("private_reader")
+    reader = cmkit.connect(url)
+    assert set(cm.autocomplete("priv")["id"]) >= {world["priv"].id, twin.id}
+    assert list(reader.autocomplete("priv")["id"]) == [world["priv"].id]
+    found = reader.quick_search("privat")
+    assert list(found.customers["id"]) == [world["priv"].id]
+    assert list(found.tickets["id"]) == [own.id] and other.id in set(cm.quick_search("privat").tickets["id"])
+    assert list(reader.ticket_search(subject="rechnung")["id"]) == [own.id]
+    assert list(reader.quick_search(own.number).tickets["id"]) == [own.id]
+    assert reader.quick_search(other.number).tickets.empty
+    with engine_for(url).connect() as conn:
+        ids = conn.execute(
+            sa.text("SELECT cmkit_matching('customers', false, ARRAY['%'], ARRAY[1])")
+        ).scalars()
+        assert set(ids) == {world["priv"].id}
+
+
+@pg_only
 def test_r32_cmkit_works_through_a_login_within_its_permissions(
     cm: CustomerManager, world: dict[str, Any], login: Callable[..., tuple[str, str]]
 ) -> None:

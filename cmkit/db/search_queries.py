@@ -68,6 +68,8 @@ class Stmt:
     """One statement under construction, with its bound parameters in the driver's style."""
 
     pg: bool
+    #: PostgreSQL, as a login under row-level security: LIKE must go through cmkit_matching (see _pg_matching)
+    rls: bool = False
     params: dict[str, Any] = field(default_factory=dict)
 
     def p(self, value: Any) -> str:
@@ -204,6 +206,32 @@ PG_KEY = "(' ' || {t}.search_key || ' ')"
 PG_NAME_KEY = f"(' ' || split_part({{t}}.search_key, '{PART_SEP}', 1) || ' ')"
 
 
+def _pg_matching(
+    stmt: Stmt,
+    table: str,
+    alias: str,
+    terms: Terms,
+    prefix: bool | Sequence[bool],
+    *,
+    names_only: bool = False,
+) -> str:
+    """PostgreSQL: `alias`.id is among the rows of `table` whose key matches `terms` (the patterns of
+    `_like`), found by the owner's function cmkit_matching on the trigram index. Under a login's row-level
+    security a LIKE of the query itself may not use the index (it is not leakproof); the function returns
+    only ids of rows the login may read."""
+    flags = [prefix] * len(terms) if isinstance(prefix, bool) else list(prefix)
+    patterns: list[str] = []
+    ends: list[int] = []
+    for alts, pre in zip(terms, flags, strict=True):
+        patterns += ["% " + a + ("%" if pre else " %") for a in alts]
+        ends.append(len(patterns))
+    names = "true" if names_only else "false"
+    return (
+        f"{alias}.id IN (SELECT cmkit_matching('{table}', {names}, "
+        f"CAST({stmt.p(patterns)} AS text[]), CAST({stmt.p(ends)} AS integer[])))"
+    )
+
+
 def _customer_match(
     stmt: Stmt, terms: Terms, prefix: bool | Sequence[bool], names_only: bool, budget: int | None = None
 ) -> tuple[str, str, str]:
@@ -212,7 +240,9 @@ def _customer_match(
         expr = (PG_NAME_KEY if names_only else PG_KEY).format(t="c")
         return (
             pg_source(stmt, "customers", "c", budget),
-            _like(stmt, expr, terms, prefix),
+            _like(stmt, expr, terms, prefix)
+            if budget is not None or not stmt.rls
+            else _pg_matching(stmt, "customers", "c", terms, prefix, names_only=names_only),
             pg_order("c", budget),
         )
     if names_only:
@@ -247,10 +277,11 @@ def customers_query(
     with_data: bool = False,
     company_ids: Sequence[int] | None = None,
     budget: int | None = None,
+    rls: bool = False,
 ) -> tuple[str, dict[str, Any]]:
     """Customers matching `terms`, in index order (CustomerHit rows, `data` only if asked);
     `budget`: see fts_source."""
-    stmt = Stmt(pg)
+    stmt = Stmt(pg, rls)
     frm, cond, order = _customer_match(stmt, terms, prefix, names_only, budget)
     where = [cond, stmt.among("c.group_id", group_ids)]
     _customer_filters(stmt, where, active_only, kind, company_ids)
@@ -304,13 +335,18 @@ def tickets_by_subject(
     limit: int | None = None,
     prefix: bool = True,
     budget: int | None = None,
+    rls: bool = False,
 ) -> tuple[str, dict[str, Any]]:
     """Tickets whose subject matches every term (word prefixes, or whole words), newest first (TicketHit
     rows); `budget`: see fts_source."""
-    stmt = Stmt(pg)
+    stmt = Stmt(pg, rls)
     if pg:
         frm, order = pg_source(stmt, "tickets", "t", budget, desc=True), pg_order("t", budget) + " DESC"
-        where = [_like(stmt, PG_KEY.format(t="t"), terms, prefix)]
+        where = [
+            _like(stmt, PG_KEY.format(t="t"), terms, prefix)
+            if budget is not None or not stmt.rls
+            else _pg_matching(stmt, "tickets", "t", terms, prefix)
+        ]
     else:
         source, cond, order = fts_source(
             stmt, "ticket_fts", "t.search_key", terms, prefix, _longest(TICKET_PREFIXES), budget, desc=True
@@ -340,8 +376,8 @@ def tickets_by_number(
     stmt = Stmt(pg)
     ors = []
     for pre in prefixes:
-        if pg:
-            ors.append(f"t.number LIKE {stmt.p(pre + '%')}")
+        if pg:  # the text_pattern_ops index's own operators, leakproof: usable under row-level security
+            ors.append(f"(t.number ~>=~ {stmt.p(pre)} AND t.number ~<~ {stmt.p(pre + chr(0x7F))})")
         else:
             ors.append(f"(t.number >= {stmt.p(pre)} AND t.number < {stmt.p(pre + chr(0x7F))})")
     where = ["(" + " OR ".join(ors) + ")"]
@@ -368,6 +404,7 @@ def tickets_by_customer(
     subject_terms: Terms | None = None,
     max_customers: int | None = None,
     budget: int | None = None,
+    rls: bool = False,
 ) -> tuple[str, dict[str, Any]]:
     """Tickets on which a customer whose name matches `terms` is main or additional customer, whatever
     that customer's state (R20: closed tickets of deactivated customers are found by their name), and
@@ -375,7 +412,7 @@ def tickets_by_customer(
     customer must be in `group_ids`. A ticket may come twice (two matching customers); the caller
     keeps the first. With `max_customers`, only the tickets of the first that many matching customers
     (in index order) are looked at: a common name must not make a quick search read every ticket."""
-    stmt = Stmt(pg)
+    stmt = Stmt(pg, rls)
     parts = []
     for link in ("main", "additional"):
         frm, cond, order = _customer_match(stmt, terms, True, names_only=True, budget=budget)

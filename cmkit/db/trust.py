@@ -39,6 +39,7 @@ FUNCTIONS = (
     "cmkit_scrub_audit(bigint[], jsonb[], jsonb[])",
     "cmkit_rename_in_protocol(integer[], text[])",
     "cmkit_audit_head()",
+    "cmkit_matching(text, boolean, text[], integer[])",
 )
 
 

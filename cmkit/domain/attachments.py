@@ -9,15 +9,18 @@ from __future__ import annotations
 
 import hashlib
 import io
+import re
 import unicodedata
 import zipfile
-from collections.abc import Callable, Mapping
+from collections.abc import Mapping
 from dataclasses import dataclass
 from typing import Any
 
 import filetype
 
+from cmkit.domain.archives import archive_problem
 from cmkit.domain.config import AttachmentPolicy
+from cmkit.domain.extraction import read_file
 from cmkit.domain.fields import _CONTROL, lone_surrogate
 from cmkit.errors import ValidationError
 
@@ -41,6 +44,16 @@ TEXT_ALLOWED_CONTROL = set("\t\n\r\f")
 #: (a CSV line starting with "BM" looks like a bitmap to a signature check) do not count: binary formats
 #: do not decode as text anyway.
 TEXT_ENCODED_FORMATS = {"pdf", "ps", "rtf"}
+#: text a browser sniffs as HTML: a tag at the start (the WHATWG sniffing rules) or a page's tags in the
+#: first kilobyte (as older browsers looked)
+HTML_START = re.compile(
+    r"[\t\n\f\r ]*(<!doctype html|<!--|<\?xml|"
+    r"<(html|head|script|iframe|h1|div|font|table|a|style|title|b|body|br|p|svg|object|embed)[\t\n\f\r />])",
+    re.I,
+)
+HTML_INSIDE = re.compile(
+    r"<(!doctype html|html|head|body|script|iframe|svg|object|embed|meta)[\t\n\f\r />]", re.I
+)
 
 
 class AttachmentRefused(ValidationError):
@@ -182,9 +195,16 @@ def judge(name: str, data: bytes, policy: AttachmentPolicy) -> tuple[CheckedFile
         return None, f"R9: {name!r} is empty; attach the file with its content"
     found = detect(data)
     if claimed in TEXT_TYPES:
-        if (found is not None and found[0] in TEXT_ENCODED_FORMATS) or decode_text(data) is None:
+        text = decode_text(data)
+        if (found is not None and found[0] in TEXT_ENCODED_FORMATS) or text is None:
             what = f"{found[0]} content" if found else "binary content that does not read as text"
             return None, f"R9: {name!r} is named as {claimed} but holds {what}; attach a real {claimed} file"
+        markup = HTML_START.match(text) or HTML_INSIDE.search(text[:1024])
+        if markup:
+            return None, (
+                f"R9: {name!r} is named as {claimed} but holds a web page or markup ({markup.group().strip()!r}), "
+                "which a browser would run; attach it as PDF or as plain text"
+            )
         return CheckedFile(name, claimed, TEXT_TYPES[claimed], data), None
     if filetype.get_type(ext=claimed) is None:
         return None, (
@@ -194,6 +214,10 @@ def judge(name: str, data: bytes, policy: AttachmentPolicy) -> tuple[CheckedFile
     if found is None or found[0] != claimed:
         what = f"{found[0]} content" if found else "content that is not a known file format"
         return None, f"R9: {name!r} is named as {claimed} but holds {what}; attach a real {claimed} file"
+    if claimed in OFFICE_ENTRIES:
+        problem = archive_problem(data, claimed)
+        if problem:
+            return None, f"R9: {name!r} {problem}; save it again from its program, or attach it as PDF"
     return CheckedFile(name, claimed, found[1], data), None
 
 
@@ -218,49 +242,39 @@ def check_files(files: Any, policy: AttachmentPolicy) -> list[CheckedFile]:
     return checked
 
 
-# -- text for content search ----------------------------------------------------------------------------
-def _pdf_text(data: bytes) -> str:
-    from pypdf import PdfReader
-
-    return "\n".join(page.extract_text() or "" for page in PdfReader(io.BytesIO(data)).pages)
+# -- structure and text for content search --------------------------------------------------------------
+#: types whose structure and text a limited child process reads (cmkit.domain.extraction)
+READ_IN_CHILD = {"pdf", "docx", "xlsx"}
 
 
-def _docx_text(data: bytes) -> str:
-    import docx
+@dataclass(frozen=True)
+class FileText:
+    """A file's text for content search, folded and at most TEXT_MAX characters (None: none was read),
+    and a note saying why there is none or why it was cut ('' when complete)."""
 
-    document = docx.Document(io.BytesIO(data))
-    parts = [p.text for p in document.paragraphs]
-    parts += [cell.text for table in document.tables for row in table.rows for cell in row.cells]
-    return "\n".join(parts)
-
-
-def _xlsx_text(data: bytes) -> str:
-    import openpyxl
-
-    book = openpyxl.load_workbook(io.BytesIO(data), read_only=True, data_only=True)
-    try:
-        return "\n".join(
-            " ".join(str(v) for v in row if v is not None)
-            for sheet in book.worksheets
-            for row in sheet.iter_rows(values_only=True)
-        )
-    finally:
-        book.close()
+    text: str | None
+    note: str = ""
 
 
-EXTRACTORS: dict[str, Callable[[bytes], str]] = {"pdf": _pdf_text, "docx": _docx_text, "xlsx": _xlsx_text}
-
-
-def extract_text(f: CheckedFile) -> str | None:
-    """The file's text, folded for search (txt, csv and other text, pdf, docx, xlsx); None for other types
-    and for files whose text cannot be read (a damaged PDF is still stored, just not searchable)."""
-    if f.type in TEXT_TYPES:
-        text = decode_text(f.data)
-    elif f.type in EXTRACTORS:
-        try:
-            text = EXTRACTORS[f.type](f.data)
-        except Exception:  # a file that passed the signature check but does not parse
-            return None
-    else:
-        return None
-    return fold(text)[:TEXT_MAX] if text is not None else None
+def read_texts(files: list[CheckedFile], *, searchable: bool) -> list[FileText]:
+    """The text of each file (txt, csv and other text, pdf, docx, xlsx; None for pictures or when
+    `searchable` is off). A PDF must parse, also when its text is not wanted: AttachmentRefused names every
+    file that does not, or whose reading could not even check it within the limits. A file that parses
+    but whose text cannot be read within the limits is stored without text; its note says so."""
+    out: list[FileText] = []
+    problems: list[str] = []
+    for f in files:
+        if f.type in TEXT_TYPES:
+            text = decode_text(f.data) if searchable else None
+            out.append(FileText(None if text is None else fold(text)[:TEXT_MAX]))
+        elif f.type == "pdf" or (searchable and f.type in READ_IN_CHILD):
+            reading = read_file(f.type, f.data)
+            if reading.problem:
+                problems.append(f"R9: {f.name!r} {reading.problem}; attach a real {f.type} file")
+            wanted = searchable and reading.text is not None
+            out.append(FileText(fold(str(reading.text))[:TEXT_MAX] if wanted else None, reading.note))
+        else:
+            out.append(FileText(None))
+    if problems:
+        raise AttachmentRefused(problems)
+    return out

@@ -7,6 +7,7 @@ call each other by import. `read` and `write` run a function in one transaction 
 
 from __future__ import annotations
 
+import copy
 import os
 from collections.abc import Callable, Mapping
 from types import MappingProxyType
@@ -178,6 +179,12 @@ class Context:
 
     def readable_group_ids(self, permission: str = "read") -> list[int]:
         return [self._group_ids[g] for g in self.readable_groups(permission)]
+
+    def with_run(self, run_id: str) -> Context:
+        """This context (same user, login, configuration), its changes recorded under `run_id`."""
+        other = copy.copy(self)
+        other.run_id = run_id
+        return other
 
     # -- units of work -------------------------------------------------------------------------------------
     def _run(

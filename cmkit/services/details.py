@@ -25,8 +25,8 @@ from cmkit.domain.attachments import (
     canonical_type,
     check_files,
     clean_text,
-    extract_text,
     fold,
+    read_texts,
 )
 from cmkit.errors import NotFound, PreconditionFailed, ValidationError
 from cmkit.services import access
@@ -99,6 +99,8 @@ def tidy(df: pd.DataFrame) -> pd.DataFrame:
     """Times as UTC on both databases, `pending` as bool."""
     df["created_at"] = pd.to_datetime(df["created_at"], utc=True)
     df["pending"] = df["pending"].astype(bool)
+    if "searchable" in df:
+        df["searchable"] = df["searchable"].astype(bool)
     return df
 
 
@@ -128,6 +130,7 @@ def attachment_select() -> Any:
         At.sha256,
         At.deleted_at.is_not(None).label("pending"),
         At.deleted_by,
+        At.content_text.is_not(None).label("searchable"),
     ).order_by(At.created_at, At.id)
 
 
@@ -243,13 +246,16 @@ def add_attachments(
 
     Needs attachments_write (R8). Each file's type, judged by its name and its content, must be allowed
     and its size within the maximum; one refused file refuses the whole upload (AttachmentRefused, a
-    ValidationError listing every refused file) and nothing is stored.
+    ValidationError listing every refused file) and nothing is stored. The structure is checked too (a
+    PDF must parse; an office file must be one, with no programs inside and no archive bomb), and text
+    for content search is read in a child process with limits (cmkit.domain.extraction): a file whose
+    text cannot be read within them is stored without it, `searchable` false in `attachments()`.
     """
     ctx.read(lambda w: access.customer(ctx, w, customer_id, permission="attachments_write"))
     desc = clean_text(description, "description", DESCRIPTION_MAX, required=False)
     policy = ctx.config.attachments
     checked = check_files(files, policy)
-    texts = [extract_text(f) if policy.searchable else None for f in checked]
+    texts = read_texts(checked, searchable=policy.searchable)
 
     def op(work: UnitOfWork) -> list[int]:
         c = access.customer(ctx, work, customer_id, permission="attachments_write")
@@ -259,25 +265,24 @@ def add_attachments(
             work.session.execute(
                 insert(At).returning(At.id, sort_by_parameter_order=True),
                 [
-                    _attachment_values(work, c.id, f, desc, text)
+                    _attachment_values(work, c.id, f, desc, text.text)
                     for f, text in zip(checked, texts, strict=True)
                 ],
             )
             .scalars()
             .all()
         )
-        for new_id, f in zip(ids, checked, strict=True):
-            work.audit(
-                "add_attachment",
-                "attachment",
-                new_id,
-                c.id,
-                None,
-                {"name": f.name, "type": f.type, "size": f.size, "sha256": f.sha256, "description": desc},
-            )
+        for new_id, f, text in zip(ids, checked, texts, strict=True):
+            after = {"name": f.name, "type": f.type, "size": f.size, "sha256": f.sha256, "description": desc}
+            work.audit("add_attachment", "attachment", new_id, c.id, None, after | _text_note(text.note))
         return [int(i) for i in ids]
 
     return ctx.write(op)
+
+
+def _text_note(note: str) -> dict[str, str]:
+    """The audit entry says when a file's text was not read or was cut (R9)."""
+    return {"text": note} if note else {}
 
 
 def _attachment_values(

@@ -16,6 +16,7 @@ from cmkit.db.schema import CustomerRow
 from cmkit.db.uow import UnitOfWork
 from cmkit.domain.config import GroupDef
 from cmkit.domain.fields import display_name, validate_value
+from cmkit.domain.formulas import formula_problem, leading_control
 from cmkit.domain.keys import key_for
 from cmkit.errors import ValidationError
 from cmkit.services import access, planning
@@ -25,6 +26,7 @@ from cmkit.values import Outcome
 
 C = CustomerRow
 SPECIAL = ("kind", "company")
+TEXTUAL = ("text", "email", "phone")  # fields stored as text: where a formula could hide (domain.formulas)
 PLAN_COLUMNS = ["row", "kind", "name", "company_id", "company_name", "change", "note", "problems"]
 
 
@@ -118,9 +120,12 @@ def import_customers(
     Columns: the group's field names; optional `kind` (company or contact, default contact); for
     contacts of a two-level group `company`: an existing company's id or exact name, or the name of a
     company created by this import. Every problem is reported with its row (as a spreadsheet numbers
-    it: the first data row is row 2) and field; an import with problems stores nothing. `note` flags
-    e-mail addresses seen twice or known already. Needs write on the group. A dry run is a plan (R34)
-    that keeps the table as read; `expect`: store exactly that plan, or nothing if it no longer holds.
+    it: the first data row is row 2) and field; an import with problems stores nothing. A text cell that
+    a spreadsheet would run as a formula (= + - @ first, also after a tab or line break) is such a
+    problem; signed numbers and phone numbers are not (cmkit.domain.formulas). `note` flags e-mail
+    addresses seen twice or known already, and leading tabs or line breaks removed. Needs write on the
+    group. A dry run is a plan (R34) that keeps the table as read; `expect`: store exactly that plan, or
+    nothing if it no longer holds.
     """
     gdef = ctx.group(group)
     ctx.require("write", group)
@@ -176,6 +181,8 @@ def _check_rows(
             kind = "contact"
         defs = gdef.fields_for(kind)
         data: dict[str, Any] = {}
+        flags: list[str] = []
+        formulas: set[str] = set()  # fields refused as formulas, not also "required"
         for name, value in raw.items():
             if name in SPECIAL or value is None or name not in fields:
                 continue
@@ -184,10 +191,18 @@ def _check_rows(
                     f"row {r}, {name}: not a field of a {kind} in group {gdef.name!r}; leave it empty"
                 )
                 continue
+            if isinstance(value, str) and defs[name].type in TEXTUAL:
+                formula = formula_problem(value)
+                if formula:
+                    mine.append(f"row {r}, {name}: {formula}")
+                    formulas.add(name)
+                    continue
+                if leading_control(value):
+                    flags.append(f"{name}: the leading {leading_control(value)[2:]} was removed")
             try:
                 clean = validate_value(
                     defs[name],
-                    _as_text(value) if defs[name].type in ("text", "email", "phone") else value,
+                    _as_text(value) if defs[name].type in TEXTUAL else value,
                 )
             except ValidationError as exc:
                 mine.append(f"row {r}, {exc}")
@@ -197,7 +212,7 @@ def _check_rows(
         mine += [
             f"row {r}, {fd.name}: is required; give it a value"
             for fd in defs.values()
-            if fd.required and data.get(fd.name) is None
+            if fd.required and data.get(fd.name) is None and fd.name not in formulas
         ]
         name = display_name(kind, data)
         company_id, company_name = None, None
@@ -207,10 +222,10 @@ def _check_rows(
                 mine.append(f"row {r}, company: {problem}")
         elif raw.get("company") is not None:
             mine.append(f"row {r}, company: only contacts of two-level groups have a company; leave it empty")
-        note = ""
+        note = "; ".join(flags)
         email = str(data.get("email", "")).casefold()
         if email:
-            note = emails.get(email, "")
+            note = "; ".join(x for x in (note, emails.get(email, "")) if x)
             emails.setdefault(email, f"same e-mail as row {r}")
         if kind == "company" and _key(name) in companies:
             same = ", ".join(f"#{i}" for i, _a in companies[_key(name)])

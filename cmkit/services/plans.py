@@ -29,7 +29,7 @@ from cmkit.values import Outcome
 #: The operations whose dry runs are plans, by the name a plan carries: each takes `expect=plan`.
 OPERATIONS: dict[str, Callable[..., Outcome]] = {
     "transfer_tickets": transfer.transfer_tickets,
-    "transfer_tickets_many": transfer.transfer_tickets_many,
+    "transfer_many": transfer.transfer_many,
     "deactivate": lifecycle.deactivate,
     "deactivate_many": lifecycle.deactivate_many,
     "deactivate_unblocked": lifecycle.deactivate_unblocked,

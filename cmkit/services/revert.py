@@ -48,8 +48,13 @@ class _RollBack(Exception):
 
 
 def new_revert_run_id(now: dt.datetime | None = None) -> str:
+    return new_run_id("revert", now)
+
+
+def new_run_id(what: str, now: dt.datetime | None = None) -> str:
+    """A run id for changes made together (a revert, a search action): time, what, a random tail."""
     now = now or dt.datetime.now(dt.UTC)
-    return f"{now:%Y%m%dT%H%M%SZ}-revert-{secrets.token_hex(3)}"
+    return f"{now:%Y%m%dT%H%M%SZ}-{what}-{secrets.token_hex(3)}"
 
 
 def revert(

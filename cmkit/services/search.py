@@ -210,6 +210,7 @@ def _tiers(
         stmts = q.budgeted(
             q.customers_query,
             pg=ctx.is_postgresql,
+            rls=_rls(ctx),
             terms=terms,
             prefix=prefix,
             names_only=names_only,
@@ -220,6 +221,11 @@ def _tiers(
         for row in _enough(run, stmts, limit + len(found)):
             found.setdefault(row[_ID], row)
     return list(found.values())[:limit]
+
+
+def _rls(ctx: Context) -> bool:
+    """Whether searches run under row-level security (a PostgreSQL login that does not own the schema)."""
+    return ctx.is_postgresql and not ctx.is_owner
 
 
 # -- R26 --------------------------------------------------------------------------------------------
@@ -282,17 +288,24 @@ def quick_search(ctx: Context, text: str, limit: int = 50) -> QuickResult:
                 q.budgeted(
                     q.tickets_by_subject,
                     pg=ctx.is_postgresql,
+                    rls=_rls(ctx),
                     terms=terms,
                     group_ids=gids,
                     limit=limit,
                     prefix=False,
                 ),
                 q.budgeted(
-                    q.tickets_by_subject, pg=ctx.is_postgresql, terms=terms, group_ids=gids, limit=limit
+                    q.tickets_by_subject,
+                    pg=ctx.is_postgresql,
+                    rls=_rls(ctx),
+                    terms=terms,
+                    group_ids=gids,
+                    limit=limit,
                 ),
                 q.budgeted(
                     q.tickets_by_customer,
                     pg=ctx.is_postgresql,
+                    rls=_rls(ctx),
                     terms=terms,
                     group_ids=gids,
                     limit=limit,
@@ -346,6 +359,7 @@ def ticket_search(
                 stmt = q.tickets_by_customer(
                     ctx.is_postgresql,
                     name_terms,
+                    rls=_rls(ctx),
                     group_ids=gids,
                     state=state,
                     queue_id=queue_id,
@@ -355,6 +369,7 @@ def ticket_search(
                 stmt = q.tickets_by_subject(
                     ctx.is_postgresql,
                     subject_terms,
+                    rls=_rls(ctx),
                     group_ids=gids,
                     state=state,
                     queue_id=queue_id,
@@ -425,6 +440,7 @@ def detail_search(
                 stmt = q.customers_query(
                     ctx.is_postgresql,
                     [t[0] for t in terms],
+                    rls=_rls(ctx),
                     prefix=[t[1] for t in terms],
                     names_only=False,
                     group_ids=gids,
@@ -514,6 +530,7 @@ def _company_ids(
         stmt = q.customers_query(
             ctx.is_postgresql,
             [t[0] for t in terms],
+            rls=_rls(ctx),
             prefix=[t[1] for t in terms],
             names_only=True,
             group_ids=gids,

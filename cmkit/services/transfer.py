@@ -60,7 +60,8 @@ def transfer_tickets(
         src = access.customer(ctx, work, source_id, permission="transfer")
         dst = access.customer(ctx, work, target_id, permission="transfer")
         states = ("open",) if only_open else ("open", "closed")
-        changes, problems = _plan(ctx, work, src, dst, states)
+        changes = _plan_of(work, src, dst, states)
+        problems = _problems(ctx, src, dst, changes)
 
         def apply() -> None:
             move_tickets(work, src, dst, states)
@@ -77,7 +78,7 @@ def transfer_tickets(
     return ctx.write(op)
 
 
-def transfer_tickets_many(
+def transfer_many(
     ctx: Context,
     source_ids: Any,
     target_id: CustomerRef,
@@ -86,48 +87,67 @@ def transfer_tickets_many(
     dry_run: bool = False,
     expect: Outcome | None = None,
 ) -> Outcome:
-    """Hand the tickets of several sources (e.g. every contact that blocks its company's deactivation) to
-    one target in one transaction: all of them or nothing (R17 for each source; the target must not be
-    one of them). `changes` has one row per ticket and source (column `source_id`). A dry run is a plan."""
-    ids = access.id_list(source_ids, "source_ids")
-    if not ids:
-        raise ValidationError("source_ids", "name at least one customer whose tickets move")
+    """Hand the tickets of every source (open ones, or all) to one target, in both roles, in one
+    transaction (R17): a search action on ticked rows.
+
+    `changes` has one row per ticket and source (`source_id`). Refused as a whole (nothing changed) if
+    any source is refused (the target among the sources, a deactivated target, R14/R20), each problem
+    naming its source. Needs the transfer permission on every source's group and the target's.
+    """
+    sources = access.id_list(source_ids, "source_ids")
+    if not sources:
+        raise ValidationError("source_ids", "give at least one customer whose tickets to transfer")
 
     def op(work: UnitOfWork) -> Outcome:
         s = work.session
-        repo.lock_customers(s, ids, shared=False)
+        repo.lock_customers(s, sources, shared=False)
         repo.lock_customers(s, [repo.id_of(target_id)], shared=True)
-        repo.lock_tickets_of(s, ids)
-        sources = [access.customer(ctx, work, i, permission="transfer") for i in ids]
+        repo.lock_tickets_of(s, sources)
+        srcs = access.customers(ctx, work, sources, ["transfer"])
         dst = access.customer(ctx, work, target_id, permission="transfer")
         states = ("open",) if only_open else ("open", "closed")
         frames, problems = [], []
-        for src in sources:
-            changes, found = _plan(ctx, work, src, dst, states)
+        for src in srcs:
+            changes = _plan_of(work, src, dst, states)
             frames.append(changes)
-            problems += [p for p in found if p not in problems]
+            problems += _problems(ctx, src, dst, changes)
         changes = pd.concat(frames, ignore_index=True)
 
         def apply() -> None:
-            for src in sources:
-                move_tickets(work, src, dst, states)
+            for src in srcs:
+                if src.id != dst.id:
+                    move_tickets(work, src, dst, states)
 
         info = PlanInfo(
             work,
-            "transfer_tickets_many",
-            {"source_ids": ids, "target_id": dst.id, "only_open": only_open},
+            "transfer_many",
+            {"source_ids": sources, "target_id": dst.id, "only_open": only_open},
             expect,
-            {"customer": [*ids, dst.id], "ticket": changes["id"]},
+            {"customer": [*sources, dst.id], "ticket": changes["id"]},
         )
-        return access.finish(changes, problems, dry_run=dry_run, apply=apply, plan=info)
+        return access.finish(changes, list(dict.fromkeys(problems)), dry_run=dry_run, apply=apply, plan=info)
 
     return ctx.write(op)
 
 
-def _plan(
-    ctx: Context, work: UnitOfWork, src: Customer, dst: Customer, states: tuple[str, ...]
-) -> tuple[pd.DataFrame, list[str]]:
-    """The tickets of `src` in `states` that would move to `dst` (one row per ticket), and what refuses it."""
+def _problems(ctx: Context, src: Customer, dst: Customer, changes: pd.DataFrame) -> list[str]:
+    """What refuses moving these planned tickets from src to dst (R17, with R14/R20 for the target): among
+    them, tickets that would get dst as main customer in a queue not assigned to dst's group."""
+    problems = rules.transfer_problems(
+        src,
+        dst,
+        ctx.group(dst.group),
+        becomes_main=bool((changes["role"] == "main").any()),
+        open_tickets_moved=bool((changes["state"] == "open").any()),
+    )
+    as_main = changes[changes["role"] == "main"]
+    return problems + rules.transfer_queue_problems(
+        dst, zip(as_main["number"], as_main["queue"], strict=True), ctx.config.queues_for(dst.group)
+    )
+
+
+def _plan_of(work: UnitOfWork, src: Customer, dst: Customer, states: tuple[str, ...]) -> pd.DataFrame:
+    """The tickets a transfer from src to dst would change: one row per ticket, with src's role on it."""
     lk = repo.links([src.id])
     plan = (
         select(
@@ -148,18 +168,7 @@ def _plan(
     )
     changes = repo.frame_of(work.session, plan)
     changes["target_already_on_ticket"] = changes["target_already_on_ticket"].astype(bool)
-    problems = rules.transfer_problems(
-        src,
-        dst,
-        ctx.group(dst.group),
-        becomes_main=bool((changes["role"] == "main").any()),
-        open_tickets_moved=bool((changes["state"] == "open").any()),
-    )
-    as_main = changes[changes["role"] == "main"]
-    problems += rules.transfer_queue_problems(
-        dst, zip(as_main["number"], as_main["queue"], strict=True), ctx.config.queues_for(dst.group)
-    )
-    return changes, problems
+    return changes
 
 
 def move_tickets(

@@ -11,7 +11,7 @@ Every form keeps what it shows as DataFrames (e.g. `form.results`, `page.tickets
 
 from cmkit.ui.activities import ActivitiesBox, PrintBox
 from cmkit.ui.change_company import ChangeCompanyForm
-from cmkit.ui.common import Confirm, StatusLine, Table, table_html
+from cmkit.ui.common import Confirm, StatusLine, Table
 from cmkit.ui.details import AttachmentsPanel, CommentsPanel, DetailsTabs
 from cmkit.ui.history import HistoryPanel
 from cmkit.ui.lifecycle import LifecycleForm
@@ -42,5 +42,4 @@ __all__ = [
     "TicketPage",
     "TicketSearchForm",
     "TransferForm",
-    "table_html",
 ]

@@ -11,7 +11,7 @@ import pandas as pd
 
 from cmkit.errors import ValidationError
 from cmkit.facade import CustomerManager
-from cmkit.ui.common import StatusLine, download_link, esc, handles, table_html, tooltip
+from cmkit.ui.common import StatusLine, Table, download_link, esc, handles, show, tooltip
 
 
 def parse_params(text: str) -> dict[str, Any]:
@@ -30,18 +30,24 @@ def parse_params(text: str) -> dict[str, Any]:
     return params
 
 
+def result_table(result: object) -> pd.DataFrame | None:
+    """The table in an activity's result (a DataFrame, or an Outcome's changes), if there is one."""
+    if isinstance(result, pd.DataFrame):
+        return result
+    changes = getattr(result, "changes", None)
+    return changes if isinstance(changes, pd.DataFrame) else None
+
+
 def result_html(result: object) -> str:
-    """An activity's result for the page, escaped: text as preformatted, tables as tables."""
-    if result is None:
+    """An activity's result for the page, escaped: text as preformatted; a table's is shown by result_table."""
+    if result is None or isinstance(result, pd.DataFrame):
         return ""
     if isinstance(result, str):
         return f"<pre>{html.escape(result)}</pre>"
-    if isinstance(result, pd.DataFrame):
-        return table_html(result)
     changes = getattr(result, "changes", None)
     if isinstance(changes, pd.DataFrame):
         state = "applied" if getattr(result, "applied", False) else "not applied"
-        return f"<p>{state}: {len(changes)} change(s)</p>" + table_html(changes)
+        return f"<p>{state}: {len(changes)} change(s)</p>"
     number = getattr(result, "number", None)
     if number is not None:
         return f"<p>ticket {esc(number)}: {esc(getattr(result, 'subject', ''))}</p>"
@@ -65,8 +71,10 @@ class ActivitiesBox(w.VBox):
         self.run_button = w.Button(description="Run", icon="play", button_style="primary")
         self.run_button.on_click(self._run)
         self.output = w.HTML()
+        self.table = Table(empty="no rows", cm=cm)
+        show(self.table, False)
         self.result: object = None
-        super().__init__([w.HBox([self.choose, self.params, self.run_button]), self.output])
+        super().__init__([w.HBox([self.choose, self.params, self.run_button]), self.output, self.table])
         self.add_class("cmkit-activities")
         self.refresh()
 
@@ -94,6 +102,9 @@ class ActivitiesBox(w.VBox):
         with self.status.busy(f"running {name}"):
             self.result = self.cm.run_activity(self.customer_id, name, **params)
         self.output.value = result_html(self.result)
+        table = result_table(self.result)
+        self.table.show(table if table is not None else pd.DataFrame())
+        show(self.table, table is not None)
         self.status.ok(f"activity {name} done")
         if self.on_done:
             self.on_done(self.result)

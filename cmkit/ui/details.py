@@ -37,7 +37,7 @@ class _DetailPanel(w.VBox):
     def __init__(self, cm: CustomerManager, customer_id: int, status: StatusLine | None = None) -> None:
         self.cm, self.customer_id = cm, int(customer_id)
         self.status = status or StatusLine()
-        self.table = Table(empty=f"no {self.noun}s")
+        self.table = Table(empty=f"no {self.noun}s", cm=self.cm)
         self.choose = w.Dropdown(
             description=self.noun.capitalize(), options=[], value=None, layout=w.Layout(width="420px")
         )
@@ -280,7 +280,16 @@ class AttachmentsPanel(_DetailPanel):
         self.upload.value = ()
         self.description.value = ""
         self.refresh()
-        self.status.ok(f"{len(ids)} attachment(s) added: {', '.join(files)}")
+        notes = self._text_notes(ids)
+        self.status.ok(f"{len(ids)} attachment(s) added: {', '.join(files)}" + "".join(notes))
+
+    def _text_notes(self, ids: list[int]) -> list[str]:
+        """What the audit says about files whose text was not read, or was cut, for content search (R9)."""
+        h = self.cm.history(customer_id=self.customer_id)
+        added = h[(h["action"] == "add_attachment") & h["entity_id"].isin(ids)]
+        return [
+            f"; {a['name']}: {a['text']}" for a in added["after"] if isinstance(a, dict) and a.get("text")
+        ]
 
     @handles
     def _download(self, _b: object = None) -> None:

@@ -44,15 +44,15 @@ class LifecycleForm(w.VBox):
         )
         self.action.observe(lambda _c: self.check(), "value")
         self.title = w.HTML()
-        self.plan = Table(empty="nothing would change")
+        self.plan = Table(empty="nothing would change", cm=cm)
         self.problems = w.HTML()
-        self.blocking = Table(columns=BLOCKING_COLUMNS, empty="no blocking ticket")
+        self.blocking = Table(columns=BLOCKING_COLUMNS, empty="no blocking ticket", cm=cm)
         self.blocking_box = w.VBox([w.HTML("<b>Blocking tickets</b>"), self.blocking])
         self.transfer_button = w.Button(description="Transfer data...", icon="exchange")
         self.transfer_button.on_click(self._open_transfer)
         self.transfer_area = w.VBox()
         self.confirm = Confirm()
-        self.contacts = Table(columns=["id", "name", "active"], empty="no deactivated contact")
+        self.contacts = Table(columns=["id", "name", "active"], empty="no deactivated contact", cm=cm)
         self.contact_buttons = w.VBox()
         self.contacts_box = w.VBox(
             [

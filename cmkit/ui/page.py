@@ -109,7 +109,7 @@ class CustomerPage(w.VBox):
         self.open_company.on_click(
             lambda _b: self._open_related(self.customer.company_id if self.customer else None)
         )
-        self.contacts = Table(columns=["id", "name", "active", "email", "phone"], empty="no contacts")
+        self.contacts = Table(columns=["id", "name", "active", "email", "phone"], empty="no contacts", cm=cm)
         self.open_contact = w.Dropdown(
             description="Open contact", options=[], value=None, layout=w.Layout(width="420px")
         )
@@ -123,11 +123,13 @@ class CustomerPage(w.VBox):
             options=[("Open", "open"), ("Closed", "closed"), ("All", None)], value="open"
         )
         self.ticket_state.observe(lambda _c: self._load_tickets(), "value")
-        self.tickets = Table(columns=TICKET_COLUMNS, empty="no tickets")
+        self.tickets = Table(columns=TICKET_COLUMNS, empty="no tickets", cm=cm)
         self.tickets_title = w.HTML()
         # a company's page shows its contacts' tickets too, in their own part (as its printout does)
         self.contact_tickets_title = w.HTML()
-        self.contact_tickets = Table(columns=CONTACT_TICKET_COLUMNS, empty="no tickets of its contacts")
+        self.contact_tickets = Table(
+            columns=CONTACT_TICKET_COLUMNS, empty="no tickets of its contacts", cm=cm
+        )
         self.open_ticket = w.Dropdown(
             description="Open ticket", options=[], value=None, layout=w.Layout(width="520px")
         )

@@ -4,12 +4,14 @@ italics; choosing a result opens its customer page."""
 
 from __future__ import annotations
 
+import time
 from typing import Any
 
 import ipywidgets as w
 import pandas as pd
 
 from cmkit.facade import CustomerManager
+from cmkit.ui.actions import ActionBar
 from cmkit.ui.common import StatusLine, Table, customer_label, handles, show, style
 from cmkit.ui.listing import More
 from cmkit.ui.page import CustomerPage
@@ -18,10 +20,10 @@ from cmkit.ui.ticket import TicketPage
 from cmkit.ui.ticket_search import TicketSearchForm, TicketSuggestions, ticket_label
 
 RESULT_COLUMNS = ["id", "name", "kind", "group", "company", "active"]
-TICKET_COLUMNS = ["id", "number", "subject", "queue", "state", "customer"]
+TICKET_COLUMNS = ["id", "number", "subject", "queue", "state", "main_customer_id", "customer"]
 QUICK_LIMIT = 50
 CRITERIA = 3
-DETAIL_LIMIT = 500
+DETAIL_LIMIT = 100_000  # the table pages on the server: a big result stays responsive
 
 
 class SearchForm(w.VBox):
@@ -84,13 +86,17 @@ class SearchForm(w.VBox):
         )
 
         self.heading = w.HTML()
-        self.table = Table(columns=RESULT_COLUMNS, empty="no customer found")
+        self.table = Table(columns=RESULT_COLUMNS, empty="no customer found", selectable=True, cm=cm)
+        self.actions = ActionBar(cm, self.table, status=self.status, on_done=self._acted)
         self.open_result = w.Dropdown(
             description="Open", options=[], value=None, layout=w.Layout(width="520px")
         )
         self.open_result.observe(lambda ch: self._open(ch["new"]), "value")
         self.tickets_heading = w.HTML()
-        self.tickets = Table(columns=TICKET_COLUMNS, empty="no ticket found")
+        self.tickets = Table(columns=TICKET_COLUMNS, empty="no ticket found", selectable=True, cm=cm)
+        self.ticket_actions = ActionBar(
+            cm, self.tickets, id_column="main_customer_id", status=self.status, on_done=self._acted
+        )
         self.shown, self.detail_shown = QUICK_LIMIT, DETAIL_LIMIT
         self.more_customers = More(self._more, label="Show more")
         self.more_tickets = More(self._more, label="Show more")
@@ -104,7 +110,15 @@ class SearchForm(w.VBox):
         self.results = pd.DataFrame(columns=RESULT_COLUMNS)
         self.ticket_results = pd.DataFrame(columns=TICKET_COLUMNS)
         self.mode = ""
-        for part in (self.open_result, self.tickets_heading, self.tickets, self.open_ticket):
+        self.timing: dict[str, float] = {}  # seconds of the last detail search: query, table
+        for part in (
+            self.open_result,
+            self.actions,
+            self.tickets_heading,
+            self.tickets,
+            self.ticket_actions,
+            self.open_ticket,
+        ):
             show(part, False)
         super().__init__(
             [
@@ -116,9 +130,11 @@ class SearchForm(w.VBox):
                 self.heading,
                 self.table,
                 self.more_customers,
+                self.actions,
                 self.open_result,
                 self.tickets_heading,
                 self.tickets,
+                self.ticket_actions,
                 self.more_tickets,
                 self.open_ticket,
                 self.page_area,
@@ -199,20 +215,23 @@ class SearchForm(w.VBox):
             "company": self.company.value,
             "limit": self.detail_shown + 1,  # one more: is the list cut?
         }
+        start = time.perf_counter()
         with self.status.busy("detail search"):
             if self.text:  # the text: the start of the name's words
                 df = search_by_name(self.cm, self.text, criteria=criteria, **ask)
             else:
                 df = self.cm.detail_search(**ask, **criteria)
+        query = time.perf_counter() - start
         self.mode = "detail"
         cut = len(df) > self.detail_shown
         df = df.head(self.detail_shown)
         self._show(df, None)
+        self.timing = {"query": query, "table": time.perf_counter() - start - query}
         self.more_customers.update(len(df), None if cut else len(df), "customers")
-        more = f" (the first {len(df)}; Show more, or narrow the criteria)" if cut else ""
+        more = f" (the first {len(df):,}; Show more, or narrow the criteria)" if cut else ""
         deact = int((~df["active"].astype(bool)).sum()) if len(df) else 0
         self.status.ok(
-            f"{len(df)} customer(s) found{more}"
+            f"{len(df):,} customer(s) found in {self.timing['query']:.1f} s{more}"
             + (f", {deact} of them deactivated (in italics)" if deact else "")
         )
 
@@ -223,13 +242,14 @@ class SearchForm(w.VBox):
     def _show(self, customers: pd.DataFrame, tickets: pd.DataFrame | None) -> None:
         self.results = customers
         self.table.show(customers)
-        self.heading.value = f"<b>Customers</b> ({len(customers)})"
+        self.heading.value = f"<b>Customers</b> ({len(customers):,})"
         with self.open_result.hold_trait_notifications():
             self.open_result.options = [("choose a result to open its page", None)] + [
                 (customer_label(r), int(r["id"])) for _, r in customers.head(200).iterrows()
             ]
             self.open_result.value = None
         show(self.open_result, len(customers) > 0)
+        show(self.actions, len(customers) > 0)
         self.ticket_results = tickets if tickets is not None else self.ticket_results.iloc[0:0]
         if tickets is not None:
             self.tickets.show(tickets, italic=[False] * len(tickets))
@@ -242,8 +262,20 @@ class SearchForm(w.VBox):
         else:
             self.more_tickets.update(0, 0)
         show(self.tickets, tickets is not None)
+        show(self.ticket_actions, tickets is not None and len(tickets) > 0)
         show(self.tickets_heading, tickets is not None)
         show(self.open_ticket, tickets is not None and len(tickets) > 0)
+
+    def _acted(self, action: str, _outcome: object) -> None:
+        """After an action changed data: the search again, so that the table shows the rows as they are now."""
+        if action == "export":
+            return
+        message = self.status.message
+        if self.mode == "quick":
+            self.search()
+        elif self.mode == "detail":
+            self.detail_search()
+        self.status.ok(message)
 
     @handles
     def _clear(self, _b: object = None) -> None:

@@ -55,7 +55,9 @@ class TransferForm(w.VBox):
         )
         self.problems = w.HTML()
         self.table = Table(
-            columns=MANY_COLUMNS if len(self.sources) > 1 else PREVIEW_COLUMNS, empty="no ticket would change"
+            columns=MANY_COLUMNS if len(self.sources) > 1 else PREVIEW_COLUMNS,
+            empty="no ticket would change",
+            cm=cm,
         )
         self.go = w.Button(
             description="Transfer data and continue",
@@ -132,7 +134,7 @@ class TransferForm(w.VBox):
     def _run(self, *, dry_run: bool) -> Outcome:
         assert self.source_id is not None and self.target.value is not None
         if len(self.sources) > 1:
-            return self.cm.transfer_tickets_many(
+            return self.cm.transfer_many(
                 self.sources, self.target.value, only_open=self.only_open.value, dry_run=dry_run
             )
         return self.cm.transfer_tickets(

@@ -68,19 +68,26 @@ class Lab:
 
 
 @pytest.fixture(scope="module")
-def lab(tmp_path_factory: pytest.TempPathFactory) -> Iterator[Lab]:
+def lab(tmp_path_factory: pytest.TempPathFactory, request: pytest.FixtureRequest) -> Iterator[Lab]:
     """JupyterLab serving a copy of notebooks/ with CMKIT_URL on a fresh demo database; stopped (with its
-    kernels) when the module's tests are done, not at the end of a long test session."""
+    kernels) when the module's tests are done, not at the end of a long test session. A test module may
+    ask for a bigger demo data set with DEMO_SIZE = ["--customers", "N", "--tickets", "M"], or name a demo
+    database built before (an SQLite file, copied) with DEMO_DB."""
     run = tmp_path_factory.mktemp("lab")
     notebooks = run / "notebooks"
     shutil.copytree(ROOT / "notebooks", notebooks, ignore=shutil.ignore_patterns(".ipynb_checkpoints"))
     db_url = f"sqlite:///{run / 'cmkit.db'}"
-    subprocess.run(
-        [sys.executable, "-m", "cmkit.cli", "demo", "--url", db_url, "--quiet"],
-        check=True,
-        capture_output=True,
-        timeout=120,
-    )
+    size = list(getattr(request.module, "DEMO_SIZE", []))
+    prebuilt = getattr(request.module, "DEMO_DB", None)  # a demo database built before (a big one)
+    if prebuilt:
+        shutil.copy(prebuilt, run / "cmkit.db")
+    else:
+        subprocess.run(
+            [sys.executable, "-m", "cmkit.cli", "demo", "--url", db_url, "--quiet", *size],
+            check=True,
+            capture_output=True,
+            timeout=600,
+        )
     env = dict(os.environ, CMKIT_URL=db_url)
     for var, sub in (
         ("JUPYTER_CONFIG_DIR", "config"),

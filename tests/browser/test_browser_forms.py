@@ -37,7 +37,7 @@ def test_search_include_deactivated_shows_italics(page: Any, lab: Any, cm: Any, 
     form.locator(".widget-select select option").first.wait_for()
     shot(page, form, artifacts, "02-search-suggestions-as-you-type.png")
     form.get_by_label("Include deactivated").check()
-    row = form.locator("table.dataframe tbody tr", has=page.locator(f"td:text-is('{gone['id']}')"))
+    row = form.locator("table.dataTable tbody tr", has=page.locator(f"td:text-is('{gone['id']}')"))
     row.wait_for()
     assert row.evaluate("r => getComputedStyle(r.querySelector('td')).fontStyle") == "italic"
     assert gone["name"] in row.inner_text()
@@ -82,7 +82,7 @@ def test_transfer_only_open_tickets(page: Any, lab: Any, cm: Any, artifacts: Pat
     only_open = form.get_by_label("Only transfer open tickets")
     if not only_open.is_checked():
         only_open.check()
-    preview = form.locator("table.dataframe tbody tr")
+    preview = form.locator("table.dataTable tbody tr")
     first_open = mine[mine["state"] == "open"]["number"].iloc[0]
     preview.filter(has_text=first_open).wait_for()
     assert set(preview.locator("td:nth-child(4)").all_inner_texts()) == {"open"}  # the state column
@@ -107,7 +107,7 @@ def test_deactivate_refused_lists_the_blocking_ticket(page: Any, lab: Any, cm: A
     form = open_and_run_all(page, lab, "04-deactivate-reactivate-delete.ipynb")
     choose_suggestion(form, "Customer", str(c["name"]), int(c["id"]))
     form.locator(".cmkit-problems", has_text="R18").wait_for()
-    blocking = form.locator("table.dataframe tbody tr", has_text=str(open_t["number"]))
+    blocking = form.locator("table.dataTable tbody tr", has_text=str(open_t["number"]))
     blocking.wait_for()
     assert form.get_by_role("button", name="Transfer data...").is_visible()
     shot(page, form, artifacts, "09-deactivate-refused-blocking-ticket.png")

@@ -7,14 +7,16 @@ from typing import Any
 import pandas as pd
 
 from cmkit import CMError, CustomerManager
-from cmkit.ui.common import Confirm, StatusLine, Table, download_link, handles, table_html
+from cmkit.ui.common import Confirm, StatusLine, Table, download_link, handles
 
 XSS = "<img src=x onerror=alert(1)>"
 
 
-def test_table_escapes_customer_data_and_headers() -> None:
+def test_hostile_table_escapes_customer_data_and_headers() -> None:
     df = pd.DataFrame({"id": [1], "name": [XSS], XSS: ["x"], "active": [True]})
-    out = table_html(df)
+    t = Table()
+    t.show(df)
+    out = t.browser_html()
     assert "<img" not in out
     assert "&lt;img src=x onerror=alert(1)&gt;" in out
     assert out.count("&lt;img") == 2  # the cell and the column header
@@ -22,19 +24,20 @@ def test_table_escapes_customer_data_and_headers() -> None:
 
 def test_table_shows_deactivated_rows_in_italics() -> None:
     df = pd.DataFrame({"id": [1, 2], "name": ["Active", "Gone"], "active": [True, False]})
-    out = table_html(df)
-    rows = out.split("<tr")[2:]
-    assert "cmkit-inactive" not in rows[0] and "Active" in rows[0]
-    assert "cmkit-inactive" in rows[1] and "font-style: italic" in rows[1] and "Gone" in rows[1]
+    t = Table()
+    t.show(df)
+    assert t.italic_ids() == [2]
+    assert [row[-1] for row in t.window_frame.itertuples(index=False)] == [False, True]  # the hidden flag
+    assert "cmkit-inactive" in t.grid._dt_args["createdRow"]
 
 
 def test_table_italic_flags_and_empty_frame() -> None:
     t = Table(empty="no comments")
     t.show(pd.DataFrame({"id": [1, 2], "pending": [False, True]}), italic=[False, True])
-    assert t.value.count("cmkit-inactive") == 1
+    assert t.italic_ids() == [2]
     assert list(t.frame["id"]) == [1, 2]
     t.show(pd.DataFrame(columns=["id"]))
-    assert "no comments" in t.value
+    assert "no comments" in t.note.value
 
 
 class _Form:
@@ -95,7 +98,26 @@ def test_xss_customer_name_is_text_on_every_form(cm: CustomerManager, world: dic
     page = CustomerPage(cm, evil.id)
     company = CustomerPage(cm, world["acme"].id)
     form = LifecycleForm(cm, evil.id, "delete")
-    html = page.header.value + page.view.value + company.contacts.value + page.details.comments.table.value
+    html = page.header.value + page.view.value
+    html += company.contacts.browser_html() + page.details.comments.table.browser_html()
     html += form.title.value + form.confirm.question.value
     assert "<img" not in html
     assert html.count("&lt;img src=x onerror=alert(1)&gt;") >= 5
+
+
+def test_table_columns_sort_filter_and_pages_work_on_the_whole_frame() -> None:
+    df = pd.DataFrame(
+        {"id": range(1, 31), "name": [f"n{i:02d}" for i in range(1, 31)], "city": ["Köln"] * 30}
+    )
+    t = Table(columns=["id", "name"], window=10)
+    t.show(df)
+    assert list(t.window_frame.columns) == ["id", "name", "cmkit_italic"]  # the columns asked for
+    t.column_choice.value = ("name", "city")
+    assert list(t.window_frame.columns) == ["name", "city", "cmkit_italic"]
+    t.sort_by.value, t.descending.value = "name", True
+    assert list(t.window_frame["name"][:2]) == ["n30", "n29"]
+    assert t.position.value == "rows 1-10 of 30" and t.previous.disabled
+    t.next.click()
+    assert list(t.window_frame["name"][:1]) == ["n20"] and t.position.value == "rows 11-20 of 30"
+    t.filter.value = "n0"
+    assert len(t.view) == 9 and "9 of 30 rows match" in t.note.value and t.offset == 0

@@ -6,6 +6,8 @@ import datetime as dt
 from typing import Any
 
 import pytest
+from detail_samples import pdf_bytes, png_bytes
+from hostile_samples import pdf_many_pages
 from ui_helpers import shown, upload
 
 from cmkit import CustomerManager
@@ -26,10 +28,10 @@ def test_r11_comment_add_delete_in_italics_and_undo(cm: CustomerManager, world: 
     panel.choose.value = cid
     panel.delete_button.click()
     assert cm.comments(anna.id)["pending"].tolist() == [True]
-    assert "cmkit-inactive" in panel.table.value and not panel.undo_button.disabled
+    assert panel.table.italic_ids() == [cid] and not panel.undo_button.disabled
     panel.undo_button.click()
     assert cm.comments(anna.id)["pending"].tolist() == [False]
-    assert "cmkit-inactive" not in panel.table.value and panel.undo_button.disabled
+    assert panel.table.italic_ids() == [] and panel.undo_button.disabled
 
 
 def test_r10_comment_filters(cm: CustomerManager, world: dict[str, Any], as_user: Any) -> None:
@@ -114,6 +116,40 @@ def test_r9_refused_file_stores_nothing(cm: CustomerManager, world: dict[str, An
     assert "choose one or more files" in panel.status.message
 
 
+def test_hostile_polyglot_refused_in_the_form_and_downloads_are_octet_stream(
+    cm: CustomerManager, world: dict[str, Any]
+) -> None:
+    """HTML named .txt is refused with the reason on the status line; what the form offers for saving is
+    application/octet-stream with a download name (a data: link's Content-Disposition: attachment),
+    whatever type the file has."""
+    anna = world["anna"].id
+    panel = AttachmentsPanel(cm, anna)
+    panel.upload.value = (upload("readme.txt", b"<html><script>alert(1)</script></html>", "text/plain"),)
+    panel.add_button.click()
+    assert (
+        panel.status.kind == "error"
+        and "'readme.txt' is named as txt but holds a web page" in panel.status.message
+    )
+    assert cm.attachments(anna).empty
+    cm.add_attachments(anna, {"scan.pdf": pdf_bytes("scan"), "logo.png": png_bytes(), "n.txt": b"plain"})
+    panel.refresh()
+    for row in panel.table.frame.itertuples():
+        panel.choose.value = row.id
+        panel.download_button.click()
+        assert panel.link.value.startswith(f'<a class="cmkit-download" download="{row.name}" ')
+        assert 'href="data:application/octet-stream;base64,' in panel.link.value
+
+
+def test_r9_form_says_when_a_files_text_was_cut(cm: CustomerManager, world: dict[str, Any]) -> None:
+    panel = AttachmentsPanel(cm, world["anna"].id)
+    panel.upload.value = (upload("long.pdf", pdf_many_pages(20_000)), upload("short.pdf", pdf_bytes("short")))
+    panel.add_button.click()
+    assert panel.status.kind == "ok", panel.status.message
+    assert panel.status.message.endswith(
+        "added: long.pdf, short.pdf; long.pdf: text cut at the reading budget"
+    )
+
+
 def test_r10_r11_attachment_filters_delete_and_undo(cm: CustomerManager, world: dict[str, Any]) -> None:
     anna = world["anna"]
     cm.add_attachments(anna.id, {"notes.txt": b"hello world", "data.csv": b"x,y\n"})
@@ -128,7 +164,7 @@ def test_r10_r11_attachment_filters_delete_and_undo(cm: CustomerManager, world: 
     panel.clear_button.click()
     panel.choose.value = int(panel.table.frame.loc[panel.table.frame["name"] == "notes.txt", "id"].iloc[0])
     panel.delete_button.click()
-    assert "cmkit-inactive" in panel.table.value and cm.attachments(anna.id)["pending"].sum() == 1
+    assert len(panel.table.italic_ids()) == 1 and cm.attachments(anna.id)["pending"].sum() == 1
     panel.undo_button.click()
     assert not cm.attachments(anna.id)["pending"].any()
 

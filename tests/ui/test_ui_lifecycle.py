@@ -21,7 +21,7 @@ def test_r18_deactivate_blocked_lists_the_blocking_ticket(
     assert form.status.kind == "error" and "R18" in form.status.message
     assert "R18" in form.problems.value
     assert shown(form.blocking_box) and list(form.blocking.frame["number"]) == [t.number]
-    assert t.number in form.blocking.value
+    assert t.number in form.blocking.browser_html()
     assert shown(form.transfer_button) and not form.confirm.pending
     assert snapshot() == before
 

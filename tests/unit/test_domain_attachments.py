@@ -14,10 +14,12 @@ from cmkit.domain.attachments import (
     check_files,
     clean_name,
     decode_text,
-    extract_text,
+    fold,
     judge,
+    read_texts,
 )
 from cmkit.domain.config import AttachmentPolicy
+from cmkit.domain.extraction import read_file
 
 POLICY = AttachmentPolicy()  # pdf, png, jpg, txt, csv, docx, xlsx
 
@@ -137,11 +139,29 @@ def test_r9_types_are_named_one_way() -> None:
 
 def test_r9_text_for_content_search_is_folded() -> None:
     def text(name: str, type_: str, data: bytes) -> str | None:
-        return extract_text(CheckedFile(name, type_, "x", data))
+        return read_texts([CheckedFile(name, type_, "x", data)], searchable=True)[0].text
 
     assert text("a.txt", "txt", "Grüße  aus\nKÖLN".encode()) == "grüsse aus köln"  # casefolded: ß is ss
     assert text("a.pdf", "pdf", pdf_bytes("Hello World", "Zweite Zeile")) == "hello world zweite zeile"
     assert text("a.docx", "docx", docx_bytes("Hallo Welt")) == "hallo welt"
     assert text("a.xlsx", "xlsx", xlsx_bytes(("Rechnung", 42))) == "rechnung 42"
     assert text("a.png", "png", png_bytes()) is None  # no text in a picture
-    assert text("a.pdf", "pdf", b"%PDF-1.4 broken") is None  # stored, but not searchable
+    with pytest.raises(AttachmentRefused, match=r"'a.pdf' does not parse as a PDF"):
+        text("a.pdf", "pdf", b"%PDF-1.4 broken")  # a PDF must parse (polyglots)
+
+
+def test_r9_text_is_cut_at_the_character_and_byte_budgets(monkeypatch: pytest.MonkeyPatch) -> None:
+    """A long document is read up to the budget and says it was cut; a short one is read whole."""
+    from cmkit.domain import extraction
+
+    long_docx = docx_bytes(*(f"Absatz {i} über Wartung" for i in range(5_000)))
+    whole = read_file("docx", long_docx)
+    assert (whole.problem, whole.note) == (None, "") and "absatz 4999" in fold(str(whole.text))
+    monkeypatch.setitem(extraction.LIMITS, "chars", 100)
+    cut = read_file("docx", long_docx)
+    assert (len(str(cut.text)), cut.note) == (100, "text cut at the reading budget")
+    monkeypatch.setitem(extraction.LIMITS, "chars", 1_000_000)
+    monkeypatch.setitem(extraction.LIMITS, "xml_bytes", 20_000)
+    cut = read_file("docx", long_docx)
+    assert cut.note == "text cut at the reading budget" and 0 < len(str(cut.text)) < 20_000
+    assert 0 < whole.peak_kb < 384 * 1024
