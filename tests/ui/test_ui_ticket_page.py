@@ -69,7 +69,9 @@ def test_r15_add_customer_and_its_refusals_next_to_the_button(
     page.add_button.click()
     assert page.add_result.kind == "ok" and "Carl Zander (#" in page.add_result.message
     assert page.status.kind == "ok" and _customers(cm, t.id) == (anna.id, (carl.id,))
-    assert "Carl Zander" in page.customers.browser_html() and "customer added" in set(page.protocol.frame["action"])
+    assert "Carl Zander" in page.customers.browser_html() and "customer added" in set(
+        page.protocol.frame["action"]
+    )
     cm.deactivate(bert.id)
     page.add_picker.found = page.add_picker.found.iloc[0:0]
     page.add_picker.value = bert.id  # as if chosen: the facade refuses it
