@@ -37,19 +37,19 @@ def test_ticket_page_add_customer_and_read_the_protocol(
     form.get_by_label("Ticket", exact=True).fill(str(t["number"]))
     form.get_by_role("button", name="Open ticket").click()
     form.locator(".cmkit-header", has_text=str(t["number"])).wait_for()
-    form.locator("table.dataframe tbody tr", has_text="created").first.wait_for()
+    form.locator("table.dataTable tbody tr", has_text="created").first.wait_for()
     shot(page, form, artifacts, "11-ticket-page-opened.png")
     choose_suggestion(form, "Add", str(newcomer["name"]), int(newcomer["id"]))
     shot(page, form, artifacts, "12-ticket-additional-customer-chosen.png")
     form.get_by_role("button", name="Add as additional customer").click()
     result = form.locator(".cmkit-status-ok", has_text="as additional customer")
     result.first.wait_for()
-    entry = form.locator("table.dataframe tbody tr", has_text="customer added").filter(
+    entry = form.locator("table.dataTable tbody tr", has_text="customer added").filter(
         has_text=str(newcomer["name"])
     )
     entry.wait_for()
     assert "additional" in entry.inner_text()
-    row = form.locator("table.dataframe tbody tr", has=page.locator(f"td:text-is('{newcomer['id']}')"))
+    row = form.locator("table.dataTable tbody tr", has=page.locator(f"td:text-is('{newcomer['id']}')"))
     assert "additional" in row.first.inner_text()  # in the customers table too
     shot(page, form, artifacts, "13-ticket-customer-added-protocol.png")
     assert int(newcomer["id"]) in cm.ticket(int(t["id"])).additional_customer_ids
