@@ -17,7 +17,7 @@ from cmkit.ui.listing import More
 from cmkit.ui.page import CustomerPage
 from cmkit.ui.picker import CustomerPicker, search_by_name
 from cmkit.ui.ticket import TicketPage
-from cmkit.ui.ticket_search import TicketSearchForm, TicketSuggestions, ticket_label
+from cmkit.ui.ticket_search import TicketSuggestions, ticket_label
 
 RESULT_COLUMNS = ["id", "name", "kind", "group", "company", "active"]
 TICKET_COLUMNS = ["id", "number", "subject", "queue", "state", "main_customer_id", "customer"]
@@ -78,10 +78,9 @@ class SearchForm(w.VBox):
                 w.HBox([self.detail_button, self.clear_button]),
             ]
         )
-        self.ticket_search = TicketSearchForm(cm, on_open=self._open_ticket)
         self.detail = w.Accordion(
-            children=[detail, self.ticket_search],
-            titles=("Detail search", "Ticket search"),
+            children=[detail],
+            titles=("Detail search",),
             selected_index=None,
         )
 
