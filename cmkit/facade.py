@@ -194,6 +194,10 @@ class CustomerManager:
         """Remove an additional customer from the ticket (R15)."""
         return tickets.remove_customer(self._ctx, ticket_id, customer_id)
 
+    def set_main_customer(self, ticket_id: TicketRef, customer_id: CustomerRef) -> Ticket:
+        """Make the customer the ticket's main customer, replacing the former one (R14, R15, R17)."""
+        return tickets.set_main_customer(self._ctx, ticket_id, customer_id)
+
     def close_ticket(self, ticket_id: TicketRef) -> Ticket:
         """Close the ticket."""
         return tickets.close_ticket(self._ctx, ticket_id)
@@ -202,9 +206,12 @@ class CustomerManager:
         """Reopen a closed ticket; refused while one of its customers is deactivated (R20)."""
         return tickets.reopen_ticket(self._ctx, ticket_id)
 
-    def tickets(self, customer_id: CustomerRef, state: str | None = None) -> pd.DataFrame:
-        """The customer's tickets, as main or additional customer; `state` 'open', 'closed' or None."""
-        return tickets.tickets(self._ctx, customer_id, state)
+    def tickets(
+        self, customer_id: CustomerRef, state: str | None = None, *, contacts: bool = False
+    ) -> pd.DataFrame:
+        """The customer's tickets, as main or additional customer; `state` 'open', 'closed' or None;
+        `contacts=True`: a company's contacts' tickets too (column `part`), as its page and printout show."""
+        return tickets.tickets(self._ctx, customer_id, state, contacts=contacts)
 
     def protocol(self, ticket_id: TicketRef) -> pd.DataFrame:
         """The ticket's protocol (R16): when, who, which customer was replaced by which."""
@@ -316,6 +323,10 @@ class CustomerManager:
         """Active customers whose names start with the typed words, folded, best first (R26)."""
         return search.autocomplete(self._ctx, text, kind, group, limit)
 
+    def autocomplete_tickets(self, text: str, limit: int = 10) -> pd.DataFrame:
+        """Tickets by their customers' names as typed, a deactivated customer's closed ones too (R26)."""
+        return search.autocomplete_tickets(self._ctx, text, limit)
+
     def quick_search(self, text: str, limit: int = 50) -> QuickResult:
         """Customers and tickets by free text (R27): `.customers` and `.tickets`."""
         return search.quick_search(self._ctx, text, limit)
@@ -348,9 +359,21 @@ class CustomerManager:
         state: str | None = None,
         queue: str | None = None,
         limit: int | None = None,
+        *,
+        number: str | None = None,
+        include_deactivated: bool = True,
     ) -> pd.DataFrame:
-        """Tickets by customer name (main or additional), subject words, state and queue; newest first."""
-        return search.ticket_search(self._ctx, customer_name, subject, state, queue, limit)
+        """Tickets by customer name (main or additional), subject words, state, queue and number; newest first."""
+        return search.ticket_search(
+            self._ctx,
+            customer_name,
+            subject,
+            state,
+            queue,
+            limit,
+            number=number,
+            include_deactivated=include_deactivated,
+        )
 
     # -- audit and reading (R29) --------------------------------------------------------------------------------
     def history(

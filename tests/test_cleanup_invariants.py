@@ -65,16 +65,21 @@ def test_each_rule_is_reported_once_per_record(cm: CustomerManager, world, db_ur
         ("R2", "customer", part.id),
         ("R3", "customer", world["pete"].id),
         ("R4", "customer", anna.id),
+        ("R14", "ticket", part_t.id),  # its company moved to a group the partnerdesk does not serve
         ("R15", "ticket", open_t.id),
         ("R18", "ticket", open_t.id),
         ("R19", "customer", carl.id),
     }
-    assert found["rule"].tolist() == ["R2", "R2", "R3", "R4", "R15", "R18", "R19"]
+    assert found["rule"].tolist() == ["R2", "R2", "R3", "R4", "R14", "R15", "R18", "R19"]
     detail = found.set_index(["rule", "id"])["detail"]
     assert detail[("R18", open_t.id)] == f"names deactivated additional customer #{bert.id} Bert Öztürk"
     r4 = detail[("R4", anna.id)]
     assert "x: not a field" in r4 and "'bad' is not an e-mail" in r4 and "the stored name 'Anna M.'" in r4
-    assert part_t.id not in set(found["id"])  # partners take tickets for companies
+    # partners take tickets for companies: the only finding on that ticket is its queue
+    assert (
+        detail[("R14", part_t.id)]
+        == "its queue partnerdesk is not assigned to its main customer's group private"
+    )
 
 
 def test_r3_r14_contact_without_company_and_company_as_main_customer(

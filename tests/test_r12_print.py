@@ -145,3 +145,32 @@ def test_r12_pending_deletions_print_in_italics(cm: CustomerManager, page_world)
 def test_r12_unknown_format_is_refused(cm: CustomerManager, world) -> None:
     with pytest.raises(ValidationError, match="format"):
         cm.render_page(world["anna"].id, format="docx")
+
+
+def test_r12_company_page_and_printout_show_the_same_tickets(cm: CustomerManager, world) -> None:
+    """The page shows the company's own tickets and, in a part of their own, its contacts' (as printed)."""
+    anna, bert, part, pete = world["anna"], world["bert"], world["part"], world["pete"]
+    t1 = cm.create_ticket(anna.id, "helpdesk", "Anna's printer")
+    t2 = cm.create_ticket(bert.id, "helpdesk", "Bert's laptop", additional=[anna.id])
+    t3 = cm.create_ticket(part.id, "partnerdesk", "Contract", additional=[pete.id])
+    shown = cm.tickets(world["acme"].id, contacts=True)
+    assert sorted(zip(shown["id"], shown["customer_name"], shown["part"], strict=True)) == sorted(
+        [
+            (t1.id, "Anna Müller", "contacts"),
+            (t2.id, "Bert Öztürk", "contacts"),
+            (t2.id, "Anna Müller", "contacts"),
+        ]
+    )
+    html = cm.render_page(world["acme"].id)
+    assert "Tickets of the company (0)" in html and "Tickets of its contacts (3)" in html
+    assert cm.tickets(world["acme"].id).empty  # without contacts=True: the company's own, as before
+    mixed = cm.tickets(part.id, contacts=True)
+    assert sorted(zip(mixed["customer_id"], mixed["part"], strict=True)) == [
+        (part.id, "own"),
+        (pete.id, "contacts"),
+    ]
+    html = cm.render_page(part.id)
+    assert (
+        "Tickets of the company (1)" in html and "Tickets of its contacts (1)" in html and t3.number in html
+    )
+    assert "Tickets of its contacts" not in cm.render_page(anna.id)

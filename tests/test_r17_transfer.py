@@ -370,6 +370,87 @@ def test_r17_transfer_runs_the_same_statements_for_few_or_many_tickets(
     assert len(many) == len(few) < 40
 
 
+# -- R17: a ticket moves as main customer only into a queue of the target's group ------------------------------
+
+
+def test_r17_transfer_into_a_queue_not_of_the_targets_group_is_refused(
+    cm: CustomerManager, world, make_ticket: MakeTicket, refused
+) -> None:
+    pete, anna, bert = world["pete"], world["anna"], world["bert"]
+    desk = make_ticket(pete)  # partnerdesk: for partners only
+    extra = make_ticket(bert, pete)  # helpdesk, pete additional: that one may move
+    plan = cm.transfer_tickets(pete.id, anna.id, dry_run=True)
+    assert not plan.applied and len(plan.problems) == 1
+    problem = plan.problems[0]
+    assert problem.startswith("R17:") and desk.number in problem and "'partnerdesk'" in problem
+    assert "'retail'" in problem and extra.number not in problem
+    err = refused(PreconditionFailed, cm.transfer_tickets, pete.id, anna.id)
+    assert desk.number in str(err)
+    assert customers_of(cm, desk) == (pete.id, ())
+    assert cm.check_invariants().empty
+
+
+def test_r17_additional_role_moves_whatever_the_queue(
+    cm: CustomerManager, world, make_ticket: MakeTicket
+) -> None:
+    pete, part, anna = world["pete"], world["part"], world["anna"]
+    t = make_ticket(part, pete)  # partnerdesk; pete is additional there
+    out = cm.transfer_tickets(pete.id, anna.id)
+    assert out.applied and customers_of(cm, t) == (part.id, (anna.id,))
+
+
+def test_r17_check_invariants_reports_a_ticket_outside_its_customers_queues(
+    cm: CustomerManager, world, make_ticket: MakeTicket, db_url: str
+) -> None:
+    t = make_ticket(world["anna"])
+    with engine_for(db_url).begin() as conn:
+        desk = conn.execute(sa.select(Queue.id).where(Queue.name == "partnerdesk")).scalar_one()
+        conn.execute(sa.update(TicketRow).where(TicketRow.id == t.id).values(queue_id=desk))
+    found = cm.check_invariants()
+    assert list(zip(found["rule"], found["entity"], found["id"], strict=True)) == [("R14", "ticket", t.id)]
+    assert (
+        found["detail"].iloc[0] == "its queue partnerdesk is not assigned to its main customer's group retail"
+    )
+
+
+# -- R17 for several sources at once (a company's blocking contacts) ---------------------------------------------
+
+
+def test_r17_many_sources_move_to_one_target_in_one_step(
+    cm: CustomerManager, world, make_ticket: MakeTicket
+) -> None:
+    anna, bert, carl, acme = world["anna"], world["bert"], world["carl"], world["acme"]
+    ta, tb, both = make_ticket(anna), make_ticket(bert), make_ticket(anna, bert)
+    closed = make_ticket(bert, closed=True)
+    plan = cm.transfer_many([anna.id, bert.id], carl.id, dry_run=True)
+    assert plan.problems == [] and not plan.applied
+    assert sorted(zip(plan.changes["id"], plan.changes["source_id"], strict=True)) == sorted(
+        [(ta.id, anna.id), (both.id, anna.id), (tb.id, bert.id), (both.id, bert.id)]
+    )
+    assert customers_of(cm, ta) == (anna.id, ())  # a dry run changes nothing
+    out = cm.transfer_many([anna.id, bert.id], carl.id)
+    assert out.applied
+    assert [customers_of(cm, t) for t in (ta, tb, both)] == [(carl.id, ())] * 3
+    assert customers_of(cm, closed) == (bert.id, ())
+    assert cm.deactivate(acme.id).applied  # nothing blocks the company any more
+    assert_no_duplicate_links(cm)
+
+
+def test_r17_many_sources_all_or_nothing(
+    cm: CustomerManager, world, make_ticket: MakeTicket, refused
+) -> None:
+    anna, bert, pete = world["anna"], world["bert"], world["pete"]
+    make_ticket(anna), make_ticket(bert)
+    err = refused(PreconditionFailed, cm.transfer_many, [anna.id, bert.id], bert.id)
+    assert "R17: the target must not be the source" in str(err)
+    desk = make_ticket(pete)
+    err = refused(PreconditionFailed, cm.transfer_many, [anna.id, pete.id], bert.id)
+    assert desk.number in str(err)  # pete's partnerdesk ticket cannot go to a retail contact
+    plan = cm.transfer_many([anna.id, bert.id], world["carl"].id, dry_run=True)
+    assert plan.problems == [] and cm.apply(plan).applied  # the dry run is a plan (R34)
+    assert cm.tickets(anna.id).empty and cm.tickets(bert.id).empty
+
+
 def test_r17_transfer_many_hands_every_source_to_one_target_as_one_plan(
     cm: CustomerManager, world, make_ticket: MakeTicket
 ) -> None:

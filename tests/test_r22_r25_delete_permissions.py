@@ -190,10 +190,39 @@ def test_r24_audit_keeps_a_delete_row(cm: CustomerManager, deleted_anna) -> None
     log = cm.history(customer_id=anna.id)
     last = log.iloc[-1]
     assert (last["action"], last["user"], last["entity_id"]) == ("delete", "admin", anna.id)
-    assert (
-        last["before"]["name"] == "Anna Müller" and last["before"]["fields"]["email"] == "anna@acme.example"
-    )
+    # R24: the entry keeps action, time, user and ids; the contact's values are a neutral placeholder
+    assert last["before"]["name"] == "removed" and last["before"]["fields"]["email"] == "removed"
+    assert (last["before"]["kind"], last["before"]["group"]) == ("contact", "retail")
     assert last["after"] is None
+
+
+def test_r24_deleted_contacts_audit_values_are_scrubbed(cm: CustomerManager, world) -> None:
+    """The seed's case: a deleted contact's fields and comment texts must not stay in history()."""
+    carl = world["carl"]
+    cm.edit(carl.id, email="carl@zeta.example", phone="+49 221 5555")
+    comment = cm.add_comment(carl.id, "erreichbar nur vormittags")
+    cm.add_attachments(carl.id, {"carl-cv.txt": b"hello"})
+    head_before = cm.verify_audit()
+    cm.delete(carl.id)
+    log = cm.history(customer_id=carl.id)
+    text = " ".join(map(str, [*log["before"], *log["after"]]))
+    for secret in ("carl@zeta.example", "5555", "vormittags", "carl-cv.txt", "Carl", "Zander"):
+        assert secret not in text, secret
+    assert "removed" in text
+    # action, user and ids stay; the chain still verifies (the scrub keeps the hashes)
+    assert {"create", "edit", "add_comment", "add_attachment", "delete"} <= set(log["action"])
+    assert comment in set(log["entity_id"].dropna().astype(int))
+    assert set(log["user"]) == {"admin"}
+    assert head_before.ok and cm.verify_audit().ok
+
+
+def test_r24_scrub_leaves_other_customers_history_alone(cm: CustomerManager, world) -> None:
+    anna, carl = world["anna"], world["carl"]
+    cm.add_comment(anna.id, "Anna likes mornings")
+    cm.delete(carl.id)
+    log = cm.history(customer_id=anna.id)
+    assert "Anna likes mornings" in {(a or {}).get("text") for a in log["after"]}
+    assert "anna@acme.example" in str(list(log["after"]))
 
 
 def test_r24_comments_and_attachments_are_removed(

@@ -493,3 +493,38 @@ def test_demo_scale_keys_are_key_for_and_the_data_keeps_the_rules(tmp_path) -> N
     t = cm.tickets(someone.id)
     if len(t):
         assert int(t["id"].iloc[0]) in ids(cm.ticket_search(subject=t["subject"].iloc[0]))
+
+
+def test_r26_autocomplete_tickets_by_customer_name_closed_ones_of_deactivated_too(
+    cm: cmkit.CustomerManager, world: World
+) -> None:
+    anna, bert = world["anna"], world["bert"]
+    old = cm.create_ticket(bert.id, "helpdesk", "Old laptop")
+    cm.close_ticket(old.id)
+    now = cm.create_ticket(anna.id, "helpdesk", "New printer", additional=[bert.id])
+    cm.remove_customer(now.id, bert.id)
+    cm.deactivate(bert.id)
+    assert cm.autocomplete("oezt").empty  # the customer is not suggested (R26) ...
+    found = cm.autocomplete_tickets("oezt")  # ... but its closed ticket is
+    assert list(found["number"]) == [old.number] and list(found["customer"]) == ["Bert Öztürk"]
+    assert set(found.columns) >= {"id", "number", "subject", "state", "customer"}
+    both = cm.autocomplete_tickets("MÜL")
+    assert list(both["id"]) == [now.id]
+    assert cm.autocomplete_tickets("").empty and cm.autocomplete_tickets("anna", limit=0).empty
+
+
+def test_r28_ticket_search_by_number_and_without_deactivated_customers(
+    cm: cmkit.CustomerManager, world: World
+) -> None:
+    anna, bert = world["anna"], world["bert"]
+    t1 = cm.create_ticket(anna.id, "helpdesk", "Printer")
+    t2 = cm.create_ticket(bert.id, "helpdesk", "Laptop")
+    cm.close_ticket(t2.id)
+    cm.deactivate(bert.id)
+    assert list(cm.ticket_search(number=t1.number)["id"]) == [t1.id]
+    assert list(cm.ticket_search(number=str(t2.id))["id"]) == [t2.id]
+    assert list(cm.ticket_search(state="closed")["id"]) == [t2.id]
+    assert cm.ticket_search(state="closed", include_deactivated=False).empty
+    assert list(cm.ticket_search(customer_name="bert", include_deactivated=True)["id"]) == [t2.id]
+    with pytest.raises(ValidationError, match="number"):
+        cm.ticket_search(number="printer")

@@ -456,6 +456,12 @@ def tickets_all(
     return sql, stmt.params
 
 
+def inactive_ids(pg: bool, ids: Sequence[int]) -> tuple[str, dict[str, Any]]:
+    """Which of these customers are deactivated."""
+    stmt = Stmt(pg)
+    return f"SELECT id FROM customers WHERE active = {stmt.p(False)} AND {stmt.among('id', ids)}", stmt.params  # noqa: S608 - fixed SQL and placeholders only
+
+
 def queue_id(pg: bool, name: str) -> tuple[str, dict[str, Any]]:
     stmt = Stmt(pg)
     return f"SELECT id FROM queues WHERE name = {stmt.p(name)}", stmt.params  # noqa: S608 - fixed SQL and placeholders only

@@ -5,7 +5,7 @@ Every problem names its rule and says what would make the operation possible.
 
 from __future__ import annotations
 
-from collections.abc import Sequence
+from collections.abc import Iterable, Sequence
 
 from cmkit.domain.config import GroupDef
 from cmkit.values import Customer
@@ -82,6 +82,24 @@ def transfer_problems(
     if open_tickets_moved and not source.active:  # cannot happen while R18 holds; checked for safety
         problems.append(f"R20: source {label(source)} is deactivated and has open tickets; close them first")
     return problems
+
+
+def transfer_queue_problems(
+    target: Customer, tickets: Iterable[tuple[str, str]], queues_for_group: Sequence[str]
+) -> list[str]:
+    """R17 (R14): the tickets (number, queue) that would move to `target` as main customer must be in
+    queues assigned to its group; one problem per queue that is not, naming its tickets."""
+    outside: dict[str, list[str]] = {}
+    for number, queue in tickets:
+        if queue not in queues_for_group:
+            outside.setdefault(queue, []).append(number)
+    offered = ", ".join(queues_for_group) or "none"
+    return [
+        f"R17: ticket(s) {_numbers(numbers)} in queue {queue!r} would get {label(target)} as main customer, "
+        f"but that queue is not assigned to group {target.group!r} (its queues: {offered}); "
+        "choose a target of a group the queue serves"
+        for queue, numbers in outside.items()
+    ]
 
 
 def deactivate_problems(c: Customer, blocking_numbers: Sequence[str], *, company_scope: bool) -> list[str]:

@@ -50,6 +50,8 @@ STRUCTURAL_KEYS = frozenset(
         "id",
         "queue",
         "number",
+        "already_on",
+        "additional_customer_id",
     }
 )
 
@@ -101,6 +103,16 @@ def scrub(value: Any, pattern: re.Pattern[str] | None, everything: bool) -> Any:
             return PLACEHOLDER
         return pattern.sub(PLACEHOLDER, value) if pattern else value
     return value
+
+
+def blank(value: Any, placeholder: str) -> Any:
+    """`value` (JSON) with every value not under STRUCTURAL_KEYS replaced by `placeholder` (None stays None):
+    what R24 leaves of a deleted contact's audit entries."""
+    if isinstance(value, dict):
+        return {k: v if k in STRUCTURAL_KEYS else blank(v, placeholder) for k, v in value.items()}
+    if isinstance(value, list):
+        return [blank(v, placeholder) for v in value]
+    return None if value is None else placeholder
 
 
 @dataclasses.dataclass

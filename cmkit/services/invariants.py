@@ -7,7 +7,8 @@ empty when everything holds. The rules checked:
 - R3 (customer): every contact of a two-level group has a company, which is a company of its own group.
 - R4 (customer): the stored fields are valid for the group's configuration (known fields, valid values,
   required ones present) and the stored name is the one the fields give.
-- R14 (ticket): no company is the main customer in a group whose tickets are for contacts only.
+- R14 (ticket): no company is the main customer in a group whose tickets are for contacts only; the
+  ticket's queue is assigned to its main customer's group (what R17 keeps when tickets move).
 - R15 (ticket): the ticket's main customer exists; no additional customer is also its main customer.
 - R18 (ticket): no open ticket names a deactivated customer, as main or additional customer.
 - R19 (customer): no active contact belongs to a deactivated company.
@@ -24,7 +25,7 @@ from sqlalchemy import Select, and_, literal, or_, select, union_all
 from sqlalchemy.orm import aliased
 
 from cmkit.db import repo
-from cmkit.db.schema import AdditionalCustomer, CustomerGroup, CustomerRow, TicketRow
+from cmkit.db.schema import AdditionalCustomer, CustomerGroup, CustomerRow, Queue, QueueGroup, TicketRow
 from cmkit.db.uow import UnitOfWork
 from cmkit.domain.config import GroupDef
 from cmkit.domain.fields import display_name, validate_value
@@ -79,6 +80,20 @@ def _ticket_checks() -> Any:
         )
         .join(gm, gm.id == main.group_id)
         .where(main.kind == "company", gm.model == "two-level", gm.tickets_for_companies.is_(False)),
+        tk.add_columns(
+            literal("R14"),
+            literal("its queue ")
+            + Queue.name
+            + literal(" is not assigned to its main customer's group ")
+            + gm.name,
+        )
+        .join(gm, gm.id == main.group_id)
+        .join(Queue, Queue.id == T.queue_id)
+        .where(
+            ~select(QueueGroup.queue_id)
+            .where(QueueGroup.queue_id == T.queue_id, QueueGroup.group_id == main.group_id)
+            .exists()
+        ),
         tk.add_columns(
             literal("R18"),
             (

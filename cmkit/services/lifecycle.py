@@ -14,17 +14,20 @@ import pandas as pd
 from sqlalchemy import delete as sql_delete
 from sqlalchemy import select, update
 
-from cmkit.db import repo
+from cmkit.db import audit_chain, repo
 from cmkit.db.change import Change
-from cmkit.db.schema import CustomerRow
+from cmkit.db.schema import AuditEntry, CustomerRow
 from cmkit.db.uow import UnitOfWork
 from cmkit.domain import rules
 from cmkit.services import access, deactivation
+from cmkit.services.anonymise import blank
 from cmkit.services.context import Context
 from cmkit.services.planning import PlanInfo
 from cmkit.values import Customer, CustomerRef, Outcome
 
-C = CustomerRow
+C, L = CustomerRow, AuditEntry
+#: what a deleted contact's audit entries keep of their values before and after (R24)
+REMOVED = "removed"
 SINGLE_COLUMNS = ["id", "name", "kind", "version", "change"]
 MANY_COLUMNS = ["id", "name", "kind", "group", "company_id", "requested", "change", "blocked_by"]
 
@@ -193,7 +196,8 @@ def delete(ctx: Context, id: CustomerRef, *, dry_run: bool = False, expect: Outc
         problems = rules.delete_problems(c, ctx.group(c.group), numbers)
 
         def apply() -> None:
-            work.audit("delete", "customer", c.id, c.id, record_of(c), None)
+            scrub_deleted(work, c.id)
+            work.audit("delete", "customer", c.id, c.id, blank(record_of(c), REMOVED), None)
             s.execute(sql_delete(C).where(C.id == c.id).execution_options(synchronize_session=False))
 
         changes = _one_change(c, "delete", refused=bool(problems))
@@ -208,6 +212,18 @@ def delete(ctx: Context, id: CustomerRef, *, dry_run: bool = False, expect: Outc
         )
 
     return ctx.write(op)
+
+
+def scrub_deleted(work: UnitOfWork, customer_id: int) -> None:
+    """R24: the contact's own audit entries (its fields, comments, attachments) keep action, time, user and
+    ids, but their values before and after become REMOVED (through the chain's scrub: hashes stay).
+    The ticket protocol entries that name it are left alone: they are the trace R24 keeps."""
+    own = work.session.execute(
+        select(L.id, L.before, L.after).where(
+            L.customer_id == customer_id, L.entity.in_(["customer", "comment", "attachment"])
+        )
+    ).all()
+    audit_chain.scrub(work.session, [(i, blank(b, REMOVED), blank(a, REMOVED)) for i, b, a in own])
 
 
 def record_of(c: Customer) -> dict[str, Any]:

@@ -22,6 +22,7 @@ from cmkit.errors import CMError, ValidationError
 from cmkit.services import access
 from cmkit.services.context import Context
 from cmkit.services.details import attachment_select, comment_select, tidy
+from cmkit.services.tickets import linked
 from cmkit.values import Customer, CustomerRef
 
 C = CustomerRow
@@ -126,8 +127,7 @@ def _page(ctx: Context, work: UnitOfWork, customer_id: CustomerRef) -> dict[str,
             }
             for r in rows
         ]
-    scope: Any = repo.company_and_contacts(c.id) if c.kind == "company" else [c.id]
-    tickets = repo.frame_of(s, repo.linked_tickets(scope))
+    tickets = linked(work, c)
     comments = attachments = None
     if ctx.may("comments_read", c.group):
         comments = _records(tidy(repo.frame_of(s, comment_select().where(CommentRow.customer_id == c.id))))
@@ -145,8 +145,8 @@ def _page(ctx: Context, work: UnitOfWork, customer_id: CustomerRef) -> dict[str,
         else [],
         "contacts": contacts,
         "contact_columns": [label(f) for f in contact_columns],
-        "tickets": _records(tickets),
-        "ticket_customer_column": c.kind == "company",
+        "tickets": _records(tickets[tickets["part"] == "own"]),
+        "contact_tickets": _records(tickets[tickets["part"] == "contacts"]) if c.kind == "company" else None,
         "comments": comments,
         "attachments": attachments,
         "printed_at": shown(work.now),

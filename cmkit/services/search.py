@@ -61,6 +61,7 @@ _ID, _NAME, _KIND, _GROUP_ID, _DATA = map(
     CustomerHit._fields.index, ("id", "name", "kind", "group_id", "data")
 )
 _TICKET_ID = TicketHit._fields.index("id")
+_TICKET_NUMBER = TicketHit._fields.index("number")
 _NUMBER = re.compile(r"#?(t?)(\d{1,12})", re.IGNORECASE)
 # Tiers of customer matches, best first: (whole words?, names only?)
 AUTOCOMPLETE_TIERS = ((False, True), (True, True))
@@ -243,6 +244,31 @@ def autocomplete(
     return _customer_frame(ctx, rows)
 
 
+def autocomplete_tickets(ctx: Context, text: str, limit: int = 10) -> pd.DataFrame:
+    """Tickets whose main or additional customer's name has words starting with every word of `text`,
+    folded as in autocomplete (R26), whatever that customer's state: a deactivated customer's closed
+    tickets are offered by its name (R20). Open tickets first, then newest first; at most `limit`.
+    Columns: id, number, subject, queue, state, main_customer_id, customer (the main customer's name)."""
+    limit = _limit(limit)
+    terms = query_terms(text)
+    rows: list[Any] = []
+    with _search(ctx) as run:
+        gids = _search_groups(ctx, None)
+        if terms and gids and limit:
+            stmts = q.budgeted(
+                q.tickets_by_customer,
+                pg=ctx.is_postgresql,
+                terms=terms,
+                group_ids=gids,
+                limit=max(5 * limit, 50),  # bounded: a customer may have thousands of tickets
+                max_customers=max(CUSTOMERS_FOR_TICKETS, limit),
+            )
+            rows = list({r[_TICKET_ID]: r for r in _enough(run, stmts, limit)}.values())
+    state = TicketHit._fields.index("state")
+    rows.sort(key=lambda r: (r[state] != "open", -r[_TICKET_ID]))
+    return fast_frame(TICKET_COLUMNS, rows[:limit])
+
+
 # -- R27 --------------------------------------------------------------------------------------------
 def quick_search(ctx: Context, text: str, limit: int = 50) -> QuickResult:
     """Every word of `text` (folded, word prefixes) over customers' names, e-mail and text fields, and
@@ -307,13 +333,21 @@ def ticket_search(
     state: str | None = None,
     queue: str | None = None,
     limit: int | None = None,
+    *,
+    number: str | None = None,
+    include_deactivated: bool = True,
 ) -> pd.DataFrame:
     """Tickets by the name of one of their current customers (main or additional, whatever its state:
-    R20) and by words of their subject, both folded word prefixes as in autocomplete; newest first."""
+    R20), by words of their subject, both folded word prefixes as in autocomplete, and by the start of
+    their number; newest first. `include_deactivated=False` leaves out tickets whose main customer is
+    deactivated."""
     if state not in (None, "open", "closed"):
         raise ValidationError("state", f"must be 'open', 'closed' or None, got {state!r}")
     if limit is not None:
         limit = _limit(limit)
+    numbers = number_prefixes(number) if number is not None else None
+    if number is not None and not numbers:
+        raise ValidationError("number", f"a ticket number is T and digits (T0000042 or 42), got {number!r}")
     with _search(ctx) as run:
         gids = _search_groups(ctx, None)
         queue_id = _queue_id(ctx, run, queue)
@@ -339,13 +373,23 @@ def ticket_search(
                     group_ids=gids,
                     state=state,
                     queue_id=queue_id,
-                    limit=limit,
+                    limit=None if numbers else limit,
+                )
+            elif numbers:
+                stmt = q.tickets_by_number(
+                    ctx.is_postgresql, numbers, group_ids=gids, state=state, queue_id=queue_id
                 )
             else:
                 stmt = q.tickets_all(
                     ctx.is_postgresql, group_ids=gids, state=state, queue_id=queue_id, limit=limit
                 )
             rows = list({r[_TICKET_ID]: r for r in run(stmt)}.values())
+            if numbers:
+                rows = [r for r in rows if any(r[_TICKET_NUMBER].startswith(p) for p in numbers)]
+            if not include_deactivated and rows:
+                main = TicketHit._fields.index("main_customer_id")
+                gone = {i for (i,) in run(q.inactive_ids(ctx.is_postgresql, sorted({r[main] for r in rows})))}
+                rows = [r for r in rows if r[main] not in gone]
             rows.sort(key=lambda r: -r[_TICKET_ID])
     return fast_frame(TICKET_COLUMNS, rows[:limit] if limit is not None else rows)
 

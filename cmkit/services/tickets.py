@@ -180,6 +180,42 @@ def remove_customer(ctx: Context, ticket_id: TicketRef, customer_id: CustomerRef
     return ctx.write(op)
 
 
+def set_main_customer(ctx: Context, ticket_id: TicketRef, customer_id: CustomerRef) -> Ticket:
+    """Make `customer_id` the ticket's main customer; the former main customer leaves the ticket (R15: one
+    main customer; an additional customer that becomes main is no longer additional). Refuses deactivated
+    customers (R15, R20), companies of groups with tickets for contacts only (R14), customers of a group the
+    ticket's queue is not assigned to (R14, R17) and the current main customer. Protocol and audit name both."""
+
+    def op(work: UnitOfWork) -> Ticket:
+        row, old = _ticket_for_change(ctx, work, ticket_id)
+        repo.lock_customers(work.session, [repo.id_of(customer_id)], shared=True)
+        new = access.customer(ctx, work, customer_id, permission="write")
+        if new.id == old.id:
+            raise PreconditionFailed(
+                [f"R15: {rules.label(new)} already is the main customer of {row.number}"]
+            )
+        queue = work.session.execute(select(Queue.name).where(Queue.id == row.queue_id)).scalar_one()
+        problems = rules.main_customer_problems(new, ctx.group(new.group), creating=False)
+        problems += rules.queue_problems(new, queue, ctx.config.queues_for(new.group))
+        if problems:
+            raise PreconditionFailed(problems)
+        s = work.session
+        s.execute(delete(A).where(A.ticket_id == row.id, A.customer_id == new.id))
+        s.execute(
+            update(T)
+            .where(T.id == row.id)
+            .values(main_customer_id=new.id)
+            .execution_options(synchronize_session=False)
+        )
+        protocol_entry(work, row.id, "main_changed", "main", old=old, new=new)
+        work.audit(
+            "set_main_customer", "ticket", row.id, new.id, {"customer_id": old.id}, {"customer_id": new.id}
+        )
+        return repo.ticket_value(s, repo.ticket_row(s, row.id))
+
+    return ctx.write(op)
+
+
 def link(work: UnitOfWork, ticket_id: int, c: Customer) -> None:
     """Add `c` to the ticket as additional customer (checked by the caller, R15), with protocol and audit."""
     work.session.execute(insert(A).values(ticket_id=ticket_id, customer_id=c.id))
@@ -248,18 +284,33 @@ def reopen_ticket(ctx: Context, ticket_id: TicketRef) -> Ticket:
     return _set_state(ctx, ticket_id, "open")
 
 
-def tickets(ctx: Context, customer_id: CustomerRef, state: str | None = None) -> pd.DataFrame:
-    """The customer's tickets, as main or additional customer: id, number, subject, queue, state, role."""
+def tickets(
+    ctx: Context, customer_id: CustomerRef, state: str | None = None, *, contacts: bool = False
+) -> pd.DataFrame:
+    """The customer's tickets, as main or additional customer: id, number, subject, queue, state, role.
+    `contacts=True`: for a company also its contacts' tickets, one row per ticket and customer named, with
+    customer_id, customer_name and `part` ("own" or "contacts"): what its page and its printout show."""
     if state not in (None, "open", "closed"):
         raise ValidationError("state", f"must be 'open', 'closed' or None, got {state!r}")
 
     def op(work: UnitOfWork) -> pd.DataFrame:
         c = access.customer(ctx, work, customer_id)
         states = (state,) if state else ("open", "closed")
+        if contacts:
+            return linked(work, c, states)
         df = repo.frame_of(work.session, repo.linked_tickets([c.id], states))
         return df.drop(columns=["customer_id", "customer_name"])
 
     return ctx.read(op)
+
+
+def linked(work: UnitOfWork, c: Customer, states: tuple[str, ...] = ("open", "closed")) -> pd.DataFrame:
+    """The tickets naming `c` and, for a company, its contacts: one row per ticket and customer named, `part`
+    "own" (the customer's own) or "contacts" (a contact's)."""
+    scope: Any = repo.company_and_contacts(c.id) if c.kind == "company" else [c.id]
+    df = repo.frame_of(work.session, repo.linked_tickets(scope, states))
+    df["part"] = ["own" if int(i) == c.id else "contacts" for i in df["customer_id"]]
+    return df
 
 
 def protocol(ctx: Context, ticket_id: TicketRef) -> pd.DataFrame:

@@ -12,7 +12,7 @@ from sqlalchemy import delete, insert, literal, select, update
 
 from cmkit.db import repo
 from cmkit.db.change import Change
-from cmkit.db.schema import AdditionalCustomer, CustomerRow, ProtocolEntry, TicketRow
+from cmkit.db.schema import AdditionalCustomer, CustomerRow, ProtocolEntry, Queue, TicketRow
 from cmkit.db.uow import UnitOfWork
 from cmkit.domain import rules
 from cmkit.errors import ValidationError
@@ -61,13 +61,7 @@ def transfer_tickets(
         dst = access.customer(ctx, work, target_id, permission="transfer")
         states = ("open",) if only_open else ("open", "closed")
         changes = _plan_of(work, src, dst, states)
-        problems = rules.transfer_problems(
-            src,
-            dst,
-            ctx.group(dst.group),
-            becomes_main=bool((changes["role"] == "main").any()),
-            open_tickets_moved=bool((changes["state"] == "open").any()),
-        )
+        problems = _problems(ctx, src, dst, changes)
 
         def apply() -> None:
             move_tickets(work, src, dst, states)
@@ -116,13 +110,7 @@ def transfer_many(
         for src in srcs:
             changes = _plan_of(work, src, dst, states)
             frames.append(changes)
-            problems += rules.transfer_problems(
-                src,
-                dst,
-                ctx.group(dst.group),
-                becomes_main=bool((changes["role"] == "main").any()),
-                open_tickets_moved=bool((changes["state"] == "open").any()),
-            )
+            problems += _problems(ctx, src, dst, changes)
         changes = pd.concat(frames, ignore_index=True)
 
         def apply() -> None:
@@ -142,6 +130,22 @@ def transfer_many(
     return ctx.write(op)
 
 
+def _problems(ctx: Context, src: Customer, dst: Customer, changes: pd.DataFrame) -> list[str]:
+    """What refuses moving these planned tickets from src to dst (R17, with R14/R20 for the target): among
+    them, tickets that would get dst as main customer in a queue not assigned to dst's group."""
+    problems = rules.transfer_problems(
+        src,
+        dst,
+        ctx.group(dst.group),
+        becomes_main=bool((changes["role"] == "main").any()),
+        open_tickets_moved=bool((changes["state"] == "open").any()),
+    )
+    as_main = changes[changes["role"] == "main"]
+    return problems + rules.transfer_queue_problems(
+        dst, zip(as_main["number"], as_main["queue"], strict=True), ctx.config.queues_for(dst.group)
+    )
+
+
 def _plan_of(work: UnitOfWork, src: Customer, dst: Customer, states: tuple[str, ...]) -> pd.DataFrame:
     """The tickets a transfer from src to dst would change: one row per ticket, with src's role on it."""
     lk = repo.links([src.id])
@@ -151,12 +155,14 @@ def _plan_of(work: UnitOfWork, src: Customer, dst: Customer, states: tuple[str, 
             T.number,
             T.subject,
             T.state,
+            Queue.name.label("queue"),
             lk.c.role,
             literal(src.id).label("source_id"),
             literal(dst.id).label("target_id"),
             repo.on_ticket(T.id, dst.id).label("target_already_on_ticket"),
         )
         .join(lk, lk.c.ticket_id == T.id)
+        .join(Queue, Queue.id == T.queue_id)
         .where(T.state.in_(states))
         .order_by(T.id)
     )

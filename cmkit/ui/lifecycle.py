@@ -229,12 +229,15 @@ class LifecycleForm(w.VBox):
         if self.customer_id is None:
             raise CMError("choose a customer first")
         only_open = self.action.value == "deactivate"
-        source = self.customer_id
+        source, sources = self.customer_id, []
         c = self.cm.customer(source)
         if c.kind == "company" and len(self.blocking.frame):
-            # the blocking tickets may belong to its contacts: start with the first customer named on them
-            source = int(self.blocking.frame["customer_id"].iloc[0])
-        self.transfer = TransferForm(self.cm, source, only_open=only_open, on_done=self._transferred)
+            # the blocking tickets may belong to its contacts: all customers named on them, in one step
+            sources = list(dict.fromkeys(int(i) for i in self.blocking.frame["customer_id"]))
+            source = sources[0]
+        self.transfer = TransferForm(
+            self.cm, source, only_open=only_open, on_done=self._transferred, sources=sources
+        )
         self.transfer_area.children = [self.transfer]
 
     def _transferred(self, outcome: Outcome) -> None:

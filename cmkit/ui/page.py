@@ -3,6 +3,7 @@ company or contacts, tickets, additional details (comments, attachments), activi
 
 from __future__ import annotations
 
+from collections.abc import Callable
 from typing import TypeAlias
 
 import ipywidgets as w
@@ -16,6 +17,7 @@ from cmkit.ui.common import LABELLED, StatusLine, Table, esc, handles, show, sty
 from cmkit.ui.common import button as _button
 from cmkit.ui.details import DetailsTabs
 from cmkit.ui.fields import FieldInputs, fields_view
+from cmkit.ui.history import HistoryPanel
 from cmkit.ui.lifecycle import LifecycleForm
 from cmkit.ui.picker import CustomerPicker
 from cmkit.ui.tickets import CreateTicketForm
@@ -23,6 +25,7 @@ from cmkit.ui.transfer import TransferForm
 from cmkit.values import Customer
 
 TICKET_COLUMNS = ["id", "number", "subject", "queue", "state", "role", "created_at"]
+CONTACT_TICKET_COLUMNS = ["id", "number", "subject", "queue", "state", "customer_name", "role", "created_at"]
 #: the actions whose form shows the tickets in their way and offers to transfer them (R18, R23)
 TICKETS_SHOWN_BY_FORM = ("deactivate", "delete")
 
@@ -37,10 +40,17 @@ class CustomerPage(w.VBox):
     """Everything about one customer, with its context actions; `show_customer(id)` shows another customer.
 
     Without `customer_id` the page starts with a field to find the customer by name (deactivated ones too).
+    `on_ticket(ticket_id)` opens a ticket chosen from its tickets (the search form and the ticket page
+    pass their ticket page's); without it no ticket is offered to open.
     """
 
-    def __init__(self, cm: CustomerManager, customer_id: int | None = None) -> None:
-        self.cm = cm
+    def __init__(
+        self,
+        cm: CustomerManager,
+        customer_id: int | None = None,
+        on_ticket: Callable[[int], None] | None = None,
+    ) -> None:
+        self.cm, self.on_ticket = cm, on_ticket
         self.customer_id = int(customer_id) if customer_id is not None else 0
         self.customer: Customer | None = None
         self.status = StatusLine()
@@ -111,6 +121,18 @@ class CustomerPage(w.VBox):
         )
         self.ticket_state.observe(lambda _c: self._load_tickets(), "value")
         self.tickets = Table(columns=TICKET_COLUMNS, empty="no tickets", cm=cm)
+        self.tickets_title = w.HTML()
+        # a company's page shows its contacts' tickets too, in their own part (as its printout does)
+        self.contact_tickets_title = w.HTML()
+        self.contact_tickets = Table(
+            columns=CONTACT_TICKET_COLUMNS, empty="no tickets of its contacts", cm=cm
+        )
+        self.open_ticket = w.Dropdown(
+            description="Open ticket", options=[], value=None, style=LABELLED, layout=w.Layout(width="520px")
+        )
+        self.open_ticket.observe(lambda ch: self._show_ticket(ch["new"]), "value")
+        self.history: HistoryPanel | None = None
+        self.history_area = w.VBox()
 
         self.details: DetailsTabs | None = None
         self.details_area = w.VBox()
@@ -159,12 +181,23 @@ class CustomerPage(w.VBox):
             self.cm, self.customer_id, self.status, on_done=lambda _r: self._changed()
         )
         self.activities_area.children = [self.activities]
+        self.history = HistoryPanel(self.cm, self.customer_id, self.status)
+        self.history_area.children = [self.history]
         self.body.children = [
             _section("Data", self.view_box, self.edit_box),
             self.relation_box,
-            _section("Tickets", self.ticket_state, self.tickets),
+            _section(
+                "Tickets",
+                self.ticket_state,
+                self.tickets_title,
+                self.tickets,
+                self.contact_tickets_title,
+                self.contact_tickets,
+                self.open_ticket,
+            ),
             _section("Additional details", self.details_area),
             _section("Activities", self.activities_area),
+            _section("History", self.history_area),
         ]
         self.refresh()
 
@@ -193,6 +226,8 @@ class CustomerPage(w.VBox):
             self.details.refresh()
         if self.activities is not None:
             self.activities.refresh()
+        if self.history is not None:
+            self.history.refresh()
         self._enable_actions(c)
 
     def _printout_stale(self) -> None:
@@ -273,8 +308,35 @@ class CustomerPage(w.VBox):
 
     @handles
     def _load_tickets(self) -> None:
-        df = self.cm.tickets(self.customer_id, state=self.ticket_state.value)
-        self.tickets.show(df, italic=[False] * len(df))
+        """The customer's tickets; a company's in two parts: its own, and its contacts' (R12: as printed)."""
+        company = self.customer is not None and self.customer.kind == "company"
+        df = self.cm.tickets(self.customer_id, state=self.ticket_state.value, contacts=company)
+        own = df[df["part"] == "own"] if company else df
+        others = df[df["part"] == "contacts"] if company else df.iloc[0:0]
+        self.tickets.show(own, italic=[False] * len(own))
+        self.contact_tickets.show(others, italic=[False] * len(others))
+        self.tickets_title.value = (
+            f"<b>Tickets of the company</b> ({len(own)})" if company else f"<b>Tickets</b> ({len(own)})"
+        )
+        self.contact_tickets_title.value = f"<b>Tickets of its contacts</b> ({len(others)})"
+        show(self.contact_tickets_title, company)
+        show(self.contact_tickets, company)
+        shown = df.drop_duplicates("id")
+        with self.open_ticket.hold_trait_notifications():
+            self.open_ticket.options = [("choose a ticket to open it", None)] + [
+                (f"{n}: {subj} ({st})", int(i))
+                for i, n, subj, st in zip(
+                    shown["id"], shown["number"], shown["subject"], shown["state"], strict=True
+                )
+            ]
+            self.open_ticket.value = None
+        show(self.open_ticket, len(shown) > 0 and self.on_ticket is not None)
+
+    @handles
+    def _show_ticket(self, ticket_id: int | None) -> None:
+        """Open one of the customer's tickets through `on_ticket` (the ticket page, where the page is used)."""
+        if ticket_id is not None and self.on_ticket is not None:
+            self.on_ticket(int(ticket_id))
 
     @handles
     def _open_related(self, customer_id: int | None) -> None:

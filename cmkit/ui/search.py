@@ -14,11 +14,15 @@ from cmkit.errors import CMError
 from cmkit.facade import CustomerManager
 from cmkit.ui.actions import ActionBar
 from cmkit.ui.common import LABELLED, StatusLine, Table, button, customer_label, handles, show, style
+from cmkit.ui.listing import More
 from cmkit.ui.page import CustomerPage
 from cmkit.ui.picker import CustomerPicker, search_by_name
+from cmkit.ui.ticket import TicketPage
+from cmkit.ui.ticket_search import TicketSuggestions, ticket_label
 
 RESULT_COLUMNS = ["id", "name", "kind", "group", "company", "active"]
 TICKET_COLUMNS = ["id", "number", "subject", "queue", "state", "main_customer_id", "customer"]
+QUICK_LIMIT = 50
 CRITERIA = 3
 DETAIL_LIMIT = 100_000  # the table pages on the server: a big result stays responsive
 
@@ -39,6 +43,7 @@ class SearchForm(w.VBox):
         self.status = StatusLine()
         self.find = CustomerPicker(cm, "Find", on_pick=self._open, status=self.status)
         self.find.text.placeholder = "type part of a name, an e-mail, a ticket number..."
+        self.ticket_suggestions = TicketSuggestions(cm, self.find.text, self._open_ticket, self.status)
         self.search_button = button("Search", "search", "primary")
         self.search_button.on_click(self.search)
         self.include_deactivated = w.Checkbox(value=False, description="Include deactivated", indent=False)
@@ -79,7 +84,11 @@ class SearchForm(w.VBox):
                 w.HBox([self.detail_button, self.clear_button]),
             ]
         )
-        self.detail = w.Accordion(children=[detail], titles=("Detail search",), selected_index=None)
+        self.detail = w.Accordion(
+            children=[detail],
+            titles=("Detail search",),
+            selected_index=None,
+        )
 
         self.heading = w.HTML()
         self.table = Table(columns=RESULT_COLUMNS, empty="no customer found", selectable=True, cm=cm)
@@ -93,27 +102,46 @@ class SearchForm(w.VBox):
         self.ticket_actions = ActionBar(
             cm, self.tickets, id_column="main_customer_id", status=self.status, on_done=self._acted
         )
+        self.shown, self.detail_shown = QUICK_LIMIT, DETAIL_LIMIT
+        self.more_customers = More(self._more, label="Show more")
+        self.more_tickets = More(self._more, label="Show more")
+        self.open_ticket = w.Dropdown(
+            description="Open ticket", options=[], value=None, style=LABELLED, layout=w.Layout(width="520px")
+        )
+        self.open_ticket.observe(lambda ch: self._open_ticket(ch["new"]), "value")
+        self.ticket_page: TicketPage | None = None
         self.page_area = w.VBox()
         self.page: CustomerPage | None = None
         self.results = pd.DataFrame(columns=RESULT_COLUMNS)
         self.ticket_results = pd.DataFrame(columns=TICKET_COLUMNS)
         self.mode = ""
         self.timing: dict[str, float] = {}  # seconds of the last detail search: query, table
-        for part in (self.open_result, self.actions, self.tickets_heading, self.tickets, self.ticket_actions):
+        for part in (
+            self.open_result,
+            self.actions,
+            self.tickets_heading,
+            self.tickets,
+            self.ticket_actions,
+            self.open_ticket,
+        ):
             show(part, False)
         super().__init__(
             [
                 style(),
                 w.HBox([self.find, self.search_button, self.include_deactivated]),
+                self.ticket_suggestions,
                 self.detail,
                 self.status,
                 self.heading,
                 self.table,
+                self.more_customers,
                 self.actions,
                 self.open_result,
                 self.tickets_heading,
                 self.tickets,
                 self.ticket_actions,
+                self.more_tickets,
+                self.open_ticket,
                 self.page_area,
             ]
         )
@@ -165,25 +193,49 @@ class SearchForm(w.VBox):
         if not self.text:
             self.status.info("type some text to search for, or use the detail search")
             return
+        if _b is not None or self.mode != "quick":  # a new search starts with the first QUICK_LIMIT
+            self.shown = QUICK_LIMIT
         with self.status.busy(f"searching for {self.text!r}"):
-            found = self.cm.quick_search(self.text)
+            found = self.cm.quick_search(self.text, limit=self.shown + 1)  # one more: is the list cut?
         self.mode = "quick"
         self.table.columns = RESULT_COLUMNS
-        self._show(found.customers, found.tickets)
-        self.status.ok(
-            f"{len(found.customers)} customer(s) and {len(found.tickets)} ticket(s) found for {self.text!r}"
+        customers, tickets = found.customers.head(self.shown), found.tickets.head(self.shown)
+        self._show(customers, tickets)
+        for more, full, what in (
+            (self.more_customers, found.customers, "customers"),
+            (self.more_tickets, found.tickets, "tickets"),
+        ):
+            more.update(self.shown, None if len(full) > self.shown else len(full), what)
+        cut = (
+            " (lists cut: Show more)"
+            if len(found.customers) > self.shown or len(found.tickets) > self.shown
+            else ""
         )
+        self.status.ok(
+            f"{len(customers)} customer(s) and {len(tickets)} ticket(s) found for {self.text!r}{cut}"
+        )
+
+    @handles
+    def _more(self) -> None:
+        if self.mode == "detail":
+            self.detail_shown += DETAIL_LIMIT
+            self.detail_search()
+            return
+        self.shown += QUICK_LIMIT
+        self.search()
 
     @handles
     def detail_search(self, _b: object = None) -> None:
         """Detail search: group, kind, company, field criteria, the text as part of the name, include deactivated."""
         criteria = self._criteria()
+        if _b is not None or self.mode != "detail":  # a new detail search starts with the first DETAIL_LIMIT
+            self.detail_shown = DETAIL_LIMIT
         ask = {
             "include_deactivated": self.include_deactivated.value,
             "group": self.group.value or None,
             "kind": self.kind.value or None,
             "company": self.company.value,
-            "limit": DETAIL_LIMIT,
+            "limit": self.detail_shown + 1,  # one more: is the list cut?
         }
         start = time.perf_counter()
         try:
@@ -201,9 +253,12 @@ class SearchForm(w.VBox):
         self.mode = "detail"
         # the fields searched on are shown next to the name
         self.table.columns = RESULT_COLUMNS + [c for c in criteria if c not in RESULT_COLUMNS]
+        cut = len(df) > self.detail_shown
+        df = df.head(self.detail_shown)
         self._show(df, None)
         self.timing = {"query": query, "table": time.perf_counter() - start - query}
-        more = f" (the first {DETAIL_LIMIT:,}; narrow the criteria)" if len(df) >= DETAIL_LIMIT else ""
+        self.more_customers.update(len(df), None if cut else len(df), "customers")
+        more = f" (the first {len(df):,}; Show more, or narrow the criteria)" if cut else ""
         deact = int((~df["active"].astype(bool)).sum()) if len(df) else 0
         self.status.ok(
             f"{len(df):,} customer(s) found in {self.timing['query']:.1f} s{more}"
@@ -229,9 +284,17 @@ class SearchForm(w.VBox):
         if tickets is not None:
             self.tickets.show(tickets, italic=[False] * len(tickets))
             self.tickets_heading.value = f"<b>Tickets</b> ({len(tickets)})"
+            with self.open_ticket.hold_trait_notifications():
+                self.open_ticket.options = [("choose a ticket to open it", None)] + [
+                    (ticket_label(r), int(r["id"])) for _, r in tickets.iterrows()
+                ]
+                self.open_ticket.value = None
+        else:
+            self.more_tickets.update(0, 0)
         show(self.tickets, tickets is not None)
         show(self.ticket_actions, tickets is not None and len(tickets) > 0)
         show(self.tickets_heading, tickets is not None)
+        show(self.open_ticket, tickets is not None and len(tickets) > 0)
 
     def _acted(self, action: str, _outcome: object) -> None:
         """After an action changed data: the search again, so that the table shows the rows as they are now."""
@@ -252,14 +315,26 @@ class SearchForm(w.VBox):
             f.value, v.value = "", ""
         self.status.clear()
 
-    # -- opening a customer page ----------------------------------------------------------------------------------
+    # -- opening a ticket or a customer page ----------------------------------------------------------------------------------
     @handles
     def _open(self, customer_id: int | None) -> None:
         if customer_id is None:
             return
         if self.page is None:
-            self.page = CustomerPage(self.cm, int(customer_id))
-            self.page_area.children = [w.HTML("<hr>"), self.page]
+            self.page = CustomerPage(self.cm, int(customer_id), on_ticket=self._open_ticket)
         else:
             self.page.show_customer(int(customer_id))
+        self.page_area.children = [w.HTML("<hr>"), self.page]
         self.status.info(f"customer page of #{int(customer_id)} opened below")
+
+    @handles
+    def _open_ticket(self, ticket_id: int | None) -> None:
+        if ticket_id is None:
+            return
+        if self.ticket_page is None:
+            self.ticket_page = TicketPage(self.cm, int(ticket_id), on_customer=self._open)
+        else:
+            self.ticket_page.show_ticket(int(ticket_id))
+        self.page_area.children = [w.HTML("<hr>"), self.ticket_page]
+        self.page = None
+        self.status.info(f"ticket page of {self.ticket_page.number.value} opened below")

@@ -24,6 +24,9 @@ from typing import Any
 
 import pytest
 
+import cmkit
+from cmkit.db.engine import dispose_engines
+
 ROOT = Path(__file__).resolve().parents[2]
 ARTIFACTS = ROOT / "test-artifacts" / "browser"
 DEBIAN_CHROMIUM = Path("/usr/bin/chromium")
@@ -200,3 +203,11 @@ def page(browser: Any, lab: Lab, request: pytest.FixtureRequest) -> Iterator[Any
 def artifacts() -> Path:
     ARTIFACTS.mkdir(parents=True, exist_ok=True)
     return ARTIFACTS
+
+
+@pytest.fixture
+def cm(lab: Lab) -> Iterator[Any]:
+    """The test's own connection to the Lab's demo database, to pick customers and check what was stored."""
+    conn = cmkit.connect(lab.db_url)
+    yield conn
+    dispose_engines()

@@ -11,20 +11,9 @@ from typing import Any
 import pandas as pd
 import pytest
 
-import cmkit
-from cmkit.db.engine import dispose_engines
-
 from .lab_helpers import choose_suggestion, open_and_run_all, shot
 
 pytestmark = pytest.mark.browser
-
-
-@pytest.fixture
-def cm(lab: Any) -> Any:
-    """The test's own connection to the Lab's demo database, to pick customers and check what was stored."""
-    conn = cmkit.connect(lab.db_url)
-    yield conn
-    dispose_engines()
 
 
 def _open_tickets(cm: Any) -> pd.DataFrame:
