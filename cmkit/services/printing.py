@@ -16,7 +16,7 @@ from sqlalchemy import select
 
 from cmkit.db import repo
 from cmkit.db.details_schema import AttachmentRow, CommentRow
-from cmkit.db.schema import CustomerRow
+from cmkit.db.schema import CustomerRow, TicketRow
 from cmkit.db.uow import UnitOfWork
 from cmkit.errors import CMError, ValidationError
 from cmkit.services import access
@@ -127,7 +127,8 @@ def _page(ctx: Context, work: UnitOfWork, customer_id: CustomerRef) -> dict[str,
             for r in rows
         ]
     scope: Any = repo.company_and_contacts(c.id) if c.kind == "company" else [c.id]
-    tickets = repo.frame_of(s, repo.linked_tickets(scope))
+    readable = TicketRow.main_customer_id.in_(access.readable_mains(ctx))
+    tickets = repo.frame_of(s, repo.linked_tickets(scope).where(readable))
     comments = attachments = None
     if ctx.may("comments_read", c.group):
         comments = _records(tidy(repo.frame_of(s, comment_select().where(CommentRow.customer_id == c.id))))

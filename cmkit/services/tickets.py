@@ -130,8 +130,9 @@ def create_ticket(
 
 
 def ticket(ctx: Context, ticket_id: TicketRef) -> Ticket:
-    """The ticket as stored now (NotFound if there is none)."""
-    return ctx.read(lambda w: repo.ticket_value(w.session, repo.ticket_row(w.session, ticket_id)))
+    """The ticket as stored now (NotFound if there is none; PermissionDenied unless the user may read its
+    main customer's group)."""
+    return ctx.read(lambda w: repo.ticket_value(w.session, access.ticket(ctx, w, ticket_id)))
 
 
 def _ticket_for_change(ctx: Context, work: UnitOfWork, ticket_id: TicketRef) -> tuple[TicketRow, Customer]:
@@ -249,24 +250,27 @@ def reopen_ticket(ctx: Context, ticket_id: TicketRef) -> Ticket:
 
 
 def tickets(ctx: Context, customer_id: CustomerRef, state: str | None = None) -> pd.DataFrame:
-    """The customer's tickets, as main or additional customer: id, number, subject, queue, state, role."""
+    """The customer's tickets, as main or additional customer: id, number, subject, queue, state, role;
+    only tickets whose main customer the user may read."""
     if state not in (None, "open", "closed"):
         raise ValidationError("state", f"must be 'open', 'closed' or None, got {state!r}")
 
     def op(work: UnitOfWork) -> pd.DataFrame:
         c = access.customer(ctx, work, customer_id)
         states = (state,) if state else ("open", "closed")
-        df = repo.frame_of(work.session, repo.linked_tickets([c.id], states))
+        stmt = repo.linked_tickets([c.id], states).where(T.main_customer_id.in_(access.readable_mains(ctx)))
+        df = repo.frame_of(work.session, stmt)
         return df.drop(columns=["customer_id", "customer_name"])
 
     return ctx.read(op)
 
 
 def protocol(ctx: Context, ticket_id: TicketRef) -> pd.DataFrame:
-    """The ticket's protocol (R16): when, who, what, and which customer was replaced by which."""
+    """The ticket's protocol (R16): when, who, what, and which customer was replaced by which.
+    Refused (PermissionDenied) unless the user may read the ticket's main customer's group."""
 
     def op(work: UnitOfWork) -> pd.DataFrame:
-        row = repo.ticket_row(work.session, ticket_id)
+        row = access.ticket(ctx, work, ticket_id)
         P = ProtocolEntry
         stmt = (
             select(
