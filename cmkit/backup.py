@@ -31,7 +31,7 @@ from cmkit import backup_check
 from cmkit.db import migrate
 from cmkit.db.engine import make_engine, resolve_url
 from cmkit.db.schema import Base
-from cmkit.errors import CMError
+from cmkit.errors import CMError, DiskFull, is_disk_full
 
 TOOL_DIRS = (
     "/usr/lib/postgresql/*/bin",
@@ -55,14 +55,27 @@ def backup(url: str | None, path: str | Path, *, replace: bool = False) -> Path:
         raise CMError(f"{target} is a folder; give the backup a file name, e.g. {target / 'cmkit.backup'}")
     target.parent.mkdir(parents=True, exist_ok=True)
     resolved = make_url(resolve_url(url))
-    with _partial_file(target) as partial:
-        if resolved.get_backend_name() == "sqlite":
-            _sqlite_backup(_sqlite_path(resolved, must_exist=True), partial)
-        else:
-            _run([pg_tool("pg_dump"), "--format=custom", f"--file={partial}"], resolved, "pg_dump")
-        revision_of_backup(partial)  # a backup that cmkit could not restore is no backup
-        backup_check.write_checksum(target, partial)
+    try:
+        with _partial_file(target) as partial:
+            if resolved.get_backend_name() == "sqlite":
+                _sqlite_backup(_sqlite_path(resolved, must_exist=True), partial)
+            else:
+                _run([pg_tool("pg_dump"), "--format=custom", f"--file={partial}"], resolved, "pg_dump")
+            revision_of_backup(partial)  # a backup that cmkit could not restore is no backup
+            backup_check.write_checksum(target, partial)
+    except (sqlite3.Error, OSError, CMError) as exc:
+        if not is_disk_full(exc) and not _says_disk_full(exc):
+            raise
+        raise DiskFull(
+            f"the disk holding {target.parent} is full: the backup was not written (no partial file is "
+            "left) and the database is unchanged; free space there or choose another place"
+        ) from None
     return target
+
+
+def _says_disk_full(exc: BaseException) -> bool:
+    """pg_dump's message for a full disk, passed on in a CMError."""
+    return isinstance(exc, CMError) and "No space left on device" in str(exc)
 
 
 def restore(url: str | None, path: str | Path, *, replace: bool = False) -> str:
@@ -226,6 +239,11 @@ def _sqlite_restore(source: Path, target: str) -> None:
             src.backup(dst)
             dst.execute("PRAGMA journal_mode=WAL")
     except sqlite3.Error as exc:
+        if is_disk_full(exc):
+            raise DiskFull(
+                f"the disk holding {target} is full: nothing was restored, the database is as it was; "
+                "free space on that disk, then restore again"
+            ) from None
         raise CMError(f"restoring into {target} failed, it is as it was: {exc}") from None
 
 
@@ -240,7 +258,8 @@ def _partial_file(target: Path) -> Iterator[Path]:
         yield partial
         os.replace(partial, target)
     finally:
-        partial.unlink(missing_ok=True)
+        for leftover in ("", "-journal", "-wal", "-shm"):  # SQLite's files beside a failed copy too
+            Path(f"{partial}{leftover}").unlink(missing_ok=True)
 
 
 def _tables(engine: Engine) -> list[str]:
