@@ -13,7 +13,7 @@ from cmkit.db import repo
 from cmkit.db.schema import AdditionalCustomer, ProtocolEntry, Queue, TicketRow
 from cmkit.db.uow import UnitOfWork
 from cmkit.domain import rules
-from cmkit.domain.fields import _CONTROL
+from cmkit.domain.fields import _CONTROL, check_one_line
 from cmkit.domain.text import search_key
 from cmkit.errors import PreconditionFailed, ValidationError
 from cmkit.services import access
@@ -28,7 +28,7 @@ def clean_subject(subject: Any) -> str:
     """A ticket subject: non-empty text of at most 500 characters without control characters."""
     if not isinstance(subject, str) or not subject.strip():
         raise ValidationError("subject", "a ticket needs a subject (non-empty text)")
-    subject = subject.strip()
+    subject = check_one_line(subject.strip(), "subject")
     if len(subject) > SUBJECT_MAX or any(
         c in _CONTROL or c in "\n\r\t" or "\ud800" <= c <= "\udfff" for c in subject
     ):
