@@ -124,7 +124,7 @@ class QuickResult:
 
 
 #: the largest `limit` a search takes (detail and ticket search: leave it out, None, for every hit)
-LIMIT_MAX = 10_000
+LIMIT_MAX = 100_000  # what the search form asks for at most (cmkit.ui.search.DETAIL_LIMIT)
 
 
 def _limit(value: Any, name: str = "limit") -> int:
