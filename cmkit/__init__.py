@@ -9,6 +9,7 @@ from cmkit.connection import connect, init
 from cmkit.errors import (
     CMError,
     ConfigError,
+    DiskFull,
     NotFound,
     PermissionDenied,
     PreconditionFailed,
@@ -26,6 +27,7 @@ __all__ = [
     "ConfigError",
     "Customer",
     "CustomerManager",
+    "DiskFull",
     "NotFound",
     "Outcome",
     "PermissionDenied",

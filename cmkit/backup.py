@@ -4,8 +4,9 @@ SQLite: the online backup API copies a consistent snapshot while other connectio
 backup is one self-contained file. PostgreSQL: `pg_dump` (custom format, one consistent snapshot) and
 `pg_restore` into the database of the URL, applied by `psql` in a single transaction, so a failed
 restore leaves the target as it was. Restore refuses a target that holds tables unless asked to replace
-it, refuses a backup that is not a cmkit database or comes from a newer cmkit, and brings an older
-backup's schema up to date.
+it, refuses a backup that is not a cmkit database or comes from a newer cmkit, or whose schema differs
+from what the migrations build (cmkit.backup_check; with $CMKIT_BACKUP_KEY set, also one whose keyed
+checksum does not match), and brings an older backup's schema up to date.
 """
 
 from __future__ import annotations
@@ -26,10 +27,11 @@ from alembic.script import ScriptDirectory
 from sqlalchemy import Engine, inspect
 from sqlalchemy.engine import URL, make_url
 
+from cmkit import backup_check
 from cmkit.db import migrate
-from cmkit.db.engine import resolve_url
+from cmkit.db.engine import make_engine, resolve_url
 from cmkit.db.schema import Base
-from cmkit.errors import CMError
+from cmkit.errors import CMError, DiskFull, is_disk_full
 
 TOOL_DIRS = (
     "/usr/lib/postgresql/*/bin",
@@ -43,7 +45,8 @@ TOOL_DIRS = (
 def backup(url: str | None, path: str | Path, *, replace: bool = False) -> Path:
     """Write a backup of the database at `url` (default: $CMKIT_URL, else data/cmkit.db) to `path`.
 
-    Refuses an existing `path` unless `replace`; the file appears only once the backup is complete.
+    Refuses an existing `path` unless `replace`; the file appears only once the backup is complete. With
+    $CMKIT_BACKUP_KEY set, its keyed checksum (HMAC-SHA256) is written beside it as `path`.hmac.
     """
     target = Path(path)
     if target.exists() and not replace:
@@ -52,20 +55,36 @@ def backup(url: str | None, path: str | Path, *, replace: bool = False) -> Path:
         raise CMError(f"{target} is a folder; give the backup a file name, e.g. {target / 'cmkit.backup'}")
     target.parent.mkdir(parents=True, exist_ok=True)
     resolved = make_url(resolve_url(url))
-    with _partial_file(target) as partial:
-        if resolved.get_backend_name() == "sqlite":
-            _sqlite_backup(_sqlite_path(resolved, must_exist=True), partial)
-        else:
-            _run([pg_tool("pg_dump"), "--format=custom", f"--file={partial}"], resolved, "pg_dump")
-        revision_of_backup(partial)  # a backup that cmkit could not restore is no backup
+    try:
+        with _partial_file(target) as partial:
+            if resolved.get_backend_name() == "sqlite":
+                _sqlite_backup(_sqlite_path(resolved, must_exist=True), partial)
+            else:
+                _run([pg_tool("pg_dump"), "--format=custom", f"--file={partial}"], resolved, "pg_dump")
+            revision_of_backup(partial)  # a backup that cmkit could not restore is no backup
+            backup_check.write_checksum(target, partial)
+    except (sqlite3.Error, OSError, CMError) as exc:
+        if not is_disk_full(exc) and not _says_disk_full(exc):
+            raise
+        raise DiskFull(
+            f"the disk holding {target.parent} is full: the backup was not written (no partial file is "
+            "left) and the database is unchanged; free space there or choose another place"
+        ) from None
     return target
+
+
+def _says_disk_full(exc: BaseException) -> bool:
+    """pg_dump's message for a full disk, passed on in a CMError."""
+    return isinstance(exc, CMError) and "No space left on device" in str(exc)
 
 
 def restore(url: str | None, path: str | Path, *, replace: bool = False) -> str:
     """Restore the backup at `path` into the database at `url`; returns the revision it now has.
 
     Refuses a target that holds tables unless `replace` (then everything of the target is replaced), a file
-    that is not a cmkit backup, and a backup made by a newer cmkit. Nothing changes when it is refused or
+    that is not a cmkit backup, a backup made by a newer cmkit, a backup whose schema objects differ from
+    what the migrations build (naming them), and with $CMKIT_BACKUP_KEY set one whose keyed checksum is
+    missing or does not match. Nothing changes when it is refused or
     fails. The engines this process holds for `url` are disposed of, so every connection sees the restore.
     """
     source = Path(path)
@@ -92,6 +111,8 @@ def restore(url: str | None, path: str | Path, *, replace: bool = False) -> str:
             f"{source} holds schema revision {revision}, which this cmkit does not know (it knows "
             f"{', '.join(sorted(known))}); restore it with the cmkit version that made it"
         )
+    backup_check.check_checksum(source)
+    _check_schema(source, revision, resolved)
     from cmkit.db.engine import engine_for
 
     engine = engine_for(resolve_url(url))
@@ -110,6 +131,48 @@ def restore(url: str | None, path: str | Path, *, replace: bool = False) -> str:
     engine.dispose()
     migrate.upgrade(engine)
     return str(migrate.current_revision(engine))
+
+
+def _check_schema(source: Path, revision: str, url: URL) -> None:
+    """Refuse (CMError naming them) a backup whose schema objects differ from those the migrations build
+    up to its revision: an extra trigger, a changed function or policy, a missing index."""
+    if url.get_backend_name() == "sqlite":
+        found = backup_check.sqlite_objects(source)
+        expected = [backup_check.sqlite_reference(revision)]
+    else:
+        dump = [pg_tool("pg_restore"), "--schema-only", "--no-owner", "--no-privileges", "--file=-"]
+        found = backup_check.postgresql_objects(_run([*dump, str(source)], None, "pg_restore"))
+        server = (url.host, url.port, url.query.get("host"), revision)
+        if server not in _PG_REFERENCES:
+            _PG_REFERENCES[server] = _postgresql_reference(url, revision)
+        expected = _PG_REFERENCES[server]
+    backup_check.refuse_foreign_schema(source, found, expected, revision)
+
+
+#: the reference per server and revision, built once per process (it costs two scratch databases)
+_PG_REFERENCES: dict[tuple[object, ...], list[backup_check.Objects]] = {}
+
+
+def _postgresql_reference(url: URL, revision: str) -> list[backup_check.Objects]:
+    """The schema objects the migrations build up to `revision`, as dumped from a scratch database, and as
+    dumped again after that dump was restored: PostgreSQL writes some definitions differently once they
+    went through a dump (a CHECK's IN list), so a backup of a restored database has the second form."""
+    dump = [pg_tool("pg_dump"), "--schema-only", "--no-owner", "--no-privileges"]
+    with backup_check.scratch_postgresql(url) as first, backup_check.scratch_postgresql(url) as again:
+        engine = make_engine(first.render_as_string(hide_password=False))
+        try:
+            migrate.upgrade(engine, revision)
+        finally:
+            engine.dispose()
+        script = _run(dump, first, "pg_dump")
+        with tempfile.TemporaryDirectory(prefix="cmkit-reference-") as tmp:
+            path = Path(tmp) / "schema.sql"
+            path.write_text(script, encoding="utf-8")
+            _run([pg_tool("psql"), "-X", "-q", "-v", "ON_ERROR_STOP=1", "-f", str(path)], again, "psql")
+        return [
+            backup_check.postgresql_objects(script),
+            backup_check.postgresql_objects(_run(dump, again, "pg_dump")),
+        ]
 
 
 def revision_of_backup(path: str | Path) -> str:
@@ -176,6 +239,11 @@ def _sqlite_restore(source: Path, target: str) -> None:
             src.backup(dst)
             dst.execute("PRAGMA journal_mode=WAL")
     except sqlite3.Error as exc:
+        if is_disk_full(exc):
+            raise DiskFull(
+                f"the disk holding {target} is full: nothing was restored, the database is as it was; "
+                "free space on that disk, then restore again"
+            ) from None
         raise CMError(f"restoring into {target} failed, it is as it was: {exc}") from None
 
 
@@ -190,7 +258,8 @@ def _partial_file(target: Path) -> Iterator[Path]:
         yield partial
         os.replace(partial, target)
     finally:
-        partial.unlink(missing_ok=True)
+        for leftover in ("", "-journal", "-wal", "-shm"):  # SQLite's files beside a failed copy too
+            Path(f"{partial}{leftover}").unlink(missing_ok=True)
 
 
 def _tables(engine: Engine) -> list[str]:

@@ -178,9 +178,12 @@ def _add_runbook_parser(sub: Any) -> None:
 
 def _backup(args: argparse.Namespace) -> int:
     from cmkit.backup import backup
+    from cmkit.backup_check import checksum_path
 
     path = backup(args.url, args.path, replace=args.replace)
     print(f"backup written: {path} ({path.stat().st_size:,} bytes)")
+    if checksum_path(path).is_file():
+        print(f"keyed checksum: {checksum_path(path)} (restore checks it while CMKIT_BACKUP_KEY is set)")
     return 0
 
 

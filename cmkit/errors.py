@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import errno
 from collections.abc import Iterable
 from typing import TYPE_CHECKING
 
@@ -34,6 +35,26 @@ class ValidationError(CMError):
 
 class ConfigError(ValidationError):
     """The configuration is refused; `.field` is the dotted key, e.g. `groups.retail.model`."""
+
+
+class DiskFull(CMError):
+    """The disk holding the database (or a backup being written) is full; nothing was changed."""
+
+
+#: SQLite's result code SQLITE_FULL, PostgreSQL's SQLSTATE disk_full
+_SQLITE_FULL, _PG_DISK_FULL = 13, "53100"
+
+
+def is_disk_full(exc: BaseException) -> bool:
+    """Whether `exc` (a driver error, one wrapped by SQLAlchemy in `.orig`, or an OSError) says the disk is
+    full: SQLite's SQLITE_FULL, PostgreSQL's disk_full, or ENOSPC."""
+    orig = getattr(exc, "orig", None) or exc
+    return (
+        getattr(orig, "sqlite_errorcode", None) == _SQLITE_FULL
+        or getattr(orig, "sqlstate", None) == _PG_DISK_FULL
+        or (isinstance(orig, OSError) and orig.errno == errno.ENOSPC)
+        or "database or disk is full" in str(orig)
+    )
 
 
 class PermissionDenied(CMError):

@@ -7,7 +7,6 @@ from pathlib import Path
 
 import pytest
 import sqlalchemy as sa
-from alembic import command
 from alembic.autogenerate import compare_metadata
 from alembic.runtime.migration import MigrationContext
 from conftest import BACKENDS, scratch_pg_database
@@ -50,10 +49,7 @@ def empty_url(request: pytest.FixtureRequest, tmp_path: Path) -> Iterator[str]:
 
 
 def upgrade_to(url: str, revision: str) -> None:
-    cfg = migrate.alembic_config()
-    with engine_for(url).begin() as conn:
-        cfg.attributes["connection"] = conn
-        command.upgrade(cfg, revision)
+    migrate.upgrade(engine_for(url), revision)
 
 
 def test_migrations_produce_exactly_the_orm_metadata(db_url: str) -> None:

@@ -14,7 +14,7 @@ import datetime as dt
 from sqlalchemy import CheckConstraint, DateTime, ForeignKey, Index, Integer, LargeBinary, String, Text
 from sqlalchemy.orm import Mapped, mapped_column
 
-from cmkit.db.schema import Base, _now
+from cmkit.db.schema import NO_ID_REUSE, Base, _now
 
 PENDING_CONSISTENT = "(deleted_at IS NULL) = (deleted_by IS NULL)"
 
@@ -33,6 +33,7 @@ class CommentRow(Base):
         CheckConstraint(PENDING_CONSISTENT, name="pending"),
         Index("ix_comments_customer", "customer_id", "created_at"),
         Index("ix_comments_deleted_by", "deleted_by"),
+        NO_ID_REUSE,
     )
 
 
@@ -58,4 +59,5 @@ class AttachmentRow(Base):
         CheckConstraint("size >= 0", name="size"),
         Index("ix_attachments_customer", "customer_id", "created_at"),
         Index("ix_attachments_deleted_by", "deleted_by"),
+        NO_ID_REUSE,
     )

@@ -37,13 +37,27 @@ def include_object(obj: Any, name: str | None, type_: str, reflected: bool, comp
     return not (type_ in ("table", "index") and search_ddl.is_search_object(name))
 
 
-def upgrade(engine: Engine) -> None:
-    """Bring the schema to the newest revision; does nothing when it is there already."""
-    if current_revision(engine) == head_revision():
+def upgrade(engine: Engine, revision: str = "head") -> None:
+    """Bring the schema to `revision` (the newest by default) in one transaction; does nothing when it is
+    there already. On SQLite the foreign keys are off meanwhile (a table rebuild must not cascade: it can
+    be switched only outside a transaction) and checked before the commit."""
+    if current_revision(engine) == (head_revision() if revision == "head" else revision):
         return
     cfg = alembic_config()
-    with engine.begin() as conn:
-        cfg.attributes["connection"] = conn
-        command.upgrade(cfg, "head")
-        if conn.dialect.name == "sqlite":
-            search_ddl.sqlite_ensure(conn)
+    with engine.connect() as conn:
+        sqlite = conn.dialect.name == "sqlite"
+        if sqlite:
+            conn.connection.driver_connection.execute("PRAGMA foreign_keys = OFF")  # type: ignore[union-attr]
+        try:
+            with conn.begin():
+                cfg.attributes["connection"] = conn
+                command.upgrade(cfg, revision)
+                if sqlite:
+                    if revision == "head":
+                        search_ddl.sqlite_ensure(conn)
+                    broken = conn.exec_driver_sql("PRAGMA foreign_key_check").all()
+                    if broken:
+                        raise RuntimeError(f"the upgrade broke foreign keys: {broken[:5]}")
+        finally:
+            if sqlite:
+                conn.connection.driver_connection.execute("PRAGMA foreign_keys = ON")  # type: ignore[union-attr]

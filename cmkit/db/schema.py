@@ -32,6 +32,10 @@ NAMING = {
     "pk": "pk_%(table_name)s",
 }
 
+#: R17: SQLite never hands out an id twice (AUTOINCREMENT) for the tables whose ids protocol, audit log and
+#: forms name (PostgreSQL's identity sequences never do); migration 0005 rebuilt the existing tables so
+NO_ID_REUSE = {"sqlite_autoincrement": True}
+
 JsonType = JSON().with_variant(JSONB(), "postgresql")
 
 
@@ -135,6 +139,7 @@ class CustomerRow(Base):
         Index("ix_customers_group_kind_active", "group_id", "kind", "active"),
         Index("ix_customers_company", "company_id"),
         Index("ix_customers_name", "name"),
+        NO_ID_REUSE,
     )
 
 
@@ -154,6 +159,7 @@ class TicketRow(Base):
         CheckConstraint("state IN ('open', 'closed')", name="state"),
         Index("ix_tickets_main_state", "main_customer_id", "state"),
         Index("ix_tickets_queue", "queue_id"),
+        NO_ID_REUSE,
     )
 
 
@@ -183,7 +189,7 @@ class ProtocolEntry(Base):
     new_customer_id: Mapped[int | None] = mapped_column(Integer)
     new_customer_name: Mapped[str | None] = mapped_column(String(500))
     run_id: Mapped[str | None] = mapped_column(String(64))
-    __table_args__ = (Index("ix_ticket_protocol_ticket", "ticket_id", "id"),)
+    __table_args__ = (Index("ix_ticket_protocol_ticket", "ticket_id", "id"), NO_ID_REUSE)
 
 
 class AuditEntry(Base):
@@ -218,4 +224,5 @@ class AuditEntry(Base):
         Index("ix_audit_user", "user_name", "id"),
         Index("ix_audit_at", "at"),
         Index("ix_audit_run", "run_id"),
+        NO_ID_REUSE,
     )

@@ -23,7 +23,7 @@ from cmkit.db import audit_chain, pending
 from cmkit.db.change import Change
 from cmkit.db.schema import AuditEntry, CustomerRow
 from cmkit.domain import chain
-from cmkit.errors import ValidationError
+from cmkit.errors import DiskFull, ValidationError, is_disk_full
 
 T = TypeVar("T")
 RETRY_SQLSTATES = {"40001", "40P01"}  # serialization_failure, deadlock_detected
@@ -190,6 +190,11 @@ def run(
                 "text decoded wrongly); re-read it as UTF-8",
             ) from None
         except DBAPIError as exc:
+            if is_disk_full(exc):
+                raise DiskFull(
+                    "the disk holding the database is full: this change was not made (its transaction was "
+                    "rolled back, the database is as it was before); free space on that disk, then try again"
+                ) from None
             if "cannot contain NUL" in str(
                 exc.orig
             ):  # PostgreSQL takes no NUL in text, given as a search value

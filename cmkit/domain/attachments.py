@@ -21,7 +21,7 @@ import filetype
 from cmkit.domain.archives import archive_problem
 from cmkit.domain.config import AttachmentPolicy
 from cmkit.domain.extraction import read_file
-from cmkit.domain.fields import _CONTROL, lone_surrogate
+from cmkit.domain.fields import _CONTROL, check_one_line, lone_surrogate
 from cmkit.errors import ValidationError
 
 NAME_MAX = 255
@@ -108,7 +108,12 @@ def clean_name(name: Any) -> str:
         )
     if len(base) > NAME_MAX:
         raise ValidationError("files", f"the file name {base[:40]!r}... is longer than {NAME_MAX} characters")
-    return base
+    try:
+        return check_one_line(base, "files")
+    except ValidationError as exc:
+        raise ValidationError(
+            "files", f"the file name {ascii(base)} {exc.message.split(': ', 1)[1]}"
+        ) from None
 
 
 def clean_text(value: Any, field: str, limit: int, *, required: bool) -> str:

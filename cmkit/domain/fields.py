@@ -18,6 +18,54 @@ DEFAULT_MAX_TEXT = 10_000
 _CONTROL = {chr(c) for c in range(32) if chr(c) not in "\t\n\r"} | {"\x7f"}
 
 
+#: Bidirectional controls reorder what is shown: "report\u202egnp.txt" shows as "reporttxt.png".
+BIDI_CONTROLS = frozenset("\u061c\u200e\u200f\u202a\u202b\u202c\u202d\u202e\u2066\u2067\u2068\u2069")
+#: Invisible characters that make two names look alike: zero-width space, word joiner, invisible
+#: operators, byte order mark (zero-width no-break space), Mongolian vowel separator, soft hyphen.
+INVISIBLE = frozenset("\u200b\u2060\u2061\u2062\u2063\u2064\ufeff\u180e\u00ad")
+#: Zero-width (non-)joiners: part of Persian and Indic spelling and of emoji sequences, so kept between
+#: two such letters or symbols, refused anywhere else (next to ASCII, a space, the start or the end).
+JOINERS = frozenset("\u200c\u200d")
+#: Line breaks, which a one-line value (a name, a field, a subject, a file name) does not have.
+LINE_BREAKS = frozenset("\n\r\x0b\x0c\x1c\x1d\x1e\x85\u2028\u2029")
+
+
+def _joins(before: str, after: str) -> bool:
+    return all(c and not c.isascii() and not c.isspace() and c not in JOINERS for c in (before, after))
+
+
+def deceptive(value: str) -> str | None:
+    """The first character of `value` that makes it show other than it is (a bidirectional control, an
+    invisible character, a joiner outside a joining script), or None."""
+    for i, c in enumerate(value):
+        if c in BIDI_CONTROLS or c in INVISIBLE:
+            return c
+        if c in JOINERS and not _joins(value[i - 1] if i else "", value[i + 1 : i + 2]):
+            return c
+    return None
+
+
+def check_one_line(value: str, field: str) -> str:
+    """`value` in NFC, or ValidationError naming `field`: a line break, or a character that changes how
+    the value is shown (see `deceptive`). For names, one-line fields, subjects and file names."""
+    value = unicodedata.normalize("NFC", value)
+    bad = next((c for c in value if c in LINE_BREAKS), None)
+    if bad is not None:
+        raise ValidationError(
+            field, f"must be one line; it contains a line break (U+{ord(bad):04X}): remove it"
+        )
+    bad = deceptive(value)
+    if bad is not None:
+        what = unicodedata.name(bad, "a control character").lower()
+        raise ValidationError(
+            field,
+            f"contains U+{ord(bad):04X} ({what}), which changes how the text is shown (a right-to-left "
+            "override shows what follows it reversed, an invisible character makes two names look alike); "
+            "remove it",
+        )
+    return value
+
+
 def lone_surrogate(value: str) -> str | None:
     """The first lone surrogate in `value` (text decoded wrongly, which no database can store), or None."""
     return next((c for c in value if "\ud800" <= c <= "\udfff"), None)
@@ -35,6 +83,7 @@ def _text(fd: FieldDef, value: Any) -> str:
         raise ValidationError(
             fd.name, f"contains the invalid character U+{ord(bad):04X}; re-read the text as UTF-8"
         )
+    value = check_one_line(value, fd.name)
     limit = fd.max_length or DEFAULT_MAX_TEXT
     if len(value) > limit:
         raise ValidationError(fd.name, f"is {len(value)} characters long; at most {limit} are allowed")

@@ -16,7 +16,15 @@ import re
 import unicodedata
 from collections.abc import Iterable
 from functools import lru_cache
+from typing import Any
 
+from cmkit.errors import ValidationError
+
+#: At most this many characters in any text a user types to look for something (searches and filters):
+#: no stored name, field or subject is longer, and a longer text only costs memory and time.
+TYPED_MAX = 10_000
+#: At most this many words to look for in one text: each is one more condition on the indexes.
+TERMS_MAX = 32
 #: separates the name part of a customer's search key from the rest
 PART_SEP = " | "
 
@@ -139,6 +147,32 @@ def query_terms(text: str | None) -> list[tuple[str, ...]]:
         else:
             out.extend(tuple(dict.fromkeys(pair)) for pair in zip(*variants, strict=True))
     return list(dict.fromkeys(out))
+
+
+def typed(text: Any, field: str) -> str | None:
+    """`text` as a user typed it to look for something, or ValidationError naming `field`: not text, or
+    longer than TYPED_MAX characters. None stays None (nothing asked)."""
+    if text is None:
+        return None
+    if not isinstance(text, str):
+        raise ValidationError(field, f"give text to look for, got {type(text).__name__}")
+    if len(text) > TYPED_MAX:
+        raise ValidationError(
+            field, f"is {len(text):,} characters long; look for at most {TYPED_MAX:,} characters"
+        )
+    return text
+
+
+def typed_terms(text: Any, field: str) -> list[tuple[str, ...]]:
+    """The query words of what a user typed (query_terms), refusing (ValidationError naming `field`)
+    text longer than TYPED_MAX characters and more than TERMS_MAX words."""
+    terms = query_terms(typed(text, field))
+    if len(terms) > TERMS_MAX:
+        raise ValidationError(
+            field,
+            f"has {len(terms):,} words to look for; at most {TERMS_MAX}: leave out the less telling ones",
+        )
+    return terms
 
 
 def matches(key: str, terms: list[tuple[str, ...]], *, prefix: bool = True) -> bool:

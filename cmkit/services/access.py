@@ -11,13 +11,13 @@ import pandas as pd
 from sqlalchemy import select
 
 from cmkit.db import repo
-from cmkit.db.schema import CustomerGroup, CustomerRow
+from cmkit.db.schema import CustomerGroup, CustomerRow, TicketRow
 from cmkit.db.uow import UnitOfWork
-from cmkit.errors import NotFound, PreconditionFailed, ValidationError
+from cmkit.errors import NotFound, PermissionDenied, PreconditionFailed, ValidationError
 from cmkit.services import planning
 from cmkit.services.context import Context
 from cmkit.services.planning import PlanInfo
-from cmkit.values import Customer, CustomerRef, Outcome
+from cmkit.values import Customer, CustomerRef, Outcome, TicketRef
 
 C = CustomerRow
 #: At most this many ids per call: each becomes a bound parameter (SQLite allows 32,766 per statement).
@@ -34,6 +34,28 @@ def customer(
     if permission:
         ctx.require(permission, group)
     return repo.snapshot(row, group)
+
+
+def ticket(ctx: Context, work: UnitOfWork, ticket_id: TicketRef, *, permission: str = "read") -> TicketRow:
+    """The ticket's row, after checking `permission` on its main customer's group: a ticket, its links and
+    its protocol belong to its main customer, as on PostgreSQL, whose row-level security shows a login
+    only the tickets of main customers it may read (R32).
+
+    NotFound if it does not exist; PermissionDenied (naming the rule and the group) without the permission."""
+    row = repo.ticket_row(work.session, ticket_id)
+    group = work.session.execute(
+        select(CustomerGroup.name).join(C, C.group_id == CustomerGroup.id).where(C.id == row.main_customer_id)
+    ).scalar_one()
+    if not ctx.may(permission, group):
+        raise PermissionDenied(
+            f"{ctx.refusal(permission, group)}; ticket {row.number} belongs to a customer of that group"
+        )
+    return row
+
+
+def readable_mains(ctx: Context) -> Any:
+    """The ids of the customers whose tickets the acting user may read (as a subquery)."""
+    return select(C.id).where(C.group_id.in_(ctx.readable_group_ids()))
 
 
 def customers(

@@ -28,6 +28,7 @@ from cmkit.domain.attachments import (
     fold,
     read_texts,
 )
+from cmkit.domain.text import TERMS_MAX, TYPED_MAX
 from cmkit.errors import NotFound, PreconditionFailed, ValidationError
 from cmkit.services import access
 from cmkit.services.context import Context
@@ -69,7 +70,7 @@ def _when(stmt: Any, column: Any, since: Any, until: Any) -> Any:
     return stmt
 
 
-FILTER_MAX = 10_000  # characters of a text filter
+FILTER_MAX = TYPED_MAX  # characters of a text filter: as for every text a user types to look for
 
 
 def _filter_text(text: Any, field: str) -> str:
@@ -86,7 +87,10 @@ def _words(stmt: Any, column: Any, text: str | None, field: str) -> Any:
     """Rows whose folded `column` contains every word of `text` (case-insensitive, bound parameters)."""
     if text is None:
         return stmt
-    for word in fold(_filter_text(text, field)).split():
+    found = fold(_filter_text(text, field)).split()
+    if len(found) > TERMS_MAX:
+        raise ValidationError(field, f"has {len(found):,} words to look for; at most {TERMS_MAX}")
+    for word in found:
         stmt = stmt.where(column.contains(word, autoescape=True))
     return stmt
 

@@ -127,7 +127,7 @@ def _page(ctx: Context, work: UnitOfWork, customer_id: CustomerRef) -> dict[str,
             }
             for r in rows
         ]
-    tickets = linked(work, c)
+    tickets = linked(ctx, work, c)
     comments = attachments = None
     if ctx.may("comments_read", c.group):
         comments = _records(tidy(repo.frame_of(s, comment_select().where(CommentRow.customer_id == c.id))))

@@ -12,8 +12,8 @@ from sqlalchemy.orm import aliased
 from cmkit.db import arrow_frames, repo
 from cmkit.db.schema import AdditionalCustomer, AuditEntry, CustomerGroup, CustomerRow, Queue, TicketRow
 from cmkit.db.uow import UnitOfWork
-from cmkit.errors import ValidationError
-from cmkit.services import details
+from cmkit.errors import PermissionDenied, ValidationError
+from cmkit.services import access, details
 from cmkit.services.context import Context
 from cmkit.services.customers import expand_fields
 from cmkit.values import CustomerRef
@@ -75,8 +75,10 @@ def history(
             group = work.session.execute(
                 select(CustomerGroup.name).join(C, C.group_id == CustomerGroup.id).where(C.id == cid)
             ).scalar()
-            if group is not None:  # a deleted customer's history stays readable
+            if group is not None:
                 ctx.require("read", group)
+            else:  # a deleted customer's history stays readable, to those who may read every group
+                _require_every_group(ctx, f"the history of deleted customer #{cid}")
             stmt = stmt.where(L.customer_id == cid)
         else:
             stmt = _visible_history(ctx, stmt)
@@ -99,6 +101,16 @@ def history(
         return df
 
     return ctx.read(op)
+
+
+def _require_every_group(ctx: Context, what: str) -> None:
+    """Refuse (PermissionDenied) unless the user may read every group: `what` has no group any more."""
+    missing = [g for g in ctx.config.groups if not ctx.may("read", g)]
+    if missing:
+        raise PermissionDenied(
+            f"R29: {what} needs read permission on every group; {ctx.user!r} may not read "
+            f"{', '.join(missing)}"
+        )
 
 
 def _visible_history(ctx: Context, stmt: Any) -> Any:
@@ -161,7 +173,10 @@ def frame(
                 T.main_customer_id.label("customer_id"),
                 literal("main").label("role"),
             ).where(T.main_customer_id.in_(visible)),
-            select(A.ticket_id, A.customer_id, literal("additional")).where(A.customer_id.in_(visible)),
+            select(A.ticket_id, A.customer_id, literal("additional")).where(
+                A.customer_id.in_(visible),
+                A.ticket_id.in_(select(T.id).where(T.main_customer_id.in_(access.readable_mains(ctx)))),
+            ),
         ).subquery()
         df = repo.frame_of(work.session, select(links).order_by(links.c.ticket_id, links.c.role.desc()))
         df.insert(0, "id", range(1, len(df) + 1))

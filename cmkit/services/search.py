@@ -32,7 +32,7 @@ from cmkit.db.search_queries import CustomerHit, TicketHit
 from cmkit.domain.config import FieldDef
 from cmkit.domain.criteria import Criterion, criterion
 from cmkit.domain.keys import in_key
-from cmkit.domain.text import query_terms
+from cmkit.domain.text import TERMS_MAX, typed, typed_terms
 from cmkit.errors import ValidationError
 from cmkit.services.context import Context
 from cmkit.values import Customer
@@ -124,9 +124,13 @@ class QuickResult:
         )
 
 
+#: the largest `limit` a search takes (detail and ticket search: leave it out, None, for every hit)
+LIMIT_MAX = 100_000  # what the search form asks for at most (cmkit.ui.search.DETAIL_LIMIT)
+
+
 def _limit(value: Any, name: str = "limit") -> int:
-    if isinstance(value, bool) or not isinstance(value, int) or value < 0:
-        raise ValidationError(name, f"must be a whole number of at least 0, got {value!r}")
+    if isinstance(value, bool) or not isinstance(value, int) or not 0 <= value <= LIMIT_MAX:
+        raise ValidationError(name, f"must be a whole number from 0 to {LIMIT_MAX:,}, got {value!r}")
     return value
 
 
@@ -235,7 +239,7 @@ def autocomplete(
     """Active customers whose name or e-mail has words starting with every word of `text`, folded
     (R26: 'mul', 'Mül', 'muel' find Müller); whole-word matches first; at most `limit`."""
     kind, limit = _kind(kind), _limit(limit)
-    terms = query_terms(text)
+    terms = typed_terms(text, "text")
     with _search(ctx) as run:
         gids = _search_groups(ctx, group)
         rows = (
@@ -250,7 +254,7 @@ def autocomplete_tickets(ctx: Context, text: str, limit: int = 10) -> pd.DataFra
     tickets are offered by its name (R20). Open tickets first, then newest first; at most `limit`.
     Columns: id, number, subject, queue, state, main_customer_id, customer (the main customer's name)."""
     limit = _limit(limit)
-    terms = query_terms(text)
+    terms = typed_terms(text, "text")
     rows: list[Any] = []
     with _search(ctx) as run:
         gids = _search_groups(ctx, None)
@@ -258,6 +262,7 @@ def autocomplete_tickets(ctx: Context, text: str, limit: int = 10) -> pd.DataFra
             stmts = q.budgeted(
                 q.tickets_by_customer,
                 pg=ctx.is_postgresql,
+                rls=_rls(ctx),
                 terms=terms,
                 group_ids=gids,
                 limit=max(5 * limit, 50),  # bounded: a customer may have thousands of tickets
@@ -276,7 +281,7 @@ def quick_search(ctx: Context, text: str, limit: int = 50) -> QuickResult:
     `.tickets`: tickets matched by number, subject, or the name of one of their customers, including
     the closed tickets of deactivated customers (R20). At most `limit` of each."""
     limit = _limit(limit)
-    terms = query_terms(text)
+    terms = typed_terms(text, "text")
     numbers = number_prefixes(text or "")
     customers: list[Any] = []
     tickets: dict[int, Any] = {}
@@ -351,8 +356,8 @@ def ticket_search(
     with _search(ctx) as run:
         gids = _search_groups(ctx, None)
         queue_id = _queue_id(ctx, run, queue)
-        name_terms = query_terms(customer_name) if customer_name is not None else None
-        subject_terms = query_terms(subject) if subject is not None else None
+        name_terms = typed_terms(customer_name, "customer_name") if customer_name is not None else None
+        subject_terms = typed_terms(subject, "subject") if subject is not None else None
         rows: list[Any] = []
         if gids and name_terms != [] and subject_terms != [] and limit != 0:
             if name_terms is not None:
@@ -500,7 +505,9 @@ def _criteria(
                 "is not a data field of the groups and kinds searched; "
                 "see the configuration for each group's fields",
             )
-        crit = criterion(next(iter(defs.values())), value)
+        crit = criterion(next(iter(defs.values())), typed(value, fname) if isinstance(value, str) else value)
+        if len(crit.terms) > TERMS_MAX:
+            raise ValidationError(fname, f"has {len(crit.terms):,} words to look for; at most {TERMS_MAX}")
         crits.append(crit)
         if value is not None:
             pairs &= set(defs)
@@ -521,6 +528,7 @@ def _company_ids(
         return [company]
     if not isinstance(company, str) or not company.strip():
         raise ValidationError("company", f"give a company id, Customer or name, got {company!r}")
+    typed_terms(company, "company")
 
     crit = criterion(FieldDef(name="name"), company)
     terms = list(crit.terms)

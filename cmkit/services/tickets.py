@@ -13,7 +13,7 @@ from cmkit.db import repo
 from cmkit.db.schema import AdditionalCustomer, ProtocolEntry, Queue, TicketRow
 from cmkit.db.uow import UnitOfWork
 from cmkit.domain import rules
-from cmkit.domain.fields import _CONTROL
+from cmkit.domain.fields import _CONTROL, check_one_line
 from cmkit.domain.text import search_key
 from cmkit.errors import PreconditionFailed, ValidationError
 from cmkit.services import access
@@ -28,7 +28,7 @@ def clean_subject(subject: Any) -> str:
     """A ticket subject: non-empty text of at most 500 characters without control characters."""
     if not isinstance(subject, str) or not subject.strip():
         raise ValidationError("subject", "a ticket needs a subject (non-empty text)")
-    subject = subject.strip()
+    subject = check_one_line(subject.strip(), "subject")
     if len(subject) > SUBJECT_MAX or any(
         c in _CONTROL or c in "\n\r\t" or "\ud800" <= c <= "\udfff" for c in subject
     ):
@@ -130,8 +130,9 @@ def create_ticket(
 
 
 def ticket(ctx: Context, ticket_id: TicketRef) -> Ticket:
-    """The ticket as stored now (NotFound if there is none)."""
-    return ctx.read(lambda w: repo.ticket_value(w.session, repo.ticket_row(w.session, ticket_id)))
+    """The ticket as stored now (NotFound if there is none; PermissionDenied unless the user may read its
+    main customer's group)."""
+    return ctx.read(lambda w: repo.ticket_value(w.session, access.ticket(ctx, w, ticket_id)))
 
 
 def _ticket_for_change(ctx: Context, work: UnitOfWork, ticket_id: TicketRef) -> tuple[TicketRow, Customer]:
@@ -287,9 +288,10 @@ def reopen_ticket(ctx: Context, ticket_id: TicketRef) -> Ticket:
 def tickets(
     ctx: Context, customer_id: CustomerRef, state: str | None = None, *, contacts: bool = False
 ) -> pd.DataFrame:
-    """The customer's tickets, as main or additional customer: id, number, subject, queue, state, role.
-    `contacts=True`: for a company also its contacts' tickets, one row per ticket and customer named, with
-    customer_id, customer_name and `part` ("own" or "contacts"): what its page and its printout show."""
+    """The customer's tickets, as main or additional customer: id, number, subject, queue, state, role;
+    only tickets whose main customer the user may read. `contacts=True`: for a company also its contacts'
+    tickets, one row per ticket and customer named, with customer_id, customer_name and `part` ("own" or
+    "contacts"): what its page and its printout show."""
     if state not in (None, "open", "closed"):
         raise ValidationError("state", f"must be 'open', 'closed' or None, got {state!r}")
 
@@ -297,27 +299,32 @@ def tickets(
         c = access.customer(ctx, work, customer_id)
         states = (state,) if state else ("open", "closed")
         if contacts:
-            return linked(work, c, states)
-        df = repo.frame_of(work.session, repo.linked_tickets([c.id], states))
+            return linked(ctx, work, c, states)
+        stmt = repo.linked_tickets([c.id], states).where(T.main_customer_id.in_(access.readable_mains(ctx)))
+        df = repo.frame_of(work.session, stmt)
         return df.drop(columns=["customer_id", "customer_name"])
 
     return ctx.read(op)
 
 
-def linked(work: UnitOfWork, c: Customer, states: tuple[str, ...] = ("open", "closed")) -> pd.DataFrame:
-    """The tickets naming `c` and, for a company, its contacts: one row per ticket and customer named, `part`
-    "own" (the customer's own) or "contacts" (a contact's)."""
+def linked(
+    ctx: Context, work: UnitOfWork, c: Customer, states: tuple[str, ...] = ("open", "closed")
+) -> pd.DataFrame:
+    """The tickets naming `c` and, for a company, its contacts, whose main customer the user may read: one
+    row per ticket and customer named, `part` "own" (the customer's own) or "contacts" (a contact's)."""
     scope: Any = repo.company_and_contacts(c.id) if c.kind == "company" else [c.id]
-    df = repo.frame_of(work.session, repo.linked_tickets(scope, states))
+    readable = T.main_customer_id.in_(access.readable_mains(ctx))
+    df = repo.frame_of(work.session, repo.linked_tickets(scope, states).where(readable))
     df["part"] = ["own" if int(i) == c.id else "contacts" for i in df["customer_id"]]
     return df
 
 
 def protocol(ctx: Context, ticket_id: TicketRef) -> pd.DataFrame:
-    """The ticket's protocol (R16): when, who, what, and which customer was replaced by which."""
+    """The ticket's protocol (R16): when, who, what, and which customer was replaced by which.
+    Refused (PermissionDenied) unless the user may read the ticket's main customer's group."""
 
     def op(work: UnitOfWork) -> pd.DataFrame:
-        row = repo.ticket_row(work.session, ticket_id)
+        row = access.ticket(ctx, work, ticket_id)
         P = ProtocolEntry
         stmt = (
             select(

@@ -18,7 +18,15 @@ LAYERS: tuple[tuple[str, ...], ...] = (
     ("cmkit.errors", "cmkit.values", "cmkit.domain", "cmkit.demo_words"),
     ("cmkit.db",),
     ("cmkit.services",),
-    ("cmkit.facade", "cmkit.connection", "cmkit.backup", "cmkit.demo", "cmkit.demo_scale", "cmkit.runbooks"),
+    (
+        "cmkit.facade",
+        "cmkit.connection",
+        "cmkit.backup",
+        "cmkit.backup_check",
+        "cmkit.demo",
+        "cmkit.demo_scale",
+        "cmkit.runbooks",
+    ),
     ("cmkit.ui", "cmkit.cli", "cmkit"),
 )
 
