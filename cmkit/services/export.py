@@ -15,10 +15,12 @@ from typing import Any
 
 import pandas as pd
 
+from cmkit.domain.formulas import TRIGGERS
 from cmkit.errors import ValidationError
 
-#: what a formula begins with (OWASP's list for CSV injection)
-FORMULA_START = ("=", "+", "-", "@", "\t", "\r")
+#: what a formula begins with (OWASP's list for CSV injection): on export every such text is written as
+#: text, even a phone number, where an import refuses only what would run (cmkit.domain.formulas)
+FORMULA_START = (*TRIGGERS, "\t", "\r")
 FORMATS = (".csv", ".xlsx")
 
 
