@@ -125,7 +125,7 @@ class QuickResult:
 
 
 #: the largest `limit` a search takes (detail and ticket search: leave it out, None, for every hit)
-LIMIT_MAX = 100_000  # what the search form asks for at most (cmkit.ui.search.DETAIL_LIMIT)
+LIMIT_MAX = 1_000_000  # the search form asks for at most this many (cmkit.ui.search.DETAIL_MAX)
 
 
 def _limit(value: Any, name: str = "limit") -> int:

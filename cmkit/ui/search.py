@@ -25,6 +25,7 @@ TICKET_COLUMNS = ["id", "number", "subject", "queue", "state", "main_customer_id
 QUICK_LIMIT = 50
 CRITERIA = 3
 DETAIL_LIMIT = 100_000  # the table pages on the server: a big result stays responsive
+DETAIL_MAX = 1_000_000  # the most a detail search asks for (Show more), the library's largest limit
 
 
 def applicable_fields(cm: CustomerManager, group: str | None, kind: str | None) -> list[str]:
@@ -235,7 +236,7 @@ class SearchForm(w.VBox):
             "group": self.group.value or None,
             "kind": self.kind.value or None,
             "company": self.company.value,
-            "limit": self.detail_shown + 1,  # one more: is the list cut?
+            "limit": min(self.detail_shown + 1, DETAIL_MAX),  # one more: is the list cut?
         }
         start = time.perf_counter()
         try:
