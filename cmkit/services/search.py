@@ -211,10 +211,9 @@ def _tiers(
     for prefix, names_only in tiers:
         if len(found) >= limit:
             break
-        stmts = q.budgeted(
+        stmts = _statements(
+            ctx,
             q.customers_query,
-            pg=ctx.is_postgresql,
-            rls=_rls(ctx),
             terms=terms,
             prefix=prefix,
             names_only=names_only,
@@ -230,6 +229,11 @@ def _tiers(
 def _rls(ctx: Context) -> bool:
     """Whether searches run under row-level security (a PostgreSQL login that does not own the schema)."""
     return ctx.is_postgresql and not ctx.is_owner
+
+
+def _statements(ctx: Context, build: Callable[..., Any], **kwargs: Any) -> list[tuple[str, dict[str, Any]]]:
+    """The statements of one search step for this connection's database (see search_queries.budgeted)."""
+    return q.budgeted(build, pg=ctx.is_postgresql, rls=_rls(ctx), **kwargs)
 
 
 # -- R26 --------------------------------------------------------------------------------------------
@@ -259,10 +263,9 @@ def autocomplete_tickets(ctx: Context, text: str, limit: int = 10) -> pd.DataFra
     with _search(ctx) as run:
         gids = _search_groups(ctx, None)
         if terms and gids and limit:
-            stmts = q.budgeted(
+            stmts = _statements(
+                ctx,
                 q.tickets_by_customer,
-                pg=ctx.is_postgresql,
-                rls=_rls(ctx),
                 terms=terms,
                 group_ids=gids,
                 limit=max(5 * limit, 50),  # bounded: a customer may have thousands of tickets
@@ -290,27 +293,24 @@ def quick_search(ctx: Context, text: str, limit: int = 50) -> QuickResult:
         if terms and gids and limit:
             customers = _tiers(ctx, run, terms, QUICK_TIERS, limit, None, gids)
             steps = [
-                q.budgeted(
+                _statements(
+                    ctx,
                     q.tickets_by_subject,
-                    pg=ctx.is_postgresql,
-                    rls=_rls(ctx),
                     terms=terms,
                     group_ids=gids,
                     limit=limit,
                     prefix=False,
                 ),
-                q.budgeted(
+                _statements(
+                    ctx,
                     q.tickets_by_subject,
-                    pg=ctx.is_postgresql,
-                    rls=_rls(ctx),
                     terms=terms,
                     group_ids=gids,
                     limit=limit,
                 ),
-                q.budgeted(
+                _statements(
+                    ctx,
                     q.tickets_by_customer,
-                    pg=ctx.is_postgresql,
-                    rls=_rls(ctx),
                     terms=terms,
                     group_ids=gids,
                     limit=limit,
