@@ -11,13 +11,14 @@ Every form keeps what it shows as DataFrames (e.g. `form.results`, `page.tickets
 
 from cmkit.ui.activities import ActivitiesBox, PrintBox
 from cmkit.ui.change_company import ChangeCompanyForm
-from cmkit.ui.common import Confirm, StatusLine, Table
+from cmkit.ui.common import Confirm, StatusLine
 from cmkit.ui.details import AttachmentsPanel, CommentsPanel, DetailsTabs
 from cmkit.ui.history import HistoryPanel
 from cmkit.ui.lifecycle import LifecycleForm
 from cmkit.ui.page import CustomerPage
 from cmkit.ui.picker import CustomerPicker
 from cmkit.ui.search import SearchForm
+from cmkit.ui.table import Table
 from cmkit.ui.ticket import TicketPage
 from cmkit.ui.ticket_search import TicketSearchForm
 from cmkit.ui.tickets import CreateTicketForm

@@ -23,18 +23,9 @@ import pandas as pd
 from cmkit.errors import CMError, ValidationError
 from cmkit.facade import CustomerManager
 from cmkit.ui.activities import parse_params
-from cmkit.ui.common import (
-    EXPORT_TYPES,
-    Confirm,
-    StatusLine,
-    Table,
-    button,
-    download_link,
-    handles,
-    problems_html,
-    show,
-)
+from cmkit.ui.common import Confirm, StatusLine, button, download_link, handles, problems_html, show
 from cmkit.ui.picker import CustomerPicker
+from cmkit.ui.table import EXPORT_TYPES, Table
 from cmkit.values import Outcome
 
 ACTIONS = {

@@ -11,18 +11,8 @@ import pandas as pd
 
 from cmkit.errors import ValidationError
 from cmkit.facade import CustomerManager
-from cmkit.ui.common import (
-    LABELLED,
-    Confirm,
-    StatusLine,
-    Table,
-    button,
-    download_link,
-    esc,
-    handles,
-    show,
-    tooltip,
-)
+from cmkit.ui.common import LABELLED, Confirm, StatusLine, button, download_link, esc, handles, show, tooltip
+from cmkit.ui.table import Table
 from cmkit.values import ActivityInfo, ActivityParam
 
 

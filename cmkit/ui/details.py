@@ -15,7 +15,6 @@ from cmkit.ui.common import (
     LABELLED,
     DateInput,
     StatusLine,
-    Table,
     allow,
     button,
     download_link,
@@ -25,6 +24,7 @@ from cmkit.ui.common import (
     show,
     tooltip,
 )
+from cmkit.ui.table import Table
 
 SMALL = w.Layout(width="180px")
 

@@ -9,8 +9,9 @@ import ipywidgets as w
 import pandas as pd
 
 from cmkit.facade import CustomerManager
-from cmkit.ui.common import StatusLine, Table, handles
+from cmkit.ui.common import StatusLine, handles
 from cmkit.ui.listing import Pager
+from cmkit.ui.table import Table
 
 COLUMNS = ["when", "user", "action", "what", "changes"]
 PAGE = 20

@@ -10,18 +10,9 @@ import pandas as pd
 
 from cmkit.errors import CMError
 from cmkit.facade import CustomerManager
-from cmkit.ui.common import (
-    Confirm,
-    StatusLine,
-    Table,
-    button,
-    esc,
-    handles,
-    problems_html,
-    show,
-    style,
-)
+from cmkit.ui.common import Confirm, StatusLine, button, esc, handles, problems_html, show, style
 from cmkit.ui.picker import CustomerPicker
+from cmkit.ui.table import Table
 from cmkit.ui.transfer import TransferForm
 from cmkit.values import Outcome
 

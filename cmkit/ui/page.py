@@ -13,13 +13,14 @@ from cmkit.errors import CMError, NotFound, StaleVersion, ValidationError
 from cmkit.facade import CustomerManager
 from cmkit.ui.activities import ActivitiesBox, PrintBox
 from cmkit.ui.change_company import ChangeCompanyForm
-from cmkit.ui.common import LABELLED, StatusLine, Table, esc, handles, show, style, tooltip
+from cmkit.ui.common import LABELLED, StatusLine, esc, handles, show, style, tooltip
 from cmkit.ui.common import button as _button
 from cmkit.ui.details import DetailsTabs
 from cmkit.ui.fields import FieldInputs, fields_view
 from cmkit.ui.history import HistoryPanel
 from cmkit.ui.lifecycle import LifecycleForm
 from cmkit.ui.picker import CustomerPicker
+from cmkit.ui.table import Table
 from cmkit.ui.tickets import CreateTicketForm
 from cmkit.ui.transfer import TransferForm
 from cmkit.values import Customer

@@ -13,10 +13,11 @@ import pandas as pd
 from cmkit.errors import CMError
 from cmkit.facade import CustomerManager
 from cmkit.ui.actions import ActionBar
-from cmkit.ui.common import LABELLED, StatusLine, Table, button, customer_label, handles, show, style
+from cmkit.ui.common import LABELLED, StatusLine, button, customer_label, handles, show, style
 from cmkit.ui.listing import More
 from cmkit.ui.page import CustomerPage
 from cmkit.ui.picker import CustomerPicker, search_by_name
+from cmkit.ui.table import Table
 from cmkit.ui.ticket import TicketPage
 from cmkit.ui.ticket_search import TicketSuggestions, ticket_label
 

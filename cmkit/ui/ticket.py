@@ -16,10 +16,11 @@ import pandas as pd
 
 from cmkit.errors import CMError, NotFound, ValidationError
 from cmkit.facade import CustomerManager
-from cmkit.ui.common import StatusLine, Table, button, esc, handles, show, style
+from cmkit.ui.common import StatusLine, button, esc, handles, show, style
 from cmkit.ui.lifecycle import LifecycleForm
 from cmkit.ui.page import CustomerPage
 from cmkit.ui.picker import CustomerPicker
+from cmkit.ui.table import Table
 from cmkit.values import Outcome, Ticket
 
 CUSTOMER_COLUMNS = ["role", "id", "name", "kind", "group", "state"]

@@ -12,8 +12,9 @@ import pandas as pd
 
 from cmkit.errors import ValidationError
 from cmkit.facade import CustomerManager
-from cmkit.ui.common import StatusLine, Table, button, handles, show, style
+from cmkit.ui.common import StatusLine, button, handles, show, style
 from cmkit.ui.listing import More
+from cmkit.ui.table import Table
 from cmkit.ui.ticket import TicketPage
 
 COLUMNS = ["number", "subject", "queue", "state", "customer", "created_at"]

@@ -9,8 +9,9 @@ import ipywidgets as w
 
 from cmkit.errors import CMError
 from cmkit.facade import CustomerManager
-from cmkit.ui.common import StatusLine, Table, button, esc, handles, problems_html, show, style, tooltip
+from cmkit.ui.common import StatusLine, button, esc, handles, problems_html, show, style, tooltip
 from cmkit.ui.picker import CustomerPicker
+from cmkit.ui.table import Table
 from cmkit.values import Outcome
 
 PREVIEW_COLUMNS = ["id", "number", "subject", "state", "queue", "role", "target_already_on_ticket"]

@@ -20,7 +20,7 @@ import pytest
 
 import cmkit
 from cmkit.db.engine import dispose_engines
-from cmkit.ui.common import Table
+from cmkit.ui.table import Table
 
 from .lab_helpers import open_and_run_all, shot
 from .test_browser_actions import detail_search

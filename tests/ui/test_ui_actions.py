@@ -17,7 +17,7 @@ from ui_helpers import shown
 from cmkit import CustomerManager
 from cmkit.ui import SearchForm
 from cmkit.ui.actions import ActionBar
-from cmkit.ui.common import Table
+from cmkit.ui.table import Table
 
 XSS = "<img src=x onerror=alert(1)>"
 

@@ -10,7 +10,8 @@ from ipywidgets.widgets.widget_description import DescriptionWidget
 
 from cmkit import CMError, CustomerManager
 from cmkit.ui import ActivitiesBox, ChangeCompanyForm, CustomerPage, LifecycleForm, SearchForm, TransferForm
-from cmkit.ui.common import Confirm, StatusLine, Table, download_link, handles
+from cmkit.ui.common import Confirm, StatusLine, download_link, handles
+from cmkit.ui.table import Table
 
 XSS = "<img src=x onerror=alert(1)>"
 
