@@ -39,8 +39,12 @@ hooks: $(STAMP)
 
 # Every test: the library on SQLite (and PostgreSQL when CMKIT_TEST_POSTGRES_URL is set), the widgets,
 # the notebooks under nbval, and JupyterLab in headless Chromium (skipped with a reason when no Chromium).
+# The tests without a browser run in $(JOBS) processes (each test makes its own databases); the browser
+# tests after them, one at a time (each starts JupyterLab and Chromium).
+JOBS ?= 2
 test: lint
-	$(BIN)/pytest tests
+	$(BIN)/pytest tests -m "not browser" -n $(JOBS)
+	$(BIN)/pytest tests -m browser
 	rm -rf .nbtest && mkdir -p .nbtest
 	$(BIN)/cmkit demo --quiet --url sqlite:///$(abspath .nbtest)/cmkit.db
 	cd .nbtest && CMKIT_URL=sqlite:///$(abspath .nbtest)/cmkit.db ../$(BIN)/pytest --nbval-lax -q --rootdir=.. ../notebooks
