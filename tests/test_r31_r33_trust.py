@@ -3,6 +3,7 @@ audit log is a hash chain that names the first entry changed, removed or out of 
 
 from __future__ import annotations
 
+import datetime as dt
 import threading
 import uuid
 from collections.abc import Callable, Iterator
@@ -99,7 +100,7 @@ def test_r33_a_rewritten_past_is_evident_from_an_anchor(
     with engine_for(db_url).begin() as conn:  # the forger recomputes every hash after changing one name
         for r in rows:
             user = "mallory" if r.id == rows[2].id else r.user_name
-            at = r.at if not isinstance(r.at, str) else __import__("datetime").datetime.fromisoformat(r.at)
+            at = r.at if not isinstance(r.at, str) else dt.datetime.fromisoformat(r.at)
             text = chain.entry_text(
                 chain.microseconds(at),
                 user,

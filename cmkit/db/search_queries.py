@@ -191,14 +191,19 @@ def _budgeted(
     return [first] if first[0] == exact[0] else [first, exact]
 
 
-def _like(stmt: Stmt, expr: str, terms: Terms, prefix: bool | Sequence[bool]) -> str:
-    """PostgreSQL: every term as LIKE patterns on ' key ' (a word starting with it, or the whole word)."""
+def _patterns(terms: Terms, prefix: bool | Sequence[bool]) -> list[list[str]]:
+    """PostgreSQL: each term's alternatives as LIKE patterns on ' key ' (a word starting with it, or the
+    whole word)."""
     flags = [prefix] * len(terms) if isinstance(prefix, bool) else list(prefix)
-    parts = []
-    for alts, pre in zip(terms, flags, strict=True):
-        ors = " OR ".join(f"{expr} LIKE {stmt.p('% ' + a + ('%' if pre else ' %'))}" for a in alts)
-        parts.append(f"({ors})")
-    return " AND ".join(parts)
+    return [["% " + a + ("%" if pre else " %") for a in alts] for alts, pre in zip(terms, flags, strict=True)]
+
+
+def _like(stmt: Stmt, expr: str, terms: Terms, prefix: bool | Sequence[bool]) -> str:
+    """PostgreSQL: every term's patterns (an OR of its alternatives) LIKE'd on `expr`, all of them."""
+    return " AND ".join(
+        "(" + " OR ".join(f"{expr} LIKE {stmt.p(pat)}" for pat in alts) + ")"
+        for alts in _patterns(terms, prefix)
+    )
 
 
 # PostgreSQL: the expressions of the trigram indexes (search_ddl.PG_INDEXES), over the table aliased `t`
@@ -219,11 +224,10 @@ def _pg_matching(
     `_like`), found by the owner's function cmkit_matching on the trigram index. Under a login's row-level
     security a LIKE of the query itself may not use the index (it is not leakproof); the function returns
     only ids of rows the login may read."""
-    flags = [prefix] * len(terms) if isinstance(prefix, bool) else list(prefix)
     patterns: list[str] = []
-    ends: list[int] = []
-    for alts, pre in zip(terms, flags, strict=True):
-        patterns += ["% " + a + ("%" if pre else " %") for a in alts]
+    ends: list[int] = []  # where each term's alternatives end in `patterns`
+    for alts in _patterns(terms, prefix):
+        patterns += alts
         ends.append(len(patterns))
     names = "true" if names_only else "false"
     return (

@@ -292,21 +292,12 @@ def quick_search(ctx: Context, text: str, limit: int = 50) -> QuickResult:
         gids = _search_groups(ctx, None)
         if terms and gids and limit:
             customers = _tiers(ctx, run, terms, QUICK_TIERS, limit, None, gids)
-            steps = [
-                _statements(
-                    ctx,
-                    q.tickets_by_subject,
-                    terms=terms,
-                    group_ids=gids,
-                    limit=limit,
-                    prefix=False,
-                ),
-                _statements(
-                    ctx,
-                    q.tickets_by_subject,
-                    terms=terms,
-                    group_ids=gids,
-                    limit=limit,
+            steps = [  # subjects with the whole words first, then with words starting so
+                *(
+                    _statements(
+                        ctx, q.tickets_by_subject, terms=terms, group_ids=gids, limit=limit, prefix=pre
+                    )
+                    for pre in (False, True)
                 ),
                 _statements(
                     ctx,
