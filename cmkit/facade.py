@@ -7,6 +7,7 @@ Each method delegates to a plain operation function in cmkit.services, passing t
 from __future__ import annotations
 
 from collections.abc import Iterable, Mapping
+from contextlib import AbstractContextManager
 from pathlib import Path
 from typing import Any
 
@@ -67,6 +68,10 @@ class CustomerManager:
         other = CustomerManager.__new__(CustomerManager)
         other._ctx = self._ctx.with_run(run_id or revert.new_run_id("action"))
         return other
+
+    def atomic(self) -> AbstractContextManager[None]:
+        """`with cm.atomic():` what this connection changes inside the block, one transaction: all or nothing."""
+        return self._ctx.atomic()
 
     # -- the connection --------------------------------------------------------------------------------
     @property

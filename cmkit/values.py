@@ -168,12 +168,21 @@ def _cell(value: Any) -> Any:
     return str(value)
 
 
+def _column(col: pd.Series) -> list[Any]:
+    """One column's cells as plain JSON values (whole numbers and truth values at once, the rest by cell)."""
+    if col.dtype.kind in "iub" and not col.isna().any():  # (nullable Int64 and boolean may hold NA)
+        return list(col.tolist())
+    return [_cell(v) for v in col.tolist()]
+
+
 def frame_to_dict(df: pd.DataFrame) -> dict[str, Any]:
     """A DataFrame as plain JSON values: its columns, their dtypes, its rows (lists), and its attrs."""
     return {
         "columns": [str(c) for c in df.columns],
         "dtypes": [str(t) for t in df.dtypes],
-        "rows": [[_cell(v) for v in row] for row in df.itertuples(index=False, name=None)],
+        "rows": [list(row) for row in zip(*(_column(df.iloc[:, i]) for i in range(df.shape[1])), strict=True)]
+        if df.shape[1]
+        else [[] for _ in range(len(df))],
         "attrs": _cell(dict(df.attrs)),
     }
 

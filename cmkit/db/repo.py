@@ -11,6 +11,7 @@ import pandas as pd
 from sqlalchemy import Column, ColumnElement, DateTime, Integer, Select, Table, literal, select, union_all
 from sqlalchemy.orm import Session, aliased
 
+from cmkit.db.among import among
 from cmkit.db.schema import AdditionalCustomer, CustomerGroup, CustomerRow, Queue, TicketRow
 from cmkit.errors import NotFound
 from cmkit.values import Customer, Ticket
@@ -93,7 +94,7 @@ def lock_customers(session: Session, ids: Iterable[int], *, shared: bool) -> Non
     wanted = sorted({id_of(i) for i in ids})
     if not wanted or session.get_bind().dialect.name == "sqlite":
         return
-    session.execute(select(C.id).where(C.id.in_(wanted)).order_by(C.id).with_for_update(read=shared)).all()
+    session.execute(select(C.id).where(among(C.id, wanted)).order_by(C.id).with_for_update(read=shared)).all()
 
 
 def lock_tickets_of(session: Session, customer_ids: Iterable[int]) -> None:
@@ -112,12 +113,26 @@ def lock_tickets_of(session: Session, customer_ids: Iterable[int]) -> None:
     ).all()
 
 
-def lock_contacts_of(session: Session, company_id: int) -> None:
-    if session.get_bind().dialect.name != "sqlite":
-        session.execute(select(C.id).where(C.company_id == company_id).order_by(C.id).with_for_update()).all()
+def lock_contacts_of(session: Session, company_ids: int | Iterable[int]) -> None:
+    """PostgreSQL: lock (FOR UPDATE, in id order, one statement) the contacts of this company or these."""
+    wanted = [company_ids] if isinstance(company_ids, int) else sorted(set(company_ids))
+    if wanted and session.get_bind().dialect.name != "sqlite":
+        stmt = select(C.id).where(among(C.company_id, wanted)).order_by(C.id).with_for_update()
+        session.execute(stmt).all()
 
 
-def snapshot(row: CustomerRow, group: str) -> Customer:
+def snapshots(session: Session, ids: Iterable[int]) -> dict[int, Customer]:
+    """The customers `ids` as they are in the database now (one query, no ORM objects), by id; the ones
+    that do not exist are left out."""
+    stmt = (
+        select(C.id, C.kind, C.company_id, C.active, C.name, C.data, C.version, CustomerGroup.name)
+        .join(CustomerGroup, CustomerGroup.id == C.group_id)
+        .where(among(C.id, ids))
+    )
+    return {row[0]: snapshot(row, row[-1]) for row in session.execute(stmt)}
+
+
+def snapshot(row: CustomerRow | Any, group: str) -> Customer:
     return Customer(
         id=row.id,
         kind=row.kind,  # type: ignore[arg-type]
@@ -202,7 +217,7 @@ def links(customer_ids: Any) -> Any:
     )
     add = select(A.ticket_id, A.customer_id, literal("additional").label("role"))
     return union_all(
-        main.where(T.main_customer_id.in_(customer_ids)), add.where(A.customer_id.in_(customer_ids))
+        main.where(among(T.main_customer_id, customer_ids)), add.where(among(A.customer_id, customer_ids))
     ).subquery("links")
 
 

@@ -20,10 +20,11 @@ from sqlalchemy.exc import DBAPIError, OperationalError
 from sqlalchemy.orm import Session
 
 from cmkit.db import audit_chain, pending
+from cmkit.db.among import among
 from cmkit.db.change import Change
 from cmkit.db.schema import AuditEntry, CustomerRow
 from cmkit.domain import chain
-from cmkit.errors import DiskFull, ValidationError, is_disk_full
+from cmkit.errors import CMError, DiskFull, ValidationError, is_disk_full
 
 T = TypeVar("T")
 RETRY_SQLSTATES = {"40001", "40P01"}  # serialization_failure, deadlock_detected
@@ -127,7 +128,7 @@ class UnitOfWork:
         before and after for each (a bulk change such as a deactivation)."""
         C = CustomerRow
         ids = self.session.execute(
-            select(C.id).where(C.id.in_(customer_ids), C.active.is_(True)).order_by(C.id)
+            select(C.id).where(among(C.id, customer_ids), C.active.is_(True)).order_by(C.id)
         ).scalars()
         self.audit_many(Change(action, "customer", i, i, before, after) for i in ids)
 
@@ -162,6 +163,42 @@ def transaction(
         yield UnitOfWork(session, user, run_id, login)
 
 
+def plainly(exc: Exception) -> CMError | None:
+    """What the user is told of a database error that their input or the machine caused (None: another)."""
+    if isinstance(exc, UnicodeEncodeError):  # text no database can take, given as a search or filter value
+        return ValidationError(
+            "text",
+            f"contains the invalid character U+{ord(exc.object[exc.start]):04X} (a lone surrogate: "
+            "text decoded wrongly); re-read it as UTF-8",
+        )
+    if isinstance(exc, DBAPIError) and is_disk_full(exc):
+        return DiskFull(
+            "the disk holding the database is full: this change was not made (its transaction was "
+            "rolled back, the database is as it was before); free space on that disk, then try again"
+        )
+    if isinstance(exc, DBAPIError) and "cannot contain NUL" in str(exc.orig):  # PostgreSQL takes no NUL
+        return ValidationError("text", "contains the NUL character (U+0000); remove it")
+    return None
+
+
+def within(work: UnitOfWork, fn: Callable[[UnitOfWork], T], *, run_id: str | None = None) -> T:
+    """Run `fn` inside the open unit of work `work` (an enclosing transaction), under a savepoint: what
+    `fn` changed is undone if it raises, the rest of the enclosing transaction stays. No retry: a
+    conflict is the enclosing transaction's to report."""
+    saved = work.run_id
+    work.run_id = run_id or saved
+    try:
+        with work.session.begin_nested():
+            return fn(work)
+    except (UnicodeEncodeError, DBAPIError) as exc:
+        said = plainly(exc)
+        if said is not None:
+            raise said from None
+        raise
+    finally:
+        work.run_id = saved
+
+
 def run(
     engine: Engine,
     user: str,
@@ -183,22 +220,11 @@ def run(
                 if write and finalize_pending:
                     uow.audit_many(pending.finalize(uow.session, user))
                 return fn(uow)
-        except UnicodeEncodeError as exc:  # text no database can take, given as a search or filter value
-            raise ValidationError(
-                "text",
-                f"contains the invalid character U+{ord(exc.object[exc.start]):04X} (a lone surrogate: "
-                "text decoded wrongly); re-read it as UTF-8",
-            ) from None
-        except DBAPIError as exc:
-            if is_disk_full(exc):
-                raise DiskFull(
-                    "the disk holding the database is full: this change was not made (its transaction was "
-                    "rolled back, the database is as it was before); free space on that disk, then try again"
-                ) from None
-            if "cannot contain NUL" in str(
-                exc.orig
-            ):  # PostgreSQL takes no NUL in text, given as a search value
-                raise ValidationError("text", "contains the NUL character (U+0000); remove it") from None
+        except (UnicodeEncodeError, DBAPIError) as exc:
+            said = plainly(exc)
+            if said is not None:
+                raise said from None
+            assert isinstance(exc, DBAPIError)
             if attempt + 1 >= ATTEMPTS or not _retryable(exc):
                 raise
             time.sleep(0.02 * (2**attempt))

@@ -12,6 +12,7 @@ import pandas as pd
 from sqlalchemy import bindparam, delete, literal, or_, select, update
 
 from cmkit.db import audit_chain, repo
+from cmkit.db.among import among
 from cmkit.db.details_schema import AttachmentRow, CommentRow
 from cmkit.db.repo import table_of
 from cmkit.db.schema import AuditEntry, CustomerRow, ProtocolEntry
@@ -159,9 +160,8 @@ def anonymise(
         repo.lock_customers(s, ids, shared=False)
         custs = access.customers(ctx, work, ids, ["write", "deactivate", "delete"])
         companies = [c.id for c in custs if c.kind == "company"]
-        for comp in companies:
-            repo.lock_contacts_of(s, comp)
-        scope = select(C.id).where(C.id.in_(ids) | C.company_id.in_(companies))
+        repo.lock_contacts_of(s, companies)
+        scope = select(C.id).where(among(C.id, ids) | among(C.company_id, companies))
         blocking = repo.frame_of(s, deactivation.blocking_tickets(scope)).drop(columns=["closed_at"])
         problems = _anonymise_problems(work, custs, blocking)
         erasure = _erasure(work, custs)
@@ -185,10 +185,10 @@ def anonymise(
 
 
 def _anonymise_problems(work: UnitOfWork, custs: Sequence[Customer], blocking: pd.DataFrame) -> list[str]:
-    done = set(work.session.scalars(anonymised_ids().where(L.customer_id.in_([c.id for c in custs]))))
+    done = set(work.session.scalars(anonymised_ids().where(among(L.customer_id, [c.id for c in custs]))))
     company_of = dict(
         work.session.execute(
-            select(C.id, C.company_id).where(C.id.in_(blocking["customer_id"].astype(int).tolist()))
+            select(C.id, C.company_id).where(among(C.id, blocking["customer_id"].astype(int).tolist()))
         ).all()
     )
     problems = []
@@ -213,11 +213,11 @@ def _erasure(work: UnitOfWork, custs: Sequence[Customer]) -> Erasure:
     s, ids = work.session, [c.id for c in custs]
     merged: dict[int, list[Customer]] = {}
     for survivor, after in s.execute(
-        select(L.customer_id, L.after).where(L.customer_id.in_(ids), L.action == "merge")
+        select(L.customer_id, L.after).where(among(L.customer_id, ids), L.action == "merge")
     ):
         dup_ids = [int(d["id"]) for d in (after or {}).get("duplicates", [])]
         snaps = s.execute(
-            select(L.customer_id, L.before).where(L.customer_id.in_(dup_ids), L.action == "merged")
+            select(L.customer_id, L.before).where(among(L.customer_id, dup_ids), L.action == "merged")
         ).all()
         merged.setdefault(int(survivor), []).extend(
             Customer(
@@ -275,14 +275,14 @@ def _anonymise_plan(work: UnitOfWork, erasure: Erasure, scope: Any) -> pd.DataFr
                     literal("remove").label("change"),
                     literal("").label("detail"),
                 )
-                .where(table.customer_id.in_(ids))
+                .where(among(table.customer_id, ids))
                 .order_by(table.id),
             )
         )
     entries = repo.frame_of(
         s,
         select(P.id, P.ticket_id, P.action, P.old_customer_id, P.new_customer_id)
-        .where(or_(P.old_customer_id.in_(list(named)), P.new_customer_id.in_(list(named))))
+        .where(or_(among(P.old_customer_id, named), among(P.new_customer_id, named)))
         .order_by(P.id),
     )
     who = entries["old_customer_id"].where(
@@ -300,7 +300,7 @@ def _anonymise_plan(work: UnitOfWork, erasure: Erasure, scope: Any) -> pd.DataFr
         )
     )
     if erasure.rewrites:
-        owners = dict(s.execute(select(Cm.id, Cm.customer_id).where(Cm.id.in_(list(erasure.rewrites)))).all())
+        owners = dict(s.execute(select(Cm.id, Cm.customer_id).where(among(Cm.id, erasure.rewrites))).all())
         frames.append(
             pd.DataFrame(
                 [
@@ -325,7 +325,7 @@ def _anonymise_plan(work: UnitOfWork, erasure: Erasure, scope: Any) -> pd.DataFr
                 literal("deactivate").label("change"),
                 literal("").label("detail"),
             )
-            .where(C.id.in_(scope), C.active.is_(True))
+            .where(among(C.id, scope), C.active.is_(True))
             .order_by(C.id),
         )
     )
@@ -365,7 +365,7 @@ def _apply_anonymise(ctx: Context, work: UnitOfWork, erasure: Erasure, scope: An
     removed = {}
     for table, entity in ((Cm, "comments"), (At, "attachments")):
         gone = s.execute(
-            delete(table).where(table.customer_id.in_(ids)).execution_options(synchronize_session=False)
+            delete(table).where(among(table.customer_id, ids)).execution_options(synchronize_session=False)
         )
         removed[f"{entity}_removed"] = int(getattr(gone, "rowcount", 0) or 0)
     new_name = {v["b_id"]: v["b_name"] for v in values}
@@ -398,11 +398,11 @@ def _redact_audit(work: UnitOfWork, erasure: Erasure) -> None:
     s = work.session
     personal = L.entity.in_(["customer", "comment", "attachment"])
     own = s.execute(
-        select(L.id, L.before, L.after).where(L.customer_id.in_(list(erasure.named_ids)), personal)
+        select(L.id, L.before, L.after).where(among(L.customer_id, erasure.named_ids), personal)
     ).all()
     named = or_(
-        L.customer_id.in_(list(erasure.named_ids)) & ~personal,
-        (L.entity == "comment") & L.entity_id.in_(list(erasure.rewrites)),
+        among(L.customer_id, erasure.named_ids) & ~personal,
+        (L.entity == "comment") & among(L.entity_id, erasure.rewrites),
     )
     mention = s.execute(select(L.id, L.before, L.after).where(named)).all()
     changes = [

@@ -9,13 +9,14 @@ from __future__ import annotations
 
 import copy
 import os
-from collections.abc import Callable, Mapping
+from collections.abc import Callable, Iterator, Mapping
+from contextlib import contextmanager
 from types import MappingProxyType
 from typing import TypeVar
 
 from sqlalchemy import Engine, select
 
-from cmkit.db import config_store, identity, uow
+from cmkit.db import config_store, identity, pending, uow
 from cmkit.db.schema import CustomerGroup
 from cmkit.domain.config import ADMIN, Config, GroupDef
 from cmkit.errors import PermissionDenied, ValidationError
@@ -51,6 +52,7 @@ class Context:
         self._login = identity.login_of(engine)
         self._user = ADMIN  # while the configuration is read
         self.run_id = run_id if run_id is not None else os.environ.get("CMKIT_RUN_ID") or None
+        self._joined: uow.UnitOfWork | None = None  # the open transaction of `atomic`
         self._config: Config | None = None
         self._revision = -1
         self._group_ids: dict[str, int] = {}
@@ -184,6 +186,7 @@ class Context:
         """This context (same user, login, configuration), its changes recorded under `run_id`."""
         other = copy.copy(self)
         other.run_id = run_id
+        other._joined = None
         return other
 
     # -- units of work -------------------------------------------------------------------------------------
@@ -199,6 +202,8 @@ class Context:
             self.refresh(work)
             return fn(work)
 
+        if self._joined is not None:  # inside `atomic`: the enclosing transaction, under a savepoint
+            return uow.within(self._joined, step, run_id=run_id)
         return uow.run(
             self.engine,
             self._user,
@@ -208,6 +213,25 @@ class Context:
             login=self._login.name,
             finalize_pending=finalize_pending,
         )
+
+    @contextmanager
+    def atomic(self) -> Iterator[None]:
+        """Everything this context reads and writes inside the block in one transaction: committed when the
+        block ends normally, rolled back (nothing changed) when it raises. An operation that raises inside
+        it undoes only its own changes. Nested blocks join the outermost one. No retries inside: a
+        conflict with another writer ends the block with the error, and nothing is changed."""
+        if self._joined is not None:
+            yield
+            return
+        with uow.transaction(
+            self.engine, self._user, write=True, run_id=self.run_id, login=self._login.name
+        ) as work:
+            work.audit_many(pending.finalize(work.session, self._user))  # R11, as any write does first
+            self._joined = work
+            try:
+                yield
+            finally:
+                self._joined = None
 
     def read(self, fn: Callable[[uow.UnitOfWork], T]) -> T:
         """Run `fn` in one read transaction."""

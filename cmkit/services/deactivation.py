@@ -16,6 +16,7 @@ import pandas as pd
 from sqlalchemy import Select, select, update
 
 from cmkit.db import repo
+from cmkit.db.among import among
 from cmkit.db.schema import CustomerGroup, CustomerRow
 from cmkit.db.uow import UnitOfWork
 from cmkit.domain import rules
@@ -53,9 +54,8 @@ def plan(work: UnitOfWork, requested: Sequence[Customer], *, lock: bool = True) 
     asked = [c.id for c in requested]
     companies = [c.id for c in requested if c.kind == "company"]
     if lock:
-        for company in companies:
-            repo.lock_contacts_of(s, company)
-    reach = C.id.in_(asked) | C.company_id.in_(companies)
+        repo.lock_contacts_of(s, companies)
+    reach = among(C.id, asked) | among(C.company_id, companies)
     everyone = repo.frame_of(
         s,
         select(C.id, C.name, C.kind, CustomerGroup.name.label("group"), C.company_id, C.version, C.active)
@@ -71,8 +71,8 @@ def plan(work: UnitOfWork, requested: Sequence[Customer], *, lock: bool = True) 
             blocking.assign(blocks=company_of)[company_of.isin(companies)],
         ]
     )
-    numbers = blocked.groupby("blocks")["number"].agg(lambda n: list(dict.fromkeys(n)))
-    own = blocking.groupby("customer_id")["number"].agg(lambda n: list(dict.fromkeys(n)))
+    numbers = blocked.groupby("blocks")["number"].agg(lambda n: list(dict.fromkeys(n))).to_dict()
+    own = blocking.groupby("customer_id")["number"].agg(lambda n: list(dict.fromkeys(n))).to_dict()
     customers = everyone[everyone["active"].astype(bool)].drop(columns=["active"]).reset_index(drop=True)
     customers["company_id"] = customers["company_id"].astype("Int64")
     customers["requested"] = customers["id"].isin(asked)
@@ -95,7 +95,7 @@ def apply(work: UnitOfWork, scope: Any) -> None:
     work.audit_customers("deactivate", scope, {"active": True}, {"active": False})
     work.session.execute(
         update(C)
-        .where(C.id.in_(scope), C.active.is_(True))
+        .where(among(C.id, scope), C.active.is_(True))
         .values(active=False, deactivated_at=work.now, version=C.version + 1, updated_at=work.now)
         .execution_options(synchronize_session=False)
     )

@@ -15,6 +15,7 @@ from sqlalchemy import delete as sql_delete
 from sqlalchemy import select, update
 
 from cmkit.db import audit_chain, repo
+from cmkit.db.among import among
 from cmkit.db.change import Change
 from cmkit.db.schema import AuditEntry, CustomerRow
 from cmkit.db.uow import UnitOfWork
@@ -120,7 +121,8 @@ def unblocked(
     whole = deactivation.plan(work, active)
     asked = whole.customers[whole.customers["requested"]]
     blocked = asked[asked["blocked_by"] != ""].assign(change="blocked")
-    allowed = [c for c in active if c.id not in set(blocked["id"])]
+    left_active = set(blocked["id"])
+    allowed = [c for c in active if c.id not in left_active]
     plan = deactivation.plan(work, allowed, lock=False)
     changes = pd.concat([plan.customers, blocked]) if len(blocked) else plan.customers
     changes = changes.sort_values("id", ignore_index=True)[MANY_COLUMNS]
@@ -173,7 +175,7 @@ def reactivate_rows(work: UnitOfWork, ids: list[int]) -> None:
         return
     work.session.execute(
         update(C)
-        .where(C.id.in_(ids))
+        .where(among(C.id, ids))
         .values(active=True, deactivated_at=None, version=C.version + 1, updated_at=work.now)
         .execution_options(synchronize_session=False)
     )

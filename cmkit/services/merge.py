@@ -9,6 +9,7 @@ import pandas as pd
 from sqlalchemy import delete, literal, select, update
 
 from cmkit.db import repo
+from cmkit.db.among import among
 from cmkit.db.details_schema import AttachmentRow, CommentRow
 from cmkit.db.schema import CustomerRow, TicketRow
 from cmkit.db.uow import UnitOfWork
@@ -100,8 +101,7 @@ def merge(
         access.customers(ctx, work, [surv.id], needed)
         dups = access.customers(ctx, work, dup_ids, needed)
         if surv.kind == "company":
-            for d in dups:
-                repo.lock_contacts_of(s, d.id)
+            repo.lock_contacts_of(s, [d.id for d in dups])
         gdef = ctx.group(surv.group)
         tickets = repo.frame_of(
             s,
@@ -189,7 +189,7 @@ def _merge_plan(
                 literal("move to survivor").label("change"),
                 Cm.customer_id.label("from_id"),
             )
-            .where(Cm.customer_id.in_(dup_ids))
+            .where(among(Cm.customer_id, dup_ids))
             .order_by(Cm.id),
         ),
         repo.frame_of(
@@ -201,7 +201,7 @@ def _merge_plan(
                 literal("move to survivor").label("change"),
                 At.customer_id.label("from_id"),
             )
-            .where(At.customer_id.in_(dup_ids))
+            .where(among(At.customer_id, dup_ids))
             .order_by(At.id),
         ),
     ]
@@ -216,7 +216,7 @@ def _merge_plan(
                     literal("change company").label("change"),
                     C.company_id.label("from_id"),
                 )
-                .where(C.company_id.in_(dup_ids), C.active.is_(True))
+                .where(among(C.company_id, dup_ids), C.active.is_(True))
                 .order_by(C.id),
             )
         )
@@ -271,16 +271,18 @@ def _apply_merge(
     # what went where, per duplicate: what a revert needs to bring it back (R35)
     sent: dict[str, dict[str, list[int]]] = {str(d.id): {} for d in dups}
     for entity, table in (("comments", Cm), ("attachments", At)):
-        for i, owner in s.execute(select(table.id, table.customer_id).where(table.customer_id.in_(dup_ids))):
+        for i, owner in s.execute(
+            select(table.id, table.customer_id).where(among(table.customer_id, dup_ids))
+        ):
             sent[str(owner)].setdefault(entity, []).append(int(i))
-    for d in dups:
-        already = transfer.move_tickets(work, d, surv, ("open", "closed"), action="merged", audit=False)
+    already_by_dup = transfer.move_tickets(work, dups, surv, ("open", "closed"), action="merged", audit=False)
+    for d_id, already in already_by_dup.items():
         if already:
-            sent[str(d.id)]["already_on"] = already
+            sent[str(d_id)]["already_on"] = already
     for table in (Cm, At):
         s.execute(
             update(table)
-            .where(table.customer_id.in_(dup_ids))
+            .where(among(table.customer_id, dup_ids))
             .values(customer_id=surv.id)
             .execution_options(synchronize_session=False)
         )
@@ -290,7 +292,7 @@ def _apply_merge(
             work.audit_customers("change_company", moved, {"company_id": d.id}, {"company_id": surv.id})
         s.execute(
             update(C)
-            .where(C.company_id.in_(dup_ids), C.active.is_(True))
+            .where(among(C.company_id, dup_ids), C.active.is_(True))
             .values(company_id=surv.id, version=C.version + 1, updated_at=work.now)
             .execution_options(synchronize_session=False)
         )
@@ -331,6 +333,6 @@ def _apply_merge(
         },
     )
     if surv.kind == "company":
-        deactivation.apply(work, select(C.id).where(C.id.in_(dup_ids) | C.company_id.in_(dup_ids)))
+        deactivation.apply(work, select(C.id).where(among(C.id, dup_ids) | among(C.company_id, dup_ids)))
     else:
-        s.execute(delete(C).where(C.id.in_(dup_ids)).execution_options(synchronize_session=False))
+        s.execute(delete(C).where(among(C.id, dup_ids)).execution_options(synchronize_session=False))

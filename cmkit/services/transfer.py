@@ -5,12 +5,15 @@ changed ticket (R16). `move_tickets` is the step that merge shares.
 
 from __future__ import annotations
 
-from typing import Any
+from collections.abc import Sequence
+from typing import Any, cast
 
 import pandas as pd
-from sqlalchemy import delete, insert, literal, select, update
+from sqlalchemy import ColumnElement, delete, insert, literal, select, union_all, update
+from sqlalchemy.orm import aliased
 
 from cmkit.db import repo
+from cmkit.db.among import among
 from cmkit.db.change import Change
 from cmkit.db.schema import AdditionalCustomer, CustomerRow, ProtocolEntry, Queue, TicketRow
 from cmkit.db.uow import UnitOfWork
@@ -60,11 +63,11 @@ def transfer_tickets(
         src = access.customer(ctx, work, source_id, permission="transfer")
         dst = access.customer(ctx, work, target_id, permission="transfer")
         states = ("open",) if only_open else ("open", "closed")
-        changes = _plan_of(work, src, dst, states)
-        problems = _problems(ctx, src, dst, changes)
+        changes = _plan_of(work, [src], dst, states)
+        problems = _problems(ctx, [src], dst, changes)
 
         def apply() -> None:
-            move_tickets(work, src, dst, states)
+            move_tickets(work, [src], dst, states)
 
         info = PlanInfo(
             work,
@@ -106,17 +109,11 @@ def transfer_many(
         srcs = access.customers(ctx, work, sources, ["transfer"])
         dst = access.customer(ctx, work, target_id, permission="transfer")
         states = ("open",) if only_open else ("open", "closed")
-        frames, problems = [], []
-        for src in srcs:
-            changes = _plan_of(work, src, dst, states)
-            frames.append(changes)
-            problems += _problems(ctx, src, dst, changes)
-        changes = pd.concat(frames, ignore_index=True)
+        changes = _plan_of(work, srcs, dst, states)
+        problems = _problems(ctx, srcs, dst, changes)
 
         def apply() -> None:
-            for src in srcs:
-                if src.id != dst.id:
-                    move_tickets(work, src, dst, states)
+            move_tickets(work, srcs, dst, states)
 
         info = PlanInfo(
             work,
@@ -125,30 +122,38 @@ def transfer_many(
             expect,
             {"customer": [*sources, dst.id], "ticket": changes["id"]},
         )
-        return access.finish(changes, list(dict.fromkeys(problems)), dry_run=dry_run, apply=apply, plan=info)
+        return access.finish(changes, problems, dry_run=dry_run, apply=apply, plan=info)
 
     return ctx.write(op)
 
 
-def _problems(ctx: Context, src: Customer, dst: Customer, changes: pd.DataFrame) -> list[str]:
-    """What refuses moving these planned tickets from src to dst (R17, with R14/R20 for the target): among
-    them, tickets that would get dst as main customer in a queue not assigned to dst's group."""
-    problems = rules.transfer_problems(
-        src,
-        dst,
-        ctx.group(dst.group),
-        becomes_main=bool((changes["role"] == "main").any()),
-        open_tickets_moved=bool((changes["state"] == "open").any()),
-    )
+def _problems(ctx: Context, sources: Sequence[Customer], dst: Customer, changes: pd.DataFrame) -> list[str]:
+    """What refuses moving these planned tickets from the sources to dst (R17, with R14/R20 for the
+    target): per source, and the tickets that would get dst as main customer in a queue not assigned to
+    dst's group."""
+    group = ctx.group(dst.group)
     as_main = changes[changes["role"] == "main"]
-    return problems + rules.transfer_queue_problems(
+    mains = set(as_main["source_id"])
+    opens = set(changes.loc[changes["state"] == "open", "source_id"])
+    problems = [
+        problem
+        for src in sources
+        for problem in rules.transfer_problems(
+            src, dst, group, becomes_main=src.id in mains, open_tickets_moved=src.id in opens
+        )
+    ]
+    problems += rules.transfer_queue_problems(
         dst, zip(as_main["number"], as_main["queue"], strict=True), ctx.config.queues_for(dst.group)
     )
+    return list(dict.fromkeys(problems))
 
 
-def _plan_of(work: UnitOfWork, src: Customer, dst: Customer, states: tuple[str, ...]) -> pd.DataFrame:
-    """The tickets a transfer from src to dst would change: one row per ticket, with src's role on it."""
-    lk = repo.links([src.id])
+def _plan_of(
+    work: UnitOfWork, sources: Sequence[Customer], dst: Customer, states: tuple[str, ...]
+) -> pd.DataFrame:
+    """The tickets a transfer from the sources to dst would change: one row per ticket and source, with
+    the source's role on it, by source (in the order of the moves, see `move_tickets`) and ticket."""
+    lk = repo.links([c.id for c in sources])
     plan = (
         select(
             T.id.label("id"),
@@ -157,14 +162,14 @@ def _plan_of(work: UnitOfWork, src: Customer, dst: Customer, states: tuple[str, 
             T.state,
             Queue.name.label("queue"),
             lk.c.role,
-            literal(src.id).label("source_id"),
+            lk.c.customer_id.label("source_id"),
             literal(dst.id).label("target_id"),
             repo.on_ticket(T.id, dst.id).label("target_already_on_ticket"),
         )
         .join(lk, lk.c.ticket_id == T.id)
         .join(Queue, Queue.id == T.queue_id)
         .where(T.state.in_(states))
-        .order_by(T.id)
+        .order_by(lk.c.customer_id, T.id)
     )
     changes = repo.frame_of(work.session, plan)
     changes["target_already_on_ticket"] = changes["target_already_on_ticket"].astype(bool)
@@ -173,86 +178,145 @@ def _plan_of(work: UnitOfWork, src: Customer, dst: Customer, states: tuple[str, 
 
 def move_tickets(
     work: UnitOfWork,
-    src: Customer,
+    sources: Sequence[Customer],
     dst: Customer,
     states: tuple[str, ...],
     *,
     action: str = "transferred",
     audit: bool = True,
-) -> list[int]:
-    """Hand src's tickets in `states` to dst in a few statements; the protocol says `action`
-    (merge uses "merged"); `audit=False` leaves the audit entries to the caller. Returns the tickets that
-    named dst already (see `already_on`)."""
+) -> dict[int, list[int]]:
+    """Hand the tickets in `states` of all `sources` to dst in a few statements, whatever their number;
+    the protocol says `action` (merge uses "merged"); `audit=False` leaves the audit entries to the caller.
+
+    The result is that of moving the sources one after the other in the order of their ids: where dst, or a
+    source before it, is on a ticket already, a source's link is dropped instead of replaced (R17: no
+    duplicate reference). Returns, per source id, those tickets (see `already_on`): what a revert needs.
+    Sources without tickets in `states` are not changed, not audited and not in the result.
+    """
     s = work.session
-    repo.lock_tickets_of(s, [src.id])  # held already by transfer_tickets; taken here for every caller
-    already = already_on(work, src, dst, states)
-    in_scope = select(T.id).where(T.state.in_(states))
-    main_ids = in_scope.where(T.main_customer_id == src.id)
+    srcs = sorted({c.id: c for c in sources if c.id != dst.id}.values(), key=lambda c: c.id)
+    ids = [c.id for c in srcs]
+    if not ids:
+        return {}
+    repo.lock_tickets_of(s, ids)  # held already by the transfers; taken here for every caller
+    already = already_on(work, ids, dst, states)
     # a link's ticket in `states`: looked up by its id (an IN over all tickets would read every ticket)
     link_in_scope = select(T.id).where(T.id == A.ticket_id, T.state.in_(states)).exists()
-    add_ids = select(A.ticket_id).where(A.customer_id == src.id, link_in_scope)
-    # 1. one protocol entry per changed ticket, written while the source is still on them
-    for role, ticket_ids in (("main", main_ids), ("additional", add_ids)):
-        rows = select(
-            T.id,
-            literal(work.now),
-            literal(work.user),
-            literal(action),
-            literal(role),
-            literal(src.id),
-            literal(src.name),
-            literal(dst.id),
-            literal(dst.name),
-            literal(work.run_id),
-        ).where(T.id.in_(ticket_ids))
-        s.execute(insert(P).from_select(PROTOCOL_COLUMNS, rows))
-    # 2. where the source is an additional customer and the target is on the ticket already: drop the source
+    # 1. one protocol entry per changed ticket and source, in the order of the moves, written while the
+    #    sources are still on them
+    fixed: list[ColumnElement[Any]] = [literal(work.now), literal(work.user), literal(action)]
+    target: list[ColumnElement[Any]] = [literal(dst.id), literal(dst.name), literal(work.run_id)]
+    mains = (
+        select(
+            T.id.label("ticket_id"),
+            *fixed,
+            literal("main").label("role"),
+            C.id.label("source"),
+            C.name,
+            *target,
+        )
+        .join(C, C.id == T.main_customer_id)
+        .where(among(T.main_customer_id, ids), T.state.in_(states))
+    )
+    adds = (
+        select(
+            A.ticket_id, *fixed, literal("additional").label("role"), C.id.label("source"), C.name, *target
+        )
+        .join(C, C.id == A.customer_id)
+        .where(among(A.customer_id, ids), link_in_scope)
+    )
+    moves = union_all(mains, adds).subquery("moves")
+    ordered = select(*moves.c).order_by(moves.c.source, moves.c.role.desc(), moves.c.ticket_id)
+    s.execute(insert(P).from_select(PROTOCOL_COLUMNS, ordered))
+    # 2. a source's additional link goes where dst, or a source moved before it, is on the ticket
+    earlier = aliased(A)
+    dropped = repo.on_ticket(A.ticket_id, dst.id)
+    if len(ids) > 1:
+        dropped = (
+            dropped
+            | select(T.id)
+            .where(T.id == A.ticket_id, among(T.main_customer_id, ids), T.main_customer_id < A.customer_id)
+            .exists()
+            | select(earlier.ticket_id)
+            .where(
+                earlier.ticket_id == A.ticket_id,
+                among(earlier.customer_id, ids),
+                earlier.customer_id < A.customer_id,
+            )
+            .exists()
+        )
     s.execute(
         delete(A)
-        .where(A.customer_id == src.id, link_in_scope, repo.on_ticket(A.ticket_id, dst.id))
+        .where(among(A.customer_id, ids), link_in_scope, dropped)
         .execution_options(synchronize_session=False)
     )
-    # 3. where the source is main and the target additional: the target becomes main, its extra link goes
+    # 3. the remaining additional links (one per ticket at most) name dst
+    s.execute(
+        update(A)
+        .where(among(A.customer_id, ids), link_in_scope)
+        .values(customer_id=dst.id)
+        .execution_options(synchronize_session=False)
+    )
+    # 4. where a source is main, dst becomes main and its additional link goes
+    main_ids = select(T.id).where(among(T.main_customer_id, ids), T.state.in_(states))
     s.execute(
         delete(A)
-        .where(A.customer_id == dst.id, A.ticket_id.in_(main_ids))
+        .where(A.customer_id == dst.id, among(A.ticket_id, main_ids))
         .execution_options(synchronize_session=False)
     )
     s.execute(
         update(T)
-        .where(T.main_customer_id == src.id, T.state.in_(states))
+        .where(among(T.main_customer_id, ids), T.state.in_(states))
         .values(main_customer_id=dst.id)
         .execution_options(synchronize_session=False)
     )
-    s.execute(
-        update(A)
-        .where(A.customer_id == src.id, link_in_scope)
-        .values(customer_id=dst.id)
-        .execution_options(synchronize_session=False)
-    )
-    if not audit:
-        return already
-    before = {"only_open": states == ("open",), "customer_id": src.id}
-    after = {"customer_id": dst.id}
-    work.audit_many(
-        [
-            # which tickets named the target already: what a revert needs to restore them (R35)
-            Change("transfer_out", "customer", src.id, src.id, before, {**after, "already_on": already}),
-            Change("transfer_in", "customer", dst.id, dst.id, before, after),
-        ]
-    )
+    if audit:
+        only_open = states == ("open",)
+        work.audit_many(
+            change
+            for src in srcs
+            if src.id in already  # a source without tickets in `states` is not changed
+            for change in (
+                # which tickets named the target already: what a revert needs to restore them (R35)
+                Change(
+                    "transfer_out",
+                    "customer",
+                    src.id,
+                    src.id,
+                    {"only_open": only_open, "customer_id": src.id},
+                    {"customer_id": dst.id, "already_on": already[src.id]},
+                ),
+                Change(
+                    "transfer_in",
+                    "customer",
+                    dst.id,
+                    dst.id,
+                    {"only_open": only_open, "customer_id": src.id},
+                    {"customer_id": dst.id},
+                ),
+            )
+        )
     return already
 
 
-def already_on(work: UnitOfWork, src: Customer, dst: Customer, states: tuple[str, ...]) -> list[int]:
-    """The tickets in `states` that name both src and dst: there the move drops a link instead of
-    replacing it (R17: no duplicate reference), so a revert must add one back (R35)."""
-    lk = repo.links([src.id])
+def already_on(
+    work: UnitOfWork, source_ids: Sequence[int], dst: Customer, states: tuple[str, ...]
+) -> dict[int, list[int]]:
+    """Per source, the tickets in `states` that name it and, before the move, dst or a source with a
+    smaller id: there the move drops its link instead of replacing it (R17), so a revert must add one back
+    (R35). The sources without tickets in `states` have no entry: the move does not change them."""
+    lk = repo.links(list(source_ids))
     stmt = (
-        select(lk.c.ticket_id)
+        select(lk.c.ticket_id, lk.c.customer_id, repo.on_ticket(lk.c.ticket_id, dst.id).label("dst_on"))
         .join(T, T.id == lk.c.ticket_id)
-        .where(T.state.in_(states), repo.on_ticket(lk.c.ticket_id, dst.id))
-        .distinct()
-        .order_by(lk.c.ticket_id)
+        .where(T.state.in_(states))
     )
-    return [int(i) for i in work.session.scalars(stmt)]
+    links = repo.frame_of(work.session, stmt)
+    out: dict[int, list[int]] = {int(i): [] for i in links["customer_id"].unique()}
+    if links.empty:
+        return out
+    first = links.groupby("ticket_id")["customer_id"].transform("min")
+    kept = links[links["dst_on"].astype(bool) | (links["customer_id"] > first)]
+    for source, tickets in kept.groupby("customer_id")["ticket_id"]:
+        out[cast(int, source)] = sorted({int(t) for t in tickets})
+    return out

@@ -4,7 +4,8 @@ an activity on each, merge duplicates into one survivor, anonymise, export.
 Each action first shows its plan: one row per ticked customer, "change" or "refused" with the rule that
 refuses it (a permission the user lacks on that row's group, R18 for an open ticket...), and the dry run's
 changes. Confirming applies exactly the reviewed plan (R34: cm.apply), in one transaction, under one run id
-(cm.in_run), and reports what changed. Rows refused are shown, never silently skipped.
+(cm.in_run), and reports what changed; the activities of *Run activity* run in one transaction too
+(cm.atomic). Rows refused are shown, never silently skipped.
 
 `ActionBar(cm, table)` attaches to any `Table` with `selectable=True`; `id_column` names the column holding
 the customer ids (e.g. a ticket table's `customer_id`).
@@ -20,7 +21,7 @@ from typing import Any
 import ipywidgets as w
 import pandas as pd
 
-from cmkit.errors import CMError, ValidationError
+from cmkit.errors import CMError, PreconditionFailed, ValidationError
 from cmkit.facade import CustomerManager
 from cmkit.ui.activities import parse_params
 from cmkit.ui.common import Confirm, StatusLine, button, download_link, handles, problems_html, show
@@ -298,18 +299,20 @@ class ActionBar(w.VBox):
         self.status.ok(message)
 
     def _run_activities(self, run: CustomerManager, ids: list[int]) -> str:
+        """The activity on each of `ids`, all in one transaction: if it is refused for one of them (since
+        the plan), nothing is changed and the form says for which customer and why."""
         name, params = str(self.activity.value), parse_params(self.params.value)
-        done, failed, self.results = [], [], []
-        for i in ids:
-            try:
-                self.results.append(run.run_activity(i, name, **params))
-                done.append(i)
-            except CMError as exc:  # refused since the plan: shown, the others go on
-                failed.append(f"#{i}: {exc}")
-        self.result.value = problems_html(failed)
-        return f"activity {name!r} ran on {len(done):,} customer(s)" + (
-            f", {len(failed)} failed (listed above)" if failed else ""
-        )
+        results: list[object] = []
+        with run.atomic():
+            for i in ids:
+                try:
+                    results.append(run.run_activity(i, name, **params))
+                except CMError as exc:
+                    raise PreconditionFailed(
+                        [f"{ACTIONS['run_activity']}: nothing was changed; refused for #{i}: {exc}"]
+                    ) from None
+        self.results = results
+        return f"activity {name!r} ran on {len(ids):,} customer(s), in one transaction"
 
     def _export(self, ids: list[int]) -> str:
         frame = self.table.selected_frame

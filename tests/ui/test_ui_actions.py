@@ -290,3 +290,26 @@ def test_an_action_bar_attaches_to_any_table_of_customer_ids(
     assert verdicts(bar) == {world["carl"].id: "change"}
     bar.confirm.yes.click()
     assert not cm.customer(world["carl"].id).active and bar.status.kind == "ok"
+
+
+def test_r13_run_activity_on_a_selection_is_one_transaction(
+    cm: CustomerManager, world: dict[str, Any]
+) -> None:
+    """Follow-up tickets for Anna and Bert: both under one run id; when the activity is refused for Bert
+    after the plan (he was deactivated since), Anna gets none either, and the form says why."""
+    anna, bert, carl = world["anna"], world["bert"], world["carl"]
+    form = everyone(cm)
+    options = {"activity": "create_followup_ticket", "params": "queue=helpdesk"}
+    bar = plan(form, "run_activity", [anna.id, bert.id], **options)
+    assert verdicts(bar) == {anna.id: "change", bert.id: "change"}
+    cm.deactivate(bert.id)  # another admin, between plan and confirmation
+    bar.confirm.yes.click()
+    assert form.status.kind == "error" and "nothing was changed" in form.status.message
+    assert f"#{bert.id}" in form.status.message and "R20" in form.status.message
+    assert cm.tickets(anna.id).empty and bar.run_id and cm.history(run_id=bar.run_id).empty
+
+    bar = plan(form, "run_activity", [anna.id, carl.id], **options)
+    bar.confirm.yes.click()
+    assert form.status.kind == "ok" and "ran on 2 customer(s), in one transaction" in form.status.message
+    assert len(cm.tickets(anna.id)) == 1 and len(cm.tickets(carl.id)) == 1
+    assert run_ids(cm, "run_activity") == {bar.run_id}
