@@ -2,17 +2,19 @@
 
 from __future__ import annotations
 
+from collections.abc import Callable
 from typing import Any
 
 import pandas as pd
 from sqlalchemy import Select, func, select
 
 from cmkit.db import repo
-from cmkit.db.schema import AuditEntry, CustomerGroup, CustomerRow
+from cmkit.db.schema import AuditEntry, CustomerRow
 from cmkit.db.uow import UnitOfWork
-from cmkit.domain.matching import find_pairs
+from cmkit.domain.matching import Part, finish_pairs, named_pairs, part_pairs
 from cmkit.errors import ValidationError
 from cmkit.services.context import Context
+from cmkit.values import KINDS
 
 C = CustomerRow
 ANONYMISE_ACTION = "anonymise"
@@ -37,26 +39,35 @@ def find_duplicates(
     groups = [ctx.group(group).name] if group else list(ctx.config.groups)
     groups = [g for g in groups if ctx.may("read", g)]
 
-    def op(work: UnitOfWork) -> pd.DataFrame:
-        gids = [ctx.group_ids[g] for g in groups]
-        stmt = (
-            select(
-                C.id,
-                CustomerGroup.name.label("group"),
-                C.kind,
-                C.company_id,
-                C.name,
-                *(C.data[f].as_string().label(f) for f in ("email", "phone", "city")),
+    def read(gid: int, kind: str) -> Callable[[UnitOfWork], pd.DataFrame]:
+        def op(work: UnitOfWork) -> pd.DataFrame:
+            stmt = (
+                select(
+                    C.id,
+                    C.company_id,
+                    C.name,
+                    *(C.data[f].as_string().label(f) for f in ("email", "phone", "city")),
+                )
+                .where(C.group_id == gid, C.kind == kind, C.id.not_in(anonymised_ids()))
+                .order_by(C.id)
             )
-            .join(CustomerGroup, CustomerGroup.id == C.group_id)
-            .where(C.group_id.in_(gids), C.id.not_in(anonymised_ids()))
-            .order_by(C.id)
-        )
-        if not include_deactivated:
-            stmt = stmt.where(C.active.is_(True))
-        return repo.frame_of(work.session, stmt)
+            if not include_deactivated:
+                stmt = stmt.where(C.active.is_(True))
+            return repo.frame_of(work.session, stmt)
 
-    return find_pairs(ctx.read(op), int(min_score))
+        return op
+
+    # one group and kind at a time: only their customers are compared, and only one part is in memory
+    found: list[pd.DataFrame] = []
+    for name in sorted(groups):
+        for kind in KINDS:
+            customers = ctx.read(read(ctx.group_ids[name], kind))
+            if len(customers) < 2:
+                continue
+            scored = part_pairs(Part.of(customers, kind), int(min_score))
+            found.append(named_pairs(customers, scored, name, kind))
+            del customers
+    return finish_pairs(found)
 
 
 def suggest_merges(
@@ -91,6 +102,7 @@ def suggest_merges(
         ]
     )
     low = members.groupby("cluster")["score"].min()
+    notes = pairs.groupby("cluster")["note"].max() if "note" in pairs else pd.Series(dtype=object)
     members = members.drop_duplicates(["cluster", "customer_id"])
     groups = sorted({str(g) for g in members["group"]})
 
@@ -135,7 +147,8 @@ def suggest_merges(
             "kind": head["kind"].to_numpy(),
             "min_score": low.reindex(head.index).astype("int64").to_numpy(),
             "note": [
-                "" if a else "no active record: reactivate one to merge into it" for a in head["active"]
+                str(notes.get(c) or "") or ("" if a else "no active record: reactivate one to merge into it")
+                for c, a in zip(head.index, head["active"], strict=True)
             ],
         }
     )

@@ -1,0 +1,241 @@
+"""Scores of candidate duplicate pairs, with the evidence weighed by how rare it is. No SQL.
+
+Score (0-100) of a pair: the similarity of the names (words sorted, accents and case folded, legal forms
+of companies dropped); when both have an e-mail, 70 % name and 30 % e-mail similarity, plus 10 for the
+same address; plus 5 for the same phone number, minus 10 when both have a phone and the numbers end
+differently; minus 15 for contacts of different companies, minus 15 when both have a city and the cities
+differ.
+
+A pair that shares no e-mail address or phone number stands on its name alone, and a name is weak
+evidence when many others bear it (term-frequency adjustment, as in the Fellegi-Sunter model): the
+expected number of other customers who would agree with one of the two by chance,
+
+    E = (customers with the more common of the two names - 1) x P(same city) x P(same company)
+        x n / (n + PRIOR_CUSTOMERS),
+
+counting the city's and the company's share only where the pair agrees on them, costs
+20 x log2(1 + E) points ("common name -P" in the reason). Two "Thomas Müller" among 100 in a database
+where one customer in 16 lives in Berlin (E = 6) lose 56 points; a name borne by two customers only, in
+the same city, loses 2. The last factor shrinks E in a small database, where every name and city is
+"common" only because there are few customers.
+"""
+
+from __future__ import annotations
+
+import re
+from collections.abc import Callable
+from dataclasses import dataclass
+from typing import Any
+
+import numpy as np
+import pandas as pd
+from rapidfuzz import fuzz, process
+
+from cmkit.domain.text import strip_accents
+
+#: Words of company names that say nothing about which company it is (legal forms and the like).
+LEGAL_FORMS = frozenset(
+    "gmbh mbh ag kg kgaa ohg gbr ug co se ek sa sarl srl spa sas ltd plc llc inc corp bv nv oy ab as aps "
+    "und and the".split()
+)
+#: A database this large makes names and cities as common as their counts say; a smaller one less so.
+PRIOR_CUSTOMERS = 1_000
+#: An e-mail address or phone number shared by more customers than this is a shared mailbox or
+#: switchboard: not evidence that two of them are one customer.
+SHARED_MAX = 5
+#: Points the name loses per doubling of (1 + expected chance agreements).
+RARITY_POINTS = 20
+_UMLAUT_SPELLING = re.compile(r"(?<=[a-z])(ae|oe|ue)")
+
+
+def normal_name(name: str, kind: str) -> str:
+    """The comparable form of a name: folded, umlaut spellings unified (Müller = Mueller = Muller),
+    punctuation dropped, words sorted; for companies without legal forms and one-letter words."""
+    low = strip_accents(str(name).casefold().replace("ß", "ss"))
+    low = _UMLAUT_SPELLING.sub(lambda m: m.group(1)[0], low)
+    words = "".join(c if c.isalnum() else " " for c in low).split()
+    if kind == "company":
+        words = [w for w in words if len(w) > 1 and w not in LEGAL_FORMS] or words
+    return " ".join(sorted(words))
+
+
+def normal_email(value: object) -> str:
+    return str(value).strip().casefold() if isinstance(value, str) and "@" in value else ""
+
+
+def normal_phone(value: object) -> str:
+    """The phone number's digits, if there are at least six of them (else "": not comparable)."""
+    digits = "".join(c for c in str(value) if c.isdigit()) if isinstance(value, str) else ""
+    return digits if len(digits) >= 6 else ""
+
+
+def _mapped(values: pd.Series, fn: Callable[[Any], str]) -> np.ndarray:
+    """fn applied to each distinct value once (names repeat a lot): an object array."""
+    codes, uniques = pd.factorize(values.astype(object).where(values.notna(), None), use_na_sentinel=True)
+    done = np.empty(len(uniques) + 1, dtype=object)
+    done[:] = [fn(v) for v in uniques] + [fn(None)]
+    return done[codes]
+
+
+def _codes(values: np.ndarray) -> tuple[np.ndarray, np.ndarray]:
+    """Values as integers, -1 for empty (compared as numbers, not as strings), and the distinct values."""
+    known = values.astype(bool)
+    out = np.full(len(values), -1, dtype=np.int64)
+    uniques = np.array([], dtype=object)
+    if known.any():
+        out[known], uniques = pd.factorize(values[known])
+    return out, np.asarray(uniques, dtype=object)
+
+
+def _counts(codes: np.ndarray) -> np.ndarray:
+    """Per position: how many positions share its code (0 for empty)."""
+    out = np.zeros(len(codes), dtype=np.int64)
+    known = codes >= 0
+    if known.any():
+        out[known] = np.bincount(codes[known])[codes[known]]
+    return out
+
+
+@dataclass
+class Part:
+    """The customers of one group and kind, prepared for matching: codes and counts by position (0..n-1);
+    a code is -1 where the value is missing."""
+
+    kind: str
+    name_texts: np.ndarray  # the distinct normal names, by name code
+    mail_texts: np.ndarray  # the distinct normal e-mail addresses, by mail code
+    name: np.ndarray
+    mail: np.ndarray
+    phone: np.ndarray
+    phone_end: np.ndarray  # the phone number's last six digits
+    city: np.ndarray
+    company: np.ndarray
+    name_count: np.ndarray
+    mail_count: np.ndarray
+    phone_count: np.ndarray
+    city_share: np.ndarray  # the share of the customers with a city that live in this one
+    company_share: np.ndarray
+
+    @property
+    def n(self) -> int:
+        return len(self.name)
+
+    @classmethod
+    def of(cls, customers: pd.DataFrame, kind: str) -> Part:
+        """From columns name, email, phone, city, company_id of customers of one group and kind."""
+        name, name_texts = _codes(_mapped(customers["name"], lambda v: normal_name(v or "", kind)))
+        mail, mail_texts = _codes(_mapped(customers["email"], normal_email))
+        phones = _mapped(customers["phone"], normal_phone)
+        city, _ = _codes(_mapped(customers["city"], lambda c: normal_name(c, "city") if c else ""))
+        company = customers["company_id"].astype(object)
+        company_code = np.where(company.notna(), pd.factorize(company)[0], -1).astype(np.int64)
+        return cls(
+            kind=kind,
+            name_texts=name_texts,
+            mail_texts=mail_texts,
+            name=name,
+            mail=mail,
+            phone=_codes(phones)[0],
+            phone_end=_codes(np.array([p[-6:] for p in phones], dtype=object))[0],
+            city=city,
+            company=company_code,
+            name_count=_counts(name),
+            mail_count=_counts(mail),
+            phone_count=_counts(_codes(phones)[0]),
+            city_share=_counts(city) / max(1, int((city >= 0).sum())),
+            company_share=_counts(company_code) / max(1, int((company_code >= 0).sum())),
+        )
+
+
+def _similarity(texts: np.ndarray, a: np.ndarray, b: np.ndarray) -> np.ndarray:
+    """fuzz.ratio (0-100) of texts[a] and texts[b] for codes a, b >= 0; each distinct pair computed once."""
+    if not len(a):
+        return np.zeros(0, dtype=np.int64)
+    width = len(texts) + 1
+    combos, which = np.unique(np.minimum(a, b) * width + np.maximum(a, b), return_inverse=True)
+    left, right = texts[combos // width], texts[combos % width]
+    sims = process.cpdist(list(left), list(right), scorer=fuzz.ratio, workers=-1)
+    return np.asarray(sims, dtype=np.int64)[which.reshape(-1)]
+
+
+def name_similarity(part: Part, a: np.ndarray, b: np.ndarray) -> np.ndarray:
+    """fuzz.ratio of the normal names of positions a and b (0-100)."""
+    return _similarity(part.name_texts, part.name[a], part.name[b])
+
+
+def score_pairs(
+    part: Part, a: np.ndarray, b: np.ndarray, name_score: np.ndarray, min_score: int
+) -> pd.DataFrame:
+    """Score candidate pairs (positions a, b; their name similarity) and keep those scoring at least
+    `min_score`: columns a, b (positions), score, reason."""
+    name_score = name_score.astype(float)
+    mail_a, mail_b = part.mail[a], part.mail[b]
+    both_mail = (mail_a >= 0) & (mail_b >= 0)
+    mail_score = np.zeros(len(a))
+    if both_mail.any():
+        mail_score[both_mail] = _similarity(part.mail_texts, mail_a[both_mail], mail_b[both_mail])
+    same_mail = both_mail & (mail_a == mail_b)
+    same_phone = (part.phone[a] >= 0) & (part.phone[a] == part.phone[b])
+    other_phone = (
+        (part.phone_end[a] >= 0) & (part.phone_end[b] >= 0) & (part.phone_end[a] != part.phone_end[b])
+    )
+    city_a, city_b = part.city[a], part.city[b]
+    both_city = (city_a >= 0) & (city_b >= 0)
+    other_city = both_city & (city_a != city_b)
+    same_city = both_city & ~other_city
+    has_company = (part.company[a] >= 0) & (part.company[b] >= 0)
+    other_company = has_company & (part.company[a] != part.company[b])
+    same_company = has_company & ~other_company
+    strong = (same_mail & (part.mail_count[a] <= SHARED_MAX)) | (
+        same_phone & (part.phone_count[a] <= SHARED_MAX)
+    )
+    chance = (np.maximum(part.name_count[a], part.name_count[b]) - 1).astype(float)
+    chance *= np.where(same_city, part.city_share[a], 1.0) * np.where(
+        same_company, part.company_share[a], 1.0
+    )
+    chance *= part.n / (part.n + PRIOR_CUSTOMERS)
+    common = np.where(strong, 0, np.rint(RARITY_POINTS * np.log2(1 + chance))).astype(np.int64)
+    common = np.minimum(common, 100)
+    score = np.where(both_mail, 0.7 * name_score + 0.3 * mail_score, name_score)
+    score = score + 10 * same_mail + 5 * same_phone - 10 * other_phone
+    score = score - 15 * other_company - 15 * other_city - common
+    score = np.clip(np.rint(score), 0, 100).astype(int)
+    keep = score >= min_score
+    a, b, score = a[keep], b[keep], score[keep]
+    # the reason depends on a few small numbers: build each distinct text once (mixed-radix code per pair)
+    radix = (101, 102, 2, 3, 3, 3, 101)
+    digits = (
+        name_score[keep].astype(np.int64),
+        np.where(both_mail[keep], mail_score[keep].astype(np.int64), -1) + 1,
+        same_mail[keep],
+        np.where(same_phone[keep], 1, np.where(other_phone[keep], 2, 0)),
+        np.where(has_company[keep], 1 + other_company[keep], 0),
+        np.where(both_city[keep], 1 + other_city[keep], 0),
+        common[keep],
+    )
+    code = np.zeros(len(a), dtype=np.int64)
+    for base, digit in zip(radix, digits, strict=True):
+        code = code * base + np.asarray(digit, dtype=np.int64)
+    combos, which = np.unique(code, return_inverse=True)
+    texts = np.array([_reason(int(c), radix) for c in combos] + [""], dtype=object)
+    return pd.DataFrame({"a": a, "b": b, "score": score, "reason": texts[which.reshape(-1)]})
+
+
+def _reason(code: int, radix: tuple[int, ...]) -> str:
+    values = []
+    for base in reversed(radix):
+        code, digit = divmod(code, base)
+        values.append(digit)
+    name, mail, same_mail, phone, company, city, common = reversed(values)
+    parts = [f"name {name}"]
+    if mail:
+        parts.append("same e-mail" if same_mail else f"e-mail {mail - 1}")
+    if phone:
+        parts.append("same phone" if phone == 1 else "other phone")
+    if company:
+        parts.append("other company" if company == 2 else "same company")
+    if city:
+        parts.append("other city" if city == 2 else "same city")
+    if common:
+        parts.append(f"common name -{common}")
+    return "; ".join(parts)
