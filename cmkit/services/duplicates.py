@@ -29,10 +29,13 @@ def find_duplicates(
     ctx: Context, group: str | None = None, min_score: int = 90, *, include_deactivated: bool = True
 ) -> pd.DataFrame:
     """Pairs of customers that are probably one customer: id_a < id_b, score (0-100), reason, names,
-    group, kind and `cluster` (the smallest id of the connected duplicates), best first.
+    group, kind, `cluster` (the smallest id of the connected duplicates) and `note` (set on the pairs of
+    a cluster too large to review, which suggest_merges does not propose), best first.
 
-    Compares customers of the same group and kind only, never anonymised ones; see
-    cmkit.domain.matching for the score. Needs read permission; other groups are left out.
+    Compares customers of the same group and kind only, never anonymised ones; reads and compares one
+    group and kind at a time, block by block (cmkit.domain.matching), and keeps only the pairs scoring
+    at least `min_score` (cmkit.domain.matching_score: a common name is weak evidence, a shared e-mail
+    address or phone number strong). Needs read permission; other groups are left out.
     """
     if not 0 <= int(min_score) <= 100:
         raise ValidationError("min_score", f"must be between 0 and 100, got {min_score!r}")
@@ -76,7 +79,8 @@ def suggest_merges(
     """One proposed merge per cluster of duplicates (from `pairs`, else find_duplicates(group, min_score)).
 
     The survivor is the active record with the most tickets (then the oldest); a cluster without an
-    active record cannot be merged (R17: the survivor receives the tickets) and says so in `note`.
+    active record cannot be merged (R17: the survivor receives the tickets) and says so in `note`, as
+    does a cluster too large to review (more than cmkit.domain.matching.CLUSTER_MAX customers).
     Columns: id (the cluster), survivor_id, survivor_name, duplicate_ids, duplicate_names, group, kind,
     min_score, note.
     """
