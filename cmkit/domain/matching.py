@@ -1,7 +1,7 @@
 """Finding duplicate customers: blocking keys, candidate pairs block by block, clusters. No SQL.
 
 Only records of one group and kind are compared (only those can be merged), and only pairs that share a
-blocking key: the same e-mail address or phone number, or a name key (all words of the name but one,
+blocking key: the same e-mail address, phone number or VAT id, or a name key (all words of the name but one,
 and that one's initial: "muller|a" for Anna Müller, so that a typo in one word still meets) within the
 same city, the same company, or alone. A block of more than BLOCK_MAX customers is not compared all
 against all: a key that many share (a shared mailbox, a common name in a big city) is weak evidence the
@@ -122,10 +122,10 @@ def _combined(first: np.ndarray, second: np.ndarray) -> np.ndarray:
 
 
 def candidate_blocks(part: Part) -> Iterator[tuple[str, np.ndarray]]:
-    """(source, pairs) for each kind of block: "e-mail" and "phone" (the names may differ), "name" (name
+    """(source, pairs) for each kind of block: "e-mail", "phone" and "VAT id" (the names may differ), "name" (name
     keys within a city, a company, or alone)."""
     everyone = np.arange(part.n)
-    for source, codes in (("e-mail", part.mail), ("phone", part.phone)):
+    for source, codes in (("e-mail", part.mail), ("phone", part.phone), ("VAT id", part.vat)):
         for pairs in block_pairs(everyone, codes):
             yield source, pairs
     pos, key = _key_rows(part)

@@ -3,10 +3,10 @@
 Score (0-100) of a pair: the similarity of the names (words sorted, accents and case folded, legal forms
 of companies dropped); when both have an e-mail, 70 % name and 30 % e-mail similarity, plus 10 for the
 same address; plus 5 for the same phone number, minus 10 when both have a phone and the numbers end
-differently; minus 15 for contacts of different companies, minus 15 when both have a city and the cities
-differ.
+differently; plus 10 for the same VAT id, minus 15 for different ones (two legal entities); minus 15 for
+contacts of different companies, minus 15 when both have a city and the cities differ.
 
-A pair that shares no e-mail address or phone number stands on its name alone, and a name is weak
+A pair that shares no e-mail address, phone number or VAT id stands on its name alone, and a name is weak
 evidence when many others bear it (term-frequency adjustment, as in the Fellegi-Sunter model): the
 expected number of other customers who would agree with one of the two by chance,
 
@@ -69,6 +69,10 @@ def normal_phone(value: object) -> str:
     return digits if len(digits) >= 6 else ""
 
 
+def _normal_vat(value: object) -> str:
+    return "".join(c for c in value.upper() if c.isalnum()) if isinstance(value, str) else ""
+
+
 def _mapped(values: pd.Series, fn: Callable[[Any], str]) -> np.ndarray:
     """fn applied to each distinct value once (names repeat a lot): an object array."""
     codes, uniques = pd.factorize(values.astype(object).where(values.notna(), None), use_na_sentinel=True)
@@ -113,6 +117,7 @@ class Part:
     name_count: np.ndarray
     mail_count: np.ndarray
     phone_count: np.ndarray
+    vat: np.ndarray  # the VAT id, upper case, without spaces and dots
     city_share: np.ndarray  # the share of the customers with a city that live in this one
     company_share: np.ndarray
 
@@ -126,6 +131,7 @@ class Part:
         name, name_texts = _codes(_mapped(customers["name"], lambda v: normal_name(v or "", kind)))
         mail, mail_texts = _codes(_mapped(customers["email"], normal_email))
         phones = _mapped(customers["phone"], normal_phone)
+        vats = customers["vat_id"] if "vat_id" in customers else pd.Series([None] * len(customers))
         city, _ = _codes(_mapped(customers["city"], lambda c: normal_name(c, "city") if c else ""))
         company = customers["company_id"].astype(object)
         company_code = np.where(company.notna(), pd.factorize(company)[0], -1).astype(np.int64)
@@ -142,6 +148,7 @@ class Part:
             name_count=_counts(name),
             mail_count=_counts(mail),
             phone_count=_counts(_codes(phones)[0]),
+            vat=_codes(_mapped(vats, _normal_vat))[0],
             city_share=_counts(city) / max(1, int((city >= 0).sum())),
             company_share=_counts(company_code) / max(1, int((company_code >= 0).sum())),
         )
@@ -176,6 +183,8 @@ def score_pairs(
         mail_score[both_mail] = _similarity(part.mail_texts, mail_a[both_mail], mail_b[both_mail])
     same_mail = both_mail & (mail_a == mail_b)
     same_phone = (part.phone[a] >= 0) & (part.phone[a] == part.phone[b])
+    both_vat = (part.vat[a] >= 0) & (part.vat[b] >= 0)
+    same_vat, other_vat = both_vat & (part.vat[a] == part.vat[b]), both_vat & (part.vat[a] != part.vat[b])
     other_phone = (
         (part.phone_end[a] >= 0) & (part.phone_end[b] >= 0) & (part.phone_end[a] != part.phone_end[b])
     )
@@ -186,8 +195,10 @@ def score_pairs(
     has_company = (part.company[a] >= 0) & (part.company[b] >= 0)
     other_company = has_company & (part.company[a] != part.company[b])
     same_company = has_company & ~other_company
-    strong = (same_mail & (part.mail_count[a] <= SHARED_MAX)) | (
-        same_phone & (part.phone_count[a] <= SHARED_MAX)
+    strong = (
+        (same_mail & (part.mail_count[a] <= SHARED_MAX))
+        | (same_phone & (part.phone_count[a] <= SHARED_MAX))
+        | (same_vat)
     )
     chance = (np.maximum(part.name_count[a], part.name_count[b]) - 1).astype(float)
     chance *= np.where(same_city, part.city_share[a], 1.0) * np.where(
@@ -197,18 +208,19 @@ def score_pairs(
     common = np.where(strong, 0, np.rint(RARITY_POINTS * np.log2(1 + chance))).astype(np.int64)
     common = np.minimum(common, 100)
     score = np.where(both_mail, 0.7 * name_score + 0.3 * mail_score, name_score)
-    score = score + 10 * same_mail + 5 * same_phone - 10 * other_phone
+    score = score + 10 * same_mail + 5 * same_phone - 10 * other_phone + 10 * same_vat - 15 * other_vat
     score = score - 15 * other_company - 15 * other_city - common
     score = np.clip(np.rint(score), 0, 100).astype(int)
     keep = score >= min_score
     a, b, score = a[keep], b[keep], score[keep]
     # the reason depends on a few small numbers: build each distinct text once (mixed-radix code per pair)
-    radix = (101, 102, 2, 3, 3, 3, 101)
+    radix = (101, 102, 2, 3, 3, 3, 3, 101)
     digits = (
         name_score[keep].astype(np.int64),
         np.where(both_mail[keep], mail_score[keep].astype(np.int64), -1) + 1,
         same_mail[keep],
         np.where(same_phone[keep], 1, np.where(other_phone[keep], 2, 0)),
+        np.where(same_vat[keep], 1, np.where(other_vat[keep], 2, 0)),
         np.where(has_company[keep], 1 + other_company[keep], 0),
         np.where(both_city[keep], 1 + other_city[keep], 0),
         common[keep],
@@ -226,12 +238,14 @@ def _reason(code: int, radix: tuple[int, ...]) -> str:
     for base in reversed(radix):
         code, digit = divmod(code, base)
         values.append(digit)
-    name, mail, same_mail, phone, company, city, common = reversed(values)
+    name, mail, same_mail, phone, vat, company, city, common = reversed(values)
     parts = [f"name {name}"]
     if mail:
         parts.append("same e-mail" if same_mail else f"e-mail {mail - 1}")
     if phone:
         parts.append("same phone" if phone == 1 else "other phone")
+    if vat:
+        parts.append("same VAT id" if vat == 1 else "other VAT id")
     if company:
         parts.append("other company" if company == 2 else "same company")
     if city:

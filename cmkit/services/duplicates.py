@@ -49,7 +49,7 @@ def find_duplicates(
                     C.id,
                     C.company_id,
                     C.name,
-                    *(C.data[f].as_string().label(f) for f in ("email", "phone", "city")),
+                    *(C.data[f].as_string().label(f) for f in ("email", "phone", "city", "vat_id")),
                 )
                 .where(C.group_id == gid, C.kind == kind, C.id.not_in(anonymised_ids()))
                 .order_by(C.id)

@@ -268,3 +268,18 @@ def test_pairs_are_made_block_by_block_in_bounded_chunks(monkeypatch: pytest.Mon
     contacts = Part.of(customers[customers["kind"] == "contact"].reset_index(drop=True), "contact")
     made = sum(len(p) for _, p in matching.candidate_blocks(contacts))
     assert made < len(customers) * matching.BLOCK_MAX  # not the 500,000 pairs of 1,000 Thomas Müller
+
+
+def test_same_vat_id_adds_and_another_takes_away() -> None:
+    """A VAT id names one legal entity: the same one carries a common name, different ones part two
+    companies of one name in one city."""
+    companies = frame(
+        name=["Köhler Chemie GmbH", "Köhler Chemie AG", "Köhler Chemie SE", "Koehler Chemie KG"],
+        kind=["company"] * 4,
+        city=["Köln"] * 4,
+        vat_id=["DE 123.456.789", "de123456789", "DE999999999", None],
+    )
+    rows = {(r.id_a, r.id_b): (r.score, r.reason) for r in find_pairs(companies, 0).itertuples()}
+    assert rows[(1, 2)] == (100, "name 100; same VAT id; same city")
+    assert rows[(1, 3)] == (85, "name 100; other VAT id; same city")
+    assert rows[(1, 4)] == (100, "name 100; same city")
