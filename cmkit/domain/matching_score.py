@@ -46,6 +46,7 @@ SHARED_MAX = 5
 #: Points the name loses per doubling of (1 + expected chance agreements).
 RARITY_POINTS = 20
 _UMLAUT_SPELLING = re.compile(r"(?<=[a-z])(ae|oe|ue)")
+_NOT_WORD = re.compile(r"[\W_]+")
 
 
 def normal_name(name: str, kind: str) -> str:
@@ -53,7 +54,7 @@ def normal_name(name: str, kind: str) -> str:
     punctuation dropped, words sorted; for companies without legal forms and one-letter words."""
     low = strip_accents(str(name).casefold().replace("ß", "ss"))
     low = _UMLAUT_SPELLING.sub(lambda m: m.group(1)[0], low)
-    words = "".join(c if c.isalnum() else " " for c in low).split()
+    words = _NOT_WORD.sub(" ", low).split()
     if kind == "company":
         words = [w for w in words if len(w) > 1 and w not in LEGAL_FORMS] or words
     return " ".join(sorted(words))
@@ -65,8 +66,25 @@ def normal_email(value: object) -> str:
 
 def normal_phone(value: object) -> str:
     """The phone number's digits, if there are at least six of them (else "": not comparable)."""
-    digits = "".join(c for c in str(value) if c.isdigit()) if isinstance(value, str) else ""
+    digits = "".join(c for c in value if c in "0123456789") if isinstance(value, str) else ""
     return digits if len(digits) >= 6 else ""
+
+
+def _texts(values: pd.Series) -> pd.Series:
+    """A column as text (Arrow strings: its string functions run in C), missing values as "" ."""
+    return values.astype(object).where(values.notna(), None).astype("string[pyarrow]")
+
+
+def normal_emails(values: pd.Series) -> np.ndarray:
+    """normal_email of each value, at once."""
+    low = _texts(values).str.strip().str.casefold()
+    return low.where(low.str.contains("@", regex=False), "").fillna("").to_numpy(dtype=object)
+
+
+def normal_phones(values: pd.Series) -> np.ndarray:
+    """normal_phone of each value, at once."""
+    digits = _texts(values).str.replace(r"[^0-9]", "", regex=True).fillna("")
+    return digits.where(digits.str.len() >= 6, "").to_numpy(dtype=object)
 
 
 def _normal_vat(value: object) -> str:
@@ -129,8 +147,9 @@ class Part:
     def of(cls, customers: pd.DataFrame, kind: str) -> Part:
         """From columns name, email, phone, city, company_id of customers of one group and kind."""
         name, name_texts = _codes(_mapped(customers["name"], lambda v: normal_name(v or "", kind)))
-        mail, mail_texts = _codes(_mapped(customers["email"], normal_email))
-        phones = _mapped(customers["phone"], normal_phone)
+        mail, mail_texts = _codes(normal_emails(customers["email"]))
+        phones = normal_phones(customers["phone"])
+        phone, phone_end = _codes(phones)[0], _codes(pd.Series(phones).str[-6:].to_numpy(dtype=object))[0]
         vats = customers["vat_id"] if "vat_id" in customers else pd.Series([None] * len(customers))
         city, _ = _codes(_mapped(customers["city"], lambda c: normal_name(c, "city") if c else ""))
         company = customers["company_id"].astype(object)
@@ -141,13 +160,13 @@ class Part:
             mail_texts=mail_texts,
             name=name,
             mail=mail,
-            phone=_codes(phones)[0],
-            phone_end=_codes(np.array([p[-6:] for p in phones], dtype=object))[0],
+            phone=phone,
+            phone_end=phone_end,
             city=city,
             company=company_code,
             name_count=_counts(name),
             mail_count=_counts(mail),
-            phone_count=_counts(_codes(phones)[0]),
+            phone_count=_counts(phone),
             vat=_codes(_mapped(vats, _normal_vat))[0],
             city_share=_counts(city) / max(1, int((city >= 0).sum())),
             company_share=_counts(company_code) / max(1, int((company_code >= 0).sum())),
@@ -178,9 +197,6 @@ def score_pairs(
     name_score = name_score.astype(float)
     mail_a, mail_b = part.mail[a], part.mail[b]
     both_mail = (mail_a >= 0) & (mail_b >= 0)
-    mail_score = np.zeros(len(a))
-    if both_mail.any():
-        mail_score[both_mail] = _similarity(part.mail_texts, mail_a[both_mail], mail_b[both_mail])
     same_mail = both_mail & (mail_a == mail_b)
     same_phone = (part.phone[a] >= 0) & (part.phone[a] == part.phone[b])
     both_vat = (part.vat[a] >= 0) & (part.vat[b] >= 0)
@@ -207,9 +223,14 @@ def score_pairs(
     chance *= part.n / (part.n + PRIOR_CUSTOMERS)
     common = np.where(strong, 0, np.rint(RARITY_POINTS * np.log2(1 + chance))).astype(np.int64)
     common = np.minimum(common, 100)
-    score = np.where(both_mail, 0.7 * name_score + 0.3 * mail_score, name_score)
-    score = score + 10 * same_mail + 5 * same_phone - 10 * other_phone + 10 * same_vat - 15 * other_vat
-    score = score - 15 * other_company - 15 * other_city - common
+    # the e-mail similarity only where it can matter: the score with a perfect one reaches min_score
+    mail_score = np.where(same_mail, 100.0, 0.0)
+    rest = 10 * same_mail + 5 * same_phone - 10 * other_phone + 10 * same_vat - 15 * other_vat
+    rest = rest - 15 * other_company - 15 * other_city - common
+    todo = both_mail & ~same_mail & (0.7 * name_score + 30 + rest >= min_score - 0.5)
+    if todo.any():
+        mail_score[todo] = _similarity(part.mail_texts, mail_a[todo], mail_b[todo])
+    score = np.where(both_mail, 0.7 * name_score + 0.3 * mail_score, name_score) + rest
     score = np.clip(np.rint(score), 0, 100).astype(int)
     keep = score >= min_score
     a, b, score = a[keep], b[keep], score[keep]
