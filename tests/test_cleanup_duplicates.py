@@ -166,3 +166,22 @@ def test_suggest_merges_does_not_propose_a_cluster_too_large_to_review(
     assert proposal.note.startswith("cluster of 3 customers: too many to merge at once")
     done = cm.merge_duplicates(pairs)
     assert list(done.clusters["status"]) == [proposal.note] and len(cm.find_duplicates(group="private")) == 3
+
+
+def test_reads_and_compares_one_group_and_kind_at_a_time(
+    cm: CustomerManager, world, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    """Streaming: never all customers in memory at once, only one group and kind."""
+    from cmkit.services import duplicates
+
+    seen: list[int] = []
+    real = duplicates.Part.of
+
+    def recorded(customers: pd.DataFrame, kind: str) -> duplicates.Part:
+        seen.append(len(customers))
+        return real(customers, kind)
+
+    monkeypatch.setattr(duplicates.Part, "of", recorded)
+    cm.create_contact("retail", company=world["acme"].id, first_name="Anna", last_name="Mueller")
+    assert len(cm.find_duplicates()) == 1
+    assert seen == [2, 4]  # retail's companies, retail's contacts; the others have one customer of a kind
