@@ -23,6 +23,7 @@ import pandas as pd
 from cmkit.domain.matching_score import (
     LEGAL_FORMS,
     Part,
+    best_scores,
     name_similarity,
     normal_email,
     normal_name,
@@ -140,7 +141,8 @@ def part_pairs(part: Part, min_score: int) -> pd.DataFrame:
     cutoff = max(0, min_score - 10)
     found: list[pd.DataFrame] = []
     for source, pairs in candidate_blocks(part):
-        a, b = pairs[:, 0], pairs[:, 1]
+        hopeful = best_scores(part, pairs[:, 0], pairs[:, 1]) >= min_score
+        a, b = pairs[hopeful, 0], pairs[hopeful, 1]
         sims = name_similarity(part, a, b)
         if source == "name":
             near = sims >= cutoff

@@ -189,47 +189,86 @@ def name_similarity(part: Part, a: np.ndarray, b: np.ndarray) -> np.ndarray:
     return _similarity(part.name_texts, part.name[a], part.name[b])
 
 
+@dataclass
+class Evidence:
+    """What a pair's records say besides their names: booleans and points per pair."""
+
+    both_mail: np.ndarray
+    same_mail: np.ndarray
+    same_phone: np.ndarray
+    other_phone: np.ndarray
+    same_vat: np.ndarray
+    other_vat: np.ndarray
+    has_company: np.ndarray
+    other_company: np.ndarray
+    both_city: np.ndarray
+    other_city: np.ndarray
+    common: np.ndarray  # points the name loses for being common
+    rest: np.ndarray  # points added to the name (and e-mail) similarity
+
+    @classmethod
+    def of(cls, part: Part, a: np.ndarray, b: np.ndarray) -> Evidence:
+        mail_a, mail_b = part.mail[a], part.mail[b]
+        both_mail = (mail_a >= 0) & (mail_b >= 0)
+        same_mail = both_mail & (mail_a == mail_b)
+        same_phone = (part.phone[a] >= 0) & (part.phone[a] == part.phone[b])
+        end_a, end_b = part.phone_end[a], part.phone_end[b]
+        other_phone = (end_a >= 0) & (end_b >= 0) & (end_a != end_b)
+        both_vat = (part.vat[a] >= 0) & (part.vat[b] >= 0)
+        same_vat = both_vat & (part.vat[a] == part.vat[b])
+        other_vat = both_vat & ~same_vat
+        both_city = (part.city[a] >= 0) & (part.city[b] >= 0)
+        other_city = both_city & (part.city[a] != part.city[b])
+        has_company = (part.company[a] >= 0) & (part.company[b] >= 0)
+        other_company = has_company & (part.company[a] != part.company[b])
+        strong = (
+            (same_mail & (part.mail_count[a] <= SHARED_MAX))
+            | (same_phone & (part.phone_count[a] <= SHARED_MAX))
+            | same_vat
+        )
+        chance = (np.maximum(part.name_count[a], part.name_count[b]) - 1).astype(float)
+        chance *= np.where(both_city & ~other_city, part.city_share[a], 1.0)
+        chance *= np.where(has_company & ~other_company, part.company_share[a], 1.0)
+        chance *= part.n / (part.n + PRIOR_CUSTOMERS)
+        common = np.where(strong, 0, np.rint(RARITY_POINTS * np.log2(1 + chance))).astype(np.int64)
+        common = np.minimum(common, 100)
+        rest = 10 * same_mail + 5 * same_phone - 10 * other_phone + 10 * same_vat - 15 * other_vat
+        rest = rest - 15 * other_company - 15 * other_city - common
+        return cls(
+            both_mail,
+            same_mail,
+            same_phone,
+            other_phone,
+            same_vat,
+            other_vat,
+            has_company,
+            other_company,
+            both_city,
+            other_city,
+            common,
+            rest,
+        )
+
+
+def best_scores(part: Part, a: np.ndarray, b: np.ndarray) -> np.ndarray:
+    """The most pairs (a, b) can score, with the same names: to leave out the hopeless before the
+    names are compared."""
+    return 100 + Evidence.of(part, a, b).rest
+
+
 def score_pairs(
     part: Part, a: np.ndarray, b: np.ndarray, name_score: np.ndarray, min_score: int
 ) -> pd.DataFrame:
     """Score candidate pairs (positions a, b; their name similarity) and keep those scoring at least
     `min_score`: columns a, b (positions), score, reason."""
     name_score = name_score.astype(float)
-    mail_a, mail_b = part.mail[a], part.mail[b]
-    both_mail = (mail_a >= 0) & (mail_b >= 0)
-    same_mail = both_mail & (mail_a == mail_b)
-    same_phone = (part.phone[a] >= 0) & (part.phone[a] == part.phone[b])
-    both_vat = (part.vat[a] >= 0) & (part.vat[b] >= 0)
-    same_vat, other_vat = both_vat & (part.vat[a] == part.vat[b]), both_vat & (part.vat[a] != part.vat[b])
-    other_phone = (
-        (part.phone_end[a] >= 0) & (part.phone_end[b] >= 0) & (part.phone_end[a] != part.phone_end[b])
-    )
-    city_a, city_b = part.city[a], part.city[b]
-    both_city = (city_a >= 0) & (city_b >= 0)
-    other_city = both_city & (city_a != city_b)
-    same_city = both_city & ~other_city
-    has_company = (part.company[a] >= 0) & (part.company[b] >= 0)
-    other_company = has_company & (part.company[a] != part.company[b])
-    same_company = has_company & ~other_company
-    strong = (
-        (same_mail & (part.mail_count[a] <= SHARED_MAX))
-        | (same_phone & (part.phone_count[a] <= SHARED_MAX))
-        | (same_vat)
-    )
-    chance = (np.maximum(part.name_count[a], part.name_count[b]) - 1).astype(float)
-    chance *= np.where(same_city, part.city_share[a], 1.0) * np.where(
-        same_company, part.company_share[a], 1.0
-    )
-    chance *= part.n / (part.n + PRIOR_CUSTOMERS)
-    common = np.where(strong, 0, np.rint(RARITY_POINTS * np.log2(1 + chance))).astype(np.int64)
-    common = np.minimum(common, 100)
+    ev = Evidence.of(part, a, b)
+    both_mail, same_mail, rest = ev.both_mail, ev.same_mail, ev.rest
     # the e-mail similarity only where it can matter: the score with a perfect one reaches min_score
     mail_score = np.where(same_mail, 100.0, 0.0)
-    rest = 10 * same_mail + 5 * same_phone - 10 * other_phone + 10 * same_vat - 15 * other_vat
-    rest = rest - 15 * other_company - 15 * other_city - common
     todo = both_mail & ~same_mail & (0.7 * name_score + 30 + rest >= min_score - 0.5)
     if todo.any():
-        mail_score[todo] = _similarity(part.mail_texts, mail_a[todo], mail_b[todo])
+        mail_score[todo] = _similarity(part.mail_texts, part.mail[a[todo]], part.mail[b[todo]])
     score = np.where(both_mail, 0.7 * name_score + 0.3 * mail_score, name_score) + rest
     score = np.clip(np.rint(score), 0, 100).astype(int)
     keep = score >= min_score
@@ -240,11 +279,11 @@ def score_pairs(
         name_score[keep].astype(np.int64),
         np.where(both_mail[keep], mail_score[keep].astype(np.int64), -1) + 1,
         same_mail[keep],
-        np.where(same_phone[keep], 1, np.where(other_phone[keep], 2, 0)),
-        np.where(same_vat[keep], 1, np.where(other_vat[keep], 2, 0)),
-        np.where(has_company[keep], 1 + other_company[keep], 0),
-        np.where(both_city[keep], 1 + other_city[keep], 0),
-        common[keep],
+        np.where(ev.same_phone[keep], 1, np.where(ev.other_phone[keep], 2, 0)),
+        np.where(ev.same_vat[keep], 1, np.where(ev.other_vat[keep], 2, 0)),
+        np.where(ev.has_company[keep], 1 + ev.other_company[keep], 0),
+        np.where(ev.both_city[keep], 1 + ev.other_city[keep], 0),
+        ev.common[keep],
     )
     code = np.zeros(len(a), dtype=np.int64)
     for base, digit in zip(radix, digits, strict=True):
