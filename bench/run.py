@@ -19,7 +19,7 @@ import sqlalchemy as sa
 from sqlalchemy.engine import make_url
 
 import cmkit
-from bench import setup
+from bench import duplicates, setup
 from bench.raw import Raw
 from cmkit.db.engine import engine_for
 
@@ -208,6 +208,10 @@ def run(
                 a.append(ms)
                 b.append(raw_ms)
         done("frame() of all customers", {"cmkit": _stats(a), "raw": _stats(b)})
+    if wanted("find_duplicates"):  # no raw bound: its own line, time and peak memory of a child process
+        dups = duplicates.measure(url)
+        results["find_duplicates"] = dups
+        print(duplicates.line(dups), flush=True)
     raw.close()
     return results
 
@@ -219,6 +223,8 @@ def table(results: dict[str, Any], dialect: str) -> str:
     )
     lines = [head, "-" * len(head)]
     for name, r in results.items():
+        if "raw" not in r:  # find_duplicates: a line of its own
+            continue
         c, w = r["cmkit"], r["raw"]
         r50, r95 = c["p50"] / w["p50"], c["p95"] / w["p95"]
         target = TARGETS.get(name)
@@ -259,6 +265,8 @@ def main(argv: list[str] | None = None) -> int:
     dialect = make_url(url).get_backend_name()
     results = run(url, args.customers, args.tickets, args.queries, args.rounds, args.only, login=args.login)
     text = table(results, dialect)
+    if "find_duplicates" in results:
+        text += "\n\n" + duplicates.line(results["find_duplicates"])
     print(
         f"\ncmkit benchmark on {dialect}: {args.customers} customers, {args.tickets} tickets "
         f"(load average {os.getloadavg()[0]:.1f} on {os.cpu_count()} cores)\n{text}"

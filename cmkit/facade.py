@@ -412,7 +412,8 @@ class CustomerManager:
     def find_duplicates(
         self, group: str | None = None, min_score: int = 90, *, include_deactivated: bool = True
     ) -> pd.DataFrame:
-        """Pairs of customers that are probably one: id_a, id_b, score, reason, cluster."""
+        """Pairs of customers that are probably one: id_a, id_b, score, reason, cluster, note (a cluster
+        too large to merge at once)."""
         return duplicates.find_duplicates(
             self._ctx, group, min_score, include_deactivated=include_deactivated
         )

@@ -17,6 +17,7 @@ import cmkit
 from cmkit import CustomerManager, ValidationError
 from cmkit.db.engine import engine_for
 from cmkit.db.schema import CustomerGroup, CustomerRow
+from cmkit.domain import matching
 
 
 def _pairs(df: pd.DataFrame) -> set[tuple[int, int]]:
@@ -151,3 +152,36 @@ def test_100000_contacts_in_under_a_minute(db_url: str) -> None:
     found = _pairs(pairs)
     ids = cm.frame("customers", group="private")["id"].tolist()
     assert all((ids[i], ids[100_000 + k]) in found for k, i in enumerate(planted))
+
+
+def test_suggest_merges_does_not_propose_a_cluster_too_large_to_review(
+    cm: CustomerManager, world, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    monkeypatch.setattr(matching, "CLUSTER_MAX", 2)
+    for _ in range(2):
+        cm.create_contact("private", first_name="Petra", last_name="Privat", email="petra@example.org")
+    pairs = cm.find_duplicates(group="private")
+    assert len(pairs) == 3 and pairs["note"].str.startswith("cluster of 3 customers").all()
+    [proposal] = cm.suggest_merges(pairs).itertuples()
+    assert proposal.note.startswith("cluster of 3 customers: too many to merge at once")
+    done = cm.merge_duplicates(pairs)
+    assert list(done.clusters["status"]) == [proposal.note] and len(cm.find_duplicates(group="private")) == 3
+
+
+def test_reads_and_compares_one_group_and_kind_at_a_time(
+    cm: CustomerManager, world, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    """Streaming: never all customers in memory at once, only one group and kind."""
+    from cmkit.services import duplicates
+
+    seen: list[int] = []
+    real = duplicates.Part.of
+
+    def recorded(customers: pd.DataFrame, kind: str) -> duplicates.Part:
+        seen.append(len(customers))
+        return real(customers, kind)
+
+    monkeypatch.setattr(duplicates.Part, "of", recorded)
+    cm.create_contact("retail", company=world["acme"].id, first_name="Anna", last_name="Mueller")
+    assert len(cm.find_duplicates()) == 1
+    assert seen == [2, 4]  # retail's companies, retail's contacts; the others have one customer of a kind

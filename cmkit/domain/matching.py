@@ -1,171 +1,184 @@
-"""Finding duplicate customers: normalised names, blocking keys, pair scores, clusters. No SQL.
+"""Finding duplicate customers: blocking keys, candidate pairs block by block, clusters. No SQL.
 
 Only records of one group and kind are compared (only those can be merged), and only pairs that share a
-blocking key: the beginning of one name word and the initial of another, the e-mail address, or the phone
-number. Within a block
-the names are compared all against all by rapidfuzz (`cdist`, in C), so 100,000 customers take seconds,
-not the hours that comparing every pair would.
+blocking key: the same e-mail address, phone number or VAT id, or a name key (all words of the name but one,
+and that one's initial: "muller|a" for Anna Müller, so that a typo in one word still meets) within the
+same city, the same company, or alone. A block of more than BLOCK_MAX customers is not compared all
+against all: a key that many share (a shared mailbox, a common name in a big city) is weak evidence the
+scores would turn down anyway (see cmkit.domain.matching_score). The candidate pairs are made and scored
+CHUNK at a time and only those reaching the minimum score are kept, so memory stays bounded whatever the
+number of customers.
 
-Score (0-100) of a pair: the similarity of the names (words sorted, accents and case folded, legal forms
-of companies dropped); when both have an e-mail, 70 % name and 30 % e-mail similarity, plus 10 for the
-same address; plus 5 for the same phone number; minus 15 for contacts of different companies, minus 15
-when both have a city and the cities differ.
+A cluster (connected duplicates) of more than CLUSTER_MAX customers is too large to review: its pairs
+say so in `note`, and suggest_merges does not propose merging it.
 """
 
 from __future__ import annotations
 
-import re
-from collections import defaultdict
-from typing import Any
+from collections.abc import Iterator
 
 import numpy as np
 import pandas as pd
-from rapidfuzz import fuzz, process
 
-from cmkit.domain.text import strip_accents
-
-#: Words of company names that say nothing about which company it is (legal forms and the like).
-LEGAL_FORMS = frozenset(
-    "gmbh mbh ag kg kgaa ohg gbr ug co se ek sa sarl srl spa sas ltd plc llc inc corp bv nv oy ab as aps "
-    "und and the".split()
+from cmkit.domain.matching_score import (
+    LEGAL_FORMS,
+    Part,
+    best_scores,
+    name_similarity,
+    normal_email,
+    normal_name,
+    normal_phone,
+    score_pairs,
 )
-_UMLAUT_SPELLING = re.compile(r"(?<=[a-z])(ae|oe|ue)")
-PAIR_COLUMNS = ["id", "id_a", "id_b", "score", "reason", "name_a", "name_b", "group", "kind", "cluster"]
+
+__all__ = [
+    "BLOCK_MAX",
+    "CHUNK",
+    "CLUSTER_MAX",
+    "LEGAL_FORMS",
+    "PAIR_COLUMNS",
+    "Part",
+    "candidate_pairs",
+    "clusters",
+    "find_pairs",
+    "finish_pairs",
+    "normal_email",
+    "normal_name",
+    "normal_phone",
+    "part_pairs",
+]
+
+PAIR_COLUMNS = [
+    "id",
+    "id_a",
+    "id_b",
+    "score",
+    "reason",
+    "name_a",
+    "name_b",
+    "group",
+    "kind",
+    "cluster",
+    "note",
+]
+#: Blocks of more customers than this are not compared all against all.
+BLOCK_MAX = 40
+#: Candidate pairs scored at a time.
+CHUNK = 500_000
+#: Clusters of more customers than this are flagged, not proposed for merging.
+CLUSTER_MAX = 10
+TOO_LARGE = "cluster of {} customers: too many to merge at once; review its pairs"
 
 
-def normal_name(name: str, kind: str) -> str:
-    """The comparable form of a name: folded, umlaut spellings unified (Müller = Mueller = Muller),
-    punctuation dropped, words sorted; for companies without legal forms and one-letter words."""
-    low = strip_accents(str(name).casefold().replace("ß", "ss"))
-    low = _UMLAUT_SPELLING.sub(lambda m: m.group(1)[0], low)
-    words = "".join(c if c.isalnum() else " " for c in low).split()
-    if kind == "company":
-        words = [w for w in words if len(w) > 1 and w not in LEGAL_FORMS] or words
-    return " ".join(sorted(words))
-
-
-def normal_email(value: object) -> str:
-    return str(value).strip().casefold() if isinstance(value, str) and "@" in value else ""
-
-
-def normal_phone(value: object) -> str:
-    """The phone number's digits, if there are at least six of them (else "": not comparable)."""
-    digits = "".join(c for c in str(value) if c.isdigit()) if isinstance(value, str) else ""
-    return digits if len(digits) >= 6 else ""
-
-
-def _block_keys(name: str, email: str, phone: str) -> set[tuple[str, str]]:
-    """A name's keys: for each ordered pair of its words, the first three letters of one and the initial
-    of the other ("ann|m" for Anna Müller), so that two names meet when they share one word's beginning
-    and the other's initial; a one-word name by its first three letters. Plus the e-mail and phone."""
+def name_keys(name: str) -> list[str]:
+    """A normal name's blocking keys: for each distinct word, the other words and that word's initial
+    ("muller|a" and "anna|m" for "anna muller"); a one-word name by its first three letters."""
     words = sorted(set(name.split()))
-    keys = {("n", f"{w[:3]}|{v[0]}") for w in words for v in words if v != w}
-    if len(words) == 1:
-        keys.add(("n", words[0][:3]))
-    if email:
-        keys.add(("e", email))
-    if phone:
-        keys.add(("p", phone))
-    return keys
+    if len(words) <= 1:
+        return [f"{name[:3]}|"] if name else []
+    return [" ".join(v for v in words if v != w) + "|" + w[0] for w in words]
+
+
+def _key_rows(part: Part) -> tuple[np.ndarray, np.ndarray]:
+    """(position, name key code) for every name key of every customer."""
+    keys = [name_keys(str(t)) for t in part.name_texts]
+    per_name = np.array([len(k) for k in keys], dtype=np.int64)
+    flat, _ = pd.factorize(pd.Series([k for ks in keys for k in ks], dtype=object))
+    offsets = np.concatenate([[0], np.cumsum(per_name)])
+    known = np.flatnonzero(part.name >= 0)
+    counts = per_name[part.name[known]]
+    pos = np.repeat(known, counts)
+    within = np.arange(counts.sum()) - np.repeat(np.cumsum(counts) - counts, counts)
+    return pos, flat[np.repeat(offsets[part.name[known]], counts) + within]
+
+
+def block_pairs(pos: np.ndarray, key: np.ndarray, cap: int = BLOCK_MAX) -> Iterator[np.ndarray]:
+    """Pairs (i, j) of positions with the same key (>= 0), in blocks of 2 to `cap` members: arrays of
+    at most about CHUNK rows (i < j)."""
+    have = key >= 0
+    pos, key = pos[have], key[have]
+    order = np.argsort(key, kind="stable")
+    pos, key = pos[order], key[order]
+    if not len(key):
+        return
+    starts = np.flatnonzero(np.r_[True, key[1:] != key[:-1]])
+    sizes = np.diff(np.r_[starts, len(key)])
+    size = np.repeat(sizes, sizes)
+    keep = (size >= 2) & (size <= cap)
+    pos, key = pos[keep], key[keep]
+    for step in range(1, cap):
+        same = np.flatnonzero(key[:-step] == key[step:])
+        if not len(same):
+            return
+        for lo in range(0, len(same), CHUNK):
+            at = same[lo : lo + CHUNK]
+            a, b = pos[at], pos[at + step]
+            yield np.column_stack([np.minimum(a, b), np.maximum(a, b)])
+
+
+def _combined(first: np.ndarray, second: np.ndarray) -> np.ndarray:
+    """One key of two (-1 where either is missing)."""
+    width = int(second.max(initial=0)) + 1
+    return np.where((first >= 0) & (second >= 0), first * width + second, -1)
+
+
+def candidate_blocks(part: Part) -> Iterator[tuple[str, np.ndarray]]:
+    """(source, pairs) for each kind of block: "e-mail", "phone" and "VAT id" (the names may differ), "name" (name
+    keys within a city, a company, or alone)."""
+    everyone = np.arange(part.n)
+    for source, codes in (("e-mail", part.mail), ("phone", part.phone), ("VAT id", part.vat)):
+        for pairs in block_pairs(everyone, codes):
+            yield source, pairs
+    pos, key = _key_rows(part)
+    for codes in (_combined(key, part.city[pos]), _combined(key, part.company[pos]), key):
+        for pairs in block_pairs(pos, codes):
+            yield "name", pairs
+
+
+def part_pairs(part: Part, min_score: int) -> pd.DataFrame:
+    """The pairs of one group and kind scoring at least `min_score`: columns a, b (positions, a < b),
+    score, reason; each pair once."""
+    cutoff = max(0, min_score - 10)
+    found: list[pd.DataFrame] = []
+    for source, pairs in candidate_blocks(part):
+        hopeful = best_scores(part, pairs[:, 0], pairs[:, 1]) >= min_score
+        a, b = pairs[hopeful, 0], pairs[hopeful, 1]
+        sims = name_similarity(part, a, b)
+        if source == "name":
+            near = sims >= cutoff
+            a, b, sims = a[near], b[near], sims[near]
+        if len(a):
+            found.append(score_pairs(part, a, b, sims, min_score))
+    if not found:
+        return pd.DataFrame({"a": [], "b": [], "score": [], "reason": []}).astype(
+            {"a": "int64", "b": "int64", "score": "int64", "reason": object}
+        )
+    return pd.concat(found, ignore_index=True).drop_duplicates(["a", "b"], ignore_index=True)
 
 
 def candidate_pairs(names: list[str], emails: list[str], phones: list[str], name_cutoff: float) -> np.ndarray:
     """Pairs (i, j), i < j, of positions that share a blocking key, with name similarity: an (n, 3) array.
 
     Pairs from a name block need `name_cutoff`; pairs sharing an e-mail or phone number are kept whatever
-    their names, since the other evidence may carry them.
+    their names, since the other evidence may carry them. (Names here are normal names already.)
     """
-    blocks: dict[tuple[str, str], list[int]] = defaultdict(list)
-    for i, (n, e, p) in enumerate(zip(names, emails, phones, strict=True)):
-        for key in _block_keys(n, e, p):
-            blocks[key].append(i)
-    found: list[np.ndarray] = []
-    for (source, _key), members in blocks.items():
-        if len(members) < 2:
-            continue
-        texts = [names[i] for i in members]
-        cutoff = name_cutoff if source == "n" else 0
-        sims = process.cdist(texts, texts, scorer=fuzz.ratio, score_cutoff=cutoff, dtype=np.uint8, workers=-1)
-        if cutoff:
-            a, b = np.nonzero(np.triu(sims >= max(cutoff, 1), 1))
-        else:
-            a, b = np.triu_indices(len(members), 1)
-        idx = np.asarray(members)
-        found.append(np.column_stack([idx[a], idx[b], sims[a, b]]).astype(np.int64))
-    if not found:
-        return np.empty((0, 3), dtype=np.int64)
-    pairs = np.concatenate(found)
-    pairs[:, :2].sort(axis=1)
-    _, first = np.unique(pairs[:, 0] * len(names) + pairs[:, 1], return_index=True)
-    return pairs[first]
-
-
-def score_pairs(frame: pd.DataFrame, pairs: np.ndarray, min_score: int) -> pd.DataFrame:
-    """Score candidate pairs of `frame` (positions; columns _name, _email, _phone, _city, company_id) and
-    keep those scoring at least `min_score`: columns a, b (positions), score, reason."""
-    a, b, name_score = pairs[:, 0], pairs[:, 1], pairs[:, 2].astype(float)
-
-    def codes(column: str) -> np.ndarray:
-        """The column's values as integers, -1 for empty: compared as numbers, not as strings."""
-        values = frame[column].astype(object).to_numpy(copy=True)
-        known = frame[column].notna().to_numpy(copy=True)  # (a nullable Int64 id column too)
-        known[known] = values[known].astype(bool)
-        values[~known] = None
-        return pd.factorize(values, use_na_sentinel=True)[0]
-
-    mail, phone, city, company = codes("_email"), codes("_phone"), codes("_city"), codes("company_id")
-    both_mail = (mail[a] >= 0) & (mail[b] >= 0)
-    mail_score = np.zeros(len(a))
-    if both_mail.any():
-        emails = frame["_email"].to_numpy(dtype=object)
-        mail_score[both_mail] = process.cpdist(
-            list(emails[a[both_mail]]), list(emails[b[both_mail]]), scorer=fuzz.ratio, workers=-1
-        )
-    same_mail = both_mail & (mail[a] == mail[b])
-    same_phone = (phone[a] >= 0) & (phone[a] == phone[b])
-    both_city = (city[a] >= 0) & (city[b] >= 0)
-    other_city = both_city & (city[a] != city[b])
-    has_company = (company[a] >= 0) & (company[b] >= 0)
-    other_company = has_company & (company[a] != company[b])
-    score = np.where(both_mail, 0.7 * name_score + 0.3 * mail_score, name_score)
-    score = score + 10 * same_mail + 5 * same_phone - 15 * other_company - 15 * other_city
-    score = np.clip(np.rint(score), 0, 100).astype(int)
-    keep = score >= min_score
-    a, b, score = a[keep], b[keep], score[keep]
-    # the reason depends on a few small numbers: build each distinct text once (mixed-radix code per pair)
-    radix = (101, 102, 2, 2, 3, 3)
-    digits = (
-        name_score[keep].astype(np.int64),
-        np.where(both_mail[keep], mail_score[keep].astype(np.int64), -1) + 1,
-        same_mail[keep],
-        same_phone[keep],
-        np.where(has_company[keep], 1 + other_company[keep], 0),
-        np.where(both_city[keep], 1 + other_city[keep], 0),
+    n = len(names)
+    part = Part.of(
+        pd.DataFrame(
+            {"name": names, "email": emails, "phone": phones, "city": [None] * n, "company_id": None}
+        ),
+        "contact",
     )
-    code = np.zeros(len(a), dtype=np.int64)
-    for base, digit in zip(radix, digits, strict=True):
-        code = code * base + np.asarray(digit, dtype=np.int64)
-    combos, which = np.unique(code, return_inverse=True)
-    texts = np.array([_reason(int(c), radix) for c in combos] + [""], dtype=object)
-    return pd.DataFrame({"a": a, "b": b, "score": score, "reason": texts[which.reshape(-1)]})
-
-
-def _reason(code: int, radix: tuple[int, ...]) -> str:
-    values = []
-    for base in reversed(radix):
-        code, digit = divmod(code, base)
-        values.append(digit)
-    name, mail, same_mail, same_phone, company, city = reversed(values)
-    parts = [f"name {name}"]
-    if mail:
-        parts.append("same e-mail" if same_mail else f"e-mail {mail - 1}")
-    if same_phone:
-        parts.append("same phone")
-    if company:
-        parts.append("other company" if company == 2 else "same company")
-    if city:
-        parts.append("other city" if city == 2 else "same city")
-    return "; ".join(parts)
+    rows: list[np.ndarray] = []
+    for source, pairs in candidate_blocks(part):
+        sims = name_similarity(part, pairs[:, 0], pairs[:, 1])
+        keep = sims >= (name_cutoff if source == "name" else 0)
+        rows.append(np.column_stack([pairs[keep], sims[keep]]))
+    if not rows:
+        return np.empty((0, 3), dtype=np.int64)
+    out = np.concatenate(rows).astype(np.int64)
+    _, first = np.unique(out[:, 0] * n + out[:, 1], return_index=True)
+    return out[first]
 
 
 def clusters(n: int, a: np.ndarray, b: np.ndarray) -> np.ndarray:
@@ -188,50 +201,30 @@ def clusters(n: int, a: np.ndarray, b: np.ndarray) -> np.ndarray:
         labels = new
 
 
-def _mapped(values: pd.Series, fn: Any) -> list[Any]:
-    """fn applied to each distinct value once (names repeat a lot)."""
-    done = {v: fn(v) for v in pd.unique(values.astype(object).where(values.notna(), None))}
-    return [done[v] for v in values.astype(object).where(values.notna(), None)]
+def named_pairs(customers: pd.DataFrame, scored: pd.DataFrame, group: str, kind: str) -> pd.DataFrame:
+    """Scored pairs (positions in `customers`, columns id and name) with ids and names."""
+    ids = customers["id"].to_numpy()
+    names = customers["name"].to_numpy(dtype=object)
+    a, b = scored["a"].to_numpy(dtype=np.int64), scored["b"].to_numpy(dtype=np.int64)
+    return pd.DataFrame(
+        {
+            "id_a": ids[a],
+            "id_b": ids[b],
+            "score": scored["score"].to_numpy(),
+            "reason": scored["reason"].to_numpy(),
+            "name_a": names[a],
+            "name_b": names[b],
+            "group": group,
+            "kind": kind,
+        }
+    )
 
 
-def find_pairs(customers: pd.DataFrame, min_score: int) -> pd.DataFrame:
-    """Duplicate pairs among `customers` (columns id, group, kind, company_id, name, email, phone, city).
-
-    One row per pair with score >= min_score, best first: PAIR_COLUMNS; `cluster` is the smallest id of
-    the pair's group of connected duplicates (merge a cluster into one survivor).
-    """
-    parts: list[pd.DataFrame] = []
-    for (_group, kind), part in customers.groupby(["group", "kind"], sort=True):
-        part = part.reset_index(drop=True)
-        part["_name"] = _mapped(part["name"], lambda n, k=str(kind): normal_name(n, k))
-        part["_email"] = _mapped(part["email"], normal_email)
-        part["_phone"] = _mapped(part["phone"], normal_phone)
-        part["_city"] = _mapped(part["city"], lambda c: normal_name(c, "city") if isinstance(c, str) else "")
-        cand = candidate_pairs(
-            list(part["_name"]),
-            list(part["_email"]),
-            list(part["_phone"]),
-            name_cutoff=max(0, min_score - 10),
-        )
-        if not len(cand):
-            continue
-        scored = score_pairs(part, cand, min_score)
-        ids = part["id"].to_numpy()
-        names = part["name"].to_numpy(dtype=object)
-        parts.append(
-            pd.DataFrame(
-                {
-                    "id_a": ids[scored["a"]],
-                    "id_b": ids[scored["b"]],
-                    "score": scored["score"].to_numpy(),
-                    "reason": scored["reason"].to_numpy(),
-                    "name_a": names[scored["a"]],
-                    "name_b": names[scored["b"]],
-                    "group": part["group"].iloc[0],
-                    "kind": kind,
-                }
-            )
-        )
+def finish_pairs(parts: list[pd.DataFrame]) -> pd.DataFrame:
+    """The pairs of all groups and kinds (named_pairs) as find_duplicates returns them: id_a < id_b,
+    `cluster` the smallest id of the connected duplicates, `note` on the pairs of too large clusters,
+    best first, numbered."""
+    parts = [p for p in parts if len(p)]
     if not parts:
         return pd.DataFrame(
             {
@@ -247,8 +240,25 @@ def find_pairs(customers: pd.DataFrame, min_score: int) -> pd.DataFrame:
     nodes, inverse = np.unique(np.concatenate([pairs["id_a"], pairs["id_b"]]), return_inverse=True)
     labels = clusters(len(nodes), inverse[: len(pairs)], inverse[len(pairs) :])
     pairs["cluster"] = nodes[labels[inverse[: len(pairs)]]]
+    size = pd.Series(labels).value_counts()
+    members = size.reindex(labels[inverse[: len(pairs)]]).to_numpy()
+    pairs["note"] = np.where(members > CLUSTER_MAX, [TOO_LARGE.format(int(m)) for m in members], "")
     pairs = pairs.sort_values(["score", "id_a", "id_b"], ascending=[False, True, True], ignore_index=True)
     pairs.insert(0, "id", np.arange(1, len(pairs) + 1))
-    return pairs.astype({"id_a": "int64", "id_b": "int64", "score": "int64", "cluster": "int64"})[
-        PAIR_COLUMNS
-    ]
+    return pairs.astype(
+        {"id_a": "int64", "id_b": "int64", "score": "int64", "cluster": "int64", "note": object}
+    )[PAIR_COLUMNS]
+
+
+def find_pairs(customers: pd.DataFrame, min_score: int) -> pd.DataFrame:
+    """Duplicate pairs among `customers` (columns id, group, kind, company_id, name, email, phone, city).
+
+    One row per pair with score >= min_score, best first: PAIR_COLUMNS; `cluster` is the smallest id of
+    the pair's group of connected duplicates (merge a cluster into one survivor).
+    """
+    parts: list[pd.DataFrame] = []
+    for (group, kind), part in customers.groupby(["group", "kind"], sort=True):
+        part = part.reset_index(drop=True)
+        scored = part_pairs(Part.of(part, str(kind)), min_score)
+        parts.append(named_pairs(part, scored, str(group), str(kind)))
+    return finish_pairs(parts)
