@@ -23,7 +23,7 @@ import pandas as pd
 
 from cmkit.errors import CMError, PreconditionFailed, ValidationError
 from cmkit.facade import CustomerManager
-from cmkit.ui.activities import parse_params
+from cmkit.ui.activities import ParamFields
 from cmkit.ui.common import Confirm, StatusLine, button, download_link, handles, problems_html, show
 from cmkit.ui.picker import CustomerPicker
 from cmkit.ui.table import EXPORT_TYPES, Table
@@ -72,14 +72,15 @@ class ActionBar(w.VBox):
         self.target = CustomerPicker(cm, "Target", status=self.status)
         self.only_open = w.Checkbox(value=True, description="open tickets only", indent=False)
         self.activity = w.Dropdown(description="Activity", options=self._activity_names())
-        self.params = w.Text(placeholder="optional: name=value, name=value", layout=w.Layout(width="260px"))
+        self.param_fields = ParamFields()  # one field per parameter of the chosen activity, as on the page
+        self.activity.observe(self._offer_params, "value")
         self.survivor = w.Dropdown(description="Survivor", options=[], layout=w.Layout(width="420px"))
         self.export_type = w.Dropdown(description="As", options=list(EXPORT_TYPES), value="csv")
         self.plan_button = button("Plan", "list", "warning")
         self.plan_button.on_click(self.plan)
         self.options = {
             "transfer": w.VBox([self.target, self.only_open]),
-            "run_activity": w.HBox([self.activity, self.params]),
+            "run_activity": w.VBox([self.activity, self.param_fields]),
             "merge": self.survivor,
             "export": self.export_type,
         }
@@ -108,11 +109,18 @@ class ActionBar(w.VBox):
         self.add_class("cmkit-actions")
         table.observe(self._ticked, "selected_ids")
         self._options()
+        self._offer_params()
         show(self.plan_box, False)
 
     # -- choosing --------------------------------------------------------------------------------------------
     def _activity_names(self) -> list[str]:
         return list(dict.fromkeys(n for names in self.cm.config.activities.values() for n in names))
+
+    @handles
+    def _offer_params(self, _change: object = None) -> None:
+        name = self.activity.value
+        self.param_fields.offer(self.cm.activity_info(name) if name else None)
+        self._reset()
 
     def _options(self, _change: object = None) -> None:
         for name, box in self.options.items():
@@ -230,7 +238,7 @@ class ActionBar(w.VBox):
             name = self.activity.value
             if not name:
                 raise ValidationError("activity", "choose an activity")
-            parse_params(self.params.value)  # refuse bad parameters before anything runs
+            self.param_fields.values()  # refuse bad parameters before anything runs
             for i in allowed:
                 if name not in self.cm.activities(i):
                     refused[i] = "; ".join(self.cm.why_not("run_activity", i)) or (
@@ -301,7 +309,7 @@ class ActionBar(w.VBox):
     def _run_activities(self, run: CustomerManager, ids: list[int]) -> str:
         """The activity on each of `ids`, all in one transaction: if it is refused for one of them (since
         the plan), nothing is changed and the form says for which customer and why."""
-        name, params = str(self.activity.value), parse_params(self.params.value)
+        name, params = str(self.activity.value), self.param_fields.values()
         results: list[object] = []
         with run.atomic():
             for i in ids:

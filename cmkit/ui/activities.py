@@ -16,23 +16,6 @@ from cmkit.ui.table import Table
 from cmkit.values import ActivityInfo, ActivityParam
 
 
-def parse_params(text: str) -> dict[str, Any]:
-    """'queue=helpdesk, subject=Call back' -> {'queue': 'helpdesk', 'subject': 'Call back'}; true/false as
-    bools. For the search actions' one line of parameters, applied to every ticked customer."""
-    params: dict[str, Any] = {}
-    for part in (p.strip() for p in text.split(",")):
-        if not part:
-            continue
-        key, sep, value = part.partition("=")
-        if not sep or not key.strip().isidentifier():
-            raise ValidationError(
-                "params", f"write parameters as name=value, separated by commas; got {part!r}"
-            )
-        value = value.strip()
-        params[key.strip()] = {"true": True, "false": False}.get(value.lower(), value)
-    return params
-
-
 def _param_input(p: ActivityParam) -> w.ValueWidget:
     """A field for one activity parameter, showing its default: a checkbox for a flag, text otherwise."""
     label = p.name.replace("_", " ") + (" *" if p.required else "")
@@ -70,6 +53,27 @@ def _param_value(p: ActivityParam, widget: w.ValueWidget) -> Any:
 
 
 NO_VALUE = object()
+
+
+class ParamFields(w.VBox):
+    """One field per parameter of an activity, each filled with its default (`offer(info)`), and the
+    values entered (`values()`): the fields left empty are not passed, so the activity's default applies."""
+
+    def __init__(self) -> None:
+        self.info: ActivityInfo | None = None
+        self.inputs: dict[str, w.ValueWidget] = {}
+        super().__init__()
+
+    def offer(self, info: ActivityInfo | None) -> None:
+        self.info = info
+        self.inputs = {p.name: _param_input(p) for p in (info.params if info else ())}
+        self.children = list(self.inputs.values())
+
+    def values(self) -> dict[str, Any]:
+        if self.info is None:
+            return {}
+        entered = {p.name: _param_value(p, self.inputs[p.name]) for p in self.info.params}
+        return {k: v for k, v in entered.items() if v is not NO_VALUE}
 
 
 def result_table(result: object) -> pd.DataFrame | None:
@@ -114,8 +118,7 @@ class ActivitiesBox(w.VBox):
         )
         self.choose.observe(lambda _c: self._offer_params(), "value")
         self.about = w.HTML()
-        self.params_box = w.VBox()
-        self.inputs: dict[str, w.ValueWidget] = {}
+        self.fields = ParamFields()
         self.info: ActivityInfo | None = None
         self.run_button = button("Run", "play", "primary")
         self.run_button.on_click(self._run)
@@ -128,7 +131,7 @@ class ActivitiesBox(w.VBox):
             [
                 w.HBox([self.choose, self.run_button]),
                 self.about,
-                self.params_box,
+                self.fields,
                 self.confirm,
                 self.status,
                 self.output,
@@ -162,17 +165,12 @@ class ActivitiesBox(w.VBox):
         self.confirm.hide()
         name = self.choose.value
         self.info = self.cm.activity_info(name) if name else None
-        params = self.info.params if self.info else ()
-        self.inputs = {p.name: _param_input(p) for p in params}
-        self.params_box.children = list(self.inputs.values())
+        self.fields.offer(self.info)
         self.about.value = f"<small>{esc(self.info.description)}</small>" if self.info else ""
 
     def params(self) -> dict[str, Any]:
         """The parameters entered: the fields left empty are not passed (the activity's default applies)."""
-        if self.info is None:
-            return {}
-        values = {p.name: _param_value(p, self.inputs[p.name]) for p in self.info.params}
-        return {k: v for k, v in values.items() if v is not NO_VALUE}
+        return self.fields.values()
 
     @handles
     def _run(self, _b: object = None) -> None:

@@ -299,8 +299,9 @@ def test_r13_run_activity_on_a_selection_is_one_transaction(
     after the plan (he was deactivated since), Anna gets none either, and the form says why."""
     anna, bert, carl = world["anna"], world["bert"], world["carl"]
     form = everyone(cm)
-    options = {"activity": "create_followup_ticket", "params": "queue=helpdesk"}
-    bar = plan(form, "run_activity", [anna.id, bert.id], **options)
+    form.actions.activity.value = "create_followup_ticket"  # its parameters get a field each, as on the page
+    form.actions.param_fields.inputs["queue"].value = "helpdesk"
+    bar = plan(form, "run_activity", [anna.id, bert.id])
     assert verdicts(bar) == {anna.id: "change", bert.id: "change"}
     cm.deactivate(bert.id)  # another admin, between plan and confirmation
     bar.confirm.yes.click()
@@ -308,7 +309,7 @@ def test_r13_run_activity_on_a_selection_is_one_transaction(
     assert f"#{bert.id}" in form.status.message and "R20" in form.status.message
     assert cm.tickets(anna.id).empty and bar.run_id and cm.history(run_id=bar.run_id).empty
 
-    bar = plan(form, "run_activity", [anna.id, carl.id], **options)
+    bar = plan(form, "run_activity", [anna.id, carl.id])
     bar.confirm.yes.click()
     assert form.status.kind == "ok" and "ran on 2 customer(s), in one transaction" in form.status.message
     assert len(cm.tickets(anna.id)) == 1 and len(cm.tickets(carl.id)) == 1

@@ -205,7 +205,7 @@ def test_r13_activities_offered_and_run(cm: CustomerManager, world: dict[str, An
 def test_r13_activity_parameters_are_fields_with_defaults(cm: CustomerManager, world: dict[str, Any]) -> None:
     company = ActivitiesBox(cm, world["acme"].id)
     company.choose.value = "copy_company_address"
-    inputs = company.inputs
+    inputs = company.fields.inputs
     assert list(inputs) == ["fields", "overwrite", "include_deactivated", "dry_run"]
     assert inputs["overwrite"].value is True and inputs["dry_run"].value is False  # the defaults
     assert inputs["fields"].value == "" and "commas" in inputs["fields"].placeholder
@@ -224,7 +224,10 @@ def test_r13_followup_ticket_asks_before_creating(cm: CustomerManager, world: di
     anna = world["anna"]
     box = ActivitiesBox(cm, anna.id)
     box.choose.value = "create_followup_ticket"
-    assert set(box.inputs) == {"subject", "queue", "additional"} and box.inputs["queue"].value == ""
+    assert (
+        set(box.fields.inputs) == {"subject", "queue", "additional"}
+        and box.fields.inputs["queue"].value == ""
+    )
     box.run_button.click()  # no ticket yet: it asks first
     assert box.confirm.pending and "follow-up ticket" in box.confirm.question.value
     assert cm.tickets(anna.id).empty
@@ -234,7 +237,7 @@ def test_r13_followup_ticket_asks_before_creating(cm: CustomerManager, world: di
     box.confirm.yes.click()  # without a queue: refused in the form's words, next to Run
     assert box.status.kind == "error" and "choose the queue" in box.status.message
     assert "pass queue=" not in box.status.message and cm.tickets(anna.id).empty
-    box.inputs["queue"].value = "billing"
+    box.fields.inputs["queue"].value = "billing"
     box.run_button.click()
     box.confirm.yes.click()
     assert box.status.kind == "ok" and list(cm.tickets(anna.id)["queue"]) == ["billing"]
