@@ -13,9 +13,9 @@ import json
 import time
 from collections.abc import Callable, Iterable, Iterator
 from contextlib import contextmanager
-from typing import Any, TypeVar
+from typing import Any, TypeVar, cast
 
-from sqlalchemy import Engine, insert, select, text
+from sqlalchemy import Engine, Table, insert, select, text
 from sqlalchemy.exc import DBAPIError, OperationalError
 from sqlalchemy.orm import Session
 
@@ -117,11 +117,39 @@ class UnitOfWork:
     def _insert_audit(self, rows: list[dict[str, Any]]) -> None:
         """Insert audit rows in their order. On PostgreSQL a bulk change goes as one statement (a row per
         parameter set would cost a round trip each: 10,000 entries took 1.7 s instead of 0.3 s)."""
-        if self.is_sqlite or len(rows) < BULK_AUDIT_ROWS:
+        if len(rows) < BULK_AUDIT_ROWS:
             self.session.execute(insert(AuditEntry), rows)
+            return
+        if self.is_sqlite:
+            self._insert_audit_sqlite(rows)
             return
         payload = json.dumps([{**row, "at": row["at"].isoformat()} for row in rows])
         self.session.execute(_PG_BULK_AUDIT, {"rows": payload})
+
+    def _insert_audit_sqlite(self, rows: list[dict[str, Any]]) -> None:
+        """SQLite, a bulk change: the driver's executemany with the values converted as the columns' types
+        convert them, each distinct before/after value once (a bulk change shares them: 10,000 entries
+        took 0.6 s through the ORM's insert)."""
+        table = cast(Table, AuditEntry.__table__)
+        conn = self.session.connection()
+        names = list(rows[0])
+        convert = [table.c[n].type.bind_processor(conn.dialect) for n in names]
+        shared: dict[tuple[int, int], Any] = {}
+
+        def value(i: int, v: Any) -> Any:
+            fn = convert[i]
+            if fn is None or v is None:
+                return v
+            if isinstance(v, dict | list):  # JSON: the same object converts once
+                key = (i, id(v))
+                if key not in shared:
+                    shared[key] = fn(v)
+                return shared[key]
+            return fn(v)
+
+        columns = ", ".join(f'"{n}"' for n in names)
+        sql = f"INSERT INTO audit_log ({columns}) VALUES ({', '.join('?' * len(names))})"  # noqa: S608 - our column names
+        conn.exec_driver_sql(sql, [tuple(value(i, r[n]) for i, n in enumerate(names)) for r in rows])
 
     def audit_customers(self, action: str, customer_ids: Any, before: Any, after: Any) -> None:
         """One audit entry per active customer in `customer_ids` (a select or ids), with the same values
