@@ -6,7 +6,7 @@ changed ticket (R16). `move_tickets` is the step that merge shares.
 from __future__ import annotations
 
 from collections.abc import Sequence
-from typing import Any, cast
+from typing import Any
 
 import pandas as pd
 from sqlalchemy import ColumnElement, delete, insert, literal, select, union_all, update
@@ -112,8 +112,9 @@ def transfer_many(
         changes = _plan_of(work, srcs, dst, states)
         problems = _problems(ctx, srcs, dst, changes)
 
-        def apply() -> None:
-            move_tickets(work, srcs, dst, states)
+        def apply() -> None:  # the sources without tickets in `states` stay as they are, unaudited
+            moving = set(changes["source_id"])
+            move_tickets(work, [c for c in srcs if c.id in moving], dst, states)
 
         info = PlanInfo(
             work,
@@ -191,7 +192,7 @@ def move_tickets(
     The result is that of moving the sources one after the other in the order of their ids: where dst, or a
     source before it, is on a ticket already, a source's link is dropped instead of replaced (R17: no
     duplicate reference). Returns, per source id, those tickets (see `already_on`): what a revert needs.
-    Sources without tickets in `states` are not changed, not audited and not in the result.
+    Each source gets its audit entries (`audit`): the caller leaves out the ones it need not change.
     """
     s = work.session
     srcs = sorted({c.id: c for c in sources if c.id != dst.id}.values(), key=lambda c: c.id)
@@ -275,7 +276,6 @@ def move_tickets(
         work.audit_many(
             change
             for src in srcs
-            if src.id in already  # a source without tickets in `states` is not changed
             for change in (
                 # which tickets named the target already: what a revert needs to restore them (R35)
                 Change(
@@ -302,21 +302,39 @@ def move_tickets(
 def already_on(
     work: UnitOfWork, source_ids: Sequence[int], dst: Customer, states: tuple[str, ...]
 ) -> dict[int, list[int]]:
-    """Per source, the tickets in `states` that name it and, before the move, dst or a source with a
-    smaller id: there the move drops its link instead of replacing it (R17), so a revert must add one back
-    (R35). The sources without tickets in `states` have no entry: the move does not change them."""
-    lk = repo.links(list(source_ids))
+    """Per source (every one has an entry), the tickets in `states` that name it and, before the move, dst
+    or a source with a smaller id: there the move drops its link instead of replacing it (R17), so a
+    revert must add one back (R35)."""
+    ids = list(source_ids)
+    lk = repo.links(ids)
+    before = repo.on_ticket(lk.c.ticket_id, dst.id)
+    if len(ids) > 1:
+        main, extra = aliased(T), aliased(A)
+        before = (
+            before
+            | select(main.id)
+            .where(
+                main.id == lk.c.ticket_id,
+                among(main.main_customer_id, ids),
+                main.main_customer_id < lk.c.customer_id,
+            )
+            .exists()
+            | select(extra.ticket_id)
+            .where(
+                extra.ticket_id == lk.c.ticket_id,
+                among(extra.customer_id, ids),
+                extra.customer_id < lk.c.customer_id,
+            )
+            .exists()
+        )
     stmt = (
-        select(lk.c.ticket_id, lk.c.customer_id, repo.on_ticket(lk.c.ticket_id, dst.id).label("dst_on"))
+        select(lk.c.customer_id, lk.c.ticket_id)
         .join(T, T.id == lk.c.ticket_id)
-        .where(T.state.in_(states))
+        .where(T.state.in_(states), before)
+        .distinct()
+        .order_by(lk.c.customer_id, lk.c.ticket_id)
     )
-    links = repo.frame_of(work.session, stmt)
-    out: dict[int, list[int]] = {int(i): [] for i in links["customer_id"].unique()}
-    if links.empty:
-        return out
-    first = links.groupby("ticket_id")["customer_id"].transform("min")
-    kept = links[links["dst_on"].astype(bool) | (links["customer_id"] > first)]
-    for source, tickets in kept.groupby("customer_id")["ticket_id"]:
-        out[cast(int, source)] = sorted({int(t) for t in tickets})
+    out: dict[int, list[int]] = {int(i): [] for i in ids}
+    for source, ticket in work.session.execute(stmt):
+        out[int(source)].append(int(ticket))
     return out
