@@ -18,6 +18,7 @@ from dataclasses import dataclass, field
 from functools import lru_cache
 from typing import Any, NamedTuple
 
+from cmkit.db import search_words as sw
 from cmkit.db.search_ddl import KEY_PREFIXES, NAME_PREFIXES, TICKET_PREFIXES, name_part
 from cmkit.domain.text import PART_SEP
 
@@ -257,6 +258,44 @@ def _customer_match(
     return f"{frm} JOIN customers c ON c.id = f.rowid", cond, order
 
 
+def _pg_words(
+    stmt: Stmt,
+    terms: Terms,
+    prefix: bool | Sequence[bool],
+    names_only: bool,
+    budget: int | None,
+    cols: str,
+    filters: Sequence[str],
+    limit: int | None,
+) -> str:
+    """PostgreSQL: SELECT `cols` (over `c` and its company `co`) of the customers matching `terms` and
+    `filters`, in id order, at most `limit`: driven from the word table when a term is rare enough,
+    otherwise (every term common) the bounded walk of `budget`, or without a budget the trigram index
+    (see cmkit.db.search_words)."""
+    conds = sw.conditions(stmt.p, terms, prefix, names_only)
+    checks = _like(stmt, (PG_NAME_KEY if names_only else PG_KEY).format(t="c"), terms, prefix)
+    lim = f" LIMIT {stmt.p(int(limit))}" if limit is not None else ""
+    joined = "LEFT JOIN customers co ON co.id = c.company_id"
+    # the customers of the rarest term, probed in id order (OFFSET 0: a nested loop that stops at the limit)
+    driven = (
+        f"SELECT h.* FROM {sw.driven_ids(conds)} CROSS JOIN LATERAL (SELECT {cols} FROM customers c {joined} "  # noqa: S608 - fixed SQL and placeholders only
+        f"WHERE {' AND '.join(['c.id = ids.cid', checks, *filters])} OFFSET 0) h ORDER BY ids.cid{lim}"
+    )
+    match = (
+        checks
+        if budget is not None or not stmt.rls
+        else _pg_matching(stmt, "customers", "c", terms, prefix, names_only=names_only)
+    )
+    common = (
+        f"SELECT {cols} FROM {pg_source(stmt, 'customers', 'c', budget)} {joined} "  # noqa: S608 - fixed SQL and placeholders only
+        f"WHERE {' AND '.join([sw.chosen(0), match, *filters])} ORDER BY {pg_order('c', budget)}{lim}"
+    )
+    return (
+        f"WITH {sw.choice_cte(stmt.p, conds)} "  # noqa: S608 - fixed SQL and placeholders only
+        f"SELECT * FROM (({driven}) UNION ALL ({common})) u ORDER BY u.id{lim}"
+    )
+
+
 def _customer_filters(
     stmt: Stmt, where: list[str], active_only: bool, kind: str | None, company_ids: Sequence[int] | None
 ) -> None:
@@ -286,10 +325,14 @@ def customers_query(
     """Customers matching `terms`, in index order (CustomerHit rows, `data` only if asked);
     `budget`: see fts_source."""
     stmt = Stmt(pg, rls)
+    cols = _CUSTOMER_SELECT if with_data else _CUSTOMER_SELECT_NO_DATA
+    if pg and terms:
+        filters = [stmt.among("c.group_id", group_ids)]
+        _customer_filters(stmt, filters, active_only, kind, company_ids)
+        return _pg_words(stmt, terms, prefix, names_only, budget, cols, filters, limit), stmt.params
     frm, cond, order = _customer_match(stmt, terms, prefix, names_only, budget)
     where = [cond, stmt.among("c.group_id", group_ids)]
     _customer_filters(stmt, where, active_only, kind, company_ids)
-    cols = _CUSTOMER_SELECT if with_data else _CUSTOMER_SELECT_NO_DATA
     sql = (
         f"SELECT {cols} FROM {frm} LEFT JOIN customers co ON co.id = c.company_id "  # noqa: S608 - fixed SQL and placeholders only
         f"WHERE {' AND '.join(where)}" + _order_by(order)
@@ -419,8 +462,12 @@ def tickets_by_customer(
     stmt = Stmt(pg, rls)
     parts = []
     for link in ("main", "additional"):
-        frm, cond, order = _customer_match(stmt, terms, True, names_only=True, budget=budget)
-        if max_customers is not None:
+        if pg and terms:  # the first `max_customers` matching customers (all of them without), by id
+            ids = _pg_words(stmt, terms, True, True, budget, "c.id", (), max_customers)
+            frm, cond, order = f"({ids}) f JOIN customers c ON c.id = f.id", "1 = 1", "f.id"
+        else:
+            frm, cond, order = _customer_match(stmt, terms, True, names_only=True, budget=budget)
+        if max_customers is not None and not (pg and terms):
             key = "id" if pg else "rowid"
             frm = (
                 f"(SELECT c.{key} AS cid FROM {frm} WHERE {cond}{_order_by(order)} "  # noqa: S608 - fixed SQL

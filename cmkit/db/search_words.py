@@ -1,0 +1,75 @@
+"""PostgreSQL: the parts of a customer search that read the word table `customer_words` (migration 0006).
+
+`customer_words` has a row per (folded word, customer) of the customers' search keys and a btree on
+(word text_pattern_ops, customer_id): a whole word is an equality, a prefix a range of that index (its
+operators `~>=~`, `~<~` are leakproof, so the index serves a login under row-level security too).
+
+A search first counts, per term, the index rows of its words, up to WORDS_CAP (a few hundred
+microseconds at most). If some term has at most WORDS_CAP, the search is driven from the rarest such
+term: its customers, sorted, are probed one by one in id order and checked against every term on their
+key, until the limit is reached. If every term is common, the first customers in id order have enough
+matches, and the caller's bounded walk over them answers (see search_queries.pg_source); the counts
+decide which of the two runs, inside one statement.
+
+Everything typed reaches the database as bound parameters (`p`); the SQL here is fixed text.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Callable, Sequence
+
+Terms = Sequence[tuple[str, ...]]
+
+#: a term with at most this many index rows drives the search from the word table
+WORDS_CAP = 4000
+#: the largest code point: prefix || this is above every word starting with prefix (byte order, UTF-8)
+_TOP = chr(0x10FFFF)
+#: the CTE naming which term drives (1-based), 0 when every term is common
+CHOICE = "cmkit_driver"
+
+
+def term_condition(p: Callable[[object], str], alts: Sequence[str], prefix: bool, names_only: bool) -> str:
+    """`w` (a customer_words row) is a word matching one of `alts`: starting with it, or (not `prefix`)
+    being it; a word of the name if `names_only`."""
+    ors = [
+        f"(w.word ~>=~ {p(a)} AND w.word ~<~ {p(a + _TOP)})" if prefix else f"w.word = {p(a)}" for a in alts
+    ]
+    cond = "(" + " OR ".join(ors) + ")"
+    return cond + " AND w.in_name" if names_only else cond
+
+
+def conditions(
+    p: Callable[[object], str], terms: Terms, prefix: bool | Sequence[bool], names_only: bool
+) -> list[str]:
+    flags = [prefix] * len(terms) if isinstance(prefix, bool) else list(prefix)
+    return [term_condition(p, alts, pre, names_only) for alts, pre in zip(terms, flags, strict=True)]
+
+
+def choice_cte(p: Callable[[object], str], conds: Sequence[str]) -> str:
+    """`CHOICE AS MATERIALIZED (SELECT k)`: the rarest term with at most WORDS_CAP index rows, or 0."""
+    cap = p(WORDS_CAP)
+    counts = ", ".join(
+        f"(SELECT count(*) FROM (SELECT 1 FROM customer_words w WHERE {c} LIMIT {cap} + 1) s{i}) AS n{i}"  # noqa: S608 - fixed SQL and placeholders only
+        for i, c in enumerate(conds, 1)
+    )
+    names = [f"n{i}" for i in range(1, len(conds) + 1)]
+    least = f"least({', '.join(names)})"
+    whens = " ".join(f"WHEN {n} = {least} THEN {i}" for i, n in enumerate(names, 1))
+    return (
+        f"{CHOICE} AS MATERIALIZED (SELECT CASE WHEN {least} > {cap} THEN 0 {whens} END AS k "  # noqa: S608 - fixed SQL and placeholders only
+        f"FROM (SELECT {counts}) a)"
+    )
+
+
+def chosen(value: int) -> str:
+    """The condition (a one-time filter) that the choice is `value`."""
+    return f"(SELECT k FROM {CHOICE}) = {int(value)}"  # noqa: S608 - fixed SQL
+
+
+def driven_ids(conds: Sequence[str]) -> str:
+    """A subquery `ids(cid)`: the customers having a word of the chosen term, each once, in id order."""
+    parts = " UNION ALL ".join(
+        f"SELECT w.customer_id FROM customer_words w WHERE {chosen(i)} AND {c}"  # noqa: S608 - fixed SQL
+        for i, c in enumerate(conds, 1)
+    )
+    return f"(SELECT DISTINCT d.customer_id AS cid FROM ({parts}) d ORDER BY 1) ids"  # noqa: S608 - fixed SQL
