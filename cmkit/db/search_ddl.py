@@ -13,7 +13,8 @@ All three are contentless FTS5 tables (rowid = the row's id) with the `ascii` to
 is exactly a folded word, and prefix indexes for short prefixes.
 PostgreSQL: GIN trigram indexes over `' ' || search_key || ' '` (and over its name part), a
 text_pattern_ops btree on tickets.number, and the word table `customer_words` (one row per folded word
-and customer, kept true by triggers on `customers`: migration 0006) with its text_pattern_ops btree.
+and customer, kept true by triggers on `customers`: migration 0006) and `ticket_words` (the same for
+tickets' subjects), each with its text_pattern_ops btree.
 """
 
 from __future__ import annotations
@@ -25,7 +26,7 @@ from cmkit.domain.text import PART_SEP
 #: names of the database objects that live outside the ORM metadata (migrations compare without them)
 SEARCH_TABLES = ("customer_fts", "customer_name_fts", "ticket_fts")
 #: PostgreSQL's word table (migration 0006; cmkit.db.search_words reads it)
-PG_SEARCH_TABLES = ("customer_words",)
+PG_SEARCH_TABLES = ("customer_words", "ticket_words")
 SEARCH_INDEX_PREFIX = "ix_search_"
 
 # Prefix lengths with an index of their own (FTS5 reads those lazily, in index order); a longer prefix is
@@ -132,6 +133,7 @@ PG_INDEXES = {
     "ix_search_tickets_trgm": "ON tickets USING gin ((' ' || search_key || ' ') gin_trgm_ops)",
     "ix_search_tickets_number": "ON tickets (number text_pattern_ops)",
     "ix_search_customer_words": "ON customer_words (word text_pattern_ops, customer_id) INCLUDE (in_name, group_id)",
+    "ix_search_ticket_words": "ON ticket_words (word text_pattern_ops, ticket_id)",
 }
 
 

@@ -387,6 +387,8 @@ def tickets_by_subject(
     """Tickets whose subject matches every term (word prefixes, or whole words), newest first (TicketHit
     rows); `budget`: see fts_source."""
     stmt = Stmt(pg, rls)
+    if pg and terms:
+        return _pg_ticket_words(stmt, terms, prefix, budget, group_ids, state, queue_id, limit), stmt.params
     if pg:
         frm, order = pg_source(stmt, "tickets", "t", budget, desc=True), pg_order("t", budget) + " DESC"
         where = [
@@ -404,6 +406,42 @@ def tickets_by_subject(
     if limit is not None:
         sql += f" LIMIT {stmt.p(int(limit))}"
     return sql, stmt.params
+
+
+def _pg_ticket_words(
+    stmt: Stmt,
+    terms: Terms,
+    prefix: bool,
+    budget: int | None,
+    group_ids: Sequence[int],
+    state: str | None,
+    queue_id: int | None,
+    limit: int | None,
+) -> str:
+    """PostgreSQL: tickets whose subject matches `terms`, newest first, as _pg_words finds customers: from
+    the rarest term's tickets in `ticket_words`, or (every term common) the newest tickets' walk, or the
+    trigram index."""
+    conds = sw.conditions(stmt.p, terms, prefix, False)
+    checks = _like(stmt, PG_KEY.format(t="t"), terms, prefix)
+    filters: list[str] = []
+    _ticket_filters(stmt, filters, group_ids, state, queue_id)
+    lim = f" LIMIT {stmt.p(int(limit))}" if limit is not None else ""
+    driven = (
+        f"SELECT h.* FROM {sw.driven_ids(conds, sw.TICKET_WORDS, desc=True)} CROSS JOIN LATERAL ("  # noqa: S608 - fixed SQL and placeholders only
+        + _TICKET_SELECT.format(frm="tickets t")
+        + f" WHERE {' AND '.join(['t.id = ids.cid', checks, *filters])} OFFSET 0) h ORDER BY ids.cid DESC{lim}"
+    )
+    match = (
+        checks if budget is not None or not stmt.rls else _pg_matching(stmt, "tickets", "t", terms, prefix)
+    )
+    common = (
+        _TICKET_SELECT.format(frm=pg_source(stmt, "tickets", "t", budget, desc=True))
+        + f" WHERE {' AND '.join([sw.chosen(0), match, *filters])} ORDER BY {pg_order('t', budget)} DESC{lim}"
+    )
+    return (
+        f"WITH {sw.choice_cte(stmt.p, conds, sw.TICKET_WORDS)} "  # noqa: S608 - fixed SQL and placeholders only
+        f"SELECT * FROM (({driven}) UNION ALL ({common})) u ORDER BY u.id DESC{lim}"
+    )
 
 
 def _order_by(order: str) -> str:

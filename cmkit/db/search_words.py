@@ -1,13 +1,14 @@
-"""PostgreSQL: the parts of a customer search that read the word table `customer_words` (migration 0006).
+"""PostgreSQL: the parts of a search that read the word tables of migration 0006.
 
-`customer_words` has a row per (folded word, customer) of the customers' search keys and a btree on
-(word text_pattern_ops, customer_id): a whole word is an equality, a prefix a range of that index (its
-operators `~>=~`, `~<~` are leakproof, so the index serves a login under row-level security too).
+`customer_words` has a row per (folded word, customer) of the customers' search keys, `ticket_words` per
+(folded word, ticket) of the tickets' subjects; each a btree on (word text_pattern_ops, id): a whole word
+is an equality, a prefix a range of that index (its operators `~>=~`, `~<~` are leakproof, so the index
+serves a login under row-level security too).
 
 A search first counts, per term, the index rows of its words, up to WORDS_CAP (a few hundred
 microseconds at most). If some term has at most WORDS_CAP, the search is driven from the rarest such
 term: its customers, sorted, are probed one by one in id order and checked against every term on their
-key, until the limit is reached. If every term is common, the first customers in id order have enough
+key, until the limit is reached. Tickets likewise, newest first. If every term is common, the first customers in id order have enough
 matches, and the caller's bounded walk over them answers (see search_queries.pg_source); the counts
 decide which of the two runs, inside one statement.
 
@@ -17,6 +18,7 @@ Everything typed reaches the database as bound parameters (`p`); the SQL here is
 from __future__ import annotations
 
 from collections.abc import Callable, Sequence
+from typing import NamedTuple
 
 Terms = Sequence[tuple[str, ...]]
 
@@ -28,9 +30,20 @@ _TOP = chr(0x10FFFF)
 CHOICE = "cmkit_driver"
 
 
+class Words(NamedTuple):
+    """A word table: its name and the column naming the row a word is of."""
+
+    table: str
+    ref: str
+
+
+CUSTOMER_WORDS = Words("customer_words", "customer_id")
+TICKET_WORDS = Words("ticket_words", "ticket_id")
+
+
 def term_condition(p: Callable[[object], str], alts: Sequence[str], prefix: bool, names_only: bool) -> str:
-    """`w` (a customer_words row) is a word matching one of `alts`: starting with it, or (not `prefix`)
-    being it; a word of the name if `names_only`."""
+    """`w` (a word table's row) is a word matching one of `alts`: starting with it, or (not `prefix`)
+    being it; a word of the name if `names_only` (customer_words only)."""
     ors = [
         f"(w.word ~>=~ {p(a)} AND w.word ~<~ {p(a + _TOP)})" if prefix else f"w.word = {p(a)}" for a in alts
     ]
@@ -45,11 +58,11 @@ def conditions(
     return [term_condition(p, alts, pre, names_only) for alts, pre in zip(terms, flags, strict=True)]
 
 
-def choice_cte(p: Callable[[object], str], conds: Sequence[str]) -> str:
+def choice_cte(p: Callable[[object], str], conds: Sequence[str], words: Words = CUSTOMER_WORDS) -> str:
     """`CHOICE AS MATERIALIZED (SELECT k)`: the rarest term with at most WORDS_CAP index rows, or 0."""
     cap = p(WORDS_CAP)
     counts = ", ".join(
-        f"(SELECT count(*) FROM (SELECT 1 FROM customer_words w WHERE {c} LIMIT {cap} + 1) s{i}) AS n{i}"  # noqa: S608 - fixed SQL and placeholders only
+        f"(SELECT count(*) FROM (SELECT 1 FROM {words.table} w WHERE {c} LIMIT {cap} + 1) s{i}) AS n{i}"  # noqa: S608 - fixed SQL and placeholders only
         for i, c in enumerate(conds, 1)
     )
     names = [f"n{i}" for i in range(1, len(conds) + 1)]
@@ -66,10 +79,12 @@ def chosen(value: int) -> str:
     return f"(SELECT k FROM {CHOICE}) = {int(value)}"  # noqa: S608 - fixed SQL
 
 
-def driven_ids(conds: Sequence[str]) -> str:
-    """A subquery `ids(cid)`: the customers having a word of the chosen term, each once, in id order."""
+def driven_ids(conds: Sequence[str], words: Words = CUSTOMER_WORDS, desc: bool = False) -> str:
+    """A subquery `ids(cid)`: the rows having a word of the chosen term, each once, in id order (newest
+    first if `desc`)."""
     parts = " UNION ALL ".join(
-        f"SELECT w.customer_id FROM customer_words w WHERE {chosen(i)} AND {c}"  # noqa: S608 - fixed SQL
+        f"SELECT w.{words.ref} AS cid FROM {words.table} w WHERE {chosen(i)} AND {c}"  # noqa: S608 - fixed SQL
         for i, c in enumerate(conds, 1)
     )
-    return f"(SELECT DISTINCT d.customer_id AS cid FROM ({parts}) d ORDER BY 1) ids"  # noqa: S608 - fixed SQL
+    order = "1 DESC" if desc else "1"
+    return f"(SELECT DISTINCT d.cid FROM ({parts}) d ORDER BY {order}) ids"  # noqa: S608 - fixed SQL

@@ -1,15 +1,17 @@
-"""customer words: an ordered word index for searching customers on PostgreSQL
+"""word tables: ordered word indexes for searching customers and tickets on PostgreSQL
 
 A GIN trigram index finds every row matching a word before the first can be returned, so a search that
 wants the first ten customers of a common prefix reads tens of thousands (autocomplete 20-50 ms over a
 million customers). `customer_words` holds one row per (folded word, customer) of `customers.search_key`,
 `in_name` telling the words of the name part (before ' | ') from the others; its btree on
 (word text_pattern_ops, customer_id) answers a prefix as a range and a whole word in customer order.
+`ticket_words` does the same for the tickets' subjects (`tickets.search_key`).
 
 It is kept true in the transaction that changes a customer, by statement-level triggers with transition
 tables (a bulk update is one INSERT ... SELECT), run as the owner (SECURITY DEFINER) so that a login's
-change reaches it too. A login reads it under row-level security by the customer's group, which the table
-carries, like `customers` itself (the btree's operators are leakproof, so the index is used there).
+change reaches it too. A login reads `customer_words` under row-level security by the customer's group,
+which the table carries, like `customers` itself, and `ticket_words` of the tickets it may read (the
+btree's operators are leakproof, so the index is used there).
 The SQL is this revision's own copy. SQLite keeps its FTS5 tables: nothing to do there.
 
 Revision ID: 0006
@@ -25,7 +27,11 @@ depends_on = None
 
 #: the separator of a customer's name words and the rest in its search key (cmkit.domain.text.PART_SEP then)
 PART_SEP = " | "
-FUNCTIONS = ("cmkit_words_insert()", "cmkit_words_update()", "cmkit_words_delete()", "cmkit_words_truncate()")
+FUNCTIONS = (
+    "cmkit_words_insert()", "cmkit_words_update()", "cmkit_words_delete()", "cmkit_words_truncate()",
+    "cmkit_ticket_words_insert()", "cmkit_ticket_words_update()", "cmkit_ticket_words_delete()",
+    "cmkit_ticket_words_truncate()",
+)
 
 
 def _words(rows: str) -> str:
@@ -95,7 +101,6 @@ END $$""",
         "FOR EACH STATEMENT EXECUTE FUNCTION cmkit_words_delete()",
         "CREATE TRIGGER cmkit_words_truncate AFTER TRUNCATE ON customers "
         "FOR EACH STATEMENT EXECUTE FUNCTION cmkit_words_truncate()",
-        f"REVOKE ALL ON FUNCTION {', '.join(FUNCTIONS)} FROM PUBLIC",
         "ALTER TABLE customer_words ENABLE ROW LEVEL SECURITY",
         "CREATE POLICY cmkit_read ON customer_words FOR SELECT "
         "USING (group_id = ANY ((SELECT cmkit_groups('read'))::int[]))",
@@ -103,6 +108,61 @@ END $$""",
         f"INSERT INTO customer_words (word, customer_id, group_id, in_name) {_words('customers')}",
         "ANALYZE customer_words",
     ]
+
+
+def _ticket_words(rows: str) -> str:
+    """SELECT (word, ticket_id) of the tickets `rows` (a table with id and search_key), each word once."""
+    return f"""SELECT DISTINCT w.word, r.id FROM {rows} r
+CROSS JOIN LATERAL unnest(string_to_array(r.search_key, ' ')) AS w(word) WHERE w.word <> ''"""
+
+
+def postgresql_ticket_words(schema: str) -> list[str]:
+    """The tickets' word table, its index, triggers and policy (`schema` quoted)."""
+    definer = f"SECURITY DEFINER SET search_path = {schema}, pg_catalog SET jit = off"
+    changed = (
+        "(SELECT {r}.id, {r}.search_key FROM old_rows o JOIN new_rows n USING (id) "
+        "WHERE o.search_key IS DISTINCT FROM n.search_key)"
+    )
+    forget = (
+        "DELETE FROM ticket_words tw USING ({}) AS o(word, ticket_id) "
+        "WHERE tw.word = o.word AND tw.ticket_id = o.ticket_id"
+    )
+    body = {
+        "insert": f"INSERT INTO ticket_words (word, ticket_id) {_ticket_words('new_rows')}",
+        "update": forget.format(_ticket_words(changed.format(r="o")))
+        + f"; INSERT INTO ticket_words (word, ticket_id) {_ticket_words(changed.format(r='n'))}",
+        "delete": forget.format(_ticket_words("old_rows")),
+        "truncate": "TRUNCATE ticket_words",
+    }
+    out = [
+        "CREATE TABLE ticket_words (word text NOT NULL, ticket_id bigint NOT NULL)",
+        "CREATE INDEX ix_search_ticket_words ON ticket_words (word text_pattern_ops, ticket_id)",
+    ]
+    for event, sql in body.items():
+        out.append(
+            f"""CREATE FUNCTION cmkit_ticket_words_{event}() RETURNS trigger LANGUAGE plpgsql {definer} AS $$
+BEGIN
+  {sql};
+  RETURN NULL;
+END $$"""
+        )
+    out += [
+        "CREATE TRIGGER cmkit_words_insert AFTER INSERT ON tickets REFERENCING NEW TABLE AS new_rows "
+        "FOR EACH STATEMENT EXECUTE FUNCTION cmkit_ticket_words_insert()",
+        "CREATE TRIGGER cmkit_words_update AFTER UPDATE ON tickets REFERENCING OLD TABLE AS old_rows "
+        "NEW TABLE AS new_rows FOR EACH STATEMENT EXECUTE FUNCTION cmkit_ticket_words_update()",
+        "CREATE TRIGGER cmkit_words_delete AFTER DELETE ON tickets REFERENCING OLD TABLE AS old_rows "
+        "FOR EACH STATEMENT EXECUTE FUNCTION cmkit_ticket_words_delete()",
+        "CREATE TRIGGER cmkit_words_truncate AFTER TRUNCATE ON tickets "
+        "FOR EACH STATEMENT EXECUTE FUNCTION cmkit_ticket_words_truncate()",
+        "ALTER TABLE ticket_words ENABLE ROW LEVEL SECURITY",
+        # a login reads the words of the tickets it may read (the tickets' own policy, asked per row)
+        "CREATE POLICY cmkit_read ON ticket_words FOR SELECT "
+        "USING ((SELECT cmkit_reads_all()) OR EXISTS (SELECT 1 FROM tickets t WHERE t.id = ticket_id))",
+        f"INSERT INTO ticket_words (word, ticket_id) {_ticket_words('tickets')}",
+        "ANALYZE ticket_words",
+    ]
+    return out
 
 
 def _readers(conn: sa.Connection) -> list[str]:
@@ -124,10 +184,11 @@ def upgrade() -> None:
         return
     schema = conn.execute(sa.text("SELECT current_schema()")).scalar_one()
     quote = conn.dialect.identifier_preparer.quote
-    for statement in postgresql_words(quote(schema)):
+    for statement in postgresql_words(quote(schema)) + postgresql_ticket_words(quote(schema)):
         conn.execute(sa.text(statement))
+    conn.execute(sa.text(f"REVOKE ALL ON FUNCTION {', '.join(FUNCTIONS)} FROM PUBLIC"))
     for role in _readers(conn):
-        conn.execute(sa.text(f"GRANT SELECT ON customer_words TO {quote(role)}"))
+        conn.execute(sa.text(f"GRANT SELECT ON customer_words, ticket_words TO {quote(role)}"))
 
 
 def downgrade() -> None:
@@ -135,7 +196,7 @@ def downgrade() -> None:
     if conn.dialect.name != "postgresql":
         return
     for statement in (
-        "DROP TABLE IF EXISTS customer_words",
+        "DROP TABLE IF EXISTS customer_words, ticket_words",
         f"DROP FUNCTION IF EXISTS {', '.join(FUNCTIONS)} CASCADE",
     ):
         conn.execute(sa.text(statement))
