@@ -9,7 +9,7 @@ A search first counts, per term, the index rows of its words, up to WORDS_CAP (a
 microseconds at most). If some term has at most WORDS_CAP, the search is driven from the rarest such
 term: its customers, sorted, are probed one by one in id order and checked against every term on their
 key, until the limit is reached. Tickets likewise, newest first. If every term is common, the first customers in id order have enough
-matches, and the caller's bounded walk over them answers (see search_queries.pg_source); the counts
+matches, and the caller's bounded walk over them answers (see search_sql.pg_source); the counts
 decide which of the two runs, inside one statement.
 
 Everything typed reaches the database as bound parameters (`p`); the SQL here is fixed text.
