@@ -133,6 +133,7 @@ PG_INDEXES = {
     "ix_search_tickets_trgm": "ON tickets USING gin ((' ' || search_key || ' ') gin_trgm_ops)",
     "ix_search_tickets_number": "ON tickets (number text_pattern_ops)",
     "ix_search_customer_words": "ON customer_words (word text_pattern_ops, customer_id) INCLUDE (in_name, group_id)",
+    "ix_search_customer_name_words": "ON customer_words (word text_pattern_ops, customer_id) WHERE in_name",
     "ix_search_ticket_words": "ON ticket_words (word text_pattern_ops, ticket_id)",
 }
 

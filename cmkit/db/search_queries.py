@@ -127,6 +127,11 @@ def _customer_match(
     return f"{frm} JOIN customers c ON c.id = f.rowid", cond, order
 
 
+def _cap(budget: int | None) -> int:
+    """The most index rows of a term that drive a search (see cmkit.db.search_words)."""
+    return sw.BUDGET_CAP if budget is not None else sw.WORDS_CAP
+
+
 def _pg_words(
     stmt: Stmt,
     terms: Terms,
@@ -147,7 +152,7 @@ def _pg_words(
     joined = "LEFT JOIN customers co ON co.id = c.company_id"
     # the customers of the rarest term, probed in id order (OFFSET 0: a nested loop that stops at the limit)
     driven = (
-        f"SELECT h.* FROM {sw.driven_ids(conds)} CROSS JOIN LATERAL (SELECT {cols} FROM customers c {joined} "  # noqa: S608 - fixed SQL and placeholders only
+        f"SELECT h.* FROM {sw.driven_ids(stmt.p, len(conds), _cap(budget))} CROSS JOIN LATERAL (SELECT {cols} FROM customers c {joined} "  # noqa: S608 - fixed SQL and placeholders only
         f"WHERE {' AND '.join(['c.id = ids.cid', checks, *filters])} OFFSET 0) h ORDER BY ids.cid{lim}"
     )
     match = (
@@ -160,7 +165,7 @@ def _pg_words(
         f"WHERE {' AND '.join([sw.chosen(0), match, *filters])} ORDER BY {pg_order('c', budget)}{lim}"
     )
     return (
-        f"WITH {sw.choice_cte(stmt.p, conds)} "  # noqa: S608 - fixed SQL and placeholders only
+        f"WITH {sw.choice_cte(stmt.p, conds, cap=_cap(budget))} "  # noqa: S608 - fixed SQL and placeholders only
         f"SELECT * FROM (({driven}) UNION ALL ({common})) u ORDER BY u.id{lim}"
     )
 
@@ -296,7 +301,7 @@ def _pg_ticket_words(
     _ticket_filters(stmt, filters, group_ids, state, queue_id)
     lim = f" LIMIT {stmt.p(int(limit))}" if limit is not None else ""
     driven = (
-        f"SELECT h.* FROM {sw.driven_ids(conds, sw.TICKET_WORDS, desc=True)} CROSS JOIN LATERAL ("  # noqa: S608 - fixed SQL and placeholders only
+        f"SELECT h.* FROM {sw.driven_ids(stmt.p, len(conds), _cap(budget), desc=True)} CROSS JOIN LATERAL ("  # noqa: S608 - fixed SQL and placeholders only
         + _TICKET_SELECT.format(frm="tickets t")
         + f" WHERE {' AND '.join(['t.id = ids.cid', checks, *filters])} OFFSET 0) h ORDER BY ids.cid DESC{lim}"
     )
@@ -308,7 +313,7 @@ def _pg_ticket_words(
         + f" WHERE {' AND '.join([sw.chosen(0), match, *filters])} ORDER BY {pg_order('t', budget)} DESC{lim}"
     )
     return (
-        f"WITH {sw.choice_cte(stmt.p, conds, sw.TICKET_WORDS)} "  # noqa: S608 - fixed SQL and placeholders only
+        f"WITH {sw.choice_cte(stmt.p, conds, sw.TICKET_WORDS, _cap(budget))} "  # noqa: S608 - fixed SQL and placeholders only
         f"SELECT * FROM (({driven}) UNION ALL ({common})) u ORDER BY u.id DESC{lim}"
     )
 

@@ -5,10 +5,10 @@
 is an equality, a prefix a range of that index (its operators `~>=~`, `~<~` are leakproof, so the index
 serves a login under row-level security too).
 
-A search first counts, per term, the index rows of its words, up to WORDS_CAP (a few hundred
-microseconds at most). If some term has at most WORDS_CAP, the search is driven from the rarest such
-term: its customers, sorted, are probed one by one in id order and checked against every term on their
-key, until the limit is reached. Tickets likewise, newest first. If every term is common, the first customers in id order have enough
+A search first reads, per term, the index rows of its words, up to a cap: BUDGET_CAP in the first,
+budgeted statement (about 0.1 ms), WORDS_CAP in the exact one. If some term has at most that many, the
+search is driven from the rarest such term: its customers, sorted, are probed one by one in id order
+and checked against every term on their key, until the limit is reached. Tickets likewise, newest first. If every term is common, the first customers in id order have enough
 matches, and the caller's bounded walk over them answers (see search_sql.pg_source); the counts
 decide which of the two runs, inside one statement.
 
@@ -22,8 +22,10 @@ from typing import NamedTuple
 
 Terms = Sequence[tuple[str, ...]]
 
-#: a term with at most this many index rows drives the search from the word table
-WORDS_CAP = 4000
+#: a term with at most this many index rows drives the search from the word table (the exact statement)
+WORDS_CAP = 20_000
+#: the same for the first, budgeted statement, which walks the first rows when every term has more
+BUDGET_CAP = 500
 #: the largest code point: prefix || this is above every word starting with prefix (byte order, UTF-8)
 _TOP = chr(0x10FFFF)
 #: the CTE naming which term drives (1-based), 0 when every term is common
@@ -58,19 +60,23 @@ def conditions(
     return [term_condition(p, alts, pre, names_only) for alts, pre in zip(terms, flags, strict=True)]
 
 
-def choice_cte(p: Callable[[object], str], conds: Sequence[str], words: Words = CUSTOMER_WORDS) -> str:
-    """`CHOICE AS MATERIALIZED (SELECT k)`: the rarest term with at most WORDS_CAP index rows, or 0."""
-    cap = p(WORDS_CAP)
-    counts = ", ".join(
-        f"(SELECT count(*) FROM (SELECT 1 FROM {words.table} w WHERE {c} LIMIT {cap} + 1) s{i}) AS n{i}"  # noqa: S608 - fixed SQL and placeholders only
+def choice_cte(
+    p: Callable[[object], str], conds: Sequence[str], words: Words = CUSTOMER_WORDS, cap: int = WORDS_CAP
+) -> str:
+    """The CTEs `t1`, `t2`, ... (each term's rows, at most `cap` + 1 of them, read once) and
+    `CHOICE AS MATERIALIZED (SELECT k)`: the rarest term with at most `cap` rows, or 0 (every term common)."""
+    limit = p(int(cap))
+    terms = ", ".join(
+        f"t{i} AS MATERIALIZED (SELECT w.{words.ref} AS cid FROM {words.table} w WHERE {c} LIMIT {limit} + 1)"  # noqa: S608 - fixed SQL and placeholders only
         for i, c in enumerate(conds, 1)
     )
+    counts = ", ".join(f"(SELECT count(*) FROM t{i}) AS n{i}" for i in range(1, len(conds) + 1))  # noqa: S608 - fixed SQL
     names = [f"n{i}" for i in range(1, len(conds) + 1)]
     least = f"least({', '.join(names)})"
     whens = " ".join(f"WHEN {n} = {least} THEN {i}" for i, n in enumerate(names, 1))
     return (
-        f"{CHOICE} AS MATERIALIZED (SELECT CASE WHEN {least} > {cap} THEN 0 {whens} END AS k "  # noqa: S608 - fixed SQL and placeholders only
-        f"FROM (SELECT {counts}) a)"
+        f"{terms}, {CHOICE} AS MATERIALIZED (SELECT CASE WHEN {least} > {limit} THEN 0 {whens} END AS k, "  # noqa: S608 - fixed SQL and placeholders only
+        f"{', '.join(names)} FROM (SELECT {counts}) a)"
     )
 
 
@@ -79,12 +85,15 @@ def chosen(value: int) -> str:
     return f"(SELECT k FROM {CHOICE}) = {int(value)}"  # noqa: S608 - fixed SQL
 
 
-def driven_ids(conds: Sequence[str], words: Words = CUSTOMER_WORDS, desc: bool = False) -> str:
-    """A subquery `ids(cid)`: the rows having a word of the chosen term, each once, in id order (newest
-    first if `desc`)."""
-    parts = " UNION ALL ".join(
-        f"SELECT w.{words.ref} AS cid FROM {words.table} w WHERE {chosen(i)} AND {c}"  # noqa: S608 - fixed SQL
-        for i, c in enumerate(conds, 1)
+def driven_ids(p: Callable[[object], str], terms: int, cap: int, desc: bool = False) -> str:
+    """A subquery `ids(cid)`: the rows of the chosen term (of `terms`) that the other terms read in full
+    (at most `cap` rows) have too, each once, in id order (newest first if `desc`)."""
+    parts = " UNION ALL ".join(f"SELECT cid FROM t{i} WHERE {chosen(i)}" for i in range(1, terms + 1))  # noqa: S608 - fixed SQL
+    limit = p(int(cap))
+    also = "".join(
+        f" AND ((SELECT n{i} FROM {CHOICE}) > {limit} OR d.cid IN (SELECT cid FROM t{i}))"  # noqa: S608 - fixed SQL and placeholders only
+        for i in range(1, terms + 1)
+        if terms > 1
     )
     order = "1 DESC" if desc else "1"
-    return f"(SELECT DISTINCT d.cid FROM ({parts}) d ORDER BY {order}) ids"  # noqa: S608 - fixed SQL
+    return f"(SELECT DISTINCT d.cid FROM ({parts}) d WHERE true{also} ORDER BY {order}) ids"  # noqa: S608 - fixed SQL
