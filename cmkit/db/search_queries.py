@@ -146,13 +146,12 @@ def _pg_words(
     `filters`, in id order, at most `limit`: driven from the word table when a term is rare enough,
     otherwise (every term common) the bounded walk of `budget`, or without a budget the trigram index
     (see cmkit.db.search_words)."""
-    conds = sw.conditions(stmt.p, terms, prefix, names_only)
     checks = _like(stmt, (PG_NAME_KEY if names_only else PG_KEY).format(t="c"), terms, prefix)
     lim = f" LIMIT {stmt.p(int(limit))}" if limit is not None else ""
     joined = "LEFT JOIN customers co ON co.id = c.company_id"
     # the customers of the rarest term, probed in id order (OFFSET 0: a nested loop that stops at the limit)
     driven = (
-        f"SELECT h.* FROM {sw.driven_ids(stmt.p, len(conds), _cap(budget))} CROSS JOIN LATERAL (SELECT {cols} FROM customers c {joined} "  # noqa: S608 - fixed SQL and placeholders only
+        f"SELECT h.* FROM {sw.driven_ids(stmt.p, len(terms), _cap(budget))} CROSS JOIN LATERAL (SELECT {cols} FROM customers c {joined} "  # noqa: S608 - fixed SQL and placeholders only
         f"WHERE {' AND '.join(['c.id = ids.cid', checks, *filters])} OFFSET 0) h ORDER BY ids.cid{lim}"
     )
     match = (
@@ -165,7 +164,7 @@ def _pg_words(
         f"WHERE {' AND '.join([sw.chosen(0), match, *filters])} ORDER BY {pg_order('c', budget)}{lim}"
     )
     return (
-        f"WITH {sw.choice_cte(stmt.p, conds, cap=_cap(budget))} "  # noqa: S608 - fixed SQL and placeholders only
+        f"WITH {sw.choice_cte(stmt.p, terms, prefix, names_only, cap=_cap(budget))} "  # noqa: S608 - fixed SQL and placeholders only
         f"SELECT * FROM (({driven}) UNION ALL ({common})) u ORDER BY u.id{lim}"
     )
 
@@ -295,13 +294,12 @@ def _pg_ticket_words(
     """PostgreSQL: tickets whose subject matches `terms`, newest first, as _pg_words finds customers: from
     the rarest term's tickets in `ticket_words`, or (every term common) the newest tickets' walk, or the
     trigram index."""
-    conds = sw.conditions(stmt.p, terms, prefix, False)
     checks = _like(stmt, PG_KEY.format(t="t"), terms, prefix)
     filters: list[str] = []
     _ticket_filters(stmt, filters, group_ids, state, queue_id)
     lim = f" LIMIT {stmt.p(int(limit))}" if limit is not None else ""
     driven = (
-        f"SELECT h.* FROM {sw.driven_ids(stmt.p, len(conds), _cap(budget), desc=True)} CROSS JOIN LATERAL ("  # noqa: S608 - fixed SQL and placeholders only
+        f"SELECT h.* FROM {sw.driven_ids(stmt.p, len(terms), _cap(budget), desc=True)} CROSS JOIN LATERAL ("  # noqa: S608 - fixed SQL and placeholders only
         + _TICKET_SELECT.format(frm="tickets t")
         + f" WHERE {' AND '.join(['t.id = ids.cid', checks, *filters])} OFFSET 0) h ORDER BY ids.cid DESC{lim}"
     )
@@ -313,7 +311,7 @@ def _pg_ticket_words(
         + f" WHERE {' AND '.join([sw.chosen(0), match, *filters])} ORDER BY {pg_order('t', budget)} DESC{lim}"
     )
     return (
-        f"WITH {sw.choice_cte(stmt.p, conds, sw.TICKET_WORDS, _cap(budget))} "  # noqa: S608 - fixed SQL and placeholders only
+        f"WITH {sw.choice_cte(stmt.p, terms, prefix, False, sw.TICKET_WORDS, _cap(budget))} "  # noqa: S608 - fixed SQL and placeholders only
         f"SELECT * FROM (({driven}) UNION ALL ({common})) u ORDER BY u.id DESC{lim}"
     )
 
@@ -373,10 +371,12 @@ def tickets_by_customer(
     (in index order) are looked at: a common name must not make a quick search read every ticket."""
     stmt = Stmt(pg, rls)
     parts = []
+    head = ""
+    if pg and terms:  # the first `max_customers` matching customers (all of them without), by id, once
+        head = f"WITH f AS MATERIALIZED ({_pg_words(stmt, terms, True, True, budget, 'c.id', (), max_customers)}) "
     for link in ("main", "additional"):
-        if pg and terms:  # the first `max_customers` matching customers (all of them without), by id
-            ids = _pg_words(stmt, terms, True, True, budget, "c.id", (), max_customers)
-            frm, cond, order = f"({ids}) f JOIN customers c ON c.id = f.id", "1 = 1", "f.id"
+        if head:
+            frm, cond, order = "f JOIN customers c ON c.id = f.id", "1 = 1", "f.id"
         else:
             frm, cond, order = _customer_match(stmt, terms, True, names_only=True, budget=budget)
         if max_customers is not None and not (pg and terms):
@@ -398,7 +398,7 @@ def tickets_by_customer(
         if limit is not None:
             part = f"SELECT * FROM ({part}{_order_by(order)} LIMIT {stmt.p(int(limit))}) {link}_part"  # noqa: S608 - fixed SQL and placeholders only
         parts.append(part)
-    return " UNION ALL ".join(parts), stmt.params
+    return head + " UNION ALL ".join(parts), stmt.params
 
 
 def tickets_all(

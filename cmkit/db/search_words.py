@@ -43,39 +43,44 @@ CUSTOMER_WORDS = Words("customer_words", "customer_id")
 TICKET_WORDS = Words("ticket_words", "ticket_id")
 
 
-def term_condition(p: Callable[[object], str], alts: Sequence[str], prefix: bool, names_only: bool) -> str:
-    """`w` (a word table's row) is a word matching one of `alts`: starting with it, or (not `prefix`)
-    being it; a word of the name if `names_only` (customer_words only)."""
-    ors = [
-        f"(w.word ~>=~ {p(a)} AND w.word ~<~ {p(a + _TOP)})" if prefix else f"w.word = {p(a)}" for a in alts
-    ]
-    cond = "(" + " OR ".join(ors) + ")"
-    return cond + " AND w.in_name" if names_only else cond
-
-
-def conditions(
-    p: Callable[[object], str], terms: Terms, prefix: bool | Sequence[bool], names_only: bool
-) -> list[str]:
-    flags = [prefix] * len(terms) if isinstance(prefix, bool) else list(prefix)
-    return [term_condition(p, alts, pre, names_only) for alts, pre in zip(terms, flags, strict=True)]
+def term_rows(
+    p: Callable[[object], str], words: Words, alts: Sequence[str], prefix: bool, names_only: bool, limit: str
+) -> str:
+    """SELECT `cid`: the rows with a word matching one of `alts` (starting with it, or being it if not
+    `prefix`; a word of the name if `names_only`, customer_words only), at most `limit` of them. One
+    index-only range per alternative (an OR would read the table's rows through a bitmap); a row matching
+    two alternatives comes twice."""
+    parts = []
+    for a in alts:
+        cond = f"w.word ~>=~ {p(a)} AND w.word ~<~ {p(a + _TOP)}" if prefix else f"w.word = {p(a)}"
+        if names_only:
+            cond += " AND w.in_name"
+        parts.append(f"SELECT w.{words.ref} AS cid FROM {words.table} w WHERE {cond}")  # noqa: S608 - fixed SQL and placeholders only
+    return f"SELECT cid FROM ({' UNION ALL '.join(parts)}) a LIMIT {limit}"  # noqa: S608 - fixed SQL
 
 
 def choice_cte(
-    p: Callable[[object], str], conds: Sequence[str], words: Words = CUSTOMER_WORDS, cap: int = WORDS_CAP
+    p: Callable[[object], str],
+    terms: Terms,
+    prefix: bool | Sequence[bool],
+    names_only: bool,
+    words: Words = CUSTOMER_WORDS,
+    cap: int = WORDS_CAP,
 ) -> str:
     """The CTEs `t1`, `t2`, ... (each term's rows, at most `cap` + 1 of them, read once) and
     `CHOICE AS MATERIALIZED (SELECT k)`: the rarest term with at most `cap` rows, or 0 (every term common)."""
+    flags = [prefix] * len(terms) if isinstance(prefix, bool) else list(prefix)
     limit = p(int(cap))
-    terms = ", ".join(
-        f"t{i} AS MATERIALIZED (SELECT w.{words.ref} AS cid FROM {words.table} w WHERE {c} LIMIT {limit} + 1)"  # noqa: S608 - fixed SQL and placeholders only
-        for i, c in enumerate(conds, 1)
+    ctes = ", ".join(
+        f"t{i} AS MATERIALIZED ({term_rows(p, words, alts, pre, names_only, limit + ' + 1')})"
+        for i, (alts, pre) in enumerate(zip(terms, flags, strict=True), 1)
     )
-    counts = ", ".join(f"(SELECT count(*) FROM t{i}) AS n{i}" for i in range(1, len(conds) + 1))  # noqa: S608 - fixed SQL
-    names = [f"n{i}" for i in range(1, len(conds) + 1)]
+    counts = ", ".join(f"(SELECT count(*) FROM t{i}) AS n{i}" for i in range(1, len(terms) + 1))  # noqa: S608 - fixed SQL
+    names = [f"n{i}" for i in range(1, len(terms) + 1)]
     least = f"least({', '.join(names)})"
     whens = " ".join(f"WHEN {n} = {least} THEN {i}" for i, n in enumerate(names, 1))
     return (
-        f"{terms}, {CHOICE} AS MATERIALIZED (SELECT CASE WHEN {least} > {limit} THEN 0 {whens} END AS k, "  # noqa: S608 - fixed SQL and placeholders only
+        f"{ctes}, {CHOICE} AS MATERIALIZED (SELECT CASE WHEN {least} > {limit} THEN 0 {whens} END AS k, "  # noqa: S608 - fixed SQL and placeholders only
         f"{', '.join(names)} FROM (SELECT {counts}) a)"
     )
 
