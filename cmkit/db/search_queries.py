@@ -149,11 +149,19 @@ def _pg_words(
     checks = _like(stmt, (PG_NAME_KEY if names_only else PG_KEY).format(t="c"), terms, prefix)
     lim = f" LIMIT {stmt.p(int(limit))}" if limit is not None else ""
     joined = "LEFT JOIN customers co ON co.id = c.company_id"
+    whole = sw.whole_word(terms, prefix)
+    ids = (
+        sw.ordered_ids(stmt.p, sw.CUSTOMER_WORDS, terms[0], names_only, desc=False)
+        if whole
+        else sw.driven_ids(stmt.p, len(terms), _cap(budget))
+    )
     # the customers of the rarest term, probed in id order (OFFSET 0: a nested loop that stops at the limit)
     driven = (
-        f"SELECT h.* FROM {sw.driven_ids(stmt.p, len(terms), _cap(budget))} CROSS JOIN LATERAL (SELECT {cols} FROM customers c {joined} "  # noqa: S608 - fixed SQL and placeholders only
+        f"SELECT h.* FROM {ids} CROSS JOIN LATERAL (SELECT {cols} FROM customers c {joined} "  # noqa: S608 - fixed SQL and placeholders only
         f"WHERE {' AND '.join(['c.id = ids.cid', checks, *filters])} OFFSET 0) h ORDER BY ids.cid{lim}"
     )
+    if whole:  # one word: its customers in index order, exact with or without a budget
+        return driven
     match = (
         checks
         if budget is not None or not stmt.rls
@@ -298,11 +306,19 @@ def _pg_ticket_words(
     filters: list[str] = []
     _ticket_filters(stmt, filters, group_ids, state, queue_id)
     lim = f" LIMIT {stmt.p(int(limit))}" if limit is not None else ""
+    whole = sw.whole_word(terms, prefix)
+    ids = (
+        sw.ordered_ids(stmt.p, sw.TICKET_WORDS, terms[0], False, desc=True)
+        if whole
+        else sw.driven_ids(stmt.p, len(terms), _cap(budget), desc=True)
+    )
     driven = (
-        f"SELECT h.* FROM {sw.driven_ids(stmt.p, len(terms), _cap(budget), desc=True)} CROSS JOIN LATERAL ("  # noqa: S608 - fixed SQL and placeholders only
+        f"SELECT h.* FROM {ids} CROSS JOIN LATERAL ("  # noqa: S608 - fixed SQL and placeholders only
         + _TICKET_SELECT.format(frm="tickets t")
         + f" WHERE {' AND '.join(['t.id = ids.cid', checks, *filters])} OFFSET 0) h ORDER BY ids.cid DESC{lim}"
     )
+    if whole:  # one word: its tickets in index order, newest first, exact with or without a budget
+        return driven
     match = (
         checks if budget is not None or not stmt.rls else _pg_matching(stmt, "tickets", "t", terms, prefix)
     )

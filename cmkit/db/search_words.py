@@ -102,3 +102,26 @@ def driven_ids(p: Callable[[object], str], terms: int, cap: int, desc: bool = Fa
     )
     order = "1 DESC" if desc else "1"
     return f"(SELECT DISTINCT d.cid FROM ({parts}) d WHERE true{also} ORDER BY {order}) ids"  # noqa: S608 - fixed SQL
+
+
+def whole_word(terms: Terms, prefix: bool | Sequence[bool]) -> bool:
+    """Whether `terms` is one whole word with no alternative spelling: its rows come from the index in
+    id order, so a search walks them and stops at its limit, however many there are. (With two spellings
+    the planner sorts both ranges whole rather than merge them, so those take the capped way.)"""
+    flags = [prefix] * len(terms) if isinstance(prefix, bool) else list(prefix)
+    return len(terms) == 1 and len(terms[0]) == 1 and not flags[0]
+
+
+def ordered_ids(
+    p: Callable[[object], str], words: Words, alts: Sequence[str], names_only: bool, desc: bool
+) -> str:
+    """A subquery `ids(cid)`: the rows having one of the words `alts`, each once, in id order (newest
+    first if `desc`), read from the index in that order (a merge of one range per word)."""
+    name = " AND w.in_name" if names_only else ""
+    order = "1 DESC" if desc else "1"
+    # each range ordered by itself (or its order is not known above it), then merged in order
+    parts = " UNION ALL ".join(
+        f"(SELECT w.{words.ref} AS cid FROM {words.table} w WHERE w.word = {p(a)}{name} ORDER BY {order})"  # noqa: S608 - fixed SQL and placeholders only
+        for a in alts
+    )
+    return f"(SELECT DISTINCT d.cid FROM ({parts}) d ORDER BY {order}) ids"  # noqa: S608 - fixed SQL
