@@ -23,7 +23,7 @@ from typing import NamedTuple
 Terms = Sequence[tuple[str, ...]]
 
 #: a term with at most this many index rows drives the search from the word table (the exact statement)
-WORDS_CAP = 20_000
+WORDS_CAP = 10_000
 #: the same for the first, budgeted statement, which walks the first rows when every term has more
 BUDGET_CAP = 500
 #: the largest code point: prefix || this is above every word starting with prefix (byte order, UTF-8)
@@ -79,9 +79,11 @@ def choice_cte(
     names = [f"n{i}" for i in range(1, len(terms) + 1)]
     least = f"least({', '.join(names)})"
     whens = " ".join(f"WHEN {n} = {least} THEN {i}" for i, n in enumerate(names, 1))
+    # the counts once (named more than once in the choice, each name would count again)
     return (
-        f"{ctes}, {CHOICE} AS MATERIALIZED (SELECT CASE WHEN {least} > {limit} THEN 0 {whens} END AS k, "  # noqa: S608 - fixed SQL and placeholders only
-        f"{', '.join(names)} FROM (SELECT {counts}) a)"
+        f"{ctes}, {CHOICE}_n AS MATERIALIZED (SELECT {counts}), "  # noqa: S608 - fixed SQL and placeholders only
+        f"{CHOICE} AS MATERIALIZED (SELECT CASE WHEN {least} > {limit} THEN 0 {whens} END AS k, "
+        f"{', '.join(names)} FROM {CHOICE}_n)"
     )
 
 
