@@ -5,12 +5,14 @@
 is an equality, a prefix a range of that index (its operators `~>=~`, `~<~` are leakproof, so the index
 serves a login under row-level security too).
 
-A search first reads, per term, the index rows of its words, up to a cap: BUDGET_CAP in the first,
-budgeted statement (about 0.1 ms), WORDS_CAP in the exact one. If some term has at most that many, the
-search is driven from the rarest such term: its customers, sorted, are probed one by one in id order
-and checked against every term on their key, until the limit is reached. Tickets likewise, newest first. If every term is common, the first customers in id order have enough
-matches, and the caller's bounded walk over them answers (see search_sql.pg_source); the counts
-decide which of the two runs, inside one statement.
+One whole word with one spelling is read from the index in id order, and the search stops at its limit.
+Otherwise a search first reads, per term, the index rows of its words, up to a cap: BUDGET_CAP in the
+first, budgeted statement (about 0.1 ms), WORDS_CAP in the exact one. If some term has at most that
+many, the search is driven from the rarest such term: its customers (tickets: newest first), less those
+another term read whole lacks, are probed one by one in id order and checked against every term on
+their key, until the limit is reached. If every term is common, the first rows in id order have enough
+matches, and the caller's bounded walk over them answers (without a budget: the trigram index; see
+search_sql.pg_source); the counts decide which runs, inside one statement.
 
 Everything typed reaches the database as bound parameters (`p`); the SQL here is fixed text.
 """
