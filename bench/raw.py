@@ -1,7 +1,9 @@
 """The lower bounds: the same work as cmkit, by hand-written SQL through the bare driver (sqlite3, psycopg,
 ADBC), on a connection opened once. Searches run the indexed statements cmkit runs, prepared before
-the clock starts (so the bound is the index's own time); transfer and deactivation run the minimal
-statements that leave the database as cmkit leaves it (protocol and audit rows included)."""
+the clock starts (so the bound is the index's own time); on PostgreSQL the customers' walk the word
+table's btree (cmkit.db.search_words), the best statement found for the first matches in id order.
+Transfer and deactivation run the minimal statements that leave the database as cmkit leaves it
+(protocol and audit rows included)."""
 
 from __future__ import annotations
 
@@ -76,10 +78,13 @@ class Raw:
         ]
 
     def autocomplete(self, text: str, gids: list[int], limit: int = 10) -> list[Step]:
-        return [(limit, self._tiers(query_terms(text), AUTOCOMPLETE_TIERS, gids, limit))]
+        terms = query_terms(text)  # no words (a typed '-'): cmkit asks nothing either
+        return [(limit, self._tiers(terms, AUTOCOMPLETE_TIERS, gids, limit))] if terms else []
 
     def quick(self, text: str, gids: list[int], limit: int = 50) -> list[Step]:
         terms = query_terms(text)
+        if not terms:
+            return []
         tickets = [
             q.budgeted(
                 q.tickets_by_subject, pg=self.pg, terms=terms, group_ids=gids, limit=limit, prefix=False
@@ -102,14 +107,15 @@ class Raw:
         sql, params = q.customers_query(
             self.pg, terms, prefix=False, names_only=False, group_ids=gids, kind=kind, with_data=True
         )
-        head, order = sql.rsplit(" ORDER BY ", 1)
+        checks = []
         for i, (name, value) in enumerate(criteria.items()):
             params[f"f{i}"], params[f"v{i}"] = name, value
             if self.pg:
-                head += f" AND c.data ->> %(f{i})s = %(v{i})s"
+                checks.append(f"r.data ->> %(f{i})s = %(v{i})s")
             else:
-                head += f" AND json_extract(c.data, '$.' || :f{i}) = :v{i}"
-        return [(1 << 30, [[(head + " ORDER BY " + order, params)]])]
+                checks.append(f"json_extract(r.data, '$.' || :f{i}) = :v{i}")
+        sql = f"SELECT * FROM ({sql}) r WHERE {' AND '.join(checks)} ORDER BY r.id"  # noqa: S608 - fixed SQL
+        return [(1 << 30, [[(sql, params)]])]
 
     # -- lifecycle: the statements that do cmkit's work -------------------------------------------------
     def _tx(self, stmts: Sequence[Stmt]) -> None:

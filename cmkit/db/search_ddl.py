@@ -11,8 +11,10 @@ SQLite: `customer_name_fts` indexes the name part of `customers.search_key` (aut
 `customer_fts` the whole key (quick and detail search), `ticket_fts` `tickets.search_key` (subjects).
 All three are contentless FTS5 tables (rowid = the row's id) with the `ascii` tokenizer, so an FTS token
 is exactly a folded word, and prefix indexes for short prefixes.
-PostgreSQL: GIN trigram indexes over `' ' || search_key || ' '` (and over its name part), and a
-text_pattern_ops btree on tickets.number.
+PostgreSQL: GIN trigram indexes over `' ' || search_key || ' '` (and over its name part), a
+text_pattern_ops btree on tickets.number, and the word table `customer_words` (one row per folded word
+and customer, kept true by triggers on `customers`: migration 0006) and `ticket_words` (the same for
+tickets' subjects), each with its text_pattern_ops btree.
 """
 
 from __future__ import annotations
@@ -23,6 +25,8 @@ from cmkit.domain.text import PART_SEP
 
 #: names of the database objects that live outside the ORM metadata (migrations compare without them)
 SEARCH_TABLES = ("customer_fts", "customer_name_fts", "ticket_fts")
+#: PostgreSQL's word table (migration 0006; cmkit.db.search_words reads it)
+PG_SEARCH_TABLES = ("customer_words", "ticket_words")
 SEARCH_INDEX_PREFIX = "ix_search_"
 
 # Prefix lengths with an index of their own (FTS5 reads those lazily, in index order); a longer prefix is
@@ -36,8 +40,10 @@ def is_search_object(name: str | None) -> bool:
     """Whether `name` is one of the search tables (or their FTS5 shadow tables) or search indexes."""
     if not name:
         return False
-    return name.startswith(SEARCH_INDEX_PREFIX) or any(
-        name == t or name.startswith(t + "_") for t in SEARCH_TABLES
+    return (
+        name.startswith(SEARCH_INDEX_PREFIX)
+        or any(name == t or name.startswith(t + "_") for t in SEARCH_TABLES)
+        or name in PG_SEARCH_TABLES
     )
 
 
@@ -126,6 +132,9 @@ PG_INDEXES = {
     "ix_search_customers_name_trgm": f"ON customers USING gin ((' ' || split_part(search_key, '{PART_SEP}', 1) || ' ') gin_trgm_ops)",
     "ix_search_tickets_trgm": "ON tickets USING gin ((' ' || search_key || ' ') gin_trgm_ops)",
     "ix_search_tickets_number": "ON tickets (number text_pattern_ops)",
+    "ix_search_customer_words": "ON customer_words (word text_pattern_ops, customer_id) INCLUDE (in_name, group_id)",
+    "ix_search_customer_name_words": "ON customer_words (word text_pattern_ops, customer_id) WHERE in_name",
+    "ix_search_ticket_words": "ON ticket_words (word text_pattern_ops, ticket_id)",
 }
 
 

@@ -2,8 +2,10 @@
 
 Queries are built from folded words (cmkit.domain.text: letters and digits only) and everything a user
 typed reaches the database as a bound parameter, so quotes, `*`, `NEAR`, `%`, `_` or NUL never act as
-syntax. SQLite matches words in the FTS5 tables; PostgreSQL matches LIKE '% word%' (a word starting with
-`word`) or '% word %' (the whole word) on the expressions its trigram indexes cover.
+syntax. SQLite matches words in the FTS5 tables. PostgreSQL finds the customers and tickets of the
+rarest term in its word tables (cmkit.db.search_words) and checks every term with LIKE '% word%' (a word
+starting with `word`) or '% word %' (the whole word) on their keys; when every term is common, it walks
+the first rows in id order, or asks the trigram indexes that cover those expressions.
 
 Every customer statement returns CustomerHit rows and every ticket statement TicketHit rows: their
 fields are the select lists, in order. The driver gives plain tuples in that order (`CustomerHit._make`
@@ -14,14 +16,23 @@ from __future__ import annotations
 
 import datetime as dt
 from collections.abc import Callable, Iterable, Sequence
-from dataclasses import dataclass, field
 from functools import lru_cache
 from typing import Any, NamedTuple
 
+from cmkit.db import search_words as sw
 from cmkit.db.search_ddl import KEY_PREFIXES, NAME_PREFIXES, TICKET_PREFIXES, name_part
-from cmkit.domain.text import PART_SEP
-
-Terms = Sequence[tuple[str, ...]]
+from cmkit.db.search_sql import (
+    PG_KEY,
+    PG_NAME_KEY,
+    Stmt,
+    Terms,
+    _like,
+    _longest,
+    _pg_matching,
+    fts_source,
+    pg_order,
+    pg_source,
+)
 
 
 class CustomerHit(NamedTuple):
@@ -63,104 +74,8 @@ _TICKET_SELECT = (
 )
 
 
-@dataclass
-class Stmt:
-    """One statement under construction, with its bound parameters in the driver's style."""
-
-    pg: bool
-    #: PostgreSQL, as a login under row-level security: LIKE must go through cmkit_matching (see _pg_matching)
-    rls: bool = False
-    params: dict[str, Any] = field(default_factory=dict)
-
-    def p(self, value: Any) -> str:
-        name = f"p{len(self.params)}"
-        self.params[name] = value
-        return f"%({name})s" if self.pg else f":{name}"
-
-    def among(self, column: str, values: Iterable[Any]) -> str:
-        vals = list(values)
-        if not vals:
-            return "1 = 0"
-        if self.pg:
-            return f"{column} = ANY({self.p(vals)})"
-        return f"{column} IN ({', '.join(self.p(v) for v in vals)})"
-
-
-def _longest(prefixes: str) -> int:
-    return max(int(n) for n in prefixes.split())
-
-
 #: index rows of a truncated long prefix read before the search asks for the exact (merged) prefix instead
 SCAN_BUDGET = 1000
-
-
-def fts_source(
-    stmt: Stmt,
-    table: str,
-    key: str,
-    terms: Terms,
-    prefix: bool | Sequence[bool],
-    longest: int,
-    budget: int | None,
-    desc: bool = False,
-) -> tuple[str, str, str]:
-    """SQLite: (FROM item `f` with the matching rowids, WHERE condition, ORDER BY) for `table` (FTS5) matching
-    every term, each an OR of its alternatives, as quoted tokens (prefix: with `*`).
-
-    FTS5 reads a prefix that has an index of its own lazily, in rowid order, but merges the whole range
-    of terms of a longer prefix up front (7 ms for a common city). With a `budget`, a longer prefix is
-    looked up by its first `longest` characters, at most `budget` index rows in rowid order, and checked
-    in full on `key` (the row's folded words, separated by spaces: `instr` finds ' ' + prefix, no
-    wildcards). That misses matches beyond the budget: the caller asks again without a budget when it
-    found too few (see `budgeted`). The budgeted rowids come materialised in rowid order, which the
-    join keeps; the ORDER BY is then empty, as sorting the joined rows would read all of them."""
-    flags = [prefix] * len(terms) if isinstance(prefix, bool) else list(prefix)
-    parts, checks = [], []
-    for alts, pre in zip(terms, flags, strict=True):
-        words = [a for a in alts if '"' not in a]
-        cut = budget is not None and pre and any(len(a) > longest for a in words)
-        parts.append(
-            "(" + " OR ".join(f'"{a[:longest] if cut else a}"' + ("*" if pre else "") for a in words) + ")"
-        )
-        if cut:
-            checks.append(
-                "(" + " OR ".join(f"instr(' ' || {key}, {stmt.p(' ' + a)}) > 0" for a in words) + ")"
-            )
-    match = f"{table} MATCH {stmt.p(' AND '.join(parts))}"
-    order = "f.rowid DESC" if desc else "f.rowid"
-    if not checks:
-        return f"{table} f", match, order
-    frm = (
-        f"(SELECT rowid FROM {table} WHERE {match} ORDER BY {order.replace('f.', '')} "  # noqa: S608 - fixed SQL and placeholders only
-        f"LIMIT {stmt.p(int(budget or 0))}) f"
-    )
-    return frm, " AND ".join(checks), ""
-
-
-#: PostgreSQL: rows read in id order, per unit of SCAN_BUDGET, before the trigram index is asked instead
-PG_ROWS_PER_BUDGET = 3
-
-
-def pg_source(stmt: Stmt, table: str, alias: str, budget: int | None, desc: bool = False) -> str:
-    """PostgreSQL: the FROM item for `table`; with a `budget`, only its first rows in id order (newest
-    first if `desc`). A trigram index finds a rare word at once, but a short or common one (`m`, `anna`)
-    matches 100,000 rows, which are all read and sorted (150 ms): the first rows in id order have
-    `limit` matches of such a word, and are read in a few milliseconds. Too few matches there, and the
-    caller asks the index (see `budgeted`); the matches found are the first in id order either way."""
-    if budget is None:
-        return f"{table} {alias}"
-    order = "id DESC" if desc else "id"
-    return (
-        f"(SELECT * FROM {table} ORDER BY {order} "  # noqa: S608 - fixed SQL and placeholders only
-        f"LIMIT {stmt.p(int(budget) * PG_ROWS_PER_BUDGET)}) {alias}"
-    )
-
-
-def pg_order(alias: str, budget: int | None) -> str:
-    """PostgreSQL: the id to order by. Without a budget, `id + 0`: the planner must not walk the primary
-    key in id order filtering every row (it may guess a word common and read 3,000,000 tickets for one
-    that is nowhere); the budgeted statement has done that walk, bounded, already."""
-    return f"{alias}.id" if budget is not None else f"({alias}.id + 0)"
 
 
 def budgeted(
@@ -191,51 +106,6 @@ def _budgeted(
     return [first] if first[0] == exact[0] else [first, exact]
 
 
-def _patterns(terms: Terms, prefix: bool | Sequence[bool]) -> list[list[str]]:
-    """PostgreSQL: each term's alternatives as LIKE patterns on ' key ' (a word starting with it, or the
-    whole word)."""
-    flags = [prefix] * len(terms) if isinstance(prefix, bool) else list(prefix)
-    return [["% " + a + ("%" if pre else " %") for a in alts] for alts, pre in zip(terms, flags, strict=True)]
-
-
-def _like(stmt: Stmt, expr: str, terms: Terms, prefix: bool | Sequence[bool]) -> str:
-    """PostgreSQL: every term's patterns (an OR of its alternatives) LIKE'd on `expr`, all of them."""
-    return " AND ".join(
-        "(" + " OR ".join(f"{expr} LIKE {stmt.p(pat)}" for pat in alts) + ")"
-        for alts in _patterns(terms, prefix)
-    )
-
-
-# PostgreSQL: the expressions of the trigram indexes (search_ddl.PG_INDEXES), over the table aliased `t`
-PG_KEY = "(' ' || {t}.search_key || ' ')"
-PG_NAME_KEY = f"(' ' || split_part({{t}}.search_key, '{PART_SEP}', 1) || ' ')"
-
-
-def _pg_matching(
-    stmt: Stmt,
-    table: str,
-    alias: str,
-    terms: Terms,
-    prefix: bool | Sequence[bool],
-    *,
-    names_only: bool = False,
-) -> str:
-    """PostgreSQL: `alias`.id is among the rows of `table` whose key matches `terms` (the patterns of
-    `_like`), found by the owner's function cmkit_matching on the trigram index. Under a login's row-level
-    security a LIKE of the query itself may not use the index (it is not leakproof); the function returns
-    only ids of rows the login may read."""
-    patterns: list[str] = []
-    ends: list[int] = []  # where each term's alternatives end in `patterns`
-    for alts in _patterns(terms, prefix):
-        patterns += alts
-        ends.append(len(patterns))
-    names = "true" if names_only else "false"
-    return (
-        f"{alias}.id IN (SELECT cmkit_matching('{table}', {names}, "
-        f"CAST({stmt.p(patterns)} AS text[]), CAST({stmt.p(ends)} AS integer[])))"
-    )
-
-
 def _customer_match(
     stmt: Stmt, terms: Terms, prefix: bool | Sequence[bool], names_only: bool, budget: int | None = None
 ) -> tuple[str, str, str]:
@@ -255,6 +125,56 @@ def _customer_match(
         table, key, longest = "customer_fts", "c.search_key", _longest(KEY_PREFIXES)
     frm, cond, order = fts_source(stmt, table, key, terms, prefix, longest, budget)
     return f"{frm} JOIN customers c ON c.id = f.rowid", cond, order
+
+
+def _cap(budget: int | None) -> int:
+    """The most index rows of a term that drive a search (see cmkit.db.search_words)."""
+    return sw.BUDGET_CAP if budget is not None else sw.WORDS_CAP
+
+
+def _pg_words(
+    stmt: Stmt,
+    terms: Terms,
+    prefix: bool | Sequence[bool],
+    names_only: bool,
+    budget: int | None,
+    cols: str,
+    filters: Sequence[str],
+    limit: int | None,
+) -> str:
+    """PostgreSQL: SELECT `cols` (over `c` and its company `co`) of the customers matching `terms` and
+    `filters`, in id order, at most `limit`: driven from the word table when a term is rare enough,
+    otherwise (every term common) the bounded walk of `budget`, or without a budget the trigram index
+    (see cmkit.db.search_words)."""
+    checks = _like(stmt, (PG_NAME_KEY if names_only else PG_KEY).format(t="c"), terms, prefix)
+    lim = f" LIMIT {stmt.p(int(limit))}" if limit is not None else ""
+    joined = "LEFT JOIN customers co ON co.id = c.company_id"
+    whole = sw.whole_word(terms, prefix)
+    ids = (
+        sw.ordered_ids(stmt.p, sw.CUSTOMER_WORDS, terms[0], names_only, desc=False)
+        if whole
+        else sw.driven_ids(stmt.p, len(terms), _cap(budget))
+    )
+    # the customers of the rarest term, probed in id order (OFFSET 0: a nested loop that stops at the limit)
+    driven = (
+        f"SELECT h.* FROM {ids} CROSS JOIN LATERAL (SELECT {cols} FROM customers c {joined} "  # noqa: S608 - fixed SQL and placeholders only
+        f"WHERE {' AND '.join(['c.id = ids.cid', checks, *filters])} OFFSET 0) h ORDER BY ids.cid{lim}"
+    )
+    if whole:  # one word: its customers in index order, exact with or without a budget
+        return driven
+    match = (
+        checks
+        if budget is not None or not stmt.rls
+        else _pg_matching(stmt, "customers", "c", terms, prefix, names_only=names_only)
+    )
+    common = (
+        f"SELECT {cols} FROM {pg_source(stmt, 'customers', 'c', budget)} {joined} "  # noqa: S608 - fixed SQL and placeholders only
+        f"WHERE {' AND '.join([sw.chosen(0), match, *filters])} ORDER BY {pg_order('c', budget)}{lim}"
+    )
+    return (
+        f"WITH {sw.choice_cte(stmt.p, terms, prefix, names_only, cap=_cap(budget))} "  # noqa: S608 - fixed SQL and placeholders only
+        f"SELECT * FROM (({driven}) UNION ALL ({common})) u ORDER BY u.id{lim}"
+    )
 
 
 def _customer_filters(
@@ -286,10 +206,14 @@ def customers_query(
     """Customers matching `terms`, in index order (CustomerHit rows, `data` only if asked);
     `budget`: see fts_source."""
     stmt = Stmt(pg, rls)
+    cols = _CUSTOMER_SELECT if with_data else _CUSTOMER_SELECT_NO_DATA
+    if pg and terms:
+        filters = [stmt.among("c.group_id", group_ids)]
+        _customer_filters(stmt, filters, active_only, kind, company_ids)
+        return _pg_words(stmt, terms, prefix, names_only, budget, cols, filters, limit), stmt.params
     frm, cond, order = _customer_match(stmt, terms, prefix, names_only, budget)
     where = [cond, stmt.among("c.group_id", group_ids)]
     _customer_filters(stmt, where, active_only, kind, company_ids)
-    cols = _CUSTOMER_SELECT if with_data else _CUSTOMER_SELECT_NO_DATA
     sql = (
         f"SELECT {cols} FROM {frm} LEFT JOIN customers co ON co.id = c.company_id "  # noqa: S608 - fixed SQL and placeholders only
         f"WHERE {' AND '.join(where)}" + _order_by(order)
@@ -344,6 +268,8 @@ def tickets_by_subject(
     """Tickets whose subject matches every term (word prefixes, or whole words), newest first (TicketHit
     rows); `budget`: see fts_source."""
     stmt = Stmt(pg, rls)
+    if pg and terms:
+        return _pg_ticket_words(stmt, terms, prefix, budget, group_ids, state, queue_id, limit), stmt.params
     if pg:
         frm, order = pg_source(stmt, "tickets", "t", budget, desc=True), pg_order("t", budget) + " DESC"
         where = [
@@ -361,6 +287,49 @@ def tickets_by_subject(
     if limit is not None:
         sql += f" LIMIT {stmt.p(int(limit))}"
     return sql, stmt.params
+
+
+def _pg_ticket_words(
+    stmt: Stmt,
+    terms: Terms,
+    prefix: bool,
+    budget: int | None,
+    group_ids: Sequence[int],
+    state: str | None,
+    queue_id: int | None,
+    limit: int | None,
+) -> str:
+    """PostgreSQL: tickets whose subject matches `terms`, newest first, as _pg_words finds customers: from
+    the rarest term's tickets in `ticket_words`, or (every term common) the newest tickets' walk, or the
+    trigram index."""
+    checks = _like(stmt, PG_KEY.format(t="t"), terms, prefix)
+    filters: list[str] = []
+    _ticket_filters(stmt, filters, group_ids, state, queue_id)
+    lim = f" LIMIT {stmt.p(int(limit))}" if limit is not None else ""
+    whole = sw.whole_word(terms, prefix)
+    ids = (
+        sw.ordered_ids(stmt.p, sw.TICKET_WORDS, terms[0], False, desc=True)
+        if whole
+        else sw.driven_ids(stmt.p, len(terms), _cap(budget), desc=True)
+    )
+    driven = (
+        f"SELECT h.* FROM {ids} CROSS JOIN LATERAL ("  # noqa: S608 - fixed SQL and placeholders only
+        + _TICKET_SELECT.format(frm="tickets t")
+        + f" WHERE {' AND '.join(['t.id = ids.cid', checks, *filters])} OFFSET 0) h ORDER BY ids.cid DESC{lim}"
+    )
+    if whole:  # one word: its tickets in index order, newest first, exact with or without a budget
+        return driven
+    match = (
+        checks if budget is not None or not stmt.rls else _pg_matching(stmt, "tickets", "t", terms, prefix)
+    )
+    common = (
+        _TICKET_SELECT.format(frm=pg_source(stmt, "tickets", "t", budget, desc=True))
+        + f" WHERE {' AND '.join([sw.chosen(0), match, *filters])} ORDER BY {pg_order('t', budget)} DESC{lim}"
+    )
+    return (
+        f"WITH {sw.choice_cte(stmt.p, terms, prefix, False, sw.TICKET_WORDS, _cap(budget))} "  # noqa: S608 - fixed SQL and placeholders only
+        f"SELECT * FROM (({driven}) UNION ALL ({common})) u ORDER BY u.id DESC{lim}"
+    )
 
 
 def _order_by(order: str) -> str:
@@ -418,9 +387,15 @@ def tickets_by_customer(
     (in index order) are looked at: a common name must not make a quick search read every ticket."""
     stmt = Stmt(pg, rls)
     parts = []
+    head = ""
+    if pg and terms:  # the first `max_customers` matching customers (all of them without), by id, once
+        head = f"WITH f AS MATERIALIZED ({_pg_words(stmt, terms, True, True, budget, 'c.id', (), max_customers)}) "
     for link in ("main", "additional"):
-        frm, cond, order = _customer_match(stmt, terms, True, names_only=True, budget=budget)
-        if max_customers is not None:
+        if head:
+            frm, cond, order = "f JOIN customers c ON c.id = f.id", "1 = 1", "f.id"
+        else:
+            frm, cond, order = _customer_match(stmt, terms, True, names_only=True, budget=budget)
+        if max_customers is not None and not (pg and terms):
             key = "id" if pg else "rowid"
             frm = (
                 f"(SELECT c.{key} AS cid FROM {frm} WHERE {cond}{_order_by(order)} "  # noqa: S608 - fixed SQL
@@ -439,7 +414,7 @@ def tickets_by_customer(
         if limit is not None:
             part = f"SELECT * FROM ({part}{_order_by(order)} LIMIT {stmt.p(int(limit))}) {link}_part"  # noqa: S608 - fixed SQL and placeholders only
         parts.append(part)
-    return " UNION ALL ".join(parts), stmt.params
+    return head + " UNION ALL ".join(parts), stmt.params
 
 
 def tickets_all(

@@ -106,7 +106,8 @@ def sync(conn: Connection, config: Config) -> None:
     _ensure_nologin(conn, [reader, writer, *roles.values()])
     schema = quoted(str(conn.execute(text("SELECT current_schema()")).scalar_one()))
     conn.execute(text(f"GRANT USAGE ON SCHEMA {schema} TO {quoted(reader)}"))
-    for table in (*DATA_TABLES, *CONFIG_TABLES, "audit_log"):
+    # the word tables of customers' and tickets' keys, read under row-level security (migration 0006)
+    for table in (*DATA_TABLES, *CONFIG_TABLES, "audit_log", "customer_words", "ticket_words"):
         conn.execute(text(f"GRANT SELECT ON {table} TO {quoted(reader)}"))
     conn.execute(text(f"GRANT INSERT ON audit_log TO {quoted(reader)}"))
     conn.execute(text(f"GRANT USAGE ON ALL SEQUENCES IN SCHEMA {schema} TO {quoted(reader)}"))

@@ -1,0 +1,156 @@
+"""The building blocks of the search statements (cmkit.db.search_queries): bound parameters, the FTS5 and
+LIKE conditions, the bounded walks over the first rows, and the statements to try in turn.
+
+Everything a user typed reaches the database as a bound parameter (Stmt.p); the SQL here is fixed text.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Iterable, Sequence
+from dataclasses import dataclass, field
+from typing import Any
+
+from cmkit.domain.text import PART_SEP
+
+Terms = Sequence[tuple[str, ...]]
+
+
+@dataclass
+class Stmt:
+    """One statement under construction, with its bound parameters in the driver's style."""
+
+    pg: bool
+    #: PostgreSQL, as a login under row-level security: LIKE must go through cmkit_matching (see _pg_matching)
+    rls: bool = False
+    params: dict[str, Any] = field(default_factory=dict)
+
+    def p(self, value: Any) -> str:
+        name = f"p{len(self.params)}"
+        self.params[name] = value
+        return f"%({name})s" if self.pg else f":{name}"
+
+    def among(self, column: str, values: Iterable[Any]) -> str:
+        vals = list(values)
+        if not vals:
+            return "1 = 0"
+        if self.pg:
+            return f"{column} = ANY({self.p(vals)})"
+        return f"{column} IN ({', '.join(self.p(v) for v in vals)})"
+
+
+def _longest(prefixes: str) -> int:
+    return max(int(n) for n in prefixes.split())
+
+
+def fts_source(
+    stmt: Stmt,
+    table: str,
+    key: str,
+    terms: Terms,
+    prefix: bool | Sequence[bool],
+    longest: int,
+    budget: int | None,
+    desc: bool = False,
+) -> tuple[str, str, str]:
+    """SQLite: (FROM item `f` with the matching rowids, WHERE condition, ORDER BY) for `table` (FTS5) matching
+    every term, each an OR of its alternatives, as quoted tokens (prefix: with `*`).
+
+    FTS5 reads a prefix that has an index of its own lazily, in rowid order, but merges the whole range
+    of terms of a longer prefix up front (7 ms for a common city). With a `budget`, a longer prefix is
+    looked up by its first `longest` characters, at most `budget` index rows in rowid order, and checked
+    in full on `key` (the row's folded words, separated by spaces: `instr` finds ' ' + prefix, no
+    wildcards). That misses matches beyond the budget: the caller asks again without a budget when it
+    found too few (see `budgeted`). The budgeted rowids come materialised in rowid order, which the
+    join keeps; the ORDER BY is then empty, as sorting the joined rows would read all of them."""
+    flags = [prefix] * len(terms) if isinstance(prefix, bool) else list(prefix)
+    parts, checks = [], []
+    for alts, pre in zip(terms, flags, strict=True):
+        words = [a for a in alts if '"' not in a]
+        cut = budget is not None and pre and any(len(a) > longest for a in words)
+        parts.append(
+            "(" + " OR ".join(f'"{a[:longest] if cut else a}"' + ("*" if pre else "") for a in words) + ")"
+        )
+        if cut:
+            checks.append(
+                "(" + " OR ".join(f"instr(' ' || {key}, {stmt.p(' ' + a)}) > 0" for a in words) + ")"
+            )
+    match = f"{table} MATCH {stmt.p(' AND '.join(parts))}"
+    order = "f.rowid DESC" if desc else "f.rowid"
+    if not checks:
+        return f"{table} f", match, order
+    frm = (
+        f"(SELECT rowid FROM {table} WHERE {match} ORDER BY {order.replace('f.', '')} "  # noqa: S608 - fixed SQL and placeholders only
+        f"LIMIT {stmt.p(int(budget or 0))}) f"
+    )
+    return frm, " AND ".join(checks), ""
+
+
+#: PostgreSQL: rows read in id order, per unit of SCAN_BUDGET, before the trigram index is asked instead
+PG_ROWS_PER_BUDGET = 3
+
+
+def pg_source(stmt: Stmt, table: str, alias: str, budget: int | None, desc: bool = False) -> str:
+    """PostgreSQL: the FROM item for `table`; with a `budget`, only its first rows in id order (newest
+    first if `desc`). A trigram index finds a rare word at once, but a short or common one (`m`, `anna`)
+    matches 100,000 rows, which are all read and sorted (150 ms): the first rows in id order have
+    `limit` matches of such a word, and are read in a few milliseconds. Too few matches there, and the
+    caller asks the index (see `budgeted`); the matches found are the first in id order either way."""
+    if budget is None:
+        return f"{table} {alias}"
+    order = "id DESC" if desc else "id"
+    return (
+        f"(SELECT * FROM {table} ORDER BY {order} "  # noqa: S608 - fixed SQL and placeholders only
+        f"LIMIT {stmt.p(int(budget) * PG_ROWS_PER_BUDGET)}) {alias}"
+    )
+
+
+def pg_order(alias: str, budget: int | None) -> str:
+    """PostgreSQL: the id to order by. Without a budget, `id + 0`: the planner must not walk the primary
+    key in id order filtering every row (it may guess a word common and read 3,000,000 tickets for one
+    that is nowhere); the budgeted statement has done that walk, bounded, already."""
+    return f"{alias}.id" if budget is not None else f"({alias}.id + 0)"
+
+
+def _patterns(terms: Terms, prefix: bool | Sequence[bool]) -> list[list[str]]:
+    """PostgreSQL: each term's alternatives as LIKE patterns on ' key ' (a word starting with it, or the
+    whole word)."""
+    flags = [prefix] * len(terms) if isinstance(prefix, bool) else list(prefix)
+    return [["% " + a + ("%" if pre else " %") for a in alts] for alts, pre in zip(terms, flags, strict=True)]
+
+
+def _like(stmt: Stmt, expr: str, terms: Terms, prefix: bool | Sequence[bool]) -> str:
+    """PostgreSQL: every term's patterns (an OR of its alternatives) LIKE'd on `expr`, all of them."""
+    return " AND ".join(
+        "(" + " OR ".join(f"{expr} LIKE {stmt.p(pat)}" for pat in alts) + ")"
+        for alts in _patterns(terms, prefix)
+    )
+
+
+# PostgreSQL: the expressions of the trigram indexes (search_ddl.PG_INDEXES), over the table aliased `t`
+PG_KEY = "(' ' || {t}.search_key || ' ')"
+PG_NAME_KEY = f"(' ' || split_part({{t}}.search_key, '{PART_SEP}', 1) || ' ')"
+
+
+def _pg_matching(
+    stmt: Stmt,
+    table: str,
+    alias: str,
+    terms: Terms,
+    prefix: bool | Sequence[bool],
+    *,
+    names_only: bool = False,
+) -> str:
+    """PostgreSQL: `alias`.id is among the rows of `table` whose key matches `terms` (the patterns of
+    `_like`), found by the owner's function cmkit_matching on the trigram index. Under a login's row-level
+    security a LIKE of the query itself may not use the index (it is not leakproof); the function returns
+    only ids of rows the login may read."""
+    patterns: list[str] = []
+    ends: list[int] = []  # where each term's alternatives end in `patterns`
+    for alts in _patterns(terms, prefix):
+        patterns += alts
+        ends.append(len(patterns))
+    names = "true" if names_only else "false"
+    return (
+        f"{alias}.id IN (SELECT cmkit_matching('{table}', {names}, "
+        f"CAST({stmt.p(patterns)} AS text[]), CAST({stmt.p(ends)} AS integer[])))"
+    )
