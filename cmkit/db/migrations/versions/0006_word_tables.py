@@ -8,7 +8,8 @@ million customers). `customer_words` holds one row per (folded word, customer) o
 `ticket_words` does the same for the tickets' subjects (`tickets.search_key`).
 
 It is kept true in the transaction that changes a customer, by statement-level triggers with transition
-tables (a bulk update is one INSERT ... SELECT), run as the owner (SECURITY DEFINER) so that a login's
+tables for inserts and deletes (a bulk load is one INSERT ... SELECT) and row-level triggers for the
+updates that change a key (most updates, such as a transfer or a deactivation, change none), run as the owner (SECURITY DEFINER) so that a login's
 change reaches it too. A login reads `customer_words` under row-level security by the customer's group,
 which the table carries, like `customers` itself, and `ticket_words` of the tickets it may read (the
 btree's operators are leakproof, so the index is used there).
@@ -59,14 +60,8 @@ def postgresql_words(schema: str) -> list[str]:
     """The table, its index, triggers and policy (`schema` quoted)."""
     definer = f"SECURITY DEFINER SET search_path = {schema}, pg_catalog SET jit = off"
     insert = f"INSERT INTO customer_words (word, customer_id, group_id, in_name) {_words('new_rows')}"
-    changed = (
-        "(SELECT o.id, o.group_id, o.search_key FROM old_rows o JOIN new_rows n USING (id) "
-        "WHERE (o.search_key, o.group_id) IS DISTINCT FROM (n.search_key, n.group_id))"
-    )
-    renewed = (
-        "(SELECT n.id, n.group_id, n.search_key FROM new_rows n JOIN old_rows o USING (id) "
-        "WHERE (o.search_key, o.group_id) IS DISTINCT FROM (n.search_key, n.group_id))"
-    )
+    old_row = "(SELECT OLD.id AS id, OLD.group_id AS group_id, OLD.search_key AS search_key)"
+    new_row = "(SELECT NEW.id AS id, NEW.group_id AS group_id, NEW.search_key AS search_key)"
     return [
         "CREATE TABLE customer_words (word text NOT NULL, customer_id bigint NOT NULL, "
         "group_id integer NOT NULL, in_name boolean NOT NULL)",
@@ -86,8 +81,8 @@ BEGIN
 END $$""",
         f"""CREATE FUNCTION cmkit_words_update() RETURNS trigger LANGUAGE plpgsql {definer} AS $$
 BEGIN
-  {_forget(changed)};
-  INSERT INTO customer_words (word, customer_id, group_id, in_name) {_words(renewed)};
+  {_forget(old_row)};
+  INSERT INTO customer_words (word, customer_id, group_id, in_name) {_words(new_row)};
   RETURN NULL;
 END $$""",
         f"""CREATE FUNCTION cmkit_words_delete() RETURNS trigger LANGUAGE plpgsql {definer} AS $$
@@ -102,8 +97,12 @@ BEGIN
 END $$""",
         "CREATE TRIGGER cmkit_words_insert AFTER INSERT ON customers REFERENCING NEW TABLE AS new_rows "
         "FOR EACH STATEMENT EXECUTE FUNCTION cmkit_words_insert()",
-        "CREATE TRIGGER cmkit_words_update AFTER UPDATE ON customers REFERENCING OLD TABLE AS old_rows "
-        "NEW TABLE AS new_rows FOR EACH STATEMENT EXECUTE FUNCTION cmkit_words_update()",
+        # per row, and only where the key or the group is set and changes: a statement with transition
+        # tables fires on every UPDATE (PostgreSQL takes no column list there), and most updates of
+        # customers (deactivation, versions, companies) change neither (10,000 contacts: +0.3 s for nothing)
+        "CREATE TRIGGER cmkit_words_update AFTER UPDATE OF search_key, group_id ON customers FOR EACH ROW "
+        "WHEN ((OLD.search_key, OLD.group_id) IS DISTINCT FROM (NEW.search_key, NEW.group_id)) "
+        "EXECUTE FUNCTION cmkit_words_update()",
         "CREATE TRIGGER cmkit_words_delete AFTER DELETE ON customers REFERENCING OLD TABLE AS old_rows "
         "FOR EACH STATEMENT EXECUTE FUNCTION cmkit_words_delete()",
         "CREATE TRIGGER cmkit_words_truncate AFTER TRUNCATE ON customers "
@@ -123,18 +122,15 @@ CROSS JOIN LATERAL unnest(string_to_array(r.search_key, ' ')) AS w(word) WHERE w
 def postgresql_ticket_words(schema: str) -> list[str]:
     """The tickets' word table, its index, triggers and policy (`schema` quoted)."""
     definer = f"SECURITY DEFINER SET search_path = {schema}, pg_catalog SET jit = off"
-    changed = (
-        "(SELECT {r}.id, {r}.search_key FROM old_rows o JOIN new_rows n USING (id) "
-        "WHERE o.search_key IS DISTINCT FROM n.search_key)"
-    )
+    row = "(SELECT {r}.id AS id, {r}.search_key AS search_key)"
     forget = (
         "DELETE FROM ticket_words tw USING ({}) AS o(word, ticket_id) "
         "WHERE tw.word = o.word AND tw.ticket_id = o.ticket_id"
     )
     body = {
         "insert": f"INSERT INTO ticket_words (word, ticket_id) {_ticket_words('new_rows')}",
-        "update": forget.format(_ticket_words(changed.format(r="o")))
-        + f"; INSERT INTO ticket_words (word, ticket_id) {_ticket_words(changed.format(r='n'))}",
+        "update": forget.format(_ticket_words(row.format(r="OLD")))
+        + f"; INSERT INTO ticket_words (word, ticket_id) {_ticket_words(row.format(r='NEW'))}",
         "delete": forget.format(_ticket_words("old_rows")),
         "truncate": "TRUNCATE ticket_words",
     }
@@ -155,8 +151,10 @@ END $$"""
     out += [
         "CREATE TRIGGER cmkit_words_insert AFTER INSERT ON tickets REFERENCING NEW TABLE AS new_rows "
         "FOR EACH STATEMENT EXECUTE FUNCTION cmkit_ticket_words_insert()",
-        "CREATE TRIGGER cmkit_words_update AFTER UPDATE ON tickets REFERENCING OLD TABLE AS old_rows "
-        "NEW TABLE AS new_rows FOR EACH STATEMENT EXECUTE FUNCTION cmkit_ticket_words_update()",
+        # per row, and only where the subject's key is set and changes: a transfer of 100,000 tickets
+        # changes their customers, not their subjects (a statement trigger cost it 2 s for nothing)
+        "CREATE TRIGGER cmkit_words_update AFTER UPDATE OF search_key ON tickets FOR EACH ROW "
+        "WHEN (OLD.search_key IS DISTINCT FROM NEW.search_key) EXECUTE FUNCTION cmkit_ticket_words_update()",
         "CREATE TRIGGER cmkit_words_delete AFTER DELETE ON tickets REFERENCING OLD TABLE AS old_rows "
         "FOR EACH STATEMENT EXECUTE FUNCTION cmkit_ticket_words_delete()",
         "CREATE TRIGGER cmkit_words_truncate AFTER TRUNCATE ON tickets "
