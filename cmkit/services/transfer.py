@@ -9,7 +9,7 @@ from collections.abc import Sequence
 from typing import Any
 
 import pandas as pd
-from sqlalchemy import ColumnElement, delete, insert, literal, select, union_all, update
+from sqlalchemy import ColumnElement, delete, func, insert, literal, select, union_all, update
 from sqlalchemy.orm import aliased
 
 from cmkit.db import repo
@@ -304,35 +304,25 @@ def already_on(
 ) -> dict[int, list[int]]:
     """Per source (every one has an entry), the tickets in `states` that name it and, before the move, dst
     or a source with a smaller id: there the move drops its link instead of replacing it (R17), so a
-    revert must add one back (R35)."""
+    revert must add one back (R35). One statement; the first source on a ticket by a window function."""
     ids = list(source_ids)
     lk = repo.links(ids)
-    before = repo.on_ticket(lk.c.ticket_id, dst.id)
-    if len(ids) > 1:
-        main, extra = aliased(T), aliased(A)
-        before = (
-            before
-            | select(main.id)
-            .where(
-                main.id == lk.c.ticket_id,
-                among(main.main_customer_id, ids),
-                main.main_customer_id < lk.c.customer_id,
-            )
-            .exists()
-            | select(extra.ticket_id)
-            .where(
-                extra.ticket_id == lk.c.ticket_id,
-                among(extra.customer_id, ids),
-                extra.customer_id < lk.c.customer_id,
-            )
-            .exists()
+    seen = (
+        select(
+            lk.c.customer_id,
+            lk.c.ticket_id,
+            repo.on_ticket(lk.c.ticket_id, dst.id).label("dst_on"),
+            func.min(lk.c.customer_id).over(partition_by=lk.c.ticket_id).label("first"),
         )
-    stmt = (
-        select(lk.c.customer_id, lk.c.ticket_id)
         .join(T, T.id == lk.c.ticket_id)
-        .where(T.state.in_(states), before)
+        .where(T.state.in_(states))
+        .subquery("seen")
+    )
+    stmt = (
+        select(seen.c.customer_id, seen.c.ticket_id)
+        .where(seen.c.dst_on | (seen.c.customer_id > seen.c.first))
         .distinct()
-        .order_by(lk.c.customer_id, lk.c.ticket_id)
+        .order_by(seen.c.customer_id, seen.c.ticket_id)
     )
     out: dict[int, list[int]] = {int(i): [] for i in ids}
     for source, ticket in work.session.execute(stmt):
