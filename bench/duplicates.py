@@ -56,6 +56,10 @@ print(json.dumps({
 """
 
 
+#: find_duplicates over all customers should stay within this peak memory (GB)
+MAX_GB = 2.0
+
+
 def _typo(text: str) -> str:
     return text[:2] + text[3] + text[2] + text[4:] if len(text) > 4 else text + "e"
 

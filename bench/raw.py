@@ -1,24 +1,28 @@
 """The lower bounds: the same work as cmkit, by hand-written SQL through the bare driver (sqlite3, psycopg,
-ADBC), on a connection opened once. Searches run the indexed statements cmkit runs, prepared before
-the clock starts (so the bound is the index's own time); on PostgreSQL the customers' walk the word
-table's btree (cmkit.db.search_words), the best statement found for the first matches in id order.
+ADBC), on a connection opened once. Searches run the indexed statements cmkit runs, built before the
+clock starts on SQLite (so the bound is the index's own time); on PostgreSQL the ways of
+cmkit.db.search_pg (btree walks of the word tables that stop at the limit, prepared with generic plans),
+the fastest statements found for the first matches in id order, without cmkit's own work around them.
 Transfer and deactivation run the minimal statements that leave the database as cmkit leaves it
 (protocol and audit rows included)."""
 
 from __future__ import annotations
 
 import datetime as dt
-from collections.abc import Sequence
+from collections.abc import Callable, Sequence
 from typing import Any
 
 from sqlalchemy.engine import make_url
 
+from cmkit.db import search_pg
 from cmkit.db import search_queries as q
+from cmkit.db.search_queries import CustomerHit
 from cmkit.domain.text import query_terms
 from cmkit.services.search import AUTOCOMPLETE_TIERS, CUSTOMERS_FOR_TICKETS, QUICK_TIERS
 
 Stmt = tuple[str, dict[str, Any]]
 Step = tuple[int, list[list[Stmt]]]  # (rows wanted, steps: each a list of statements to try in turn)
+Plan = list[Step] | Callable[[], int]  # SQLite: the steps; PostgreSQL: search_pg's way, called
 
 
 class Raw:
@@ -30,7 +34,13 @@ class Raw:
             import psycopg
 
             dsn = parsed.set(drivername="postgresql").render_as_string(hide_password=False)
-            self.conn: Any = psycopg.connect(dsn, prepare_threshold=None, autocommit=True)
+            # as cmkit's engine: statements prepared when asked, with generic plans (cmkit.db.search_pg)
+            self.conn: Any = psycopg.connect(
+                dsn,
+                prepare_threshold=2**31 - 1,
+                autocommit=True,
+                options="-c plan_cache_mode=force_generic_plan",
+            )
         else:
             import sqlite3
 
@@ -41,9 +51,16 @@ class Raw:
     def close(self) -> None:
         self.conn.close()
 
-    def run(self, plan: Sequence[Step]) -> int:
+    def _pg(self, stmt: Stmt) -> list[Any]:
+        self.cur.execute(*stmt, prepare=True)
+        return list(self.cur.fetchall())
+
+    def run(self, plan: Sequence[Step] | Callable[[], int]) -> int:
         """Run a search as cmkit does: per group of steps, the steps in turn until `wanted` distinct rows
-        are found; per step, its statements in turn until one finds enough (see q.budgeted)."""
+        are found; per step, its statements in turn until one finds enough (see q.budgeted). On
+        PostgreSQL a plan is cmkit.db.search_pg's way, run by calling it."""
+        if callable(plan):
+            return plan()
         n = 0
         for wanted, steps in plan:
             found: set[Any] = set()
@@ -77,14 +94,52 @@ class Raw:
             for i, (p, n) in enumerate(tiers)
         ]
 
-    def autocomplete(self, text: str, gids: list[int], limit: int = 10) -> list[Step]:
+    def _pg_tiers(
+        self, terms: Any, tiers: Sequence[tuple[bool, bool]], gids: list[int], limit: int
+    ) -> set[int]:
+        found: set[int] = set()
+        for prefix, names_only in tiers:
+            if len(found) >= limit:
+                break
+            rows = search_pg.customers(
+                self._pg,
+                terms,
+                prefix=prefix,
+                names_only=names_only,
+                group_ids=gids,
+                limit=limit + len(found),
+            )
+            found.update(r[0] for r in rows)
+        return found
+
+    def autocomplete(self, text: str, gids: list[int], limit: int = 10) -> Plan:
         terms = query_terms(text)  # no words (a typed '-'): cmkit asks nothing either
+        if self.pg:
+            return lambda: len(self._pg_tiers(terms, AUTOCOMPLETE_TIERS, gids, limit)) if terms else 0
         return [(limit, self._tiers(terms, AUTOCOMPLETE_TIERS, gids, limit))] if terms else []
 
-    def quick(self, text: str, gids: list[int], limit: int = 50) -> list[Step]:
+    def _pg_quick(self, terms: Any, gids: list[int], limit: int) -> int:
+        found = self._pg_tiers(terms, QUICK_TIERS, gids, limit)
+        tickets: set[int] = set()
+        steps: list[Callable[[], list[Any]]] = [
+            lambda: search_pg.tickets_by_subject(self._pg, terms, group_ids=gids, limit=limit, prefix=False),
+            lambda: search_pg.tickets_by_subject(self._pg, terms, group_ids=gids, limit=limit),
+            lambda: search_pg.tickets_by_customer(
+                self._pg, terms, group_ids=gids, limit=limit, max_customers=max(CUSTOMERS_FOR_TICKETS, limit)
+            ),
+        ]
+        for step in steps:
+            if len(tickets) >= limit:
+                break
+            tickets.update(r[0] for r in step())
+        return len(found) + len(tickets)
+
+    def quick(self, text: str, gids: list[int], limit: int = 50) -> Plan:
         terms = query_terms(text)
         if not terms:
             return []
+        if self.pg:
+            return lambda: self._pg_quick(terms, gids, limit)
         tickets = [
             q.budgeted(
                 q.tickets_by_subject, pg=self.pg, terms=terms, group_ids=gids, limit=limit, prefix=False
@@ -101,9 +156,20 @@ class Raw:
         ]
         return [(limit, self._tiers(terms, QUICK_TIERS, gids, limit)), (limit, tickets)]
 
-    def detail(self, criteria: dict[str, str], gids: list[int], kind: str | None) -> list[Step]:
-        """The indexed candidates, with the field values compared in SQL (exact, as typed)."""
+    def detail(self, criteria: dict[str, str], gids: list[int], kind: str | None) -> Plan:
+        """The indexed candidates, with the field values compared in SQL (exact, as typed; PostgreSQL:
+        in Python, on the candidates search_pg found)."""
         terms = [t for v in criteria.values() for t in query_terms(v)]
+        if self.pg:
+            data = CustomerHit._fields.index("data")
+
+            def found() -> int:
+                rows = search_pg.customers(
+                    self._pg, terms, prefix=False, names_only=False, group_ids=gids, kind=kind, with_data=True
+                )
+                return sum(all(r[data].get(k) == v for k, v in criteria.items()) for r in rows)
+
+            return found
         sql, params = q.customers_query(
             self.pg, terms, prefix=False, names_only=False, group_ids=gids, kind=kind, with_data=True
         )

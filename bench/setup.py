@@ -158,7 +158,8 @@ def settle(url: str) -> None:
     with engine.connect() as conn:
         conn.execute(
             sa.text(
-                "VACUUM (ANALYZE) customers, tickets, ticket_additional_customers, ticket_protocol, audit_log"
+                "VACUUM (ANALYZE) customers, tickets, ticket_additional_customers, ticket_protocol, audit_log, "
+                "customer_words, ticket_words"
             )
         )
     engine.dispose()

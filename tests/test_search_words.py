@@ -2,7 +2,7 @@
 deactivations, bulk imports and set-based SQL updates, what the index finds for a prefix or a whole word is
 what a plain scan of the stored keys finds (PostgreSQL: the word table `customer_words` of migration 0006,
 row for row; SQLite: the FTS5 tables). Searches through cmkit agree with the folded reference too, both
-when a rare word drives the search and when every word counts as common (the bounded walk)."""
+when a rare word drives the search and when every word counts as common (cmkit.db.search_pg's ways)."""
 
 from __future__ import annotations
 
@@ -23,7 +23,7 @@ from test_r31_r33_trust import login  # noqa: F401 - the fixture of logins
 
 import cmkit
 from cmkit import CMError
-from cmkit.db import search_queries, search_words
+from cmkit.db import search_pg, search_queries
 from cmkit.db.engine import engine_for
 from cmkit.domain.text import key_parts, query_terms
 
@@ -214,8 +214,9 @@ def scratch(db_url: str, tmp_path: Path, request: pytest.FixtureRequest) -> Iter
 def test_word_index_matches_a_plain_scan_after_random_changes(
     scratch: Any, common: bool, monkeypatch: pytest.MonkeyPatch
 ) -> None:
-    if common:  # every word counts as common: the bounded walk and the trigram index answer
-        monkeypatch.setattr(search_words, "WORDS_CAP", 0)
+    if common:  # PostgreSQL: every word counts as common, none has few words: the walk, then the ranges
+        monkeypatch.setattr(search_pg, "CAP", 0)
+        monkeypatch.setattr(search_pg, "SPELLINGS", 0)
     search_queries._budgeted.cache_clear()
 
     @settings(

@@ -1,4 +1,4 @@
-"""Opening a database: URL resolution, SQLite WAL and busy timeout, psycopg without prepared plans."""
+"""Opening a database: URL resolution, SQLite WAL and busy timeout, psycopg preparing only what asks to be."""
 
 from __future__ import annotations
 
@@ -53,16 +53,26 @@ def _sqlite_engine(url: str, **kw: Any) -> Engine:
     return engine
 
 
+#: psycopg prepares a statement run this many times: never, unless a statement asks (`prepare=True`)
+_NEVER = 2**31 - 1
+
+
 def make_engine(url: str | None = None, **kw: Any) -> Engine:
     """An engine for `url` (see resolve_url) set up for cmkit's transactions on SQLite or PostgreSQL."""
     resolved = resolve_url(url)
     if resolved.startswith("sqlite"):
         return _sqlite_engine(resolved, **kw)
-    connect_args: dict[str, Any] = {}
+    connect_args: dict[str, Any] = dict(kw.pop("connect_args", {}))
     if make_url(resolved).drivername.endswith("psycopg"):
-        # Generic plans of prepared statements ignore trigram indexes: never prepare.
-        connect_args["prepare_threshold"] = None
-    return create_engine(resolved, connect_args=connect_args, pool_pre_ping=True, **kw)
+        # Nothing is prepared by itself (psycopg would after 5 runs of a text): only the searches ask for it
+        # (cmkit.db.search_pg), and their statements are planned once, generically: their plans are walks of
+        # btrees that do not depend on the values, and planning them again each time cost more than running them.
+        connect_args["prepare_threshold"] = _NEVER
+        connect_args["options"] = (
+            f"{connect_args.get('options', '')} -c plan_cache_mode=force_generic_plan".strip()
+        )
+    kw.setdefault("pool_pre_ping", True)
+    return create_engine(resolved, connect_args=connect_args, **kw)
 
 
 _ENGINES: dict[str, Engine] = {}
@@ -76,8 +86,31 @@ def engine_for(url: str | None) -> Engine:
     return _ENGINES[resolved]
 
 
+_SEARCH_ENGINES: dict[str, Engine] = {}
+
+
+def search_engine(engine: Engine) -> Engine:
+    """The engine searches run on: `engine` itself on SQLite; on PostgreSQL a twin with the same login
+    whose connections are in autocommit, neither pinged when taken from the pool nor rolled back when
+    given back (a search is a few read-only statements, and those two round trips cost as much as one
+    of them). A connection found broken is dropped by the caller (see cmkit.services.search)."""
+    if engine.dialect.name != "postgresql":
+        return engine
+    url = engine.url.render_as_string(hide_password=False)
+    if url not in _SEARCH_ENGINES:
+        _SEARCH_ENGINES[url] = make_engine(
+            url,
+            # no JIT: a generic plan's guessed cost may pass its threshold, and compiling costs 20 ms
+            connect_args={"autocommit": True, "options": "-c jit=off"},
+            pool_pre_ping=False,
+            pool_reset_on_return=None,
+        )
+    return _SEARCH_ENGINES[url]
+
+
 def dispose_engines() -> None:
     """Close every pooled connection of every engine (before a file is replaced, and in tests)."""
-    for engine in _ENGINES.values():
+    for engine in (*_ENGINES.values(), *_SEARCH_ENGINES.values()):
         engine.dispose()
     _ENGINES.clear()
+    _SEARCH_ENGINES.clear()

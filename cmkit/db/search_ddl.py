@@ -25,7 +25,7 @@ from cmkit.domain.text import PART_SEP
 
 #: names of the database objects that live outside the ORM metadata (migrations compare without them)
 SEARCH_TABLES = ("customer_fts", "customer_name_fts", "ticket_fts")
-#: PostgreSQL's word table (migration 0006; cmkit.db.search_words reads it)
+#: PostgreSQL's word table (migration 0006; cmkit.db.search_pg reads it)
 PG_SEARCH_TABLES = ("customer_words", "ticket_words")
 SEARCH_INDEX_PREFIX = "ix_search_"
 

@@ -2,10 +2,9 @@
 
 Queries are built from folded words (cmkit.domain.text: letters and digits only) and everything a user
 typed reaches the database as a bound parameter, so quotes, `*`, `NEAR`, `%`, `_` or NUL never act as
-syntax. SQLite matches words in the FTS5 tables. PostgreSQL finds the customers and tickets of the
-rarest term in its word tables (cmkit.db.search_words) and checks every term with LIKE '% word%' (a word
-starting with `word`) or '% word %' (the whole word) on their keys; when every term is common, it walks
-the first rows in id order, or asks the trigram indexes that cover those expressions.
+syntax. The statements matching words here are SQLite's, in the FTS5 tables; PostgreSQL's searches for
+words are the ways of cmkit.db.search_pg over its word tables, which use the select lists, filters and
+the statements without words (by number, all tickets, inactive ids) of this module.
 
 Every customer statement returns CustomerHit rows and every ticket statement TicketHit rows: their
 fields are the select lists, in order. The driver gives plain tuples in that order (`CustomerHit._make`
@@ -19,19 +18,14 @@ from collections.abc import Callable, Iterable, Sequence
 from functools import lru_cache
 from typing import Any, NamedTuple
 
-from cmkit.db import search_words as sw
 from cmkit.db.search_ddl import KEY_PREFIXES, NAME_PREFIXES, TICKET_PREFIXES, name_part
 from cmkit.db.search_sql import (
     PG_KEY,
-    PG_NAME_KEY,
     Stmt,
     Terms,
     _like,
     _longest,
-    _pg_matching,
     fts_source,
-    pg_order,
-    pg_source,
 )
 
 
@@ -66,9 +60,9 @@ def _select(fields: Iterable[str], alias: str, **exprs: str) -> str:
     return ", ".join(f"{exprs[f]} AS {f}" if f in exprs else f"{alias}.{f}" for f in fields)
 
 
-_CUSTOMER_SELECT = _select(CustomerHit._fields, "c", company="co.name")
-_CUSTOMER_SELECT_NO_DATA = _select(CustomerHit._fields, "c", company="co.name", data="NULL")
-_TICKET_SELECT = (
+CUSTOMER_SELECT = _select(CustomerHit._fields, "c", company="co.name")
+CUSTOMER_SELECT_NO_DATA = _select(CustomerHit._fields, "c", company="co.name", data="NULL")
+TICKET_SELECT = (
     f"SELECT {_select(TicketHit._fields, 't', queue='q.name', customer='m.name')} "  # noqa: S608 - fixed SQL
     "FROM {frm} JOIN customers m ON m.id = t.main_customer_id JOIN queues q ON q.id = t.queue_id"
 )
@@ -109,16 +103,7 @@ def _budgeted(
 def _customer_match(
     stmt: Stmt, terms: Terms, prefix: bool | Sequence[bool], names_only: bool, budget: int | None = None
 ) -> tuple[str, str, str]:
-    """(FROM clause giving `c`, WHERE condition, ORDER BY) for customers whose key matches `terms`."""
-    if stmt.pg:
-        expr = (PG_NAME_KEY if names_only else PG_KEY).format(t="c")
-        return (
-            pg_source(stmt, "customers", "c", budget),
-            _like(stmt, expr, terms, prefix)
-            if budget is not None or not stmt.rls
-            else _pg_matching(stmt, "customers", "c", terms, prefix, names_only=names_only),
-            pg_order("c", budget),
-        )
+    """SQLite: (FROM clause giving `c`, WHERE condition, ORDER BY) for customers whose key matches `terms`."""
     if names_only:
         table, key, longest = "customer_name_fts", name_part("c.search_key"), _longest(NAME_PREFIXES)
     else:
@@ -127,57 +112,13 @@ def _customer_match(
     return f"{frm} JOIN customers c ON c.id = f.rowid", cond, order
 
 
-def _cap(budget: int | None) -> int:
-    """The most index rows of a term that drive a search (see cmkit.db.search_words)."""
-    return sw.BUDGET_CAP if budget is not None else sw.WORDS_CAP
+def _sqlite_only(pg: bool, terms: Terms | None) -> None:
+    """The statements matching words here are SQLite's; PostgreSQL's are cmkit.db.search_pg's ways."""
+    if pg and terms:
+        raise ValueError("PostgreSQL searches for words run through cmkit.db.search_pg")
 
 
-def _pg_words(
-    stmt: Stmt,
-    terms: Terms,
-    prefix: bool | Sequence[bool],
-    names_only: bool,
-    budget: int | None,
-    cols: str,
-    filters: Sequence[str],
-    limit: int | None,
-) -> str:
-    """PostgreSQL: SELECT `cols` (over `c` and its company `co`) of the customers matching `terms` and
-    `filters`, in id order, at most `limit`: driven from the word table when a term is rare enough,
-    otherwise (every term common) the bounded walk of `budget`, or without a budget the trigram index
-    (see cmkit.db.search_words)."""
-    checks = _like(stmt, (PG_NAME_KEY if names_only else PG_KEY).format(t="c"), terms, prefix)
-    lim = f" LIMIT {stmt.p(int(limit))}" if limit is not None else ""
-    joined = "LEFT JOIN customers co ON co.id = c.company_id"
-    whole = sw.whole_word(terms, prefix)
-    ids = (
-        sw.ordered_ids(stmt.p, sw.CUSTOMER_WORDS, terms[0], names_only, desc=False)
-        if whole
-        else sw.driven_ids(stmt.p, len(terms), _cap(budget))
-    )
-    # the customers of the rarest term, probed in id order (OFFSET 0: a nested loop that stops at the limit)
-    driven = (
-        f"SELECT h.* FROM {ids} CROSS JOIN LATERAL (SELECT {cols} FROM customers c {joined} "  # noqa: S608 - fixed SQL and placeholders only
-        f"WHERE {' AND '.join(['c.id = ids.cid', checks, *filters])} OFFSET 0) h ORDER BY ids.cid{lim}"
-    )
-    if whole:  # one word: its customers in index order, exact with or without a budget
-        return driven
-    match = (
-        checks
-        if budget is not None or not stmt.rls
-        else _pg_matching(stmt, "customers", "c", terms, prefix, names_only=names_only)
-    )
-    common = (
-        f"SELECT {cols} FROM {pg_source(stmt, 'customers', 'c', budget)} {joined} "  # noqa: S608 - fixed SQL and placeholders only
-        f"WHERE {' AND '.join([sw.chosen(0), match, *filters])} ORDER BY {pg_order('c', budget)}{lim}"
-    )
-    return (
-        f"WITH {sw.choice_cte(stmt.p, terms, prefix, names_only, cap=_cap(budget))} "  # noqa: S608 - fixed SQL and placeholders only
-        f"SELECT * FROM (({driven}) UNION ALL ({common})) u ORDER BY u.id{lim}"
-    )
-
-
-def _customer_filters(
+def customer_filters(
     stmt: Stmt, where: list[str], active_only: bool, kind: str | None, company_ids: Sequence[int] | None
 ) -> None:
     if active_only:
@@ -201,19 +142,15 @@ def customers_query(
     with_data: bool = False,
     company_ids: Sequence[int] | None = None,
     budget: int | None = None,
-    rls: bool = False,
 ) -> tuple[str, dict[str, Any]]:
-    """Customers matching `terms`, in index order (CustomerHit rows, `data` only if asked);
+    """SQLite: customers matching `terms`, in index order (CustomerHit rows, `data` only if asked);
     `budget`: see fts_source."""
-    stmt = Stmt(pg, rls)
-    cols = _CUSTOMER_SELECT if with_data else _CUSTOMER_SELECT_NO_DATA
-    if pg and terms:
-        filters = [stmt.among("c.group_id", group_ids)]
-        _customer_filters(stmt, filters, active_only, kind, company_ids)
-        return _pg_words(stmt, terms, prefix, names_only, budget, cols, filters, limit), stmt.params
+    _sqlite_only(pg, terms)
+    stmt = Stmt(pg)
+    cols = CUSTOMER_SELECT if with_data else CUSTOMER_SELECT_NO_DATA
     frm, cond, order = _customer_match(stmt, terms, prefix, names_only, budget)
     where = [cond, stmt.among("c.group_id", group_ids)]
-    _customer_filters(stmt, where, active_only, kind, company_ids)
+    customer_filters(stmt, where, active_only, kind, company_ids)
     sql = (
         f"SELECT {cols} FROM {frm} LEFT JOIN customers co ON co.id = c.company_id "  # noqa: S608 - fixed SQL and placeholders only
         f"WHERE {' AND '.join(where)}" + _order_by(order)
@@ -235,15 +172,15 @@ def customers_scan(
     with `data`."""
     stmt = Stmt(pg)
     where = [stmt.among("c.group_id", group_ids)]
-    _customer_filters(stmt, where, active_only, kind, company_ids)
+    customer_filters(stmt, where, active_only, kind, company_ids)
     sql = (
-        f"SELECT {_CUSTOMER_SELECT} FROM customers c "  # noqa: S608 - fixed SQL and placeholders only
+        f"SELECT {CUSTOMER_SELECT} FROM customers c "  # noqa: S608 - fixed SQL and placeholders only
         f"LEFT JOIN customers co ON co.id = c.company_id WHERE {' AND '.join(where)} ORDER BY c.id"
     )
     return sql, stmt.params
 
 
-def _ticket_filters(
+def ticket_filters(
     stmt: Stmt, where: list[str], group_ids: Sequence[int], state: str | None, queue_id: int | None
 ) -> None:
     where.append(stmt.among("m.group_id", group_ids))
@@ -263,73 +200,20 @@ def tickets_by_subject(
     limit: int | None = None,
     prefix: bool = True,
     budget: int | None = None,
-    rls: bool = False,
 ) -> tuple[str, dict[str, Any]]:
-    """Tickets whose subject matches every term (word prefixes, or whole words), newest first (TicketHit
-    rows); `budget`: see fts_source."""
-    stmt = Stmt(pg, rls)
-    if pg and terms:
-        return _pg_ticket_words(stmt, terms, prefix, budget, group_ids, state, queue_id, limit), stmt.params
-    if pg:
-        frm, order = pg_source(stmt, "tickets", "t", budget, desc=True), pg_order("t", budget) + " DESC"
-        where = [
-            _like(stmt, PG_KEY.format(t="t"), terms, prefix)
-            if budget is not None or not stmt.rls
-            else _pg_matching(stmt, "tickets", "t", terms, prefix)
-        ]
-    else:
-        source, cond, order = fts_source(
-            stmt, "ticket_fts", "t.search_key", terms, prefix, _longest(TICKET_PREFIXES), budget, desc=True
-        )
-        frm, where = f"{source} JOIN tickets t ON t.id = f.rowid", [cond]
-    _ticket_filters(stmt, where, group_ids, state, queue_id)
-    sql = _TICKET_SELECT.format(frm=frm) + f" WHERE {' AND '.join(where)}" + _order_by(order)
+    """SQLite: tickets whose subject matches every term (word prefixes, or whole words), newest first
+    (TicketHit rows); `budget`: see fts_source."""
+    _sqlite_only(pg, terms)
+    stmt = Stmt(pg)
+    source, cond, order = fts_source(
+        stmt, "ticket_fts", "t.search_key", terms, prefix, _longest(TICKET_PREFIXES), budget, desc=True
+    )
+    frm, where = f"{source} JOIN tickets t ON t.id = f.rowid", [cond]
+    ticket_filters(stmt, where, group_ids, state, queue_id)
+    sql = TICKET_SELECT.format(frm=frm) + f" WHERE {' AND '.join(where)}" + _order_by(order)
     if limit is not None:
         sql += f" LIMIT {stmt.p(int(limit))}"
     return sql, stmt.params
-
-
-def _pg_ticket_words(
-    stmt: Stmt,
-    terms: Terms,
-    prefix: bool,
-    budget: int | None,
-    group_ids: Sequence[int],
-    state: str | None,
-    queue_id: int | None,
-    limit: int | None,
-) -> str:
-    """PostgreSQL: tickets whose subject matches `terms`, newest first, as _pg_words finds customers: from
-    the rarest term's tickets in `ticket_words`, or (every term common) the newest tickets' walk, or the
-    trigram index."""
-    checks = _like(stmt, PG_KEY.format(t="t"), terms, prefix)
-    filters: list[str] = []
-    _ticket_filters(stmt, filters, group_ids, state, queue_id)
-    lim = f" LIMIT {stmt.p(int(limit))}" if limit is not None else ""
-    whole = sw.whole_word(terms, prefix)
-    ids = (
-        sw.ordered_ids(stmt.p, sw.TICKET_WORDS, terms[0], False, desc=True)
-        if whole
-        else sw.driven_ids(stmt.p, len(terms), _cap(budget), desc=True)
-    )
-    driven = (
-        f"SELECT h.* FROM {ids} CROSS JOIN LATERAL ("  # noqa: S608 - fixed SQL and placeholders only
-        + _TICKET_SELECT.format(frm="tickets t")
-        + f" WHERE {' AND '.join(['t.id = ids.cid', checks, *filters])} OFFSET 0) h ORDER BY ids.cid DESC{lim}"
-    )
-    if whole:  # one word: its tickets in index order, newest first, exact with or without a budget
-        return driven
-    match = (
-        checks if budget is not None or not stmt.rls else _pg_matching(stmt, "tickets", "t", terms, prefix)
-    )
-    common = (
-        _TICKET_SELECT.format(frm=pg_source(stmt, "tickets", "t", budget, desc=True))
-        + f" WHERE {' AND '.join([sw.chosen(0), match, *filters])} ORDER BY {pg_order('t', budget)} DESC{lim}"
-    )
-    return (
-        f"WITH {sw.choice_cte(stmt.p, terms, prefix, False, sw.TICKET_WORDS, _cap(budget))} "  # noqa: S608 - fixed SQL and placeholders only
-        f"SELECT * FROM (({driven}) UNION ALL ({common})) u ORDER BY u.id DESC{lim}"
-    )
 
 
 def _order_by(order: str) -> str:
@@ -354,8 +238,8 @@ def tickets_by_number(
         else:
             ors.append(f"(t.number >= {stmt.p(pre)} AND t.number < {stmt.p(pre + chr(0x7F))})")
     where = ["(" + " OR ".join(ors) + ")"]
-    _ticket_filters(stmt, where, group_ids, state, queue_id)
-    sql = _TICKET_SELECT.format(frm="tickets t") + f" WHERE {' AND '.join(where)} ORDER BY t.id DESC"
+    ticket_filters(stmt, where, group_ids, state, queue_id)
+    sql = TICKET_SELECT.format(frm="tickets t") + f" WHERE {' AND '.join(where)} ORDER BY t.id DESC"
     if limit is not None:
         sql += f" LIMIT {stmt.p(int(limit))}"
     return sql, stmt.params
@@ -377,44 +261,77 @@ def tickets_by_customer(
     subject_terms: Terms | None = None,
     max_customers: int | None = None,
     budget: int | None = None,
-    rls: bool = False,
 ) -> tuple[str, dict[str, Any]]:
-    """Tickets on which a customer whose name matches `terms` is main or additional customer, whatever
+    """SQLite: tickets on which a customer whose name matches `terms` is main or additional customer, whatever
     that customer's state (R20: closed tickets of deactivated customers are found by their name), and
     whose subject matches `subject_terms` if given. Both the named customer and the ticket's main
     customer must be in `group_ids`. A ticket may come twice (two matching customers); the caller
     keeps the first. With `max_customers`, only the tickets of the first that many matching customers
     (in index order) are looked at: a common name must not make a quick search read every ticket."""
-    stmt = Stmt(pg, rls)
+    _sqlite_only(pg, terms)
+    stmt = Stmt(pg)
+
+    def customers() -> tuple[str, str, str]:
+        frm, cond, order = _customer_match(stmt, terms, True, names_only=True, budget=budget)
+        if max_customers is None:
+            return frm, cond, order
+        first = (
+            f"(SELECT c.rowid AS cid FROM {frm} WHERE {cond}{_order_by(order)} "  # noqa: S608 - fixed SQL
+            f"LIMIT {stmt.p(int(max_customers))}) f JOIN customers c ON c.id = f.cid"
+        )
+        return first, "1 = 1", "f.cid"
+
+    return _customer_tickets(stmt, customers, group_ids, state, queue_id, limit, subject_terms), stmt.params
+
+
+def _customer_tickets(
+    stmt: Stmt,
+    customers: Callable[[], tuple[str, str, str]],
+    group_ids: Sequence[int],
+    state: str | None,
+    queue_id: int | None,
+    limit: int | None,
+    subject_terms: Terms | None,
+) -> str:
+    """The tickets of the customers `customers()` gives (FROM giving `c`, WHERE, ORDER BY; asked once per
+    part), as main customer, then as additional one: each part in that order, at most `limit`."""
     parts = []
-    head = ""
-    if pg and terms:  # the first `max_customers` matching customers (all of them without), by id, once
-        head = f"WITH f AS MATERIALIZED ({_pg_words(stmt, terms, True, True, budget, 'c.id', (), max_customers)}) "
     for link in ("main", "additional"):
-        if head:
-            frm, cond, order = "f JOIN customers c ON c.id = f.id", "1 = 1", "f.id"
-        else:
-            frm, cond, order = _customer_match(stmt, terms, True, names_only=True, budget=budget)
-        if max_customers is not None and not (pg and terms):
-            key = "id" if pg else "rowid"
-            frm = (
-                f"(SELECT c.{key} AS cid FROM {frm} WHERE {cond}{_order_by(order)} "  # noqa: S608 - fixed SQL
-                f"LIMIT {stmt.p(int(max_customers))}) f JOIN customers c ON c.id = f.cid"
-            )
-            cond, order = "1 = 1", "f.cid"
+        frm, cond, order = customers()
         if link == "main":
             frm += " JOIN tickets t ON t.main_customer_id = c.id"
         else:
             frm += " JOIN ticket_additional_customers a ON a.customer_id = c.id JOIN tickets t ON t.id = a.ticket_id"
         where = [cond, stmt.among("c.group_id", group_ids)]
-        _ticket_filters(stmt, where, group_ids, state, queue_id)
+        ticket_filters(stmt, where, group_ids, state, queue_id)
         if subject_terms:
             where.append(_subject_match(stmt, subject_terms))
-        part = _TICKET_SELECT.format(frm=frm) + f" WHERE {' AND '.join(where)}"
+        part = TICKET_SELECT.format(frm=frm) + f" WHERE {' AND '.join(where)}"
         if limit is not None:
             part = f"SELECT * FROM ({part}{_order_by(order)} LIMIT {stmt.p(int(limit))}) {link}_part"  # noqa: S608 - fixed SQL and placeholders only
         parts.append(part)
-    return head + " UNION ALL ".join(parts), stmt.params
+    return " UNION ALL ".join(parts)
+
+
+def tickets_by_customer_ids(
+    customer_ids: Sequence[int],
+    *,
+    group_ids: Sequence[int],
+    state: str | None = None,
+    queue_id: int | None = None,
+    limit: int | None = None,
+    subject_terms: Terms | None = None,
+) -> tuple[str, dict[str, Any]]:
+    """PostgreSQL: tickets_by_customer for the customers found already (`customer_ids`, in the order
+    wanted), by cmkit.db.search_pg."""
+    stmt = Stmt(True)
+    head = f"WITH f AS MATERIALIZED (SELECT unnest(CAST({stmt.p(list(customer_ids))} AS bigint[])) AS id) "
+
+    def customers() -> tuple[str, str, str]:
+        return "f JOIN customers c ON c.id = f.id", "1 = 1", "f.id"
+
+    body = _customer_tickets(stmt, customers, group_ids, state, queue_id, limit, subject_terms)
+    return head + body, stmt.params
 
 
 def tickets_all(
@@ -428,8 +345,8 @@ def tickets_all(
     """Every ticket whose main customer is in `group_ids`, newest first."""
     stmt = Stmt(pg)
     where: list[str] = []
-    _ticket_filters(stmt, where, group_ids, state, queue_id)
-    sql = _TICKET_SELECT.format(frm="tickets t") + f" WHERE {' AND '.join(where)} ORDER BY t.id DESC"
+    ticket_filters(stmt, where, group_ids, state, queue_id)
+    sql = TICKET_SELECT.format(frm="tickets t") + f" WHERE {' AND '.join(where)} ORDER BY t.id DESC"
     if limit is not None:
         sql += f" LIMIT {stmt.p(int(limit))}"
     return sql, stmt.params

@@ -20,8 +20,6 @@ class Stmt:
     """One statement under construction, with its bound parameters in the driver's style."""
 
     pg: bool
-    #: PostgreSQL, as a login under row-level security: LIKE must go through cmkit_matching (see _pg_matching)
-    rls: bool = False
     params: dict[str, Any] = field(default_factory=dict)
 
     def p(self, value: Any) -> str:
@@ -85,32 +83,6 @@ def fts_source(
     return frm, " AND ".join(checks), ""
 
 
-#: PostgreSQL: rows read in id order, per unit of SCAN_BUDGET, before the trigram index is asked instead
-PG_ROWS_PER_BUDGET = 3
-
-
-def pg_source(stmt: Stmt, table: str, alias: str, budget: int | None, desc: bool = False) -> str:
-    """PostgreSQL: the FROM item for `table`; with a `budget`, only its first rows in id order (newest
-    first if `desc`). A trigram index finds a rare word at once, but a short or common one (`m`, `anna`)
-    matches 100,000 rows, which are all read and sorted (150 ms): the first rows in id order have
-    `limit` matches of such a word, and are read in a few milliseconds. Too few matches there, and the
-    caller asks the index (see `budgeted`); the matches found are the first in id order either way."""
-    if budget is None:
-        return f"{table} {alias}"
-    order = "id DESC" if desc else "id"
-    return (
-        f"(SELECT * FROM {table} ORDER BY {order} "  # noqa: S608 - fixed SQL and placeholders only
-        f"LIMIT {stmt.p(int(budget) * PG_ROWS_PER_BUDGET)}) {alias}"
-    )
-
-
-def pg_order(alias: str, budget: int | None) -> str:
-    """PostgreSQL: the id to order by. Without a budget, `id + 0`: the planner must not walk the primary
-    key in id order filtering every row (it may guess a word common and read 3,000,000 tickets for one
-    that is nowhere); the budgeted statement has done that walk, bounded, already."""
-    return f"{alias}.id" if budget is not None else f"({alias}.id + 0)"
-
-
 def _patterns(terms: Terms, prefix: bool | Sequence[bool]) -> list[list[str]]:
     """PostgreSQL: each term's alternatives as LIKE patterns on ' key ' (a word starting with it, or the
     whole word)."""
@@ -129,28 +101,3 @@ def _like(stmt: Stmt, expr: str, terms: Terms, prefix: bool | Sequence[bool]) ->
 # PostgreSQL: the expressions of the trigram indexes (search_ddl.PG_INDEXES), over the table aliased `t`
 PG_KEY = "(' ' || {t}.search_key || ' ')"
 PG_NAME_KEY = f"(' ' || split_part({{t}}.search_key, '{PART_SEP}', 1) || ' ')"
-
-
-def _pg_matching(
-    stmt: Stmt,
-    table: str,
-    alias: str,
-    terms: Terms,
-    prefix: bool | Sequence[bool],
-    *,
-    names_only: bool = False,
-) -> str:
-    """PostgreSQL: `alias`.id is among the rows of `table` whose key matches `terms` (the patterns of
-    `_like`), found by the owner's function cmkit_matching on the trigram index. Under a login's row-level
-    security a LIKE of the query itself may not use the index (it is not leakproof); the function returns
-    only ids of rows the login may read."""
-    patterns: list[str] = []
-    ends: list[int] = []  # where each term's alternatives end in `patterns`
-    for alts in _patterns(terms, prefix):
-        patterns += alts
-        ends.append(len(patterns))
-    names = "true" if names_only else "false"
-    return (
-        f"{alias}.id IN (SELECT cmkit_matching('{table}', {names}, "
-        f"CAST({stmt.p(patterns)} AS text[]), CAST({stmt.p(ends)} AS integer[])))"
-    )

@@ -15,6 +15,7 @@ number, then by subject (newest first), then by customer name.
 from __future__ import annotations
 
 import datetime as dt
+import functools
 import json
 import re
 from collections.abc import Callable, Iterator, Sequence
@@ -26,8 +27,10 @@ from typing import Any, get_type_hints
 import numpy as np
 import pandas as pd
 
+from cmkit.db import search_pg
 from cmkit.db import search_queries as q
 from cmkit.db.config_store import REVISION
+from cmkit.db.engine import search_engine
 from cmkit.db.search_queries import CustomerHit, TicketHit
 from cmkit.domain.config import FieldDef
 from cmkit.domain.criteria import Criterion, criterion
@@ -158,22 +161,35 @@ def number_prefixes(text: str) -> list[str] | None:
 # -- plumbing ---------------------------------------------------------------------------------------
 @contextmanager
 def _search(ctx: Context) -> Iterator[Callable[[tuple[str, dict[str, Any]]], list[Any]]]:
-    """A function running (sql, params) on one pooled connection, after bringing the configuration
-    (and so the permissions) up to date."""
-    raw = ctx.engine.raw_connection()
-    try:
-        cur = raw.cursor()
+    """A function running (sql, params) on one pooled connection of the search engine (see
+    cmkit.db.engine.search_engine), after bringing the configuration (and so the permissions) up to date.
+    A PostgreSQL connection found broken by that first statement is dropped and the search asks again."""
+    engine = search_engine(ctx.engine)
+    for attempt in (1, 2):
+        raw = engine.raw_connection()
+        try:
+            cur = raw.cursor()
+            # PostgreSQL: each statement prepared once per connection, with a generic plan (see search_pg)
+            driver: Any = cur  # psycopg's cursor takes `prepare`
+            execute = functools.partial(driver.execute, prepare=True) if ctx.is_postgresql else driver.execute
 
-        def run(stmt: tuple[str, dict[str, Any]]) -> list[Any]:
-            cur.execute(*stmt)
-            return list(cur.fetchall())
+            def run(stmt: tuple[str, dict[str, Any]], execute: Any = execute, cur: Any = cur) -> list[Any]:
+                execute(*stmt)
+                return list(cur.fetchall())
 
-        value = (run(q.config_revision(ctx.is_postgresql, REVISION)) or [(0,)])[0][0]
-        if int(json.loads(value) if isinstance(value, str) else value or 0) != ctx.revision:
-            ctx.read(lambda w: None)
-        yield run
-    finally:
-        raw.close()
+            try:
+                value = (run(q.config_revision(ctx.is_postgresql, REVISION)) or [(0,)])[0][0]
+            except engine.dialect.loaded_dbapi.OperationalError:
+                if attempt == 2 or not ctx.is_postgresql:
+                    raise
+                raw.invalidate()  # a connection the server closed while it waited in the pool
+                continue
+            if int(json.loads(value) if isinstance(value, str) else value or 0) != ctx.revision:
+                ctx.read(lambda w: None)
+            yield run
+            return
+        finally:
+            raw.close()
 
 
 def _search_groups(ctx: Context, group: str | None) -> list[int]:
@@ -211,29 +227,60 @@ def _tiers(
     for prefix, names_only in tiers:
         if len(found) >= limit:
             break
-        stmts = _statements(
-            ctx,
-            q.customers_query,
-            terms=terms,
-            prefix=prefix,
-            names_only=names_only,
-            group_ids=gids,
-            kind=kind,
-            limit=limit + len(found),
+        wanted = limit + len(found)
+        kw: dict[str, Any] = dict(
+            prefix=prefix, names_only=names_only, group_ids=gids, kind=kind, limit=wanted
         )
-        for row in _enough(run, stmts, limit + len(found)):
+        if ctx.is_postgresql:
+            rows = search_pg.customers(run, terms, **kw)
+        else:
+            rows = _enough(run, _statements(ctx, q.customers_query, terms=terms, **kw), wanted)
+        for row in rows:
             found.setdefault(row[_ID], row)
     return list(found.values())[:limit]
 
 
-def _rls(ctx: Context) -> bool:
-    """Whether searches run under row-level security (a PostgreSQL login that does not own the schema)."""
-    return ctx.is_postgresql and not ctx.is_owner
-
-
 def _statements(ctx: Context, build: Callable[..., Any], **kwargs: Any) -> list[tuple[str, dict[str, Any]]]:
     """The statements of one search step for this connection's database (see search_queries.budgeted)."""
-    return q.budgeted(build, pg=ctx.is_postgresql, rls=_rls(ctx), **kwargs)
+    return q.budgeted(build, pg=ctx.is_postgresql, **kwargs)
+
+
+def _tickets_by_subject(
+    ctx: Context,
+    run: Callable[..., list[Any]],
+    terms: list[tuple[str, ...]],
+    gids: list[int],
+    *,
+    prefix: bool,
+    limit: int,
+) -> list[Any]:
+    """TicketHit rows of tickets whose subject matches `terms`, newest first, at most `limit`."""
+    if ctx.is_postgresql:
+        return search_pg.tickets_by_subject(run, terms, group_ids=gids, limit=limit, prefix=prefix)
+    stmts = _statements(ctx, q.tickets_by_subject, terms=terms, group_ids=gids, limit=limit, prefix=prefix)
+    return _enough(run, stmts, limit)
+
+
+def _tickets_by_customer(
+    ctx: Context,
+    run: Callable[..., list[Any]],
+    terms: list[tuple[str, ...]],
+    gids: list[int],
+    *,
+    limit: int,
+    max_customers: int,
+    wanted: int,
+) -> list[Any]:
+    """TicketHit rows of tickets of the first `max_customers` customers named so (see
+    search_queries.tickets_by_customer); a ticket may come twice."""
+    if ctx.is_postgresql:
+        return search_pg.tickets_by_customer(
+            run, terms, group_ids=gids, limit=limit, max_customers=max_customers
+        )
+    stmts = _statements(
+        ctx, q.tickets_by_customer, terms=terms, group_ids=gids, limit=limit, max_customers=max_customers
+    )
+    return _enough(run, stmts, wanted)
 
 
 # -- R26 --------------------------------------------------------------------------------------------
@@ -263,15 +310,16 @@ def autocomplete_tickets(ctx: Context, text: str, limit: int = 10) -> pd.DataFra
     with _search(ctx) as run:
         gids = _search_groups(ctx, None)
         if terms and gids and limit:
-            stmts = _statements(
+            found = _tickets_by_customer(
                 ctx,
-                q.tickets_by_customer,
-                terms=terms,
-                group_ids=gids,
+                run,
+                terms,
+                gids,
                 limit=max(5 * limit, 50),  # bounded: a customer may have thousands of tickets
                 max_customers=max(CUSTOMERS_FOR_TICKETS, limit),
+                wanted=limit,
             )
-            rows = list({r[_TICKET_ID]: r for r in _enough(run, stmts, limit)}.values())
+            rows = list({r[_TICKET_ID]: r for r in found}.values())
     state = TicketHit._fields.index("state")
     rows.sort(key=lambda r: (r[state] != "open", -r[_TICKET_ID]))
     return fast_frame(TICKET_COLUMNS, rows[:limit])
@@ -292,30 +340,30 @@ def quick_search(ctx: Context, text: str, limit: int = 50) -> QuickResult:
         gids = _search_groups(ctx, None)
         if terms and gids and limit:
             customers = _tiers(ctx, run, terms, QUICK_TIERS, limit, None, gids)
-            steps = [  # subjects with the whole words first, then with words starting so
+            steps: list[Callable[[], list[Any]]] = [  # subjects with the whole words first, then prefixes
                 *(
-                    _statements(
-                        ctx, q.tickets_by_subject, terms=terms, group_ids=gids, limit=limit, prefix=pre
-                    )
+                    lambda pre=pre: _tickets_by_subject(ctx, run, terms, gids, prefix=pre, limit=limit)
                     for pre in (False, True)
                 ),
-                _statements(
+                lambda: _tickets_by_customer(
                     ctx,
-                    q.tickets_by_customer,
-                    terms=terms,
-                    group_ids=gids,
+                    run,
+                    terms,
+                    gids,
                     limit=limit,
                     max_customers=max(CUSTOMERS_FOR_TICKETS, limit),
+                    wanted=limit,
                 ),
             ]
             if numbers:
                 steps.insert(
-                    0, [q.tickets_by_number(ctx.is_postgresql, numbers, group_ids=gids, limit=limit)]
+                    0,
+                    lambda: run(q.tickets_by_number(ctx.is_postgresql, numbers, group_ids=gids, limit=limit)),
                 )
-            for stmts in steps:
+            for step in steps:
                 if len(tickets) >= limit:
                     break
-                for row in _enough(run, stmts, limit):
+                for row in step():
                     tickets.setdefault(row[_TICKET_ID], row)
     return QuickResult(
         _customer_frame(ctx, customers), fast_frame(TICKET_COLUMNS, list(tickets.values())[:limit])
@@ -351,11 +399,30 @@ def ticket_search(
         subject_terms = typed_terms(subject, "subject") if subject is not None else None
         rows: list[Any] = []
         if gids and name_terms != [] and subject_terms != [] and limit != 0:
-            if name_terms is not None:
+            if ctx.is_postgresql and name_terms is not None:
+                stmt = None
+                rows = search_pg.tickets_by_customer(
+                    run,
+                    name_terms,
+                    group_ids=gids,
+                    state=state,
+                    queue_id=queue_id,
+                    subject_terms=subject_terms,
+                )
+            elif ctx.is_postgresql and subject_terms is not None:
+                stmt = None
+                rows = search_pg.tickets_by_subject(
+                    run,
+                    subject_terms,
+                    group_ids=gids,
+                    state=state,
+                    queue_id=queue_id,
+                    limit=None if numbers else limit,
+                )
+            elif name_terms is not None:
                 stmt = q.tickets_by_customer(
                     ctx.is_postgresql,
                     name_terms,
-                    rls=_rls(ctx),
                     group_ids=gids,
                     state=state,
                     queue_id=queue_id,
@@ -365,7 +432,6 @@ def ticket_search(
                 stmt = q.tickets_by_subject(
                     ctx.is_postgresql,
                     subject_terms,
-                    rls=_rls(ctx),
                     group_ids=gids,
                     state=state,
                     queue_id=queue_id,
@@ -379,7 +445,9 @@ def ticket_search(
                 stmt = q.tickets_all(
                     ctx.is_postgresql, group_ids=gids, state=state, queue_id=queue_id, limit=limit
                 )
-            rows = list({r[_TICKET_ID]: r for r in run(stmt)}.values())
+            if stmt is not None:
+                rows = run(stmt)
+            rows = list({r[_TICKET_ID]: r for r in rows}.values())
             if numbers:
                 rows = [r for r in rows if any(r[_TICKET_NUMBER].startswith(p) for p in numbers)]
             if not include_deactivated and rows:
@@ -431,12 +499,25 @@ def detail_search(
         company_ids = _company_ids(ctx, run, company, gids)
         rows: list[Any] = []
         if gids and limit != 0 and (company_ids is None or company_ids):
-            if indexed:
+            found: list[Any] | None = None
+            if indexed and ctx.is_postgresql:
+                terms = [t for c in crits for t in c.terms]
+                found = search_pg.customers(
+                    run,
+                    [t[0] for t in terms],
+                    prefix=[t[1] for t in terms],
+                    names_only=False,
+                    group_ids=gids,
+                    active_only=not include_deactivated,
+                    kind=one_kind,
+                    with_data=True,
+                    company_ids=company_ids,
+                )
+            elif indexed:
                 terms = [t for c in crits for t in c.terms]
                 stmt = q.customers_query(
                     ctx.is_postgresql,
                     [t[0] for t in terms],
-                    rls=_rls(ctx),
                     prefix=[t[1] for t in terms],
                     names_only=False,
                     group_ids=gids,
@@ -453,7 +534,7 @@ def detail_search(
                     kind=one_kind,
                     company_ids=company_ids,
                 )
-            for row in run(stmt):
+            for row in found if found is not None else run(stmt):
                 if (row[_GROUP_ID], row[_KIND]) not in pairs:
                     continue
                 data = json.loads(row[_DATA]) if isinstance(row[_DATA], str) else row[_DATA]
@@ -525,11 +606,22 @@ def _company_ids(
     terms = list(crit.terms)
     if not terms:
         stmt = q.customers_scan(ctx.is_postgresql, group_ids=gids, active_only=False, kind="company")
+    elif ctx.is_postgresql:
+        found = search_pg.customers(
+            run,
+            [t[0] for t in terms],
+            prefix=[t[1] for t in terms],
+            names_only=True,
+            group_ids=gids,
+            active_only=False,
+            kind="company",
+            with_data=True,
+        )
+        return [r[_ID] for r in found if crit.test(r[_NAME])]
     else:
         stmt = q.customers_query(
             ctx.is_postgresql,
             [t[0] for t in terms],
-            rls=_rls(ctx),
             prefix=[t[1] for t in terms],
             names_only=True,
             group_ids=gids,
