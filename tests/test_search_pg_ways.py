@@ -15,11 +15,13 @@ from cmkit.db import search_pg
 
 pytestmark = pytest.mark.parametrize("db_url", [BACKENDS[1]], indirect=True)
 
-#: the module's thresholds per way: every term common; prefixes with few words or not; no walk
+#: the module's thresholds per way (every term common; prefixes with few words or not; no walk), and
+#: the way it must then take at least once
 WAYS = {
-    "words of a common prefix": {"CAP": 0},
-    "first rows walked": {"CAP": 0, "SPELLINGS": 0},
-    "ranges intersected": {"CAP": 0, "SPELLINGS": 0, "WALK_ROWS": 0},
+    "words of a common prefix": ({"CAP": 0}, "all words"),
+    "words of some prefixes, the others checked": ({"CAP": 0, "SPELLINGS": 2}, "some words"),
+    "first rows walked": ({"CAP": 0, "SPELLINGS": 0}, "walk"),
+    "ranges intersected": ({"CAP": 0, "SPELLINGS": 0, "WALK_ROWS": 0}, "exact"),
 }
 TEXTS = [
     "m",
@@ -86,7 +88,21 @@ def test_r26_r28_every_postgresql_way_finds_what_the_rare_way_finds(
     expected = _answers(cm)
     assert expected["autocomplete m 3"] and expected["quick all mü"], "the data must give the searches work"
     assert len(expected["autocomplete m 1000"]) > 10
-    for name, value in WAYS[way].items():
+    settings, taken = WAYS[way]
+    for name, value in settings.items():
         monkeypatch.setattr(search_pg, name, value)
+    ways: set[str] = set()
+    cls = search_pg._Search
+
+    def ordered(self: Any, limit: int | None, drivers: Any = None) -> list[Any]:
+        if drivers is not None:
+            ways.add("all words" if len(drivers) == len(self.terms) else "some words")
+        return original["ordered"](self, limit, drivers)
+
+    original = {"ordered": cls.ordered, "walk": cls.walk, "exact": cls.exact}
+    monkeypatch.setattr(cls, "ordered", ordered)
+    monkeypatch.setattr(cls, "walk", lambda self, limit: ways.add("walk") or original["walk"](self, limit))
+    monkeypatch.setattr(cls, "exact", lambda self, limit: ways.add("exact") or original["exact"](self, limit))
     got = _answers(cm)
+    assert taken in ways
     assert {k: (v, expected[k]) for k, v in got.items() if v != expected[k]} == {}

@@ -8,8 +8,8 @@ A search for customers (tickets: the same over `ticket_words`, newest first):
    index-only range per spelling, which stops at the cap). A term with at most CAP rows is complete.
 3. Some term complete: the rows every complete term has, in id order, are probed one by one against
    every term's words on their key and the filters, until the limit.
-4. Every term common, each prefix with at most SPELLINGS words (the same statement found them by
-   skipping through the btree): those words, whole, as in 1.
+4. Every term common, and some whole words or prefixes with at most SPELLINGS words (the same statement
+   found them by skipping through the btree): those words' rows, as in 1, checked against the others.
 5. Every term common: the first rows in id order hold matches to spare; at most WALK_ROWS per row
    wanted are walked. Too few there (or no limit), and the terms' ranges are intersected in the
    database and probed: exact, and the slowest way (a common word is read whole).
@@ -174,14 +174,15 @@ class _Search:
     def _order(self) -> str:
         return "1 DESC" if self.desc else "1"
 
-    def ordered(self, limit: int | None) -> list[Any]:
-        """Way 1, every term whole words: each term's rows in id order (a merge of its spellings' ranges,
-        each in id order in the btree), the terms joined in that order; probed until the limit."""
+    def ordered(self, limit: int | None, drivers: Terms | None = None) -> list[Any]:
+        """Way 1: the rows of the whole words `drivers` (default: the terms, every one whole words) in id
+        order, each a merge of its spellings' ranges (each in id order in the btree), joined in that order;
+        probed against every term until the limit."""
         stmt = Stmt(True)
         order = self._order()
         name = " AND w.in_name" if self.names_only else ""
         subs, copies = [], 1
-        for i, alts in enumerate(self.terms):
+        for i, alts in enumerate(self.terms if drivers is None else drivers):
             parts = " UNION ALL ".join(
                 f"(SELECT w.{self.words.ref} AS cid FROM {self.words.table} w "  # noqa: S608 - fixed SQL and placeholders only
                 f"WHERE w.word = {stmt.p(a)}{name} ORDER BY {order})"
@@ -233,21 +234,15 @@ class _Search:
         complete = sorted((s for s in sets if len(s) <= CAP), key=len)
         if complete:
             return self.probe(set.intersection(*complete), limit)
-        if all(s is None or 0 < len(s) <= SPELLINGS for s in spelled):
-            # every prefix has few words: the search for those words, whole, walks them in id order
-            terms = [tuple(s) if s is not None else alts for s, alts in zip(spelled, self.terms, strict=True)]
-            whole = _Search(
-                self.run,
-                self.table,
-                self.words,
-                terms,
-                False,
-                self.names_only,
-                self.select,
-                self.where,
-                desc=self.desc,
-            )
-            return whole.ordered(limit)
+        # the terms as whole words: a prefix with few words as those words
+        drivers = [
+            alts if words is None else tuple(words)
+            for alts, words in zip(self.terms, spelled, strict=True)
+            if words is None or 0 < len(words) <= SPELLINGS
+        ]
+        if drivers and (len(drivers) == len(self.terms) or limit is not None):
+            # their rows in id order (the other terms checked on each): all of them, or up to the limit
+            return self.ordered(limit, drivers)
         if limit is not None:
             found = self.walk(limit)
             if len(found) >= limit:
