@@ -57,7 +57,8 @@ $(VENV)/.bench: $(STAMP)
 	touch $@
 
 # The benchmark (not part of `make test`): builds its 1M-customer SQLite database once (bench/data/);
-# BENCH_ARGS passes options, e.g. BENCH_ARGS="--url postgresql+psycopg://postgres@127.0.0.1/cmkit_bench".
+# and, when PostgreSQL answers at $CMKIT_BENCH_POSTGRES_URL (default the local cmkit_bench), times it there too;
+# BENCH_ARGS passes options, e.g. BENCH_ARGS="--no-postgres" or BENCH_ARGS="--only autocomplete".
 bench: $(VENV)/.bench
 	$(BIN)/python -m bench $(BENCH_ARGS)
 

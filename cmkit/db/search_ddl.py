@@ -1,8 +1,8 @@
-"""The search indexes per database, outside the ORM metadata: SQLite FTS5, PostgreSQL pg_trgm (and btree).
+"""The search indexes per database, outside the ORM metadata: SQLite FTS5, PostgreSQL btrees.
 
 The indexes are kept true inside the transaction that changes the data: on SQLite by triggers on
 `customers` and `tickets` (every writer, bulk updates included), on PostgreSQL by the indexes themselves
-(expression indexes over the stored folded keys). The statements that read them are in
+(word tables kept by triggers, migration 0006). The statements that read them are in
 cmkit.db.search_queries; the migrations carry their own copies of what they built (see revision 0003),
 so these are what the live code needs: recreating the SQLite triggers after a batch migration or a bulk
 load, and telling the search objects apart when the schema is compared with the models.
@@ -11,10 +11,10 @@ SQLite: `customer_name_fts` indexes the name part of `customers.search_key` (aut
 `customer_fts` the whole key (quick and detail search), `ticket_fts` `tickets.search_key` (subjects).
 All three are contentless FTS5 tables (rowid = the row's id) with the `ascii` tokenizer, so an FTS token
 is exactly a folded word, and prefix indexes for short prefixes.
-PostgreSQL: GIN trigram indexes over `' ' || search_key || ' '` (and over its name part), a
-text_pattern_ops btree on tickets.number, and the word table `customer_words` (one row per folded word
-and customer, kept true by triggers on `customers`: migration 0006) and `ticket_words` (the same for
-tickets' subjects), each with its text_pattern_ops btree.
+PostgreSQL: a text_pattern_ops btree on tickets.number, and the word table `customer_words` (one row per
+folded word and customer, kept true by triggers on `customers`: migration 0006) and `ticket_words` (the
+same for tickets' subjects), each with its text_pattern_ops btree. (The GIN trigram indexes over the keys that
+revision 0003 built were dropped by 0007: nothing read them any more.)
 """
 
 from __future__ import annotations
@@ -128,9 +128,6 @@ def sqlite_drop() -> list[str]:
 
 
 PG_INDEXES = {
-    "ix_search_customers_trgm": "ON customers USING gin ((' ' || search_key || ' ') gin_trgm_ops)",
-    "ix_search_customers_name_trgm": f"ON customers USING gin ((' ' || split_part(search_key, '{PART_SEP}', 1) || ' ') gin_trgm_ops)",
-    "ix_search_tickets_trgm": "ON tickets USING gin ((' ' || search_key || ' ') gin_trgm_ops)",
     "ix_search_tickets_number": "ON tickets (number text_pattern_ops)",
     "ix_search_customer_words": "ON customer_words (word text_pattern_ops, customer_id) INCLUDE (in_name, group_id)",
     "ix_search_customer_name_words": "ON customer_words (word text_pattern_ops, customer_id) WHERE in_name",
@@ -139,10 +136,8 @@ PG_INDEXES = {
 
 
 def postgresql_ddl() -> list[str]:
-    """The trigram extension and the search indexes (idempotent: IF NOT EXISTS)."""
-    return ["CREATE EXTENSION IF NOT EXISTS pg_trgm"] + [
-        f"CREATE INDEX IF NOT EXISTS {name} {spec}" for name, spec in PG_INDEXES.items()
-    ]
+    """The search indexes (idempotent: IF NOT EXISTS)."""
+    return [f"CREATE INDEX IF NOT EXISTS {name} {spec}" for name, spec in PG_INDEXES.items()]
 
 
 def postgresql_drop() -> list[str]:

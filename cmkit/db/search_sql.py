@@ -98,6 +98,7 @@ def _like(stmt: Stmt, expr: str, terms: Terms, prefix: bool | Sequence[bool]) ->
     )
 
 
-# PostgreSQL: the expressions of the trigram indexes (search_ddl.PG_INDEXES), over the table aliased `t`
+# PostgreSQL: a row's key (and its name part) with a space at both ends, over the table aliased `t`: the
+# LIKE patterns of _patterns check a word on it
 PG_KEY = "(' ' || {t}.search_key || ' ')"
 PG_NAME_KEY = f"(' ' || split_part({{t}}.search_key, '{PART_SEP}', 1) || ' ')"

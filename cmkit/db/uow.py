@@ -15,7 +15,7 @@ from collections.abc import Callable, Iterable, Iterator
 from contextlib import contextmanager
 from typing import Any, TypeVar, cast
 
-from sqlalchemy import Engine, Table, insert, select, text
+from sqlalchemy import Engine, Table, insert, select
 from sqlalchemy.exc import DBAPIError, OperationalError
 from sqlalchemy.orm import Session
 
@@ -123,8 +123,30 @@ class UnitOfWork:
         if self.is_sqlite:
             self._insert_audit_sqlite(rows)
             return
-        payload = json.dumps([{**row, "at": row["at"].isoformat()} for row in rows])
-        self.session.execute(_PG_BULK_AUDIT, {"rows": payload})
+        self._copy_audit_postgresql(rows)
+
+    def _copy_audit_postgresql(self, rows: list[dict[str, Any]]) -> None:
+        """PostgreSQL, a bulk change: COPY, in order (the ids follow it, and so the chain), every value as
+        its text, each distinct before/after value turned into JSON once (a bulk change shares them). One
+        statement carrying the rows as a JSON document took 0.6 s for 10,000 entries, mostly parsing it."""
+        names = list(rows[0])
+        shared: dict[int, str] = {}
+
+        def text_of(v: Any) -> Any:
+            if isinstance(v, dict | list):
+                key = id(v)
+                if key not in shared:
+                    shared[key] = json.dumps(v)
+                return shared[key]
+            if isinstance(v, dt.datetime):
+                return v.isoformat()
+            return v
+
+        driver = self.session.connection().connection.driver_connection
+        columns = ", ".join(f'"{n}"' for n in names)
+        with driver.cursor() as cur, cur.copy(f"COPY audit_log ({columns}) FROM STDIN") as copy:  # type: ignore[union-attr]
+            for row in rows:
+                copy.write_row([text_of(row[n]) for n in names])
 
     def _insert_audit_sqlite(self, rows: list[dict[str, Any]]) -> None:
         """SQLite, a bulk change: the driver's executemany with the values converted as the columns' types
@@ -163,15 +185,6 @@ class UnitOfWork:
 
 #: from this many entries on, PostgreSQL gets one statement for all of them
 BULK_AUDIT_ROWS = 50
-_PG_BULK_AUDIT = text(
-    "INSERT INTO audit_log (at, user_name, login, action, entity, entity_id, customer_id, before, after, "
-    "run_id, data_hash, prev_hash, hash) "
-    "SELECT at, user_name, login, action, entity, entity_id, customer_id, before, after, run_id, data_hash, "
-    "prev_hash, hash FROM ROWS FROM (jsonb_to_recordset(CAST(:rows AS jsonb)) AS ("
-    "at timestamptz, user_name text, login text, action text, entity text, entity_id integer, "
-    "customer_id integer, before jsonb, after jsonb, run_id text, data_hash text, prev_hash text, hash text"
-    ")) WITH ORDINALITY AS r ORDER BY r.ordinality"
-)
 
 
 def _retryable(exc: DBAPIError) -> bool:
