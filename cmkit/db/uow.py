@@ -29,17 +29,6 @@ from cmkit.errors import CMError, DiskFull, ValidationError, is_disk_full
 T = TypeVar("T")
 RETRY_SQLSTATES = {"40001", "40P01"}  # serialization_failure, deadlock_detected
 ATTEMPTS = 5
-AUDIT_COLUMNS = (
-    "at",
-    "user_name",
-    "action",
-    "entity",
-    "entity_id",
-    "customer_id",
-    "before",
-    "after",
-    "run_id",
-)
 
 
 def utcnow() -> dt.datetime:
@@ -76,102 +65,67 @@ class UnitOfWork:
         if not todo:
             return
         prev = audit_chain.head(self.session)
-        at_us = chain.microseconds(self.now)
+        text = chain.entry_texts(chain.microseconds(self.now), self.user, self.login, self.run_id)
         data_hashes: dict[tuple[int, int], str] = {}  # a bulk change repeats the same values: hash them once
         rows = []
         for c in todo:
             key = (id(c.before), id(c.after))
             data = data_hashes.get(key) or data_hashes.setdefault(key, chain.data_hash(c.before, c.after))
-            text = chain.entry_text(
-                at_us,
-                self.user,
-                self.login,
-                c.action,
-                c.entity,
-                c.entity_id,
-                c.customer_id,
-                self.run_id,
-                data,
-            )
-            new = chain.link(prev, text)
+            new = chain.link(prev, text(c.action, c.entity, c.entity_id, c.customer_id, data))
             rows.append(
-                {
-                    "at": self.now,
-                    "user_name": self.user,
-                    "login": self.login,
-                    "action": c.action,
-                    "entity": c.entity,
-                    "entity_id": c.entity_id,
-                    "customer_id": c.customer_id,
-                    "before": c.before,
-                    "after": c.after,
-                    "run_id": self.run_id,
-                    "data_hash": data,
-                    "prev_hash": prev or None,
-                    "hash": new,
-                }
+                (
+                    self.now,
+                    self.user,
+                    self.login,
+                    c.action,
+                    c.entity,
+                    c.entity_id,
+                    c.customer_id,
+                    c.before,
+                    c.after,
+                    self.run_id,
+                    data,
+                    prev or None,
+                    new,
+                )
             )
             prev = new
         self._insert_audit(rows)
 
-    def _insert_audit(self, rows: list[dict[str, Any]]) -> None:
-        """Insert audit rows in their order. On PostgreSQL a bulk change goes as one statement (a row per
-        parameter set would cost a round trip each: 10,000 entries took 1.7 s instead of 0.3 s)."""
+    def _insert_audit(self, rows: list[tuple[Any, ...]]) -> None:
+        """Insert audit rows (values of AUDIT_COLUMNS) in their order: a few through the ORM, a bulk change
+        by the driver (on PostgreSQL a row per parameter set would cost a round trip each)."""
         if len(rows) < BULK_AUDIT_ROWS:
-            self.session.execute(insert(AuditEntry), rows)
-            return
-        if self.is_sqlite:
+            self.session.execute(insert(AuditEntry), [dict(zip(AUDIT_COLUMNS, r, strict=True)) for r in rows])
+        elif self.is_sqlite:
             self._insert_audit_sqlite(rows)
-            return
-        self._copy_audit_postgresql(rows)
+        else:
+            self._copy_audit_postgresql(rows)
 
-    def _copy_audit_postgresql(self, rows: list[dict[str, Any]]) -> None:
+    def _copy_audit_postgresql(self, rows: list[tuple[Any, ...]]) -> None:
         """PostgreSQL, a bulk change: COPY, in order (the ids follow it, and so the chain), every value as
-        its text, each distinct before/after value turned into JSON once (a bulk change shares them). One
+        its text, each distinct time and before/after value converted once (a bulk change shares them). One
         statement carrying the rows as a JSON document took 0.6 s for 10,000 entries, mostly parsing it."""
-        names = list(rows[0])
-        shared: dict[int, str] = {}
 
         def text_of(v: Any) -> Any:
-            if isinstance(v, dict | list):
-                key = id(v)
-                if key not in shared:
-                    shared[key] = json.dumps(v)
-                return shared[key]
-            if isinstance(v, dt.datetime):
-                return v.isoformat()
-            return v
+            return v.isoformat() if isinstance(v, dt.datetime) else json.dumps(v)
 
+        converted = _shared_conversion(rows, {n: text_of for n in ("at", "before", "after")})
         driver = self.session.connection().connection.driver_connection
-        columns = ", ".join(f'"{n}"' for n in names)
-        with driver.cursor() as cur, cur.copy(f"COPY audit_log ({columns}) FROM STDIN") as copy:  # type: ignore[union-attr]
-            for row in rows:
-                copy.write_row([text_of(row[n]) for n in names])
+        with driver.cursor() as cur, cur.copy(f"COPY audit_log ({_AUDIT_NAMES}) FROM STDIN") as copy:  # type: ignore[union-attr]
+            for row in converted:
+                copy.write_row(row)
 
-    def _insert_audit_sqlite(self, rows: list[dict[str, Any]]) -> None:
+    def _insert_audit_sqlite(self, rows: list[tuple[Any, ...]]) -> None:
         """SQLite, a bulk change: the driver's executemany with the values converted as the columns' types
-        convert them, each distinct before/after value once (a bulk change shares them: 10,000 entries
-        took 0.6 s through the ORM's insert)."""
+        convert them, each distinct time and before/after value once (a bulk change shares them: 10,000
+        entries took 0.6 s through the ORM's insert)."""
         table = cast(Table, AuditEntry.__table__)
         conn = self.session.connection()
-        names = list(rows[0])
-        convert = [table.c[n].type.bind_processor(conn.dialect) for n in names]
-        shared: dict[tuple[int, int], Any] = {}
-
-        def value(i: int, v: Any) -> Any:
-            fn = convert[i]
-            if fn is None or v is None:
-                return v
-            if isinstance(v, dict | list):  # JSON: the same object converts once
-                key = (i, id(v))
-                if key not in shared:
-                    shared[key] = fn(v)
-                return shared[key]
-            return fn(v)
-
-        columns = ", ".join(f'"{n}"' for n in names)
-        sql = f"INSERT INTO audit_log ({columns}) VALUES ({', '.join('?' * len(names))})"  # noqa: S608 - our column names
-        conn.exec_driver_sql(sql, [tuple(value(i, r[n]) for i, n in enumerate(names)) for r in rows])
+        processors = {n: table.c[n].type.bind_processor(conn.dialect) for n in AUDIT_COLUMNS}
+        converted = _shared_conversion(rows, {n: fn for n, fn in processors.items() if fn is not None})
+        sql = f"INSERT INTO audit_log ({_AUDIT_NAMES}) VALUES ({', '.join('?' * len(AUDIT_COLUMNS))})"  # noqa: S608 - our column names
+        conn.exec_driver_sql(sql, converted)
 
     def audit_customers(self, action: str, customer_ids: Any, before: Any, after: Any) -> None:
         """One audit entry per active customer in `customer_ids` (a select or ids), with the same values
@@ -183,8 +137,45 @@ class UnitOfWork:
         self.audit_many(Change(action, "customer", i, i, before, after) for i in ids)
 
 
-#: from this many entries on, PostgreSQL gets one statement for all of them
+#: from this many entries on, an audit insert goes by the driver (COPY on PostgreSQL, executemany on SQLite)
 BULK_AUDIT_ROWS = 50
+#: the columns of the audit rows UnitOfWork.audit_many builds, in the order of their values
+AUDIT_COLUMNS = (
+    "at",
+    "user_name",
+    "login",
+    "action",
+    "entity",
+    "entity_id",
+    "customer_id",
+    "before",
+    "after",
+    "run_id",
+    "data_hash",
+    "prev_hash",
+    "hash",
+)
+_AUDIT_NAMES = ", ".join(f'"{n}"' for n in AUDIT_COLUMNS)
+
+
+def _shared_conversion(
+    rows: list[tuple[Any, ...]], convert: dict[str, Callable[[Any], Any]]
+) -> list[tuple[Any, ...]]:
+    """`rows` with the values of the columns in `convert` converted, each distinct object once (the entries
+    of a bulk change share their time and their values before and after); None stays None."""
+    at = [AUDIT_COLUMNS.index(n) for n in convert]
+    fns = [convert[n] for n in convert]
+    done: dict[tuple[int, int], Any] = {}
+    out = []
+    for row in rows:
+        values = list(row)
+        for i, fn in zip(at, fns, strict=True):
+            v = values[i]
+            if v is not None:
+                key = (i, id(v))
+                values[i] = done[key] if key in done else done.setdefault(key, fn(v))
+        out.append(tuple(values))
+    return out
 
 
 def _retryable(exc: DBAPIError) -> bool:
