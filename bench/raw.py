@@ -34,12 +34,12 @@ class Raw:
             import psycopg
 
             dsn = parsed.set(drivername="postgresql").render_as_string(hide_password=False)
-            # as cmkit's engine: statements prepared when asked, with generic plans (cmkit.db.search_pg)
+            # as cmkit's search engine: statements prepared when asked, generic plans, no JIT (cmkit.db.search_pg)
             self.conn: Any = psycopg.connect(
                 dsn,
                 prepare_threshold=2**31 - 1,
                 autocommit=True,
-                options="-c plan_cache_mode=force_generic_plan",
+                options="-c plan_cache_mode=force_generic_plan -c jit=off",
             )
         else:
             import sqlite3
