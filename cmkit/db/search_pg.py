@@ -34,9 +34,7 @@ from cmkit.db.search_queries import (
     ticket_filters,
     tickets_by_customer_ids,
 )
-from cmkit.db.search_sql import PG_KEY, PG_NAME_KEY, Stmt, Terms, _like
-
-Run = Callable[[tuple[str, dict[str, Any]]], list[Any]]
+from cmkit.db.search_sql import PG_KEY, PG_NAME_KEY, Run, Stmt, Terms, _like
 
 
 class Words(NamedTuple):

@@ -6,13 +6,15 @@ Everything a user typed reaches the database as a bound parameter (Stmt.p); the 
 
 from __future__ import annotations
 
-from collections.abc import Iterable, Sequence
+from collections.abc import Callable, Iterable, Sequence
 from dataclasses import dataclass, field
 from typing import Any
 
 from cmkit.domain.text import PART_SEP
 
 Terms = Sequence[tuple[str, ...]]
+#: runs one (sql, params) on a search's connection and returns its rows
+Run = Callable[[tuple[str, dict[str, Any]]], list[Any]]
 
 
 @dataclass

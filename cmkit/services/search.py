@@ -1,8 +1,8 @@
 """Search (R26-R28): autocomplete, quick search, detail search and ticket search.
 
-Every search runs the statements of cmkit.db.search_queries on the indexes of cmkit.db.search_ddl (FTS5
-on SQLite, pg_trgm on PostgreSQL) through one pooled connection and the bare driver, so that a search
-costs little more than its indexed queries. The result frames' columns are the fields of the hits
+Every search asks its database's finder (cmkit.db.search_finder: the FTS5 tables on SQLite, the word
+tables on PostgreSQL) and the statements of cmkit.db.search_queries, through one pooled connection and the
+bare driver, so that a search costs little more than its indexed queries. The result frames' columns are the fields of the hits
 (CustomerHit, TicketHit) the statements return, a customer's group by its name.
 Results cover only the groups the user may read. Deactivated customers are found only by detail search
 with include_deactivated=True, but their (closed) tickets are found by their name (R20).
@@ -22,15 +22,15 @@ from collections.abc import Callable, Iterator, Sequence
 from contextlib import contextmanager
 from dataclasses import dataclass
 from functools import lru_cache
-from typing import Any, get_type_hints
+from typing import Any, NamedTuple, get_type_hints
 
 import numpy as np
 import pandas as pd
 
-from cmkit.db import search_pg
 from cmkit.db import search_queries as q
 from cmkit.db.config_store import REVISION
 from cmkit.db.engine import search_engine
+from cmkit.db.search_finder import Finder, finder
 from cmkit.db.search_queries import CustomerHit, TicketHit
 from cmkit.domain.config import FieldDef
 from cmkit.domain.criteria import Criterion, criterion
@@ -159,11 +159,18 @@ def number_prefixes(text: str) -> list[str] | None:
 
 
 # -- plumbing ---------------------------------------------------------------------------------------
+class _Searcher(NamedTuple):
+    """A search's connection: `run` runs (sql, params) on it; `find` is its database's finder."""
+
+    run: Callable[[tuple[str, dict[str, Any]]], list[Any]]
+    find: Finder
+
+
 @contextmanager
-def _search(ctx: Context) -> Iterator[Callable[[tuple[str, dict[str, Any]]], list[Any]]]:
-    """A function running (sql, params) on one pooled connection of the search engine (see
-    cmkit.db.engine.search_engine), after bringing the configuration (and so the permissions) up to date.
-    A PostgreSQL connection found broken by that first statement is dropped and the search asks again."""
+def _search(ctx: Context) -> Iterator[_Searcher]:
+    """One pooled connection of the search engine (see cmkit.db.engine.search_engine), after bringing the
+    configuration (and so the permissions) up to date. A PostgreSQL connection found broken by that
+    first statement is dropped and the search asks again."""
     engine = search_engine(ctx.engine)
     for attempt in (1, 2):
         raw = engine.raw_connection()
@@ -186,7 +193,7 @@ def _search(ctx: Context) -> Iterator[Callable[[tuple[str, dict[str, Any]]], lis
                 continue
             if int(json.loads(value) if isinstance(value, str) else value or 0) != ctx.revision:
                 ctx.read(lambda w: None)
-            yield run
+            yield _Searcher(run, finder(ctx.is_postgresql))
             return
         finally:
             raw.close()
@@ -214,8 +221,7 @@ def _customer_frame(ctx: Context, rows: Sequence[Sequence[Any]], extra: Sequence
 
 
 def _tiers(
-    ctx: Context,
-    run: Callable[..., list[Any]],
+    s: _Searcher,
     terms: list[tuple[str, ...]],
     tiers: Sequence[tuple[bool, bool]],
     limit: int,
@@ -227,60 +233,18 @@ def _tiers(
     for prefix, names_only in tiers:
         if len(found) >= limit:
             break
-        wanted = limit + len(found)
-        kw: dict[str, Any] = dict(
-            prefix=prefix, names_only=names_only, group_ids=gids, kind=kind, limit=wanted
+        rows = s.find.customers(
+            s.run,
+            terms,
+            prefix=prefix,
+            names_only=names_only,
+            group_ids=gids,
+            kind=kind,
+            limit=limit + len(found),
         )
-        if ctx.is_postgresql:
-            rows = search_pg.customers(run, terms, **kw)
-        else:
-            rows = _enough(run, _statements(ctx, q.customers_query, terms=terms, **kw), wanted)
         for row in rows:
             found.setdefault(row[_ID], row)
     return list(found.values())[:limit]
-
-
-def _statements(ctx: Context, build: Callable[..., Any], **kwargs: Any) -> list[tuple[str, dict[str, Any]]]:
-    """The statements of one search step for this connection's database (see search_queries.budgeted)."""
-    return q.budgeted(build, pg=ctx.is_postgresql, **kwargs)
-
-
-def _tickets_by_subject(
-    ctx: Context,
-    run: Callable[..., list[Any]],
-    terms: list[tuple[str, ...]],
-    gids: list[int],
-    *,
-    prefix: bool,
-    limit: int,
-) -> list[Any]:
-    """TicketHit rows of tickets whose subject matches `terms`, newest first, at most `limit`."""
-    if ctx.is_postgresql:
-        return search_pg.tickets_by_subject(run, terms, group_ids=gids, limit=limit, prefix=prefix)
-    stmts = _statements(ctx, q.tickets_by_subject, terms=terms, group_ids=gids, limit=limit, prefix=prefix)
-    return _enough(run, stmts, limit)
-
-
-def _tickets_by_customer(
-    ctx: Context,
-    run: Callable[..., list[Any]],
-    terms: list[tuple[str, ...]],
-    gids: list[int],
-    *,
-    limit: int,
-    max_customers: int,
-    wanted: int,
-) -> list[Any]:
-    """TicketHit rows of tickets of the first `max_customers` customers named so (see
-    search_queries.tickets_by_customer); a ticket may come twice."""
-    if ctx.is_postgresql:
-        return search_pg.tickets_by_customer(
-            run, terms, group_ids=gids, limit=limit, max_customers=max_customers
-        )
-    stmts = _statements(
-        ctx, q.tickets_by_customer, terms=terms, group_ids=gids, limit=limit, max_customers=max_customers
-    )
-    return _enough(run, stmts, wanted)
 
 
 # -- R26 --------------------------------------------------------------------------------------------
@@ -291,11 +255,9 @@ def autocomplete(
     (R26: 'mul', 'Mül', 'muel' find Müller); whole-word matches first; at most `limit`."""
     kind, limit = _kind(kind), _limit(limit)
     terms = typed_terms(text, "text")
-    with _search(ctx) as run:
+    with _search(ctx) as s:
         gids = _search_groups(ctx, group)
-        rows = (
-            _tiers(ctx, run, terms, AUTOCOMPLETE_TIERS, limit, kind, gids) if terms and gids and limit else []
-        )
+        rows = _tiers(s, terms, AUTOCOMPLETE_TIERS, limit, kind, gids) if terms and gids and limit else []
     return _customer_frame(ctx, rows)
 
 
@@ -307,17 +269,15 @@ def autocomplete_tickets(ctx: Context, text: str, limit: int = 10) -> pd.DataFra
     limit = _limit(limit)
     terms = typed_terms(text, "text")
     rows: list[Any] = []
-    with _search(ctx) as run:
+    with _search(ctx) as s:
         gids = _search_groups(ctx, None)
         if terms and gids and limit:
-            found = _tickets_by_customer(
-                ctx,
-                run,
+            found = s.find.tickets_by_customer(
+                s.run,
                 terms,
-                gids,
+                group_ids=gids,
                 limit=max(5 * limit, 50),  # bounded: a customer may have thousands of tickets
                 max_customers=max(CUSTOMERS_FOR_TICKETS, limit),
-                wanted=limit,
             )
             rows = list({r[_TICKET_ID]: r for r in found}.values())
     state = TicketHit._fields.index("state")
@@ -336,29 +296,27 @@ def quick_search(ctx: Context, text: str, limit: int = 50) -> QuickResult:
     numbers = number_prefixes(text or "")
     customers: list[Any] = []
     tickets: dict[int, Any] = {}
-    with _search(ctx) as run:
+    with _search(ctx) as s:
         gids = _search_groups(ctx, None)
         if terms and gids and limit:
-            customers = _tiers(ctx, run, terms, QUICK_TIERS, limit, None, gids)
+            customers = _tiers(s, terms, QUICK_TIERS, limit, None, gids)
             steps: list[Callable[[], list[Any]]] = [  # subjects with the whole words first, then prefixes
                 *(
-                    lambda pre=pre: _tickets_by_subject(ctx, run, terms, gids, prefix=pre, limit=limit)
+                    lambda pre=pre: s.find.tickets_by_subject(
+                        s.run, terms, group_ids=gids, limit=limit, prefix=pre
+                    )
                     for pre in (False, True)
                 ),
-                lambda: _tickets_by_customer(
-                    ctx,
-                    run,
-                    terms,
-                    gids,
-                    limit=limit,
-                    max_customers=max(CUSTOMERS_FOR_TICKETS, limit),
-                    wanted=limit,
+                lambda: s.find.tickets_by_customer(
+                    s.run, terms, group_ids=gids, limit=limit, max_customers=max(CUSTOMERS_FOR_TICKETS, limit)
                 ),
             ]
             if numbers:
                 steps.insert(
                     0,
-                    lambda: run(q.tickets_by_number(ctx.is_postgresql, numbers, group_ids=gids, limit=limit)),
+                    lambda: s.run(
+                        q.tickets_by_number(ctx.is_postgresql, numbers, group_ids=gids, limit=limit)
+                    ),
                 )
             for step in steps:
                 if len(tickets) >= limit:
@@ -392,67 +350,32 @@ def ticket_search(
     numbers = number_prefixes(number) if number is not None else None
     if number is not None and not numbers:
         raise ValidationError("number", f"a ticket number is T and digits (T0000042 or 42), got {number!r}")
-    with _search(ctx) as run:
+    with _search(ctx) as s:
         gids = _search_groups(ctx, None)
-        queue_id = _queue_id(ctx, run, queue)
+        queue_id = _queue_id(ctx, s.run, queue)
         name_terms = typed_terms(customer_name, "customer_name") if customer_name is not None else None
         subject_terms = typed_terms(subject, "subject") if subject is not None else None
         rows: list[Any] = []
         if gids and name_terms != [] and subject_terms != [] and limit != 0:
-            if ctx.is_postgresql and name_terms is not None:
-                stmt = None
-                rows = search_pg.tickets_by_customer(
-                    run,
-                    name_terms,
-                    group_ids=gids,
-                    state=state,
-                    queue_id=queue_id,
-                    subject_terms=subject_terms,
-                )
-            elif ctx.is_postgresql and subject_terms is not None:
-                stmt = None
-                rows = search_pg.tickets_by_subject(
-                    run,
-                    subject_terms,
-                    group_ids=gids,
-                    state=state,
-                    queue_id=queue_id,
-                    limit=None if numbers else limit,
-                )
-            elif name_terms is not None:
-                stmt = q.tickets_by_customer(
-                    ctx.is_postgresql,
-                    name_terms,
-                    group_ids=gids,
-                    state=state,
-                    queue_id=queue_id,
-                    subject_terms=subject_terms,
-                )
+            filters: dict[str, Any] = dict(group_ids=gids, state=state, queue_id=queue_id)
+            if name_terms is not None:
+                rows = s.find.tickets_by_customer(s.run, name_terms, subject_terms=subject_terms, **filters)
             elif subject_terms is not None:
-                stmt = q.tickets_by_subject(
-                    ctx.is_postgresql,
-                    subject_terms,
-                    group_ids=gids,
-                    state=state,
-                    queue_id=queue_id,
-                    limit=None if numbers else limit,
+                rows = s.find.tickets_by_subject(
+                    s.run, subject_terms, limit=None if numbers else limit, **filters
                 )
             elif numbers:
-                stmt = q.tickets_by_number(
-                    ctx.is_postgresql, numbers, group_ids=gids, state=state, queue_id=queue_id
-                )
+                rows = s.run(q.tickets_by_number(ctx.is_postgresql, numbers, **filters))
             else:
-                stmt = q.tickets_all(
-                    ctx.is_postgresql, group_ids=gids, state=state, queue_id=queue_id, limit=limit
-                )
-            if stmt is not None:
-                rows = run(stmt)
+                rows = s.run(q.tickets_all(ctx.is_postgresql, limit=limit, **filters))
             rows = list({r[_TICKET_ID]: r for r in rows}.values())
             if numbers:
                 rows = [r for r in rows if any(r[_TICKET_NUMBER].startswith(p) for p in numbers)]
             if not include_deactivated and rows:
                 main = TicketHit._fields.index("main_customer_id")
-                gone = {i for (i,) in run(q.inactive_ids(ctx.is_postgresql, sorted({r[main] for r in rows})))}
+                gone = {
+                    i for (i,) in s.run(q.inactive_ids(ctx.is_postgresql, sorted({r[main] for r in rows})))
+                }
                 rows = [r for r in rows if r[main] not in gone]
             rows.sort(key=lambda r: -r[_TICKET_ID])
     return fast_frame(TICKET_COLUMNS, rows[:limit] if limit is not None else rows)
@@ -489,52 +412,32 @@ def detail_search(
     kind = _kind(kind)
     if limit is not None:
         limit = _limit(limit)
-    with _search(ctx) as run:
+    with _search(ctx) as s:
         gids = _search_groups(ctx, group)
         asked: tuple[str, ...] = (kind,) if kind else ("company", "contact")
         crits, pairs, indexed = _criteria(ctx, fields, gids, asked)
         gids = sorted({g for g, _k in pairs})
         kinds = sorted({k for _g, k in pairs})
         one_kind = kinds[0] if len(kinds) == 1 else None
-        company_ids = _company_ids(ctx, run, company, gids)
+        company_ids = _company_ids(ctx, s, company, gids)
         rows: list[Any] = []
         if gids and limit != 0 and (company_ids is None or company_ids):
-            found: list[Any] | None = None
-            if indexed and ctx.is_postgresql:
+            filters: dict[str, Any] = dict(
+                group_ids=gids, active_only=not include_deactivated, kind=one_kind, company_ids=company_ids
+            )
+            if indexed:
                 terms = [t for c in crits for t in c.terms]
-                found = search_pg.customers(
-                    run,
+                found = s.find.customers(
+                    s.run,
                     [t[0] for t in terms],
                     prefix=[t[1] for t in terms],
                     names_only=False,
-                    group_ids=gids,
-                    active_only=not include_deactivated,
-                    kind=one_kind,
                     with_data=True,
-                    company_ids=company_ids,
-                )
-            elif indexed:
-                terms = [t for c in crits for t in c.terms]
-                stmt = q.customers_query(
-                    ctx.is_postgresql,
-                    [t[0] for t in terms],
-                    prefix=[t[1] for t in terms],
-                    names_only=False,
-                    group_ids=gids,
-                    active_only=not include_deactivated,
-                    kind=one_kind,
-                    with_data=True,
-                    company_ids=company_ids,
+                    **filters,
                 )
             else:
-                stmt = q.customers_scan(
-                    ctx.is_postgresql,
-                    group_ids=gids,
-                    active_only=not include_deactivated,
-                    kind=one_kind,
-                    company_ids=company_ids,
-                )
-            for row in found if found is not None else run(stmt):
+                found = s.run(q.customers_scan(ctx.is_postgresql, **filters))
+            for row in found:
                 if (row[_GROUP_ID], row[_KIND]) not in pairs:
                     continue
                 data = json.loads(row[_DATA]) if isinstance(row[_DATA], str) else row[_DATA]
@@ -588,9 +491,7 @@ def _criteria(
     return crits, pairs, indexed and any(c.terms for c in crits)
 
 
-def _company_ids(
-    ctx: Context, run: Callable[..., list[Any]], company: Any, gids: list[int]
-) -> list[int] | None:
+def _company_ids(ctx: Context, s: _Searcher, company: Any, gids: list[int]) -> list[int] | None:
     """The companies a detail search is limited to: an id or Customer, or companies by name."""
     if company is None:
         return None
@@ -604,43 +505,11 @@ def _company_ids(
 
     crit = criterion(FieldDef(name="name"), company)
     terms = list(crit.terms)
-    if not terms:
-        stmt = q.customers_scan(ctx.is_postgresql, group_ids=gids, active_only=False, kind="company")
-    elif ctx.is_postgresql:
-        found = search_pg.customers(
-            run,
-            [t[0] for t in terms],
-            prefix=[t[1] for t in terms],
-            names_only=True,
-            group_ids=gids,
-            active_only=False,
-            kind="company",
-            with_data=True,
+    filters: dict[str, Any] = dict(group_ids=gids, active_only=False, kind="company")
+    if terms:
+        found = s.find.customers(
+            s.run, [t[0] for t in terms], prefix=[t[1] for t in terms], names_only=True, **filters
         )
-        return [r[_ID] for r in found if crit.test(r[_NAME])]
     else:
-        stmt = q.customers_query(
-            ctx.is_postgresql,
-            [t[0] for t in terms],
-            prefix=[t[1] for t in terms],
-            names_only=True,
-            group_ids=gids,
-            active_only=False,
-            kind="company",
-            with_data=True,
-        )
-    return [r[_ID] for r in run(stmt) if crit.test(r[_NAME])]
-
-
-def _enough(
-    run: Callable[[tuple[str, dict[str, Any]]], list[Any]],
-    stmts: Sequence[tuple[str, dict[str, Any]]],
-    wanted: int,
-) -> list[Any]:
-    """The rows of the first of `stmts` (q.budgeted) that finds `wanted` rows, or of the last one."""
-    rows: list[Any] = []
-    for stmt in stmts:
-        rows = run(stmt)
-        if len(rows) >= wanted:
-            break
-    return rows
+        found = s.run(q.customers_scan(ctx.is_postgresql, **filters))
+    return [r[_ID] for r in found if crit.test(r[_NAME])]
