@@ -10,6 +10,7 @@ from typing import Any
 
 import pandas as pd
 import pytest
+import sqlalchemy as sa
 from helpers import Snapshot
 
 import cmkit
@@ -101,6 +102,36 @@ def test_r29_deactivate_records_one_row_per_customer(cm: CustomerManager, world)
         {"active": True},
         {"active": False},
     )
+
+
+def test_r29_a_bulk_change_is_recorded_as_single_changes_are(db_url: str, cm: CustomerManager) -> None:
+    """A deactivation of more customers than uow.BULK_AUDIT_ROWS goes by the driver (executemany, COPY):
+    its entries read back, filter by time and chain (R33) as an entry written one by one does."""
+    firm = cm.create_company("retail", name="Viele GmbH")
+    staff = [
+        cm.create_contact("retail", company=firm.id, first_name="Kim", last_name=f"Nr{i}")
+        for i in range(uow.BULK_AUDIT_ROWS)
+    ]
+    cut = dt.datetime.now(dt.UTC)
+    cm.deactivate(firm.id)
+    bulk = cm.history(since=cut)
+    assert list(bulk["customer_id"]) == [firm.id, *(c.id for c in staff)]
+    assert set(bulk["action"]) == {"deactivate"}
+    assert all(b == {"active": True} for b in bulk["before"])
+    assert all(a == {"active": False} for a in bulk["after"])
+    single = cm.history(customer_id=staff[0].id)
+    assert single.iloc[-1]["at"] == bulk.iloc[0]["at"]
+    assert (bulk["at"] > cut).all() and cm.history(
+        since=bulk["at"].max() + dt.timedelta(microseconds=1)
+    ).empty
+    engine = sa.create_engine(db_url)
+    with engine.connect() as conn:  # stored as the ORM stores a time (SQLite: text without a zone)
+        stored = conn.execute(sa.text("SELECT at FROM audit_log ORDER BY id")).scalars().all()
+    engine.dispose()
+    assert len({type(v) for v in stored}) == 1
+    if isinstance(stored[0], str):
+        assert {len(v) for v in stored} == {len("2026-11-29 09:00:00.000000")}
+    assert cm.verify_audit().ok
 
 
 def test_r29_the_acting_user_is_recorded(cm: CustomerManager, world, as_user) -> None:

@@ -66,66 +66,59 @@ class UnitOfWork:
             return
         prev = audit_chain.head(self.session)
         text = chain.entry_texts(chain.microseconds(self.now), self.user, self.login, self.run_id)
-        data_hashes: dict[tuple[int, int], str] = {}  # a bulk change repeats the same values: hash them once
+        time_value, json_value = self._audit_converters(bulk=len(todo) >= BULK_AUDIT_ROWS)
+        at = time_value(self.now)
+        # a bulk change repeats the same values: hash and convert each pair once
+        shared: dict[tuple[int, int], tuple[str, Any, Any]] = {}
         rows = []
         for c in todo:
             key = (id(c.before), id(c.after))
-            data = data_hashes.get(key) or data_hashes.setdefault(key, chain.data_hash(c.before, c.after))
+            got = shared.get(key)
+            if got is None:
+                got = shared[key] = (
+                    chain.data_hash(c.before, c.after),
+                    json_value(c.before),
+                    json_value(c.after),
+                )
+            data, before, after = got
             new = chain.link(prev, text(c.action, c.entity, c.entity_id, c.customer_id, data))
             rows.append(
-                (
-                    self.now,
-                    self.user,
-                    self.login,
-                    c.action,
-                    c.entity,
-                    c.entity_id,
-                    c.customer_id,
-                    c.before,
-                    c.after,
-                    self.run_id,
-                    data,
-                    prev or None,
-                    new,
-                )
+                (at, self.user, self.login, c.action, c.entity, c.entity_id, c.customer_id)
+                + (before, after, self.run_id, data, prev or None, new)
             )
             prev = new
         self._insert_audit(rows)
 
+    def _audit_converters(self, *, bulk: bool) -> tuple[Callable[[Any], Any], Callable[[Any], Any]]:
+        """How the audit rows' time and before/after values reach the insert: as they are for the ORM (a
+        few rows), else as the driver takes them (see _insert_audit); None stays None."""
+        if not bulk:
+            return _same, _same
+        if not self.is_sqlite:
+            return dt.datetime.isoformat, _json_text
+        table = cast(Table, AuditEntry.__table__)
+        dialect = self.session.get_bind().dialect
+        time_fn = table.c["at"].type.dialect_impl(dialect).bind_processor(dialect) or _same
+        json_fn = table.c["before"].type.dialect_impl(dialect).bind_processor(dialect) or _same
+        return time_fn, lambda v: None if v is None else json_fn(v)
+
     def _insert_audit(self, rows: list[tuple[Any, ...]]) -> None:
         """Insert audit rows (values of AUDIT_COLUMNS) in their order: a few through the ORM, a bulk change
-        by the driver (on PostgreSQL a row per parameter set would cost a round trip each)."""
+        by the driver: COPY on PostgreSQL (a row per parameter set would cost a round trip each; one
+        statement carrying the rows as a JSON document took 0.6 s for 10,000 entries, mostly parsing it),
+        executemany on SQLite (10,000 entries took 0.6 s through the ORM's insert)."""
         if len(rows) < BULK_AUDIT_ROWS:
             self.session.execute(insert(AuditEntry), [dict(zip(AUDIT_COLUMNS, r, strict=True)) for r in rows])
-        elif self.is_sqlite:
-            self._insert_audit_sqlite(rows)
-        else:
-            self._copy_audit_postgresql(rows)
-
-    def _copy_audit_postgresql(self, rows: list[tuple[Any, ...]]) -> None:
-        """PostgreSQL, a bulk change: COPY, in order (the ids follow it, and so the chain), every value as
-        its text, each distinct time and before/after value converted once (a bulk change shares them). One
-        statement carrying the rows as a JSON document took 0.6 s for 10,000 entries, mostly parsing it."""
-
-        def text_of(v: Any) -> Any:
-            return v.isoformat() if isinstance(v, dt.datetime) else json.dumps(v)
-
-        converted = _shared_conversion(rows, {n: text_of for n in ("at", "before", "after")})
-        driver = self.session.connection().connection.driver_connection
-        with driver.cursor() as cur, cur.copy(f"COPY audit_log ({_AUDIT_NAMES}) FROM STDIN") as copy:  # type: ignore[union-attr]
-            for row in converted:
-                copy.write_row(row)
-
-    def _insert_audit_sqlite(self, rows: list[tuple[Any, ...]]) -> None:
-        """SQLite, a bulk change: the driver's executemany with the values converted as the columns' types
-        convert them, each distinct time and before/after value once (a bulk change shares them: 10,000
-        entries took 0.6 s through the ORM's insert)."""
-        table = cast(Table, AuditEntry.__table__)
+            return
         conn = self.session.connection()
-        processors = {n: table.c[n].type.bind_processor(conn.dialect) for n in AUDIT_COLUMNS}
-        converted = _shared_conversion(rows, {n: fn for n, fn in processors.items() if fn is not None})
-        sql = f"INSERT INTO audit_log ({_AUDIT_NAMES}) VALUES ({', '.join('?' * len(AUDIT_COLUMNS))})"  # noqa: S608 - our column names
-        conn.exec_driver_sql(sql, converted)
+        if self.is_sqlite:
+            marks = ", ".join("?" * len(AUDIT_COLUMNS))
+            conn.exec_driver_sql(f"INSERT INTO audit_log ({_AUDIT_NAMES}) VALUES ({marks})", rows)  # noqa: S608 - our column names
+            return
+        driver = conn.connection.driver_connection
+        with driver.cursor() as cur, cur.copy(f"COPY audit_log ({_AUDIT_NAMES}) FROM STDIN") as copy:  # type: ignore[union-attr]
+            for row in rows:
+                copy.write_row(row)
 
     def audit_customers(self, action: str, customer_ids: Any, before: Any, after: Any) -> None:
         """One audit entry per active customer in `customer_ids` (a select or ids), with the same values
@@ -158,24 +151,12 @@ AUDIT_COLUMNS = (
 _AUDIT_NAMES = ", ".join(f'"{n}"' for n in AUDIT_COLUMNS)
 
 
-def _shared_conversion(
-    rows: list[tuple[Any, ...]], convert: dict[str, Callable[[Any], Any]]
-) -> list[tuple[Any, ...]]:
-    """`rows` with the values of the columns in `convert` converted, each distinct object once (the entries
-    of a bulk change share their time and their values before and after); None stays None."""
-    at = [AUDIT_COLUMNS.index(n) for n in convert]
-    fns = [convert[n] for n in convert]
-    done: dict[tuple[int, int], Any] = {}
-    out = []
-    for row in rows:
-        values = list(row)
-        for i, fn in zip(at, fns, strict=True):
-            v = values[i]
-            if v is not None:
-                key = (i, id(v))
-                values[i] = done[key] if key in done else done.setdefault(key, fn(v))
-        out.append(tuple(values))
-    return out
+def _same(value: Any) -> Any:
+    return value
+
+
+def _json_text(value: Any) -> str | None:
+    return None if value is None else json.dumps(value)
 
 
 def _retryable(exc: DBAPIError) -> bool:

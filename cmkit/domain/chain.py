@@ -63,10 +63,18 @@ def entry_texts(
     """entry_text with the fields one unit of work shares fixed (escaped once): for the entries of a bulk
     change, `text(action, entity, entity_id, customer_id, data)`."""
     head = f"{_field(at_us)}|{_field(user_name)}|{_field(login)}|"
-    run = _field(run_id)
+    tail = f"|{_field(run_id)}|"
+    escaped: dict[str, str] = {}  # the actions, entities and data hashes of a bulk change repeat
+
+    def esc(value: str) -> str:
+        found = escaped.get(value)
+        return found if found is not None else escaped.setdefault(value, _field(value))
+
+    def num(value: int | None) -> str:  # an id has no character to escape
+        return "" if value is None else str(value) if type(value) is int else _field(value)
 
     def text(action: str, entity: str, entity_id: int | None, customer_id: int | None, data: str) -> str:
-        return f"{head}{_field(action)}|{_field(entity)}|{_field(entity_id)}|{_field(customer_id)}|{run}|{_field(data)}"
+        return f"{head}{esc(action)}|{esc(entity)}|{num(entity_id)}|{num(customer_id)}{tail}{esc(data)}"
 
     return text
 

@@ -90,8 +90,9 @@ def transfer_queue_problems(
     """R17 (R14): the tickets (number, queue) that would move to `target` as main customer must be in
     queues assigned to its group; one problem per queue that is not, naming its tickets."""
     outside: dict[str, list[str]] = {}
+    served = frozenset(queues_for_group)
     for number, queue in tickets:
-        if queue not in queues_for_group:
+        if queue not in served:
             outside.setdefault(queue, []).append(number)
     offered = ", ".join(queues_for_group) or "none"
     return [

@@ -17,6 +17,7 @@ from sqlalchemy import Select, select, update
 
 from cmkit.db import repo
 from cmkit.db.among import among
+from cmkit.db.change import Change
 from cmkit.db.schema import CustomerGroup, CustomerRow
 from cmkit.db.uow import UnitOfWork
 from cmkit.domain import rules
@@ -90,9 +91,24 @@ def plan(work: UnitOfWork, requested: Sequence[Customer], *, lock: bool = True) 
     return DeactivationPlan(scope, customers[COLUMNS], blocking, problems)
 
 
+def carry_out(work: UnitOfWork, plan: DeactivationPlan) -> None:
+    """Deactivate the customers `plan` found, one audit entry each (R29): they were read in this
+    transaction under lock (see `plan`), so they are audited as read, not read again."""
+    ids = plan.customers["id"].tolist()
+    work.audit_many(Change("deactivate", "customer", i, i, _BEFORE, _AFTER) for i in ids)
+    _deactivate(work, plan.scope)
+
+
 def apply(work: UnitOfWork, scope: Any) -> None:
     """Deactivate the active customers in `scope` (ids or a select), one audit entry each (R29)."""
-    work.audit_customers("deactivate", scope, {"active": True}, {"active": False})
+    work.audit_customers("deactivate", scope, _BEFORE, _AFTER)
+    _deactivate(work, scope)
+
+
+_BEFORE, _AFTER = {"active": True}, {"active": False}
+
+
+def _deactivate(work: UnitOfWork, scope: Any) -> None:
     work.session.execute(
         update(C)
         .where(among(C.id, scope), C.active.is_(True))

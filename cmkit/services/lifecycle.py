@@ -54,7 +54,7 @@ def deactivate(
             plan.problems,
             dry_run=dry_run,
             blocking=plan.blocking,
-            apply=lambda: deactivation.apply(work, plan.scope),
+            apply=lambda: deactivation.carry_out(work, plan),
             plan=PlanInfo(work, "deactivate", {"id": c.id}, expect, _reads(plan)),
         )
 
@@ -89,7 +89,7 @@ def deactivate_many(
             plan.problems,
             dry_run=dry_run,
             blocking=plan.blocking,
-            apply=lambda: deactivation.apply(work, plan.scope),
+            apply=lambda: deactivation.carry_out(work, plan),
             plan=PlanInfo(work, "deactivate_many", {"ids": wanted}, expect, reads),
         )
 
@@ -132,7 +132,7 @@ def unblocked(
         [],
         dry_run=dry_run,
         blocking=whole.blocking,
-        apply=lambda: deactivation.apply(work, plan.scope),
+        apply=lambda: deactivation.carry_out(work, plan),
         plan=PlanInfo(work, "deactivate_unblocked", {"ids": [int(i) for i in ids]}, expect, reads),
     )
 

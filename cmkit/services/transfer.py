@@ -144,7 +144,9 @@ def _problems(ctx: Context, sources: Sequence[Customer], dst: Customer, changes:
         )
     ]
     problems += rules.transfer_queue_problems(
-        dst, zip(as_main["number"], as_main["queue"], strict=True), ctx.config.queues_for(dst.group)
+        dst,
+        zip(as_main["number"].tolist(), as_main["queue"].tolist(), strict=True),  # not cell by cell
+        ctx.config.queues_for(dst.group),
     )
     return list(dict.fromkeys(problems))
 
