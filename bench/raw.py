@@ -16,6 +16,7 @@ from sqlalchemy.engine import make_url
 
 from cmkit.db import search_pg
 from cmkit.db import search_queries as q
+from cmkit.db.engine import SQLITE_MMAP_BYTES
 from cmkit.db.search_queries import CustomerHit
 from cmkit.domain.text import query_terms
 from cmkit.services.search import AUTOCOMPLETE_TIERS, CUSTOMERS_FOR_TICKETS, QUICK_TIERS
@@ -46,6 +47,7 @@ class Raw:
 
             self.conn = sqlite3.connect(parsed.database, isolation_level=None, timeout=30)
             self.conn.execute("PRAGMA foreign_keys=ON")
+            self.conn.execute(f"PRAGMA mmap_size={SQLITE_MMAP_BYTES}")  # as cmkit reads (cmkit.db.engine)
         self.cur = self.conn.cursor()
 
     def close(self) -> None:

