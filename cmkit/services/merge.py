@@ -118,7 +118,14 @@ def merge(
         changes = _merge_plan(work, surv, dups, tickets, filled)
 
         def apply() -> None:
-            _apply_merge(ctx, work, surv, dups, filled, changes)
+            links = pd.DataFrame(
+                {
+                    "id": tickets["id"],
+                    "source": tickets["customer_id"],
+                    "dst_on": tickets["survivor_on_ticket"],
+                }
+            )
+            _apply_merge(ctx, work, surv, dups, filled, changes, links)
 
         entity = changes["entity"]
         reads = {
@@ -266,7 +273,10 @@ def _apply_merge(
     dups: Sequence[Customer],
     filled: dict[str, Any],
     plan: pd.DataFrame,
+    links: pd.DataFrame,
 ) -> None:
+    """Carry out the merge `plan`; `links` are the duplicates' tickets as the plan read them (see
+    transfer.move_tickets)."""
     s, dup_ids = work.session, [d.id for d in dups]
     # what went where, per duplicate: what a revert needs to bring it back (R35)
     sent: dict[str, dict[str, list[int]]] = {str(d.id): {} for d in dups}
@@ -275,7 +285,9 @@ def _apply_merge(
             select(table.id, table.customer_id).where(among(table.customer_id, dup_ids))
         ):
             sent[str(owner)].setdefault(entity, []).append(int(i))
-    already_by_dup = transfer.move_tickets(work, dups, surv, ("open", "closed"), action="merged", audit=False)
+    already_by_dup = transfer.move_tickets(
+        work, dups, surv, ("open", "closed"), planned=links, action="merged", audit=False
+    )
     for d_id, already in already_by_dup.items():
         if already:
             sent[str(d_id)]["already_on"] = already
