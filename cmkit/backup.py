@@ -113,7 +113,7 @@ def restore(url: str | None, path: str | Path, *, replace: bool = False) -> str:
         )
     backup_check.check_checksum(source)
     _check_schema(source, revision, resolved)
-    from cmkit.db.engine import engine_for
+    from cmkit.db.engine import dispose, engine_for
 
     engine = engine_for(resolve_url(url))
     existing = _tables(engine) if not sqlite or Path(_sqlite_path(resolved)).exists() else []
@@ -123,12 +123,12 @@ def restore(url: str | None, path: str | Path, *, replace: bool = False) -> str:
             f"the database at {shown} is not empty ({len(existing)} tables, e.g. {existing[0]}); "
             "restore into a new database, or pass --replace to replace all of its content"
         )
-    engine.dispose()
+    dispose(engine)
     if sqlite:
         _sqlite_restore(source, _sqlite_path(resolved))
     else:
         _pg_restore(source, resolved, [t for t in existing if t in _cmkit_tables()])
-    engine.dispose()
+    dispose(engine)
     migrate.upgrade(engine)
     return str(migrate.current_revision(engine))
 

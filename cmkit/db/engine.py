@@ -27,11 +27,12 @@ def is_sqlite(engine: Engine) -> bool:
     return engine.dialect.name == "sqlite"
 
 
-#: the memory map SQLite reads through, at most (its build caps it: 2 GiB for Debian's and Python's)
+#: the memory map SQLite's searches read through, at most (the build caps it: 2 GiB for Debian's and Python's)
 SQLITE_MMAP_BYTES = 1 << 36
 
 
-def _sqlite_engine(url: str, **kw: Any) -> Engine:
+def _sqlite_engine(url: str, *, mapped: bool = False, **kw: Any) -> Engine:
+    """An engine for a SQLite file; `mapped`: its connections read through a memory map (see search_engine)."""
     parsed = make_url(url)
     if parsed.database and parsed.database != ":memory:":
         Path(parsed.database).parent.mkdir(parents=True, exist_ok=True)
@@ -46,9 +47,8 @@ def _sqlite_engine(url: str, **kw: Any) -> Engine:
         cur.execute(f"PRAGMA busy_timeout={BUSY_TIMEOUT_MS}")
         cur.execute("PRAGMA foreign_keys=ON")
         cur.execute("PRAGMA synchronous=NORMAL")
-        # reads through a memory map: a page the OS holds costs no system call and no copy (a quick
-        # search reading 70 tickets on as many pages: p95 2.0 -> 1.7 ms); writes still go by write()
-        cur.execute(f"PRAGMA mmap_size={SQLITE_MMAP_BYTES}")
+        if mapped:
+            cur.execute(f"PRAGMA mmap_size={SQLITE_MMAP_BYTES}")
         cur.close()
 
     @event.listens_for(engine, "begin")
@@ -97,13 +97,22 @@ _SEARCH_ENGINES: dict[str, Engine] = {}
 
 
 def search_engine(engine: Engine) -> Engine:
-    """The engine searches run on: `engine` itself on SQLite; on PostgreSQL a twin with the same login
-    whose connections are in autocommit, neither pinged when taken from the pool nor rolled back when
-    given back (a search is a few read-only statements, and those two round trips cost as much as one
-    of them). A connection found broken is dropped by the caller (see cmkit.services.search)."""
-    if engine.dialect.name != "postgresql":
-        return engine
+    """The engine searches run on, a twin of `engine` for the same database and login.
+
+    SQLite: its connections read through a memory map, so that a page the operating system holds costs no
+    system call and no copy (a quick search reads 70 tickets on as many pages: p95 2.0 to 1.7 ms). Only
+    the searches: a whole-table read through the map would count the file's pages as the process's memory.
+    An in-memory database is `engine` itself. PostgreSQL: connections in autocommit, neither pinged when
+    taken from the pool nor rolled back when given back (a search is a few read-only statements, and those
+    two round trips cost as much as one of them). A connection found broken is dropped by the caller (see
+    cmkit.services.search)."""
     url = engine.url.render_as_string(hide_password=False)
+    if engine.dialect.name != "postgresql":
+        if engine.url.database in (None, "", ":memory:"):
+            return engine
+        if url not in _SEARCH_ENGINES:
+            _SEARCH_ENGINES[url] = _sqlite_engine(url, mapped=True)
+        return _SEARCH_ENGINES[url]
     if url not in _SEARCH_ENGINES:
         _SEARCH_ENGINES[url] = make_engine(
             url,
@@ -113,6 +122,14 @@ def search_engine(engine: Engine) -> Engine:
             pool_reset_on_return=None,
         )
     return _SEARCH_ENGINES[url]
+
+
+def dispose(engine: Engine) -> None:
+    """Close the pooled connections of `engine` and of its search twin (before its file is replaced)."""
+    engine.dispose()
+    twin = _SEARCH_ENGINES.get(engine.url.render_as_string(hide_password=False))
+    if twin is not None:
+        twin.dispose()
 
 
 def dispose_engines() -> None:
