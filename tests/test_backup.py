@@ -107,12 +107,17 @@ def test_restore_refuses_a_database_that_is_not_empty(
     path = backup(db_url, tmp_path / "cmkit.backup")
     changed_afterwards(cm)
     changed = table_rows(db_url)
+    assert list(cm.autocomplete("annab")["name"]) == ["Annabel Müller"]  # the search's connections are open
     with pytest.raises(CMError, match="not empty.*--replace"):
         restore(db_url, path)
     assert table_rows(db_url) == changed
     restore(db_url, path, replace=True)
     assert table_rows(db_url) == original
     cm2 = cmkit.connect(db_url)
+    # searches read the restored database, not the file (or its pages) it replaced
+    assert cm2.autocomplete("annab").empty
+    assert list(cm2.autocomplete("anna")["name"]) == ["Anna Müller"]
+    assert cm2.quick_search("After the backup").customers.empty
     assert cm2.create_contact("private", last_name="Neu").id == max(r[0] for r in original["customers"]) + 1
     assert cm2.check_invariants().empty
 

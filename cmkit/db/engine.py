@@ -125,7 +125,7 @@ def search_engine(engine: Engine) -> Engine:
 
 
 def dispose(engine: Engine) -> None:
-    """Close the pooled connections of `engine` and of its search twin (before its file is replaced)."""
+    """Close the pooled connections of `engine` and of its search twin (around a restore of its content)."""
     engine.dispose()
     twin = _SEARCH_ENGINES.get(engine.url.render_as_string(hide_password=False))
     if twin is not None:
