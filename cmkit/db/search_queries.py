@@ -335,15 +335,31 @@ def tickets_by_customer_ids(
     subject_terms: Terms | None = None,
 ) -> tuple[str, dict[str, Any]]:
     """PostgreSQL: tickets_by_customer for the customers found already (`customer_ids`, in the order
-    wanted), by cmkit.db.search_pg."""
+    wanted), by cmkit.db.search_pg. Each part (as main customer, as additional one) walks the customers
+    in that order, each customer's tickets by index, and stops at `limit` rows: the tickets of the
+    customers after those are not read (joining them all and sorting read twice the pages, 1 ms warm and
+    18-21 ms when they were not in the server's buffers)."""
     stmt = Stmt(True)
-    head = f"WITH f AS MATERIALIZED (SELECT unnest(CAST({stmt.p(list(customer_ids))} AS bigint[])) AS id) "
-
-    def customers() -> tuple[str, str, str]:
-        return "f JOIN customers c ON c.id = f.id", "1 = 1", "f.id"
-
-    body = _customer_tickets(stmt, customers, group_ids, state, queue_id, limit, subject_terms)
-    return head + body, stmt.params
+    parts = []
+    for link in ("main", "additional"):
+        if link == "main":
+            frm = "customers c JOIN tickets t ON t.main_customer_id = c.id"
+        else:
+            frm = (
+                "customers c JOIN ticket_additional_customers a ON a.customer_id = c.id "
+                "JOIN tickets t ON t.id = a.ticket_id"
+            )
+        where = ["c.id = f.id", stmt.among("c.group_id", group_ids)]
+        ticket_filters(stmt, where, group_ids, state, queue_id)
+        if subject_terms:
+            where.append(_subject_match(stmt, subject_terms))
+        ids = f"unnest(CAST({stmt.p(list(customer_ids))} AS bigint[])) AS f(id)"
+        # OFFSET 0 keeps the lateral subquery a subquery: the nested loop then runs the customers in the
+        # order given and the LIMIT (a literal: a generic plan knows it) stops it
+        each = f"{TICKET_SELECT.format(frm=frm)} WHERE {' AND '.join(where)} OFFSET 0"
+        lim = "" if limit is None else f" LIMIT {int(limit)}"
+        parts.append(f"(SELECT h.* FROM {ids} CROSS JOIN LATERAL ({each}) h{lim})")  # noqa: S608 - fixed SQL and placeholders only
+    return " UNION ALL ".join(parts), stmt.params
 
 
 def tickets_all(
