@@ -284,29 +284,18 @@ def tickets_by_customer(
     stmt = Stmt(pg)
 
     def customers() -> tuple[str, str, str]:
+        """FROM giving `c`, WHERE, ORDER BY of the customers named so (asked once per part). The first
+        `max_customers` of them as `c.id IN (...)`, ordered by `c.id`: SQLite walks the list in order,
+        so the tickets come in that order without being sorted, and the part stops at its limit."""
         frm, cond, order = _customer_match(stmt, terms, True, names_only=True, budget=budget)
         if max_customers is None:
             return frm, cond, order
         first = (
-            f"(SELECT c.rowid AS cid FROM {frm} WHERE {cond}{_order_by(order)} "  # noqa: S608 - fixed SQL
-            f"LIMIT {stmt.p(int(max_customers))}) f JOIN customers c ON c.id = f.cid"
+            f"c.id IN (SELECT c.rowid FROM {frm} WHERE {cond}{_order_by(order)} "  # noqa: S608 - fixed SQL
+            f"LIMIT {stmt.p(int(max_customers))})"
         )
-        return first, "1 = 1", "f.cid"
+        return "customers c", first, "c.id"
 
-    return _customer_tickets(stmt, customers, group_ids, state, queue_id, limit, subject_terms), stmt.params
-
-
-def _customer_tickets(
-    stmt: Stmt,
-    customers: Callable[[], tuple[str, str, str]],
-    group_ids: Sequence[int],
-    state: str | None,
-    queue_id: int | None,
-    limit: int | None,
-    subject_terms: Terms | None,
-) -> str:
-    """The tickets of the customers `customers()` gives (FROM giving `c`, WHERE, ORDER BY; asked once per
-    part), as main customer, then as additional one: each part in that order, at most `limit`."""
     parts = []
     for link in ("main", "additional"):
         frm, cond, order = customers()
@@ -322,7 +311,7 @@ def _customer_tickets(
         if limit is not None:
             part = f"SELECT * FROM ({part}{_order_by(order)} LIMIT {stmt.p(int(limit))}) {link}_part"  # noqa: S608 - fixed SQL and placeholders only
         parts.append(part)
-    return " UNION ALL ".join(parts)
+    return " UNION ALL ".join(parts), stmt.params
 
 
 def tickets_by_customer_ids(
