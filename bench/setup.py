@@ -48,6 +48,32 @@ def _ensure_pg_database(url: str) -> None:
     admin.dispose()
 
 
+def drop(url: str) -> None:
+    """Remove the benchmark database at `url`, so that the next `build` makes it anew. Only one the bench
+    builds: a SQLite file under bench/data/, or a PostgreSQL database named cmkit_bench...; anything else
+    is refused (a mistyped --url must not drop a team's database)."""
+    from cmkit.db.engine import dispose_engines
+
+    parsed = make_url(url)
+    if url.startswith("sqlite"):
+        path = Path(parsed.database or "").resolve()
+        if path.parent != DATA.resolve():
+            raise SystemExit(f"--fresh rebuilds only the bench's own SQLite files under {DATA}, not {path}")
+        dispose_engines()
+        for suffix in ("", "-wal", "-shm"):
+            Path(f"{path}{suffix}").unlink(missing_ok=True)
+        return
+    name = parsed.database or ""
+    if not name.startswith("cmkit_bench"):
+        raise SystemExit(f"--fresh rebuilds only PostgreSQL databases named cmkit_bench..., not {name!r}")
+    dispose_engines()
+    admin = sa.create_engine(parsed.set(database="postgres"), isolation_level="AUTOCOMMIT")
+    with admin.connect() as conn:
+        quoted = conn.dialect.identifier_preparer.quote(name)
+        conn.execute(sa.text(f"DROP DATABASE IF EXISTS {quoted} WITH (FORCE)"))
+    admin.dispose()
+
+
 def build(url: str, customers: int, tickets: int) -> None:
     """The demo database of this size at `url`, unless it has customers already."""
     if url.startswith("sqlite"):
