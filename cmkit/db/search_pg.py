@@ -31,8 +31,8 @@ from cmkit.db.search_queries import (
     CUSTOMER_SELECT_NO_DATA,
     TICKET_SELECT,
     customer_filters,
+    subject_match,
     ticket_filters,
-    tickets_by_customer_ids,
 )
 from cmkit.db.search_sql import PG_KEY, PG_NAME_KEY, Run, Stmt, Terms, _like
 
@@ -321,7 +321,7 @@ def tickets_by_customer(
     max_customers: int | None = None,
 ) -> list[Any]:
     """TicketHit rows of the tickets of the first `max_customers` customers (all without) whose name
-    matches `terms`, whatever their state (R20); see search_queries.tickets_by_customer_ids."""
+    matches `terms`, whatever their state (R20); see tickets_by_customer_ids."""
     ids = customers(
         run,
         terms,
@@ -344,3 +344,40 @@ def tickets_by_customer(
             subject_terms=subject_terms,
         )
     )
+
+
+def tickets_by_customer_ids(
+    customer_ids: Sequence[int],
+    *,
+    group_ids: Sequence[int],
+    state: str | None = None,
+    queue_id: int | None = None,
+    limit: int | None = None,
+    subject_terms: Terms | None = None,
+) -> tuple[str, dict[str, Any]]:
+    """The statement of tickets_by_customer for the customers found already (`customer_ids`, in the order
+    wanted; SQLite's is search_queries.tickets_by_customer). Each part (as main customer, as additional
+    one) walks the customers in that order, each customer's tickets by index, and stops at `limit` rows:
+    the tickets of the customers after those are not read (joining them all and sorting read twice the
+    pages, 1 ms warm and 18-21 ms when they were not in the server's buffers)."""
+    stmt = Stmt(True)
+    parts = []
+    for link in ("main", "additional"):
+        if link == "main":
+            frm = "customers c JOIN tickets t ON t.main_customer_id = c.id"
+        else:
+            frm = (
+                "customers c JOIN ticket_additional_customers a ON a.customer_id = c.id "
+                "JOIN tickets t ON t.id = a.ticket_id"
+            )
+        where = ["c.id = f.id", stmt.among("c.group_id", group_ids)]
+        ticket_filters(stmt, where, group_ids, state, queue_id)
+        if subject_terms:
+            where.append(subject_match(stmt, subject_terms))
+        ids = f"unnest(CAST({stmt.p(list(customer_ids))} AS bigint[])) AS f(id)"
+        # OFFSET 0 keeps the lateral subquery a subquery: the nested loop then runs the customers in the
+        # order given and the LIMIT (a literal: a generic plan knows it) stops it
+        each = f"{TICKET_SELECT.format(frm=frm)} WHERE {' AND '.join(where)} OFFSET 0"
+        lim = "" if limit is None else f" LIMIT {int(limit)}"
+        parts.append(f"(SELECT h.* FROM {ids} CROSS JOIN LATERAL ({each}) h{lim})")  # noqa: S608 - fixed SQL and placeholders only
+    return " UNION ALL ".join(parts), stmt.params

@@ -3,8 +3,8 @@
 Queries are built from folded words (cmkit.domain.text: letters and digits only) and everything a user
 typed reaches the database as a bound parameter, so quotes, `*`, `NEAR`, `%`, `_` or NUL never act as
 syntax. The statements matching words here are SQLite's, in the FTS5 tables; PostgreSQL's searches for
-words are the ways of cmkit.db.search_pg over its word tables, which use the select lists, filters and
-the statements without words (by number, all tickets, inactive ids) of this module.
+words are the ways of cmkit.db.search_pg over its word tables, which use the select lists, filters, the
+subject check and the statements without words (by number, all tickets, inactive ids) of this module.
 
 Every customer statement returns CustomerHit rows and every ticket statement TicketHit rows: their
 fields are the select lists, in order. The driver gives plain tuples in that order (`CustomerHit._make`
@@ -257,7 +257,7 @@ def tickets_by_number(
     return sql, stmt.params
 
 
-def _subject_match(stmt: Stmt, terms: Terms) -> str:
+def subject_match(stmt: Stmt, terms: Terms) -> str:
     """The ticket `t`'s subject matches `terms` (checked on its key: used on few, known tickets)."""
     return _like(stmt, PG_KEY.format(t="t"), terms, True)
 
@@ -306,48 +306,11 @@ def tickets_by_customer(
         where = [cond, stmt.among("c.group_id", group_ids)]
         ticket_filters(stmt, where, group_ids, state, queue_id)
         if subject_terms:
-            where.append(_subject_match(stmt, subject_terms))
+            where.append(subject_match(stmt, subject_terms))
         part = TICKET_SELECT.format(frm=frm) + f" WHERE {' AND '.join(where)}"
         if limit is not None:
             part = f"SELECT * FROM ({part}{_order_by(order)} LIMIT {stmt.p(int(limit))}) {link}_part"  # noqa: S608 - fixed SQL and placeholders only
         parts.append(part)
-    return " UNION ALL ".join(parts), stmt.params
-
-
-def tickets_by_customer_ids(
-    customer_ids: Sequence[int],
-    *,
-    group_ids: Sequence[int],
-    state: str | None = None,
-    queue_id: int | None = None,
-    limit: int | None = None,
-    subject_terms: Terms | None = None,
-) -> tuple[str, dict[str, Any]]:
-    """PostgreSQL: tickets_by_customer for the customers found already (`customer_ids`, in the order
-    wanted), by cmkit.db.search_pg. Each part (as main customer, as additional one) walks the customers
-    in that order, each customer's tickets by index, and stops at `limit` rows: the tickets of the
-    customers after those are not read (joining them all and sorting read twice the pages, 1 ms warm and
-    18-21 ms when they were not in the server's buffers)."""
-    stmt = Stmt(True)
-    parts = []
-    for link in ("main", "additional"):
-        if link == "main":
-            frm = "customers c JOIN tickets t ON t.main_customer_id = c.id"
-        else:
-            frm = (
-                "customers c JOIN ticket_additional_customers a ON a.customer_id = c.id "
-                "JOIN tickets t ON t.id = a.ticket_id"
-            )
-        where = ["c.id = f.id", stmt.among("c.group_id", group_ids)]
-        ticket_filters(stmt, where, group_ids, state, queue_id)
-        if subject_terms:
-            where.append(_subject_match(stmt, subject_terms))
-        ids = f"unnest(CAST({stmt.p(list(customer_ids))} AS bigint[])) AS f(id)"
-        # OFFSET 0 keeps the lateral subquery a subquery: the nested loop then runs the customers in the
-        # order given and the LIMIT (a literal: a generic plan knows it) stops it
-        each = f"{TICKET_SELECT.format(frm=frm)} WHERE {' AND '.join(where)} OFFSET 0"
-        lim = "" if limit is None else f" LIMIT {int(limit)}"
-        parts.append(f"(SELECT h.* FROM {ids} CROSS JOIN LATERAL ({each}) h{lim})")  # noqa: S608 - fixed SQL and placeholders only
     return " UNION ALL ".join(parts), stmt.params
 
 

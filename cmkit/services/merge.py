@@ -118,13 +118,7 @@ def merge(
         changes = _merge_plan(work, surv, dups, tickets, filled)
 
         def apply() -> None:
-            links = pd.DataFrame(
-                {
-                    "id": tickets["id"],
-                    "source": tickets["customer_id"],
-                    "dst_on": tickets["survivor_on_ticket"],
-                }
-            )
+            links = transfer.planned_links(tickets, source="customer_id", dst_on="survivor_on_ticket")
             _apply_merge(ctx, work, surv, dups, filled, changes, links)
 
         entity = changes["entity"]

@@ -179,11 +179,15 @@ def _plan_of(
     return changes
 
 
+def planned_links(plan: pd.DataFrame, *, source: str, dst_on: str) -> pd.DataFrame:
+    """The links a plan moves, as move_tickets takes them: its ticket `id`, and the columns naming the
+    source and whether dst is on the ticket already."""
+    return pd.DataFrame({"id": plan["id"], "source": plan[source], "dst_on": plan[dst_on]})
+
+
 def _links(changes: pd.DataFrame) -> pd.DataFrame:
-    """The links a transfer's plan (`_plan_of`) moves, as move_tickets takes them."""
-    return pd.DataFrame(
-        {"id": changes["id"], "source": changes["source_id"], "dst_on": changes["target_already_on_ticket"]}
-    )
+    """The links a transfer's plan (`_plan_of`) moves."""
+    return planned_links(changes, source="source_id", dst_on="target_already_on_ticket")
 
 
 def move_tickets(
