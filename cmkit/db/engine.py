@@ -1,4 +1,5 @@
-"""Opening a database: URL resolution, SQLite WAL and busy timeout, psycopg preparing only what asks to be."""
+"""Opening a database: URL resolution, SQLite WAL (checkpointed in the background, cmkit.db.checkpoints) and
+busy timeout, psycopg preparing only what asks to be."""
 
 from __future__ import annotations
 
@@ -8,6 +9,8 @@ from typing import Any
 
 from sqlalchemy import Engine, create_engine, event
 from sqlalchemy.engine import make_url
+
+from cmkit.db import checkpoints
 
 DEFAULT_SQLITE = Path("data") / "cmkit.db"
 BUSY_TIMEOUT_MS = 30_000
@@ -27,6 +30,13 @@ def is_sqlite(engine: Engine) -> bool:
     return engine.dialect.name == "sqlite"
 
 
+def sqlite_file(engine: Engine) -> str | None:
+    """The absolute path of the SQLite file `engine` opens (None: PostgreSQL, or a database in memory)."""
+    if engine.dialect.name != "sqlite" or engine.url.database in (None, "", ":memory:"):
+        return None
+    return str(Path(engine.url.database).resolve())
+
+
 #: the memory map SQLite's searches read through, at most (the build caps it: 2 GiB for Debian's and Python's)
 SQLITE_MMAP_BYTES = 1 << 36
 
@@ -34,8 +44,9 @@ SQLITE_MMAP_BYTES = 1 << 36
 def _sqlite_engine(url: str, *, mapped: bool = False, **kw: Any) -> Engine:
     """An engine for a SQLite file; `mapped`: its connections read through a memory map (see search_engine)."""
     parsed = make_url(url)
-    if parsed.database and parsed.database != ":memory:":
-        Path(parsed.database).parent.mkdir(parents=True, exist_ok=True)
+    file = parsed.database not in (None, "", ":memory:")
+    if file:
+        Path(str(parsed.database)).parent.mkdir(parents=True, exist_ok=True)
     engine = create_engine(url, connect_args={"timeout": BUSY_TIMEOUT_MS / 1000}, **kw)
 
     @event.listens_for(engine, "connect")
@@ -49,6 +60,8 @@ def _sqlite_engine(url: str, *, mapped: bool = False, **kw: Any) -> Engine:
         cur.execute("PRAGMA synchronous=NORMAL")
         if mapped:
             cur.execute(f"PRAGMA mmap_size={SQLITE_MMAP_BYTES}")
+        elif file:
+            cur.execute("PRAGMA wal_autocheckpoint=0")  # after the commit, in the background (`transaction`)
         cur.close()
 
     @event.listens_for(engine, "begin")
@@ -125,11 +138,13 @@ def search_engine(engine: Engine) -> Engine:
 
 
 def dispose(engine: Engine) -> None:
-    """Close the pooled connections of `engine` and of its search twin (around a restore of its content)."""
+    """Close the pooled connections of `engine` and of its search twin (around a restore of its content),
+    once the background checkpoints asked for have run."""
     engine.dispose()
     twin = _SEARCH_ENGINES.get(engine.url.render_as_string(hide_password=False))
     if twin is not None:
         twin.dispose()
+    checkpoints.settle()
 
 
 def dispose_engines() -> None:
@@ -138,3 +153,6 @@ def dispose_engines() -> None:
         engine.dispose()
     _ENGINES.clear()
     _SEARCH_ENGINES.clear()
+    # a SQLite file whose last connection closes is checkpointed whole, its log removed: once the
+    # background checkpoints (which open connections of their own) are done, the file stands alone
+    checkpoints.settle()

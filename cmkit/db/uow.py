@@ -11,7 +11,7 @@ from __future__ import annotations
 import datetime as dt
 import json
 import time
-from collections.abc import Callable, Iterable, Iterator
+from collections.abc import Callable, Iterable, Iterator, Sequence
 from contextlib import contextmanager
 from typing import Any, TypeVar, cast
 
@@ -19,9 +19,10 @@ from sqlalchemy import Engine, Table, insert, select
 from sqlalchemy.exc import DBAPIError, OperationalError
 from sqlalchemy.orm import Session
 
-from cmkit.db import audit_chain, pending
+from cmkit.db import audit_chain, checkpoints, pending
 from cmkit.db.among import among
 from cmkit.db.change import Change
+from cmkit.db.engine import sqlite_file
 from cmkit.db.schema import AuditEntry, CustomerRow
 from cmkit.domain import chain
 from cmkit.errors import CMError, DiskFull, ValidationError, is_disk_full
@@ -127,7 +128,30 @@ class UnitOfWork:
         ids = self.session.execute(
             select(C.id).where(among(C.id, customer_ids), C.active.is_(True)).order_by(C.id)
         ).scalars()
-        self.audit_many(Change(action, "customer", i, i, before, after) for i in ids)
+        self.audit_each(action, ids.all(), before, after)
+
+    def audit_each(self, action: str, customer_ids: Sequence[int], before: Any, after: Any) -> None:
+        """One audit entry per customer in `customer_ids`, in their order, all with the same values before
+        and after (R29): the entries of a bulk change, chained (R33) and written in one statement with no
+        object per entry."""
+        if len(customer_ids) < BULK_AUDIT_ROWS:
+            self.audit_many(Change(action, "customer", i, i, before, after) for i in customer_ids)
+            return
+        prev = audit_chain.head(self.session)
+        data = chain.data_hash(before, after)
+        text = chain.entry_texts(chain.microseconds(self.now), self.user, self.login, self.run_id)
+        hashes = chain.links(prev, (text(action, "customer", i, i, data) for i in customer_ids))
+        time_value, json_value = self._audit_converters(bulk=True)
+        shared = (time_value(self.now), self.user, self.login, action, "customer")
+        values = (json_value(before), json_value(after), self.run_id, data)
+        prevs = [prev or None, *hashes[:-1]]
+        if self.is_sqlite:  # the varying values as one JSON document: 10,000 entries in 100 ms, not 135
+            doc = json.dumps([[i, p, h] for i, p, h in zip(customer_ids, prevs, hashes, strict=True)])
+            self.session.connection().exec_driver_sql(_SQLITE_EACH, (*shared, *values, doc))
+            return
+        self._insert_audit(
+            [(*shared, i, i, *values, p, h) for i, p, h in zip(customer_ids, prevs, hashes, strict=True)]
+        )
 
 
 #: from this many entries on, an audit insert goes by the driver (COPY on PostgreSQL, executemany on SQLite)
@@ -149,6 +173,13 @@ AUDIT_COLUMNS = (
     "hash",
 )
 _AUDIT_NAMES = ", ".join(f'"{n}"' for n in AUDIT_COLUMNS)
+#: SQLite: audit_each's entries, the shared values as parameters and the varying ones from a JSON document
+#: of [customer id, previous hash, hash] triples, inserted in the document's order (the chain's)
+_SQLITE_EACH = (
+    f"INSERT INTO audit_log ({_AUDIT_NAMES}) "  # noqa: S608 - our column names
+    "SELECT ?, ?, ?, ?, ?, e.value ->> 0, e.value ->> 0, ?, ?, ?, ?, e.value ->> 1, e.value ->> 2 "
+    "FROM json_each(?) e ORDER BY e.key"
+)
 
 
 def _same(value: Any) -> Any:
@@ -170,10 +201,14 @@ def _retryable(exc: DBAPIError) -> bool:
 def transaction(
     engine: Engine, user: str, *, write: bool, run_id: str | None = None, login: str | None = None
 ) -> Iterator[UnitOfWork]:
-    """One transaction: committed when the block ends normally, rolled back on any exception."""
+    """One transaction: committed when the block ends normally, rolled back on any exception. A write to a
+    SQLite file has the file checkpointed in the background once it committed (cmkit.db.checkpoints)."""
     bound = engine.execution_options(cmkit_write=write)
     with Session(bound, expire_on_commit=False, autoflush=True) as session, session.begin():
         yield UnitOfWork(session, user, run_id, login)
+    path = sqlite_file(engine) if write else None
+    if path is not None:
+        checkpoints.after_commit(path)
 
 
 def plainly(exc: Exception) -> CMError | None:

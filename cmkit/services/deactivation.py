@@ -17,7 +17,6 @@ from sqlalchemy import Select, select, update
 
 from cmkit.db import repo
 from cmkit.db.among import among
-from cmkit.db.change import Change
 from cmkit.db.schema import CustomerGroup, CustomerRow
 from cmkit.db.uow import UnitOfWork
 from cmkit.domain import rules
@@ -78,10 +77,10 @@ def plan(work: UnitOfWork, requested: Sequence[Customer], *, lock: bool = True) 
     customers["company_id"] = customers["company_id"].astype("Int64")
     customers["requested"] = customers["id"].isin(asked)
     customers["change"] = "deactivate"
-    customers["blocked_by"] = [
-        ", ".join((numbers if mine else own).get(i, []))
-        for i, mine in zip(customers["id"], customers["requested"], strict=True)
-    ]
+    # a requested customer is blocked by its own tickets and (a company) its contacts', another by its own
+    ids = customers["id"]
+    listed, owned = (ids.map({k: ", ".join(v) for k, v in d.items()}).astype(object) for d in (numbers, own))
+    customers["blocked_by"] = owned.where(~customers["requested"], listed).fillna("").astype(str)
     problems = [
         p
         for c in requested
@@ -94,8 +93,7 @@ def plan(work: UnitOfWork, requested: Sequence[Customer], *, lock: bool = True) 
 def carry_out(work: UnitOfWork, plan: DeactivationPlan) -> None:
     """Deactivate the customers `plan` found, one audit entry each (R29): they were read in this
     transaction under lock (see `plan`), so they are audited as read, not read again."""
-    ids = plan.customers["id"].tolist()
-    work.audit_many(Change("deactivate", "customer", i, i, _BEFORE, _AFTER) for i in ids)
+    work.audit_each("deactivate", plan.customers["id"].tolist(), _BEFORE, _AFTER)
     _deactivate(work, plan.scope)
 
 

@@ -1,0 +1,92 @@
+"""SQLite: a write's log is copied into the database file after its commit, in the background
+(cmkit.db.checkpoints), and never by the commit itself."""
+
+from __future__ import annotations
+
+import shutil
+import sqlite3
+from pathlib import Path
+
+import pytest
+import sqlalchemy as sa
+
+import cmkit
+from cmkit.db import checkpoints
+from cmkit.db.engine import dispose_engines, engine_for
+
+
+def _name_in_file(path: Path, customer_id: int) -> str:
+    """The customer's name as the database file holds it, the log left aside (immutable: no -wal read)."""
+    uri = f"{path.resolve().as_uri()}?immutable=1"
+    conn = sqlite3.connect(uri, uri=True)
+    try:
+        return str(conn.execute("SELECT name FROM customers WHERE id = ?", (customer_id,)).fetchone()[0])
+    finally:
+        conn.close()
+
+
+@pytest.fixture
+def sqlite_path(sqlite_template: Path, tmp_path: Path) -> Path:
+    path = tmp_path / "cmkit.db"
+    shutil.copy(sqlite_template, path)
+    yield path
+    dispose_engines()
+
+
+def test_a_commit_leaves_its_pages_in_the_log_and_the_background_copies_them(
+    sqlite_path: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    url = f"sqlite:///{sqlite_path}"
+    cm = cmkit.connect(url)
+    firm = cm.create_company("retail", name="Alt GmbH")
+    assert checkpoints.settle()
+    assert _name_in_file(sqlite_path, firm.id) == "Alt GmbH"
+
+    asked: list[str] = []
+    monkeypatch.setattr(checkpoints, "after_commit", asked.append)
+    cm.edit(firm.id, name="Neu GmbH")
+    assert asked == [str(sqlite_path.resolve())]  # asked for once, after the commit
+    assert cm.customer(firm.id).name == "Neu GmbH"
+    assert _name_in_file(sqlite_path, firm.id) == "Alt GmbH"  # the commit copied nothing into the file
+
+    busy, logged, copied = checkpoints.checkpoint(asked[0]) or (1, 0, 0)
+    assert busy == 0 and logged == copied > 0
+    assert _name_in_file(sqlite_path, firm.id) == "Neu GmbH"
+
+
+def test_cmkit_connections_leave_checkpoints_to_the_background(sqlite_path: Path) -> None:
+    with engine_for(f"sqlite:///{sqlite_path}").connect() as conn:
+        assert conn.exec_driver_sql("PRAGMA wal_autocheckpoint").scalar() == 0
+
+
+def test_a_read_asks_for_no_checkpoint(sqlite_path: Path, monkeypatch: pytest.MonkeyPatch) -> None:
+    cm = cmkit.connect(f"sqlite:///{sqlite_path}")
+    asked: list[str] = []
+    monkeypatch.setattr(checkpoints, "after_commit", asked.append)
+    cm.quick_search("Alt")
+    cm.frame()
+    assert asked == []
+
+
+def test_closing_every_connection_leaves_one_self_contained_file(sqlite_path: Path, tmp_path: Path) -> None:
+    """What dispose_engines leaves can be copied as a file (as the tests' template is)."""
+    cm = cmkit.connect(f"sqlite:///{sqlite_path}")
+    firm = cm.create_company("retail", name="Kopie AG")
+    dispose_engines()
+    copy = tmp_path / "copy.db"
+    shutil.copy(sqlite_path, copy)
+    assert not Path(f"{copy}-wal").exists()
+    engine = sa.create_engine(f"sqlite:///{copy}")
+    with engine.connect() as conn:
+        name = conn.exec_driver_sql("SELECT name FROM customers WHERE id = ?", (firm.id,)).scalar()
+    assert name == "Kopie AG"
+    engine.dispose()
+
+
+def test_a_checkpoint_never_creates_a_missing_file(tmp_path: Path) -> None:
+    missing = tmp_path / "gone.db"
+    assert checkpoints.checkpoint(str(missing)) is None
+    assert not missing.exists()
+    checkpoints.after_commit(str(missing))
+    assert checkpoints.settle()
+    assert not missing.exists()
