@@ -2,8 +2,10 @@
 
 from __future__ import annotations
 
+import gc
 import numbers
-from collections.abc import Iterable, Sequence
+from collections.abc import Iterable, Iterator, Sequence
+from contextlib import contextmanager
 from types import MappingProxyType
 from typing import Any, cast
 
@@ -21,6 +23,27 @@ T, A, C = TicketRow, AdditionalCustomer, CustomerRow
 
 def frame_of(session: Session, stmt: Any, columns: Sequence[str] | None = None) -> pd.DataFrame:
     """Run a select and return its rows as a DataFrame with the select's column names."""
+    with young_objects():
+        return _frame_of(session, stmt, columns)
+
+
+@contextmanager
+def young_objects() -> Iterator[None]:
+    """A block that makes many short-lived objects (a tuple per row, read into columns and dropped):
+    Python's cyclic garbage collector pauses in it. Otherwise every 700 rows it would walk the rows read
+    so far, move them to its older generations, and from there set off full collections of everything
+    the process holds (a transfer of 100,000 tickets: 200 ms of collections). Rows hold no cycles: there
+    is nothing for it to find in them, and reference counting frees them when they are dropped."""
+    paused = gc.isenabled()
+    gc.disable()
+    try:
+        yield
+    finally:
+        if paused:
+            gc.enable()
+
+
+def _frame_of(session: Session, stmt: Any, columns: Sequence[str] | None) -> pd.DataFrame:
     result = session.connection().execute(stmt)  # Core rows: no ORM loading for plain column selects
     names = list(columns or result.keys())
     processors = getattr(result._metadata, "_processors", None)  # the column types' result conversions
@@ -247,6 +270,14 @@ def linked_tickets(customer_ids: Any, states: Sequence[str] = ("open", "closed")
 
 def company_and_contacts(company_id: int) -> Select[Any]:
     return select(C.id).where((C.id == company_id) | (C.company_id == company_id))
+
+
+def on_tickets(session: Session, tickets: pd.DataFrame, customer_id: int) -> pd.Series:
+    """Per ticket of `tickets` (its `id` and `main_customer_id`, as read in this transaction): whether
+    `customer_id` is on it, as main or additional customer. The customer's additional links are read
+    once (a range of an index) instead of probed per ticket (100,000 tickets on SQLite: 220 ms of 480)."""
+    extra = session.execute(select(A.ticket_id).where(A.customer_id == customer_id)).scalars().all()
+    return (tickets["main_customer_id"] == customer_id) | tickets["id"].isin(extra)
 
 
 def on_ticket(ticket_id: Any, customer_id: Any) -> ColumnElement[bool]:

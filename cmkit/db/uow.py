@@ -146,7 +146,10 @@ class UnitOfWork:
         values = (json_value(before), json_value(after), self.run_id, data)
         prevs = [prev or None, *hashes[:-1]]
         if self.is_sqlite:  # the varying values as one JSON document: 10,000 entries in 100 ms, not 135
-            doc = json.dumps([[i, p, h] for i, p, h in zip(customer_ids, prevs, hashes, strict=True)])
+            # ids are ints and hashes hex: the document is joined as text, with no list per entry
+            quoted = [json.dumps(prevs[0]), *(f'"{h}"' for h in hashes[:-1])]
+            triples = zip(customer_ids, quoted, hashes, strict=True)
+            doc = "[" + ",".join(f'[{int(i)},{p},"{h}"]' for i, p, h in triples) + "]"
             self.session.connection().exec_driver_sql(_SQLITE_EACH, (*shared, *values, doc))
             return
         self._insert_audit(
@@ -174,11 +177,13 @@ AUDIT_COLUMNS = (
 )
 _AUDIT_NAMES = ", ".join(f'"{n}"' for n in AUDIT_COLUMNS)
 #: SQLite: audit_each's entries, the shared values as parameters and the varying ones from a JSON document
-#: of [customer id, previous hash, hash] triples, inserted in the document's order (the chain's)
+#: of [customer id, previous hash, hash] triples, inserted in the document's order (the chain's): json_each
+#: gives an array's elements in order, and an INSERT ... SELECT from it inserts each as it comes (an
+#: ORDER BY would sort them again: 10-30 ms for 10,000; R33's tests verify the chain after a bulk change)
 _SQLITE_EACH = (
     f"INSERT INTO audit_log ({_AUDIT_NAMES}) "  # noqa: S608 - our column names
     "SELECT ?, ?, ?, ?, ?, e.value ->> 0, e.value ->> 0, ?, ?, ?, ?, e.value ->> 1, e.value ->> 2 "
-    "FROM json_each(?) e ORDER BY e.key"
+    "FROM json_each(?) e"
 )
 
 

@@ -103,12 +103,9 @@ def merge(
         if surv.kind == "company":
             repo.lock_contacts_of(s, [d.id for d in dups])
         gdef = ctx.group(surv.group)
-        tickets = repo.frame_of(
-            s,
-            repo.linked_tickets(dup_ids).add_columns(
-                repo.on_ticket(T.id, surv.id).label("survivor_on_ticket")
-            ),
-        )
+        tickets = repo.frame_of(s, repo.linked_tickets(dup_ids).add_columns(T.main_customer_id))
+        tickets["survivor_on_ticket"] = repo.on_tickets(s, tickets, surv.id)
+        tickets = tickets.drop(columns=["main_customer_id"])
         roles: dict[int, set[str]] = {}
         for cid, role in zip(tickets["customer_id"], tickets["role"], strict=True):
             roles.setdefault(int(cid), set()).add(str(role))

@@ -167,16 +167,17 @@ def _plan_of(
             lk.c.role,
             lk.c.customer_id.label("source_id"),
             literal(dst.id).label("target_id"),
-            repo.on_ticket(T.id, dst.id).label("target_already_on_ticket"),
+            T.main_customer_id,
         )
         .join(lk, lk.c.ticket_id == T.id)
         .join(Queue, Queue.id == T.queue_id)
         .where(T.state.in_(states))
-        .order_by(lk.c.customer_id, T.id)
     )
+    # sorted here, not by the database, whose sorter copies every row with its subject
     changes = repo.frame_of(work.session, plan)
-    changes["target_already_on_ticket"] = changes["target_already_on_ticket"].astype(bool)
-    return changes
+    changes = changes.sort_values(["source_id", "id"], ignore_index=True, kind="stable")
+    changes["target_already_on_ticket"] = repo.on_tickets(work.session, changes, dst.id)
+    return changes.drop(columns=["main_customer_id"])
 
 
 def planned_links(plan: pd.DataFrame, *, source: str, dst_on: str) -> pd.DataFrame:
