@@ -142,18 +142,26 @@ class UnitOfWork:
         text = chain.entry_texts(chain.microseconds(self.now), self.user, self.login, self.run_id)
         hashes = chain.links(prev, (text(action, "customer", i, i, data) for i in customer_ids))
         time_value, json_value = self._audit_converters(bulk=True)
-        shared = (time_value(self.now), self.user, self.login, action, "customer")
-        values = (json_value(before), json_value(after), self.run_id, data)
-        prevs = [prev or None, *hashes[:-1]]
-        if self.is_sqlite:  # the varying values as one JSON document: 10,000 entries in 100 ms, not 135
-            # ids are ints and hashes hex: the document is joined as text, with no list per entry
-            quoted = [json.dumps(prevs[0]), *(f'"{h}"' for h in hashes[:-1])]
-            triples = zip(customer_ids, quoted, hashes, strict=True)
-            doc = "[" + ",".join(f'[{int(i)},{p},"{h}"]' for i, p, h in triples) + "]"
-            self.session.connection().exec_driver_sql(_SQLITE_EACH, (*shared, *values, doc))
+        at, old, new = time_value(self.now), json_value(before), json_value(after)
+        if self.is_sqlite:  # 10,000 entries in 75 ms (as one statement of tuples: 135 ms)
+            params = {
+                "at": at,
+                "user": self.user,
+                "login": self.login,
+                "action": action,
+                "entity": "customer",
+            }
+            params |= {"before": old, "after": new, "run": self.run_id, "data": data, "first": prev or None}
+            params |= {"ids": json.dumps([int(i) for i in customer_ids]), "hashes": "".join(hashes).encode()}
+            self.session.connection().exec_driver_sql(_SQLITE_EACH, params)
             return
+        shared = (at, self.user, self.login, action, "customer")
+        prevs = [prev or None, *hashes[:-1]]
         self._insert_audit(
-            [(*shared, i, i, *values, p, h) for i, p, h in zip(customer_ids, prevs, hashes, strict=True)]
+            [
+                (*shared, i, i, old, new, self.run_id, data, p, h)
+                for i, p, h in zip(customer_ids, prevs, hashes, strict=True)
+            ]
         )
 
 
@@ -176,14 +184,15 @@ AUDIT_COLUMNS = (
     "hash",
 )
 _AUDIT_NAMES = ", ".join(f'"{n}"' for n in AUDIT_COLUMNS)
-#: SQLite: audit_each's entries, the shared values as parameters and the varying ones from a JSON document
-#: of [customer id, previous hash, hash] triples, inserted in the document's order (the chain's): json_each
-#: gives an array's elements in order, and an INSERT ... SELECT from it inserts each as it comes (an
-#: ORDER BY would sort them again: 10-30 ms for 10,000; R33's tests verify the chain after a bulk change)
+#: SQLite: audit_each's entries, the shared values as parameters, the ids a JSON array and the hashes one
+#: blob of 64-byte hex hashes: the n-th entry's hash is the n-th slice, its previous hash the one before
+#: (`first` for the first). Inserted in the array's order (the chain's): json_each gives the elements in
+#: order, and an INSERT ... SELECT inserts each as it comes (R33's tests verify the chain after a bulk change)
 _SQLITE_EACH = (
     f"INSERT INTO audit_log ({_AUDIT_NAMES}) "  # noqa: S608 - our column names
-    "SELECT ?, ?, ?, ?, ?, e.value ->> 0, e.value ->> 0, ?, ?, ?, ?, e.value ->> 1, e.value ->> 2 "
-    "FROM json_each(?) e"
+    "SELECT :at, :user, :login, :action, :entity, e.value, e.value, :before, :after, :run, :data, "
+    "CASE e.key WHEN 0 THEN :first ELSE CAST(substr(:hashes, e.key * 64 - 63, 64) AS TEXT) END, "
+    "CAST(substr(:hashes, e.key * 64 + 1, 64) AS TEXT) FROM json_each(:ids) e"
 )
 
 

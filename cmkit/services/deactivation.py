@@ -60,9 +60,8 @@ def plan(work: UnitOfWork, requested: Sequence[Customer], *, lock: bool = True) 
         s,
         select(C.id, C.name, C.kind, CustomerGroup.name.label("group"), C.company_id, C.version, C.active)
         .join(CustomerGroup, CustomerGroup.id == C.group_id)
-        .where(reach)
-        .order_by(C.id),
-    )
+        .where(reach),
+    ).sort_values("id", ignore_index=True)  # here: SQLite would sort the rows with their names
     blocking = repo.frame_of(s, blocking_tickets(select(C.id).where(reach))).drop(columns=["closed_at"])
     company_of = blocking["customer_id"].map(everyone.set_index("id")["company_id"])
     blocked = pd.concat(
