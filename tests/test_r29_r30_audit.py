@@ -105,8 +105,9 @@ def test_r29_deactivate_records_one_row_per_customer(cm: CustomerManager, world)
 
 
 def test_r29_a_bulk_change_is_recorded_as_single_changes_are(db_url: str, cm: CustomerManager) -> None:
-    """A deactivation of more customers than uow.BULK_AUDIT_ROWS goes by the driver (executemany, COPY):
-    its entries read back, filter by time and chain (R33) as an entry written one by one does."""
+    """A deactivation of more customers than uow.BULK_AUDIT_ROWS goes by the driver (SQLite: one
+    INSERT ... SELECT; PostgreSQL: COPY): its entries read back, filter by time and chain (R33) as an entry
+    written one by one does."""
     firm = cm.create_company("retail", name="Viele GmbH")
     staff = [
         cm.create_contact("retail", company=firm.id, first_name="Kim", last_name=f"Nr{i}")

@@ -165,7 +165,8 @@ class UnitOfWork:
         )
 
 
-#: from this many entries on, an audit insert goes by the driver (COPY on PostgreSQL, executemany on SQLite)
+#: from this many entries on, an audit insert goes by the driver (COPY on PostgreSQL; on SQLite executemany, or
+#: for audit_each one INSERT ... SELECT)
 BULK_AUDIT_ROWS = 50
 #: the columns of the audit rows UnitOfWork.audit_many builds, in the order of their values
 AUDIT_COLUMNS = (
