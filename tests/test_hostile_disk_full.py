@@ -22,7 +22,7 @@ import cmkit
 from cmkit import CustomerManager, DiskFull
 from cmkit.backup import backup, restore
 from cmkit.cli import main
-from cmkit.db.engine import engine_for
+from cmkit.db.engine import dispose, engine_for
 
 Disk = Callable[[int], Path]
 
@@ -96,7 +96,7 @@ def test_hostile_disk_full_restore_changes_nothing(
     target = f"sqlite:///{disk / 'target.db'}"
     cmkit.init(target, Path(__file__).with_name("config_test.toml"))
     kept = cmkit.connect(target).create_contact("private", last_name="Bleibt").id
-    engine_for(target).dispose()
+    dispose(engine_for(target))
     before = table_rows(target)
     filler = fill(disk)
     with pytest.raises(DiskFull, match="nothing was restored"):
@@ -104,7 +104,7 @@ def test_hostile_disk_full_restore_changes_nothing(
     filler.unlink()
     assert table_rows(target) == before
     assert cmkit.connect(target).customer(kept).name == "Bleibt"
-    engine_for(target).dispose()
+    dispose(engine_for(target))
 
 
 @pytest.mark.parametrize("db_url", ["sqlite"], indirect=True)
@@ -113,7 +113,7 @@ def test_hostile_disk_full_a_change_is_not_made_and_the_database_stays_whole(
 ) -> None:
     source = engine_for(db_url).url.database
     assert source
-    engine_for(db_url).dispose()
+    dispose(engine_for(db_url))
     disk = small_disk(Path(source).stat().st_size // 1024 * 4)
     shutil.copy(source, disk / "cmkit.db")
     url = f"sqlite:///{disk / 'cmkit.db'}"
@@ -123,11 +123,11 @@ def test_hostile_disk_full_a_change_is_not_made_and_the_database_stays_whole(
     anna = small.frame("customers").query("name == 'Anna Müller'")["id"].iloc[0]
     with pytest.raises(DiskFull, match="this change was not made.*as it was before"):
         small.add_attachments(int(anna), {"gross.txt": os.urandom(48_000).hex().encode()})
-    engine_for(url).dispose()
+    dispose(engine_for(url))
     assert table_rows(url) == before
     filler.unlink()
     assert small.add_comment(int(anna), "wieder Platz") > 0
-    engine_for(url).dispose()
+    dispose(engine_for(url))
 
 
 def test_hostile_disk_full_reported_by_the_server_changes_nothing(

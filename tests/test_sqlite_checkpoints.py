@@ -4,7 +4,9 @@
 from __future__ import annotations
 
 import shutil
+import subprocess
 import sqlite3
+import sys
 from pathlib import Path
 
 import pytest
@@ -90,3 +92,18 @@ def test_a_checkpoint_never_creates_a_missing_file(tmp_path: Path) -> None:
     checkpoints.after_commit(str(missing))
     assert checkpoints.settle()
     assert not missing.exists()
+
+
+def test_a_process_that_ends_leaves_its_writes_in_the_file(sqlite_path: Path) -> None:
+    """A script that writes and ends (its connections never closed): the file alone holds its writes."""
+    script = (
+        "import sys, cmkit\n"
+        "cm = cmkit.connect(sys.argv[1])\n"
+        "for i in range(20):\n"
+        "    cm.create_company('retail', name=f'Firma {i}')\n"
+        "print(cm.create_company('retail', name='Letzte AG').id)\n"
+    )
+    done = subprocess.run(
+        [sys.executable, "-c", script, f"sqlite:///{sqlite_path}"], check=True, capture_output=True, text=True
+    )
+    assert _name_in_file(sqlite_path, int(done.stdout.split()[-1])) == "Letzte AG"

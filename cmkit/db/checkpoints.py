@@ -9,11 +9,13 @@ process to checkpoint that file, as SQLite's documentation suggests for this cas
 PASSIVE checkpoint: it waits for no reader or writer and copies what it can; what it cannot copy (a
 reader still needs those pages) is copied after the next commit, or when the last connection closes.
 
-Nothing is lost if the process ends first: the log is part of the database until it is copied.
+Nothing is lost if the process ends first: the log is part of the database until it is copied. A process
+that ends normally waits for the checkpoints asked for.
 """
 
 from __future__ import annotations
 
+import atexit
 import contextlib
 import sqlite3
 import threading
@@ -23,6 +25,9 @@ _lock = threading.Condition()
 _pending: dict[str, None] = {}  # files to checkpoint, in the order asked (a dict: no file twice)
 _running = 0  # checkpoints under way
 _thread: threading.Thread | None = None
+#: at exit, how long the process waits for the checkpoints asked for (a file copied afterwards then holds
+#: every commit without its -wal file beside it)
+EXIT_WAIT_SECONDS = 30.0
 
 
 def after_commit(path: str) -> None:
@@ -31,6 +36,8 @@ def after_commit(path: str) -> None:
     with _lock:
         _pending[path] = None
         if _thread is None or not _thread.is_alive():
+            if _thread is None:  # before the process ends, the checkpoints asked for are done
+                atexit.register(settle, EXIT_WAIT_SECONDS)
             _thread = threading.Thread(target=_work, name="cmkit-sqlite-checkpoints", daemon=True)
             _thread.start()
         _lock.notify_all()
