@@ -4,8 +4,8 @@
 from __future__ import annotations
 
 import shutil
-import subprocess
 import sqlite3
+import subprocess
 import sys
 from pathlib import Path
 
