@@ -4,7 +4,8 @@ clock starts on SQLite (so the bound is the index's own time); on PostgreSQL the
 cmkit.db.search_pg (btree walks of the word tables that stop at the limit, prepared with generic plans),
 the fastest statements found for the first matches in id order, without cmkit's own work around them.
 Transfer and deactivation run the minimal statements that leave the database as cmkit leaves it
-(protocol and audit rows included)."""
+(protocol and audit rows included), on SQLite with cmkit's durability settings (synchronous=NORMAL, the
+log checkpointed after the commit in the background)."""
 
 from __future__ import annotations
 
