@@ -30,11 +30,16 @@ def is_sqlite(engine: Engine) -> bool:
     return engine.dialect.name == "sqlite"
 
 
+def _on_disk(database: str | None) -> bool:
+    """Whether a SQLite URL's database is a file (not one in memory)."""
+    return database not in (None, "", ":memory:")
+
+
 def sqlite_file(engine: Engine) -> str | None:
     """The absolute path of the SQLite file `engine` opens (None: PostgreSQL, or a database in memory)."""
-    if engine.dialect.name != "sqlite" or engine.url.database in (None, "", ":memory:"):
+    if engine.dialect.name != "sqlite" or not _on_disk(engine.url.database):
         return None
-    return str(Path(engine.url.database).resolve())
+    return str(Path(str(engine.url.database)).resolve())
 
 
 #: the memory map SQLite's searches read through, at most (the build caps it: 2 GiB for Debian's and Python's)
@@ -44,7 +49,7 @@ SQLITE_MMAP_BYTES = 1 << 36
 def _sqlite_engine(url: str, *, mapped: bool = False, **kw: Any) -> Engine:
     """An engine for a SQLite file; `mapped`: its connections read through a memory map (see search_engine)."""
     parsed = make_url(url)
-    file = parsed.database not in (None, "", ":memory:")
+    file = _on_disk(parsed.database)
     if file:
         Path(str(parsed.database)).parent.mkdir(parents=True, exist_ok=True)
     engine = create_engine(url, connect_args={"timeout": BUSY_TIMEOUT_MS / 1000}, **kw)
@@ -121,7 +126,7 @@ def search_engine(engine: Engine) -> Engine:
     cmkit.services.search)."""
     url = engine.url.render_as_string(hide_password=False)
     if engine.dialect.name != "postgresql":
-        if engine.url.database in (None, "", ":memory:"):
+        if not _on_disk(engine.url.database):
             return engine
         if url not in _SEARCH_ENGINES:
             _SEARCH_ENGINES[url] = _sqlite_engine(url, mapped=True)

@@ -87,9 +87,8 @@ def link(prev_hash: str, text: str) -> str:
 def links(prev_hash: str, texts: Iterable[str]) -> list[str]:
     """The hashes of consecutive entries with canonical `texts`, the first linked to `prev_hash`."""
     out: list[str] = []
-    sha256 = hashlib.sha256
     for text in texts:
-        prev_hash = sha256(f"{prev_hash}\n{text}".encode()).hexdigest()
+        prev_hash = link(prev_hash, text)
         out.append(prev_hash)
     return out
 
