@@ -13,6 +13,7 @@ import pandas as pd
 from sqlalchemy import Column, ColumnElement, DateTime, Integer, Select, Table, literal, select, union_all
 from sqlalchemy.orm import Session, aliased
 
+from cmkit.db import columnar
 from cmkit.db.among import among
 from cmkit.db.schema import AdditionalCustomer, CustomerGroup, CustomerRow, Queue, TicketRow
 from cmkit.errors import NotFound
@@ -22,7 +23,8 @@ T, A, C = TicketRow, AdditionalCustomer, CustomerRow
 
 
 def frame_of(session: Session, stmt: Any, columns: Sequence[str] | None = None) -> pd.DataFrame:
-    """Run a select and return its rows as a DataFrame with the select's column names."""
+    """Run a select and return its rows as a DataFrame with the select's column names. On SQLite an
+    unordered select of integer, boolean and text columns is read by columns (`columnar`)."""
     with young_objects():
         return _frame_of(session, stmt, columns)
 
@@ -44,6 +46,10 @@ def young_objects() -> Iterator[None]:
 
 
 def _frame_of(session: Session, stmt: Any, columns: Sequence[str] | None) -> pd.DataFrame:
+    if columns is None and session.get_bind().dialect.name == "sqlite":
+        read = columnar.sqlite_columns(session, stmt)
+        if read is not None:
+            return typed(read, _column_kinds(stmt, read.shape[1]))
     result = session.connection().execute(stmt)  # Core rows: no ORM loading for plain column selects
     names = list(columns or result.keys())
     processors = getattr(result._metadata, "_processors", None)  # the column types' result conversions
