@@ -262,6 +262,28 @@ def test_r17_race_two_transfers_from_the_same_source(cm: CustomerManager, world,
     assert_rules_hold(cm)
 
 
+def test_r17_race_two_transfers_of_all_tickets_sharing_tickets_to_one_target(
+    cm: CustomerManager, world, race, db_url: str
+) -> None:
+    """Two transfers of open and closed tickets to one target, from two sources that share tickets: each
+    locks its tickets as its plan reads them, so the second sees what the first did, and the target is on
+    each shared ticket once (R17: no duplicate reference)."""
+    acme, carl = world["acme"], world["carl"]
+    for i in range(ROUNDS):
+        src, other, dst = (cm.create_contact("retail", company=acme.id, last_name=f"{n} {i}") for n in "VWX")
+        ids = _tickets_naming(db_url, src, [other, carl, acme])
+        cm.close_ticket(ids[1])  # (src main, other additional) closed: moved all the same
+        results = race(
+            call("transfer_tickets", src.id, dst.id, only_open=False),
+            call("transfer_tickets", other.id, dst.id, only_open=False),
+        )
+        assert failures(results) == []
+        assert cm.tickets(src.id).empty and cm.tickets(other.id).empty
+        on = cm.tickets(dst.id)
+        assert set(ids) <= set(on["id"]) and not on.duplicated(["id"]).any(), on
+    assert_rules_hold(cm)
+
+
 # -- delete vs create_ticket ----------------------------------------------------------------------------------------
 
 
