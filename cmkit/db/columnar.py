@@ -41,8 +41,10 @@ def sqlite_columns(session: Session, stmt: Any) -> pd.DataFrame | None:
     """The rows of `stmt` as a frame, as `repo.frame_of` would read them but in an order of SQLite's
     choosing, or None where this way cannot be taken (see the module's docstring)."""
     kinds = _kinds(stmt, session.get_bind().dialect)
-    sub = stmt.subquery() if kinds is not None else None
-    if sub is None or kinds is None or len(sub.c) != len(kinds):  # (repeated names)
+    if kinds is None:
+        return None
+    sub = stmt.subquery()
+    if len(sub.c) != len(kinds):  # (repeated names)
         return None
     nullable = [_may_be_null(c) for c in stmt.selected_columns]
     aggregates: list[Any] = [func.count()]
@@ -101,12 +103,18 @@ def _kinds(stmt: Any, dialect: Dialect) -> list[str] | None:
     return kinds
 
 
-def _may_be_null(col: Any) -> bool:
-    """False for a column declared NOT NULL (or a label of one) and for a literal value, else True."""
+def underlying(col: Any) -> Any:
+    """The table column or literal value a selected column is (a label of), or the column itself."""
     while not isinstance(col, Column | BindParameter) and isinstance(
         getattr(col, "element", None), ColumnElement
     ):
         col = col.element
+    return col
+
+
+def _may_be_null(selected: Any) -> bool:
+    """False for a column declared NOT NULL (or a label of one) and for a literal value, else True."""
+    col = underlying(selected)
     if isinstance(col, BindParameter):
         return col.value is None
     return not isinstance(col, Column) or col.nullable is not False

@@ -79,9 +79,7 @@ def _column_kinds(stmt: Any, width: int) -> list[str]:
         return [""] * width
     kinds = []
     for c in selected:
-        base = c
-        while not isinstance(base, Column) and isinstance(getattr(base, "element", None), ColumnElement):
-            base = base.element  # a label of a column
+        base = columnar.underlying(c)
         if isinstance(getattr(c, "type", None), DateTime):
             kinds.append("time")
         elif not isinstance(getattr(c, "type", None), Integer):
