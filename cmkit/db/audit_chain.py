@@ -11,7 +11,7 @@ import json
 from collections.abc import Iterator
 from typing import Any
 
-from sqlalchemy import bindparam, case, func, literal, select, text, update
+from sqlalchemy import Text, bindparam, case, func, literal, select, text, update
 from sqlalchemy.orm import Session
 
 from cmkit.db import repo
@@ -35,7 +35,8 @@ def head(session: Session) -> str:
 def _pg_data_hash() -> Any:
     """PostgreSQL's own data hash of an entry (for entries it wrote itself: `pg:` data hashes)."""
     return literal("pg:") + func.encode(
-        func.sha256(func.convert_to(func.jsonb_build_array(L.before, L.after).cast(L.login.type), "UTF8")),
+        # cast to text, as the trigger does (a bounded varchar would cut a long entry's values short)
+        func.sha256(func.convert_to(func.jsonb_build_array(L.before, L.after).cast(Text), "UTF8")),
         "hex",
     )
 
