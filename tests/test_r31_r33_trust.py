@@ -4,11 +4,13 @@ audit log is a hash chain that names the first entry changed, removed or out of 
 from __future__ import annotations
 
 import datetime as dt
+import json
 import threading
 import uuid
 from collections.abc import Callable, Iterator
 from typing import Any
 
+import pandas as pd
 import pytest
 import sqlalchemy as sa
 from conftest import BACKENDS
@@ -384,6 +386,60 @@ def test_r32_cmkit_works_through_a_login_within_its_permissions(
     actions = list(cm.history(customer_id=new.id)["action"])
     assert "raw SQL" not in actions  # cmkit described these changes itself
     assert "raw SQL" in set(cm.history(statements=True)["action"])
+
+
+@pg_only
+def test_r33_a_bulk_change_through_a_login_chains_after_the_statement_log(
+    cm: CustomerManager, login: Callable[..., tuple[str, str]]
+) -> None:
+    """A login's deactivation of a company with many contacts: the database chains its statement log entry
+    while cmkit hashes the deactivation's entries; those are chained after it, and the chain verifies."""
+    company = cm.create_company("retail", name="Viele Kontakte AG")
+    contacts = [
+        cm.create_contact("retail", company=company.id, last_name=f"Kontakt {n:03d}").id
+        for n in range(BULK_AUDIT_ROWS + 10)
+    ]
+    _lc, url = login("lifecycle")
+    cmkit.connect(url).deactivate(company.id)
+    log = cm.history(run_id=None, statements=True).sort_values("id")
+    mine = log[log["id"] > log[log["action"] == "raw SQL"]["id"].max()]
+    assert sorted(mine["customer_id"]) == sorted([company.id, *contacts])
+    assert set(mine["action"]) == {"deactivate"}
+    check = cm.verify_audit()
+    assert check.ok, check.reason
+
+
+@pg_only
+def test_r33_a_login_importing_many_customers_writes_chained_entries(
+    cm: CustomerManager, world: dict[str, Any], login: Callable[..., tuple[str, str]]
+) -> None:
+    """A bulk of audit entries by a login under row-level security (which refuses COPY) is written, in order,
+    and verifies."""
+    _agent, url = login("agent")
+    names = [f"Importiert {n:03d}" for n in range(BULK_AUDIT_ROWS + 5)]
+    frame = pd.DataFrame({"last_name": names, "kind": "contact", "company": "Acme GmbH"})
+    out = cmkit.connect(url).import_customers(frame, "retail", dry_run=False)
+    assert out.applied
+    created = cm.history(run_id=None).query("action == 'create'").sort_values("id").tail(len(names))
+    assert [a["name"] for a in created["after"]] == names
+    check = cm.verify_audit()
+    assert check.ok, check.reason
+
+
+@pg_only
+def test_r33_a_raw_sql_entry_with_long_values_verifies(
+    cm: CustomerManager, world: dict[str, Any], login: Callable[..., tuple[str, str]]
+) -> None:
+    """The database's own entry for a statement on many rows (its values longer than any name) verifies:
+    its data hash is recomputed over the whole values."""
+    ids = [cm.create_contact("retail", company=world["acme"].id, last_name=f"K{n}").id for n in range(30)]
+    _agent, url = login("agent")
+    with engine_for(url).begin() as conn:
+        conn.execute(sa.text("UPDATE customers SET version = version + 1 WHERE id = ANY(:ids)"), {"ids": ids})
+    entry = cm.history(statements=True).iloc[-1]
+    assert entry["action"] == "raw SQL" and len(json.dumps(entry["after"])) > 100
+    check = cm.verify_audit()
+    assert check.ok, check.reason
 
 
 @pg_only

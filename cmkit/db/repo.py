@@ -237,20 +237,30 @@ def ticket_value(session: Session, row: TicketRow) -> Ticket:
     )
 
 
-def links(customer_ids: Any) -> Any:
-    """Every (ticket_id, customer_id, role) where one of `customer_ids` (values or a select) is on a ticket."""
+def links(customer_ids: Any, *, main_states: Sequence[str] | None = None, first: bool = False) -> Any:
+    """Every (ticket_id, customer_id, role) where one of `customer_ids` (values or a select) is on a ticket;
+    with `main_states`, the tickets they are the main customer of only in these states (found in the index
+    on main customer and state). The additional customers' tickets are left to the caller to filter.
+
+    `first`: read before the statement they join (a materialized CTE). For links that are few among many
+    customers asked (the open tickets of a company's 10,000 contacts), so that the planner does not look up
+    every customer asked before it finds no ticket (SQLite: 8.7 ms to 3.9 ms)."""
     main = select(
         T.id.label("ticket_id"), T.main_customer_id.label("customer_id"), literal("main").label("role")
-    )
+    ).where(among(T.main_customer_id, customer_ids))
+    if main_states is not None:
+        main = main.where(T.state.in_(list(main_states)))
     add = select(A.ticket_id, A.customer_id, literal("additional").label("role"))
-    return union_all(
-        main.where(among(T.main_customer_id, customer_ids)), add.where(among(A.customer_id, customer_ids))
-    ).subquery("links")
+    both = union_all(main, add.where(among(A.customer_id, customer_ids)))
+    return both.cte("links").prefix_with("MATERIALIZED") if first else both.subquery("links")
 
 
-def linked_tickets(customer_ids: Any, states: Sequence[str] = ("open", "closed")) -> Select[Any]:
-    """The tickets on which `customer_ids` appear, one row per ticket and customer, with the role."""
-    lk = links(customer_ids)
+def linked_tickets(
+    customer_ids: Any, states: Sequence[str] = ("open", "closed"), *, few: bool = False
+) -> Select[Any]:
+    """The tickets on which `customer_ids` appear, one row per ticket and customer, with the role;
+    `few`: expected to be few for many customers (see `links`' `first`)."""
+    lk = links(customer_ids, main_states=states, first=few)
     return (
         select(
             T.id.label("id"),

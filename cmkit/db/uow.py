@@ -12,6 +12,7 @@ import datetime as dt
 import json
 import time
 from collections.abc import Callable, Iterable, Iterator, Sequence
+from concurrent.futures import ThreadPoolExecutor
 from contextlib import contextmanager
 from typing import Any, TypeVar, cast
 
@@ -116,6 +117,11 @@ class UnitOfWork:
             marks = ", ".join("?" * len(AUDIT_COLUMNS))
             conn.exec_driver_sql(f"INSERT INTO audit_log ({_AUDIT_NAMES}) VALUES ({marks})", rows)  # noqa: S608 - our column names
             return
+        if conn.exec_driver_sql("SELECT row_security_active('audit_log')").scalar():
+            # a login under row-level security, which refuses COPY: the columns as arrays (10,000 entries
+            # in 0.25 s, against 0.11 s by COPY)
+            conn.exec_driver_sql(_PG_ROWS, tuple(list(column) for column in zip(*rows, strict=True)))
+            return
         driver = conn.connection.driver_connection
         with driver.cursor() as cur, cur.copy(f"COPY audit_log ({_AUDIT_NAMES}) FROM STDIN") as copy:  # type: ignore[union-attr]
             for row in rows:
@@ -130,17 +136,36 @@ class UnitOfWork:
         ).scalars()
         self.audit_each(action, ids.all(), before, after)
 
-    def audit_each(self, action: str, customer_ids: Sequence[int], before: Any, after: Any) -> None:
+    def audit_each(
+        self,
+        action: str,
+        customer_ids: Sequence[int],
+        before: Any,
+        after: Any,
+        *,
+        meanwhile: Callable[[], None] | None = None,
+    ) -> None:
         """One audit entry per customer in `customer_ids`, in their order, all with the same values before
         and after (R29): the entries of a bulk change, chained (R33) and written in one statement with no
-        object per entry."""
+        object per entry.
+
+        `meanwhile`: the change itself, run while the entries are hashed in a thread of their own (the
+        database driver lets go of the interpreter while it writes: 10,000 entries hashed in 12 ms beside
+        an UPDATE of 30 ms, on SQLite); the entries are written after it. Should it have chained an entry
+        itself (PostgreSQL's statement log, for a login), they are hashed again after that one."""
         if len(customer_ids) < BULK_AUDIT_ROWS:
+            if meanwhile is not None:
+                meanwhile()
             self.audit_many(Change(action, "customer", i, i, before, after) for i in customer_ids)
             return
         prev = audit_chain.head(self.session)
         data = chain.data_hash(before, after)
         text = chain.entry_texts(chain.microseconds(self.now), self.user, self.login, self.run_id)
-        hashes = chain.links(prev, (text(action, "customer", i, i, data) for i in customer_ids))
+        texts = (text(action, "customer", i, i, data) for i in customer_ids)
+        if meanwhile is None:
+            hashes = chain.links(prev, texts)
+        else:
+            hashes, prev = _hashed_meanwhile(self.session, prev, texts, meanwhile)
         time_value, json_value = self._audit_converters(bulk=True)
         at, old, new = time_value(self.now), json_value(before), json_value(after)
         if self.is_sqlite:  # 10,000 entries in 75 ms (as one statement of tuples: 135 ms)
@@ -155,14 +180,14 @@ class UnitOfWork:
             params |= {"ids": json.dumps([int(i) for i in customer_ids]), "hashes": "".join(hashes).encode()}
             self.session.connection().exec_driver_sql(_SQLITE_EACH, params)
             return
-        shared = (at, self.user, self.login, action, "customer")
-        prevs = [prev or None, *hashes[:-1]]
-        self._insert_audit(
-            [
-                (*shared, i, i, old, new, self.run_id, data, p, h)
-                for i, p, h in zip(customer_ids, prevs, hashes, strict=True)
-            ]
-        )
+        params = {"at": at, "user": self.user, "login": self.login, "action": action, "entity": "customer"}
+        params |= {"before": old, "after": new, "run": self.run_id, "data": data}
+        params |= {
+            "ids": [int(i) for i in customer_ids],
+            "prevs": [prev or None, *hashes[:-1]],
+            "hashes": hashes,
+        }
+        self.session.connection().exec_driver_sql(_PG_EACH, params)
 
 
 #: from this many entries on, an audit insert goes by the driver (COPY on PostgreSQL; on SQLite executemany, or
@@ -195,6 +220,48 @@ _SQLITE_EACH = (
     "CASE e.key WHEN 0 THEN :first ELSE CAST(substr(:hashes, e.key * 64 - 63, 64) AS TEXT) END, "
     "CAST(substr(:hashes, e.key * 64 + 1, 64) AS TEXT) FROM json_each(:ids) e"
 )
+
+
+#: PostgreSQL: audit_each's entries, the shared values as parameters, the ids and hashes as arrays, inserted
+#: in the arrays' order (the chain's). One statement that every login may run (COPY is refused under
+#: row-level security): 10,000 entries in 0.14 s, against 0.11 s by COPY
+_PG_EACH = (
+    f"INSERT INTO audit_log ({_AUDIT_NAMES}) "  # noqa: S608 - our column names
+    "SELECT %(at)s::timestamptz, %(user)s, %(login)s, %(action)s, %(entity)s, e.id, e.id, %(before)s::jsonb, "
+    "%(after)s::jsonb, %(run)s, %(data)s, e.prev, e.hash "
+    "FROM unnest(%(ids)s::int[], %(prevs)s::text[], %(hashes)s::text[]) WITH ORDINALITY AS e(id, prev, hash, n) "
+    "ORDER BY e.n"
+)
+#: PostgreSQL: audit rows (AUDIT_COLUMNS) as one array per column, inserted in their order
+_PG_ROWS = (
+    f"INSERT INTO audit_log ({_AUDIT_NAMES}) "  # noqa: S608 - our column names
+    f"SELECT {', '.join(f'r.c{i}' for i in range(len(AUDIT_COLUMNS)))} FROM unnest("
+    "%s::timestamptz[], %s::text[], %s::text[], %s::text[], %s::text[], %s::int[], %s::int[], %s::jsonb[], "
+    "%s::jsonb[], %s::text[], %s::text[], %s::text[], %s::text[]) "
+    f"WITH ORDINALITY AS r({', '.join(f'c{i}' for i in range(len(AUDIT_COLUMNS)))}, n) ORDER BY r.n"
+)
+
+
+def _hashed_meanwhile(
+    session: Session, prev: str, texts: Iterable[str], meanwhile: Callable[[], None]
+) -> tuple[list[str], str]:
+    """The chain's hashes of `texts` linked to `prev`, computed while `meanwhile` runs in a thread of its
+    own, and the head they link to: hashed again if `meanwhile` chained an entry itself.
+
+    The write goes to the thread, the hashing stays here: a thread started to hash would take the
+    interpreter first, and the write would wait for it to let go (5 ms, the switch interval). The
+    session is used by one thread at a time: this one waits for the write before it goes on."""
+    with ThreadPoolExecutor(max_workers=1) as pool:
+        writing = pool.submit(meanwhile)
+        try:
+            made = list(texts)
+            hashes = chain.links(prev, made)
+        finally:
+            writing.result()
+    now = audit_chain.head(session)
+    if now != prev:
+        return chain.links(now, made), now
+    return hashes, prev
 
 
 def _same(value: Any) -> Any:

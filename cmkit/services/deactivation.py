@@ -30,7 +30,7 @@ COLUMNS = ["id", "name", "kind", "group", "company_id", "version", "requested", 
 def blocking_tickets(customer_ids: Any) -> Select[Any]:
     """The open tickets naming any of `customer_ids` (ids or a select), one row per ticket and customer
     (R18: they block a deactivation)."""
-    return repo.linked_tickets(customer_ids, ("open",))
+    return repo.linked_tickets(customer_ids, ("open",), few=True)
 
 
 @dataclass(frozen=True)
@@ -92,8 +92,8 @@ def plan(work: UnitOfWork, requested: Sequence[Customer], *, lock: bool = True) 
 def carry_out(work: UnitOfWork, plan: DeactivationPlan) -> None:
     """Deactivate the customers `plan` found, one audit entry each (R29): they were read in this
     transaction under lock (see `plan`), so they are audited as read, not read again."""
-    work.audit_each("deactivate", plan.customers["id"].tolist(), _BEFORE, _AFTER)
-    _deactivate(work, plan.scope)
+    ids = plan.customers["id"].tolist()
+    work.audit_each("deactivate", ids, _BEFORE, _AFTER, meanwhile=lambda: _deactivate(work, plan.scope))
 
 
 def apply(work: UnitOfWork, scope: Any) -> None:
