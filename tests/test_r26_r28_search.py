@@ -305,6 +305,24 @@ def test_r27_quick_search_limit_and_permissions(
         cm.quick_search("x", limit=-3)
 
 
+def test_r27_searches_follow_permissions_changed_by_another_connection(
+    cm: cmkit.CustomerManager, world: World, as_user: Callable[[str], cmkit.CustomerManager]
+) -> None:
+    """A user's open connection searches with the permissions as they are now, changed elsewhere: a
+    refusal made on the old ones is checked again, and so are results found with them."""
+    lia = cm.create_contact("private", first_name="Lia", last_name="Lindner")
+    rita = as_user("rita")  # a reader of retail only
+    assert rita.quick_search("lindner").customers.empty
+    with pytest.raises(PermissionDenied):
+        rita.autocomplete("lind", group="private")
+    cm.add_user("rita", ["agent"])  # reads every group now
+    assert ids(rita.autocomplete("lind", group="private")) == [lia.id]
+    cm.add_user("rita", ["reader"])
+    assert rita.quick_search("lindner").customers.empty
+    cm.add_user("rita", ["agent"])
+    assert ids(rita.quick_search("lindner").customers) == [lia.id]
+
+
 # -- R28 detail search ------------------------------------------------------------------------------------
 
 

@@ -274,3 +274,22 @@ def test_a_login_reads_only_the_words_of_its_groups_on_the_word_index(
         with pytest.raises(DBAPIError):  # nobody but the owner's triggers writes the index
             conn.execute(sa.text("DELETE FROM customer_words"))
     _check_index(db_url)
+
+
+@pg_only
+def test_a_search_connection_closed_by_the_server_is_replaced(
+    cm: cmkit.CustomerManager, db_url: str, world: dict[str, cmkit.Customer]
+) -> None:
+    """A pooled search connection the server closed while it waited (a restart, an idle timeout) is
+    dropped when the search's first round trip finds it broken, and the search is asked again."""
+    assert world["anna"].id in set(cm.autocomplete("mül")["id"])  # a search connection waits in the pool
+    with engine_for(db_url).connect() as conn:
+        closed = conn.execute(
+            sa.text(
+                "SELECT count(pg_terminate_backend(pid)) FROM pg_stat_activity "
+                "WHERE datname = current_database() AND pid <> pg_backend_pid()"
+            )
+        ).scalar_one()
+    assert closed >= 1
+    assert world["anna"].id in set(cm.autocomplete("mül")["id"])
+    assert world["anna"].id in set(cm.quick_search("müller").customers["id"])

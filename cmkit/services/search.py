@@ -22,7 +22,7 @@ from collections.abc import Callable, Iterator, Sequence
 from contextlib import contextmanager
 from dataclasses import dataclass
 from functools import lru_cache
-from typing import Any, NamedTuple, get_type_hints
+from typing import Any, NamedTuple, ParamSpec, TypeVar, get_type_hints
 
 import numpy as np
 import pandas as pd
@@ -36,7 +36,7 @@ from cmkit.domain.config import FieldDef
 from cmkit.domain.criteria import Criterion, criterion
 from cmkit.domain.keys import in_key
 from cmkit.domain.text import TERMS_MAX, typed, typed_terms
-from cmkit.errors import ValidationError
+from cmkit.errors import CMError, ValidationError
 from cmkit.services.context import Context
 from cmkit.values import Customer
 
@@ -182,37 +182,106 @@ class _Searcher(NamedTuple):
     find: Finder
 
 
+class _Stale(Exception):
+    """The search ran on a configuration that has changed since, or on a broken pooled connection: it is
+    asked again (see `_current`)."""
+
+
+#: how often a search is asked again while the configuration keeps changing under it
+_ATTEMPTS = 3
+P = ParamSpec("P")
+R = TypeVar("R")
+
+
+def _current(search: Callable[P, R]) -> Callable[P, R]:
+    """The search, asked again while it ran on a configuration that changed meanwhile (see `_search`)."""
+
+    @functools.wraps(search)
+    def current(*args: P.args, **kwargs: P.kwargs) -> R:
+        for attempt in range(1, _ATTEMPTS + 1):
+            try:
+                return search(*args, **kwargs)
+            except _Stale as exc:
+                if attempt == _ATTEMPTS:
+                    if exc.__cause__ is not None:  # the database could not be reached
+                        raise exc.__cause__ from None
+                    raise CMError(
+                        "the configuration changed while searching, again and again; search again"
+                    ) from None
+        raise AssertionError("unreachable")  # pragma: no cover
+
+    return current
+
+
 @contextmanager
 def _search(ctx: Context) -> Iterator[_Searcher]:
-    """One pooled connection of the search engine (see cmkit.db.engine.search_engine), after bringing the
-    configuration (and so the permissions) up to date. A PostgreSQL connection found broken by that
-    first statement is dropped and the search asks again."""
-    engine = search_engine(ctx.engine)
-    for attempt in (1, 2):
-        raw = engine.raw_connection()
-        try:
-            cur = raw.cursor()
-            # PostgreSQL: each statement prepared once per connection, with a generic plan (see search_pg)
-            driver: Any = cur  # psycopg's cursor takes `prepare`
-            execute = functools.partial(driver.execute, prepare=True) if ctx.is_postgresql else driver.execute
+    """One pooled connection of the search engine (see cmkit.db.engine.search_engine), on which the
+    configuration (and so the permissions) is checked to be the one `ctx` holds; where it is not, `ctx`
+    reads it again and the search is asked again (`_Stale`, see `_current`).
 
-            def run(stmt: tuple[str, dict[str, Any]], execute: Any = execute, cur: Any = cur) -> list[Any]:
-                execute(*stmt)
+    SQLite checks first. PostgreSQL sends the check with the search's first statement, in one round trip
+    (a pipeline; 0.1 ms of a 1-2 ms autocomplete), and checks after any search that ran no statement
+    or failed; a connection found broken by that first statement is dropped."""
+    engine = search_engine(ctx.engine)
+    raw = engine.raw_connection()
+    try:
+        cur = raw.cursor()
+        revision = q.config_revision(ctx.is_postgresql, REVISION)
+        if not ctx.is_postgresql:
+
+            def run(stmt: tuple[str, dict[str, Any]]) -> list[Any]:
+                cur.execute(*stmt)
                 return list(cur.fetchall())
 
-            try:
-                value = (run(q.config_revision(ctx.is_postgresql, REVISION)) or [(0,)])[0][0]
-            except engine.dialect.loaded_dbapi.OperationalError:
-                if attempt == 2 or not ctx.is_postgresql:
-                    raise
-                raw.invalidate()  # a connection the server closed while it waited in the pool
-                continue
-            if int(json.loads(value) if isinstance(value, str) else value or 0) != ctx.revision:
-                ctx.read(lambda w: None)
-            yield _Searcher(run, finder(ctx.is_postgresql))
+            _check(ctx, run(revision))
+            yield _Searcher(run, finder(False))
             return
-        finally:
-            raw.close()
+        checked = False
+        driver: Any = raw.driver_connection  # psycopg's: `pipeline`, and cursors that `prepare`
+        pg_cur: Any = cur
+
+        def first(stmt: tuple[str, dict[str, Any]] | None) -> list[Any]:
+            """The check, with `stmt` if given in the same round trip; `stmt`'s rows if it is current."""
+            nonlocal checked
+            checked = True
+            try:
+                with driver.pipeline():
+                    check = driver.cursor()
+                    check.execute(*revision, prepare=True)
+                    if stmt is not None:
+                        pg_cur.execute(*stmt, prepare=True)
+                value = check.fetchall()
+            except engine.dialect.loaded_dbapi.OperationalError as exc:
+                raw.invalidate()  # a connection the server closed while it waited in the pool
+                raise _Stale from exc
+            _check(ctx, value)
+            return list(cur.fetchall()) if stmt is not None else []
+
+        def run_pg(stmt: tuple[str, dict[str, Any]]) -> list[Any]:
+            if not checked:
+                return first(stmt)
+            pg_cur.execute(*stmt, prepare=True)  # each statement prepared once per connection (see search_pg)
+            return list(cur.fetchall())
+
+        try:
+            yield _Searcher(run_pg, finder(True))
+        except CMError:
+            if not checked:  # refused on what it holds (a permission, a field): is that still so?
+                first(None)
+            raise
+        if not checked:
+            first(None)
+    finally:
+        raw.close()
+
+
+def _check(ctx: Context, found: list[Any]) -> None:
+    """Raise _Stale, after `ctx` read the configuration again, unless `found` (the rows of
+    q.config_revision) is the revision it holds."""
+    value = (found or [(0,)])[0][0]
+    if int(json.loads(value) if isinstance(value, str) else value or 0) != ctx.revision:
+        ctx.read(lambda w: None)
+        raise _Stale
 
 
 def _search_groups(ctx: Context, group: str | None) -> list[int]:
@@ -264,6 +333,7 @@ def _tiers(
 
 
 # -- R26 --------------------------------------------------------------------------------------------
+@_current
 def autocomplete(
     ctx: Context, text: str, kind: str | None = None, group: str | None = None, limit: int = 10
 ) -> pd.DataFrame:
@@ -277,6 +347,7 @@ def autocomplete(
     return _customer_frame(ctx, rows)
 
 
+@_current
 def autocomplete_tickets(ctx: Context, text: str, limit: int = 10) -> pd.DataFrame:
     """Tickets whose main or additional customer's name has words starting with every word of `text`,
     folded as in autocomplete (R26), whatever that customer's state: a deactivated customer's closed
@@ -302,6 +373,7 @@ def autocomplete_tickets(ctx: Context, text: str, limit: int = 10) -> pd.DataFra
 
 
 # -- R27 --------------------------------------------------------------------------------------------
+@_current
 def quick_search(ctx: Context, text: str, limit: int = 50) -> QuickResult:
     """Every word of `text` (folded, word prefixes) over customers' names, e-mail and text fields, and
     over tickets' subjects and numbers (R27). `.customers`: active customers, best first.
@@ -344,6 +416,7 @@ def quick_search(ctx: Context, text: str, limit: int = 50) -> QuickResult:
     )
 
 
+@_current
 def ticket_search(
     ctx: Context,
     customer_name: str | None = None,
@@ -408,6 +481,7 @@ def _queue_id(ctx: Context, run: Callable[..., list[Any]], queue: str | None) ->
 
 
 # -- R28 --------------------------------------------------------------------------------------------
+@_current
 def detail_search(
     ctx: Context,
     *,
