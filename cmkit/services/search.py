@@ -14,49 +14,26 @@ number, then by subject (newest first), then by customer name.
 
 from __future__ import annotations
 
-import datetime as dt
-import functools
 import json
 import re
-from collections.abc import Callable, Iterator, Sequence
-from contextlib import contextmanager
+from collections.abc import Callable, Sequence
 from dataclasses import dataclass
-from functools import lru_cache
-from typing import Any, NamedTuple, ParamSpec, TypeVar, get_type_hints
+from typing import Any
 
-import numpy as np
 import pandas as pd
 
 from cmkit.db import search_queries as q
-from cmkit.db.config_store import REVISION
-from cmkit.db.engine import search_engine
-from cmkit.db.search_finder import Finder, finder
 from cmkit.db.search_queries import CustomerHit, TicketHit
 from cmkit.domain.config import FieldDef
 from cmkit.domain.criteria import Criterion, criterion
 from cmkit.domain.keys import in_key
 from cmkit.domain.text import TERMS_MAX, typed, typed_terms
-from cmkit.errors import CMError, ValidationError
+from cmkit.errors import ValidationError
 from cmkit.services.context import Context
+from cmkit.services.search_connection import Searcher, connection, current
+from cmkit.services.search_frames import CUSTOMER_COLUMNS, TICKET_COLUMNS, fast_frame, frame_of_columns
 from cmkit.values import Customer
 
-#: the kind of a frame column by its field's type: "int" (never empty), "bool", "time"; others "obj"
-_KIND_OF_TYPE: dict[Any, str] = {int: "int", bool: "bool", dt.datetime | str: "time"}
-
-
-def _columns(hit: type[CustomerHit | TicketHit]) -> tuple[tuple[str, str], ...]:
-    """(column, kind) for the fields of the result rows `hit`, the kind given by each field's type."""
-    types = get_type_hints(hit)
-    return tuple((name, _KIND_OF_TYPE.get(types[name], "obj")) for name in hit._fields)
-
-
-#: (column, kind) of search results; customers show their group's name and no `data`
-CUSTOMER_COLUMNS = tuple(
-    ("group", "obj") if name == "group_id" else (name, kind)
-    for name, kind in _columns(CustomerHit)
-    if name != "data"
-)
-TICKET_COLUMNS = _columns(TicketHit)
 # The rows stay the driver's tuples (making a CustomerHit of each would cost more than the frame built
 # from them) and are read at the positions of the hits' fields.
 _FIELDS = len(CustomerHit._fields)
@@ -71,60 +48,6 @@ AUTOCOMPLETE_TIERS = ((False, True), (True, True))
 #: quick search looks at the tickets of the first `limit` (at least this many) customers matching by name
 CUSTOMERS_FOR_TICKETS = 20
 QUICK_TIERS = ((False, True), (True, True), (True, False))
-
-
-def fast_frame(columns: Sequence[tuple[str, str]], rows: Sequence[Sequence[Any]]) -> pd.DataFrame:
-    """A DataFrame of `rows` with typed columns, built without per-cell type inference (search results
-    are small and asked for often: pandas' generic constructor would cost more than the query)."""
-    return _frame(columns, list(zip(*rows, strict=True)) if rows else [()] * len(columns))
-
-
-def _frame(columns: Sequence[tuple[str, str]], values: Sequence[Sequence[Any]]) -> pd.DataFrame:
-    """fast_frame of the column `values`, one sequence per column."""
-    arrays: list[Any] = []
-    for (_name, kind), col in zip(columns, values, strict=True):
-        if kind == "int":
-            arrays.append(np.array(col, dtype=np.int64))
-        elif kind == "bool":
-            arrays.append(np.array([bool(v) for v in col], dtype=bool))
-        elif kind == "time":
-            arrays.append(_utc_times(col))
-        else:
-            arr = np.empty(len(col), dtype=object)
-            arr[:] = col
-            arrays.append(arr)
-    build = getattr(pd.DataFrame, "_from_arrays", None)
-    if build is not None:
-        frame: pd.DataFrame = build(
-            arrays,
-            columns=_index(tuple(columns)),
-            index=pd.RangeIndex(len(arrays[0])),
-            verify_integrity=False,
-        )
-        return frame
-    names = [name for name, _kind in columns]  # pragma: no cover - other pandas versions
-    return pd.DataFrame(dict(zip(names, arrays, strict=True)))  # pragma: no cover
-
-
-def _utc_times(col: Sequence[Any]) -> Any:
-    """The times of a column as UTC. SQLite's texts as cmkit stores them (UTC, no zone) are parsed by
-    numpy (50 of them: 11 us, against 75 us by pandas' ISO 8601 parser); others (PostgreSQL's datetimes,
-    a text with a zone written around cmkit) by pandas."""
-    try:
-        joined = "".join(col)
-    except TypeError:  # not all texts
-        joined = ""
-    if joined and joined.count("-") == 2 * len(col) and "+" not in joined and "Z" not in joined:
-        try:
-            return pd.DatetimeIndex(np.array(col, dtype="datetime64[us]"), tz="UTC").array
-        except ValueError:
-            pass
-    return pd.to_datetime(pd.Series(col, dtype=object), utc=True, format="ISO8601").array
-
-
-@lru_cache(maxsize=64)
-def _index(columns: tuple[tuple[str, str], ...]) -> pd.Index:
-    return pd.Index([name for name, _kind in columns])
 
 
 @dataclass(frozen=True)
@@ -175,115 +98,6 @@ def number_prefixes(text: str) -> list[str] | None:
 
 
 # -- plumbing ---------------------------------------------------------------------------------------
-class _Searcher(NamedTuple):
-    """A search's connection: `run` runs (sql, params) on it; `find` is its database's finder."""
-
-    run: Callable[[tuple[str, dict[str, Any]]], list[Any]]
-    find: Finder
-
-
-class _Stale(Exception):
-    """The search ran on a configuration that has changed since, or on a broken pooled connection: it is
-    asked again (see `_current`)."""
-
-
-#: how often a search is asked again while the configuration keeps changing under it
-_ATTEMPTS = 3
-P = ParamSpec("P")
-R = TypeVar("R")
-
-
-def _current(search: Callable[P, R]) -> Callable[P, R]:
-    """The search, asked again while it ran on a configuration that changed meanwhile (see `_search`)."""
-
-    @functools.wraps(search)
-    def current(*args: P.args, **kwargs: P.kwargs) -> R:
-        for attempt in range(1, _ATTEMPTS + 1):
-            try:
-                return search(*args, **kwargs)
-            except _Stale as exc:
-                if attempt == _ATTEMPTS:
-                    if exc.__cause__ is not None:  # the database could not be reached
-                        raise exc.__cause__ from None
-                    raise CMError(
-                        "the configuration changed while searching, again and again; search again"
-                    ) from None
-        raise AssertionError("unreachable")  # pragma: no cover
-
-    return current
-
-
-@contextmanager
-def _search(ctx: Context) -> Iterator[_Searcher]:
-    """One pooled connection of the search engine (see cmkit.db.engine.search_engine), on which the
-    configuration (and so the permissions) is checked to be the one `ctx` holds; where it is not, `ctx`
-    reads it again and the search is asked again (`_Stale`, see `_current`).
-
-    SQLite checks first. PostgreSQL sends the check with the search's first statement, in one round trip
-    (a pipeline; 0.1 ms of a 1-2 ms autocomplete), and checks after any search that ran no statement
-    or failed; a connection found broken by that first statement is dropped."""
-    engine = search_engine(ctx.engine)
-    raw = engine.raw_connection()
-    try:
-        cur = raw.cursor()
-        revision = q.config_revision(ctx.is_postgresql, REVISION)
-        if not ctx.is_postgresql:
-
-            def run(stmt: tuple[str, dict[str, Any]]) -> list[Any]:
-                cur.execute(*stmt)
-                return list(cur.fetchall())
-
-            _check(ctx, run(revision))
-            yield _Searcher(run, finder(False))
-            return
-        checked = False
-        driver: Any = raw.driver_connection  # psycopg's: `pipeline`, and cursors that `prepare`
-        pg_cur: Any = cur
-
-        def first(stmt: tuple[str, dict[str, Any]] | None) -> list[Any]:
-            """The check, with `stmt` if given in the same round trip; `stmt`'s rows if it is current."""
-            nonlocal checked
-            checked = True
-            try:
-                with driver.pipeline():
-                    check = driver.cursor()
-                    check.execute(*revision, prepare=True)
-                    if stmt is not None:
-                        pg_cur.execute(*stmt, prepare=True)
-                value = check.fetchall()
-            except engine.dialect.loaded_dbapi.OperationalError as exc:
-                raw.invalidate()  # a connection the server closed while it waited in the pool
-                raise _Stale from exc
-            _check(ctx, value)
-            return list(cur.fetchall()) if stmt is not None else []
-
-        def run_pg(stmt: tuple[str, dict[str, Any]]) -> list[Any]:
-            if not checked:
-                return first(stmt)
-            pg_cur.execute(*stmt, prepare=True)  # each statement prepared once per connection (see search_pg)
-            return list(cur.fetchall())
-
-        try:
-            yield _Searcher(run_pg, finder(True))
-        except CMError:
-            if not checked:  # refused on what it holds (a permission, a field): is that still so?
-                first(None)
-            raise
-        if not checked:
-            first(None)
-    finally:
-        raw.close()
-
-
-def _check(ctx: Context, found: list[Any]) -> None:
-    """Raise _Stale, after `ctx` read the configuration again, unless `found` (the rows of
-    q.config_revision) is the revision it holds."""
-    value = (found or [(0,)])[0][0]
-    if int(json.loads(value) if isinstance(value, str) else value or 0) != ctx.revision:
-        ctx.read(lambda w: None)
-        raise _Stale
-
-
 def _search_groups(ctx: Context, group: str | None) -> list[int]:
     """The ids of the groups searched: `group` (read permission required) or every readable one."""
     if group is not None:
@@ -300,13 +114,13 @@ def _customer_frame(ctx: Context, rows: Sequence[Sequence[Any]], extra: Sequence
     values[_GROUP_ID] = [names[g] for g in values[_GROUP_ID]]
     data = values.pop(_DATA)
     if not extra:
-        return _frame(CUSTOMER_COLUMNS, values)
+        return frame_of_columns(CUSTOMER_COLUMNS, values)
     values += [[d.get(f) for d in data] for f in extra]
-    return _frame((*CUSTOMER_COLUMNS, *((f, "obj") for f in extra)), values)
+    return frame_of_columns((*CUSTOMER_COLUMNS, *((f, "obj") for f in extra)), values)
 
 
 def _tiers(
-    s: _Searcher,
+    s: Searcher,
     terms: list[tuple[str, ...]],
     tiers: Sequence[tuple[bool, bool]],
     limit: int,
@@ -333,7 +147,7 @@ def _tiers(
 
 
 # -- R26 --------------------------------------------------------------------------------------------
-@_current
+@current
 def autocomplete(
     ctx: Context, text: str, kind: str | None = None, group: str | None = None, limit: int = 10
 ) -> pd.DataFrame:
@@ -341,13 +155,13 @@ def autocomplete(
     (R26: 'mul', 'Mül', 'muel' find Müller); whole-word matches first; at most `limit`."""
     kind, limit = _kind(kind), _limit(limit)
     terms = typed_terms(text, "text")
-    with _search(ctx) as s:
+    with connection(ctx) as s:
         gids = _search_groups(ctx, group)
         rows = _tiers(s, terms, AUTOCOMPLETE_TIERS, limit, kind, gids) if terms and gids and limit else []
     return _customer_frame(ctx, rows)
 
 
-@_current
+@current
 def autocomplete_tickets(ctx: Context, text: str, limit: int = 10) -> pd.DataFrame:
     """Tickets whose main or additional customer's name has words starting with every word of `text`,
     folded as in autocomplete (R26), whatever that customer's state: a deactivated customer's closed
@@ -356,7 +170,7 @@ def autocomplete_tickets(ctx: Context, text: str, limit: int = 10) -> pd.DataFra
     limit = _limit(limit)
     terms = typed_terms(text, "text")
     rows: list[Any] = []
-    with _search(ctx) as s:
+    with connection(ctx) as s:
         gids = _search_groups(ctx, None)
         if terms and gids and limit:
             found = s.find.tickets_by_customer(
@@ -373,7 +187,7 @@ def autocomplete_tickets(ctx: Context, text: str, limit: int = 10) -> pd.DataFra
 
 
 # -- R27 --------------------------------------------------------------------------------------------
-@_current
+@current
 def quick_search(ctx: Context, text: str, limit: int = 50) -> QuickResult:
     """Every word of `text` (folded, word prefixes) over customers' names, e-mail and text fields, and
     over tickets' subjects and numbers (R27). `.customers`: active customers, best first.
@@ -384,7 +198,7 @@ def quick_search(ctx: Context, text: str, limit: int = 50) -> QuickResult:
     numbers = number_prefixes(text or "")
     customers: list[Any] = []
     tickets: dict[int, Any] = {}
-    with _search(ctx) as s:
+    with connection(ctx) as s:
         gids = _search_groups(ctx, None)
         if terms and gids and limit:
             customers = _tiers(s, terms, QUICK_TIERS, limit, None, gids)
@@ -416,7 +230,7 @@ def quick_search(ctx: Context, text: str, limit: int = 50) -> QuickResult:
     )
 
 
-@_current
+@current
 def ticket_search(
     ctx: Context,
     customer_name: str | None = None,
@@ -439,7 +253,7 @@ def ticket_search(
     numbers = number_prefixes(number) if number is not None else None
     if number is not None and not numbers:
         raise ValidationError("number", f"a ticket number is T and digits (T0000042 or 42), got {number!r}")
-    with _search(ctx) as s:
+    with connection(ctx) as s:
         gids = _search_groups(ctx, None)
         queue_id = _queue_id(ctx, s.run, queue)
         name_terms = typed_terms(customer_name, "customer_name") if customer_name is not None else None
@@ -481,7 +295,7 @@ def _queue_id(ctx: Context, run: Callable[..., list[Any]], queue: str | None) ->
 
 
 # -- R28 --------------------------------------------------------------------------------------------
-@_current
+@current
 def detail_search(
     ctx: Context,
     *,
@@ -502,7 +316,7 @@ def detail_search(
     kind = _kind(kind)
     if limit is not None:
         limit = _limit(limit)
-    with _search(ctx) as s:
+    with connection(ctx) as s:
         gids = _search_groups(ctx, group)
         asked: tuple[str, ...] = (kind,) if kind else ("company", "contact")
         crits, pairs, indexed = _criteria(ctx, fields, gids, asked)
@@ -581,7 +395,7 @@ def _criteria(
     return crits, pairs, indexed and any(c.terms for c in crits)
 
 
-def _company_ids(ctx: Context, s: _Searcher, company: Any, gids: list[int]) -> list[int] | None:
+def _company_ids(ctx: Context, s: Searcher, company: Any, gids: list[int]) -> list[int] | None:
     """The companies a detail search is limited to: an id or Customer, or companies by name."""
     if company is None:
         return None

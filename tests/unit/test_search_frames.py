@@ -1,4 +1,4 @@
-"""Search results as frames (cmkit.services.search.fast_frame): times come out as UTC, whichever form the
+"""Search results as frames (cmkit.services.search_frames.fast_frame): times come out as UTC, whichever form the
 database gave them in."""
 
 from __future__ import annotations
@@ -8,7 +8,7 @@ import datetime as dt
 import pandas as pd
 import pytest
 
-from cmkit.services.search import TICKET_COLUMNS, fast_frame
+from cmkit.services.search_frames import TICKET_COLUMNS, fast_frame
 
 
 def ticket(created_at: object) -> tuple[object, ...]:
