@@ -234,6 +234,23 @@ def test_r27_quick_search_finds_tickets_by_subject_number_and_customer(
     assert ids(cm.quick_search("müller").tickets) == [t1.id]
 
 
+def test_r27_tickets_by_customer_name_come_once_and_fill_the_limit_from_both_roles(
+    cm: cmkit.CustomerManager, world: World
+) -> None:
+    """Tickets found by their customers' names: a ticket naming two such customers (main and additional)
+    comes once; tickets where one is only additional customer fill the limit after those where one is main."""
+    ida = cm.create_contact("private", first_name="Ida", last_name="Quandtmeier")
+    ole = cm.create_contact("private", first_name="Ole", last_name="Quandtmeier")
+    both = [cm.create_ticket(ida.id, "helpdesk", f"Anfrage {n}", additional=[ole.id]).id for n in range(3)]
+    extra = [cm.create_ticket(world["priv"].id, "helpdesk", f"Frage {n}", additional=[ole.id]).id for n in range(3)]
+    found = cm.quick_search("quandtmeier", limit=5).tickets
+    assert len(found) == 5 and found["id"].is_unique
+    assert set(found["id"]) >= set(both)  # those with a main customer of that name first
+    assert set(found["id"]) <= set(both) | set(extra)
+    every = cm.quick_search("quandtmeier").tickets
+    assert sorted(every["id"]) == sorted(both + extra)
+
+
 def test_r27_closed_tickets_of_a_deactivated_customer_are_found_by_its_name(
     cm: cmkit.CustomerManager, world: World
 ) -> None:

@@ -283,19 +283,26 @@ def tickets_by_customer(
     _sqlite_only(pg, terms)
     stmt = Stmt(pg)
 
+    def first(max_customers: int) -> str:
+        """The ids of the first `max_customers` customers named so, in index order (a subquery)."""
+        frm, cond, order = _customer_match(stmt, terms, True, names_only=True, budget=budget)
+        return (
+            f"(SELECT c.rowid FROM {frm} WHERE {cond}{_order_by(order)} LIMIT {stmt.p(int(max_customers))})"  # noqa: S608 - fixed SQL
+        )
+
     def customers() -> tuple[str, str, str]:
         """FROM giving `c`, WHERE, ORDER BY of the customers named so (asked once per part). The first
         `max_customers` of them as `c.id IN (...)`, ordered by `c.id`: SQLite walks the list in order,
         so the tickets come in that order without being sorted, and the part stops at its limit."""
-        frm, cond, order = _customer_match(stmt, terms, True, names_only=True, budget=budget)
         if max_customers is None:
-            return frm, cond, order
-        first = (
-            f"c.id IN (SELECT c.rowid FROM {frm} WHERE {cond}{_order_by(order)} "  # noqa: S608 - fixed SQL
-            f"LIMIT {stmt.p(int(max_customers))})"
-        )
-        return "customers c", first, "c.id"
+            return _customer_match(stmt, terms, True, names_only=True, budget=budget)
+        return "customers c", f"c.id IN {first(max_customers)}", "c.id"
 
+    # With both limits, the additional part is read only if the main part found fewer than `limit` (SQLite
+    # stops a UNION ALL at the outer LIMIT: a common name 0.57 to 0.28 ms), and leaves out the tickets
+    # whose main customer is one of those customers: the main part has them all then, so no ticket comes
+    # twice from the two parts.
+    lazy = limit is not None and max_customers is not None
     parts = []
     for link in ("main", "additional"):
         frm, cond, order = customers()
@@ -307,11 +314,16 @@ def tickets_by_customer(
         ticket_filters(stmt, where, group_ids, state, queue_id)
         if subject_terms:
             where.append(subject_match(stmt, subject_terms))
+        if lazy and link == "additional":
+            where.append(f"t.main_customer_id NOT IN {first(int(max_customers or 0))}")
         part = TICKET_SELECT.format(frm=frm) + f" WHERE {' AND '.join(where)}"
         if limit is not None:
             part = f"SELECT * FROM ({part}{_order_by(order)} LIMIT {stmt.p(int(limit))}) {link}_part"  # noqa: S608 - fixed SQL and placeholders only
         parts.append(part)
-    return " UNION ALL ".join(parts), stmt.params
+    both = " UNION ALL ".join(parts)
+    if lazy:
+        both = f"SELECT * FROM ({both}) LIMIT {stmt.p(int(limit or 0))}"  # noqa: S608 - fixed SQL and placeholders only
+    return both, stmt.params
 
 
 def tickets_all(
