@@ -242,7 +242,9 @@ def test_r27_tickets_by_customer_name_come_once_and_fill_the_limit_from_both_rol
     ida = cm.create_contact("private", first_name="Ida", last_name="Quandtmeier")
     ole = cm.create_contact("private", first_name="Ole", last_name="Quandtmeier")
     both = [cm.create_ticket(ida.id, "helpdesk", f"Anfrage {n}", additional=[ole.id]).id for n in range(3)]
-    extra = [cm.create_ticket(world["priv"].id, "helpdesk", f"Frage {n}", additional=[ole.id]).id for n in range(3)]
+    extra = [
+        cm.create_ticket(world["priv"].id, "helpdesk", f"Frage {n}", additional=[ole.id]).id for n in range(3)
+    ]
     found = cm.quick_search("quandtmeier", limit=5).tickets
     assert len(found) == 5 and found["id"].is_unique
     assert set(found["id"]) >= set(both)  # those with a main customer of that name first
