@@ -374,10 +374,18 @@ def tickets_by_customer_ids(
         ticket_filters(stmt, where, group_ids, state, queue_id)
         if subject_terms:
             where.append(subject_match(stmt, subject_terms))
+        if limit is not None and link == "additional":  # those the main part has (see below)
+            where.append(f"t.main_customer_id <> ALL (CAST({stmt.p(list(customer_ids))} AS bigint[]))")
         ids = f"unnest(CAST({stmt.p(list(customer_ids))} AS bigint[])) AS f(id)"
         # OFFSET 0 keeps the lateral subquery a subquery: the nested loop then runs the customers in the
         # order given and the LIMIT (a literal: a generic plan knows it) stops it
         each = f"{TICKET_SELECT.format(frm=frm)} WHERE {' AND '.join(where)} OFFSET 0"
         lim = "" if limit is None else f" LIMIT {int(limit)}"
         parts.append(f"(SELECT h.* FROM {ids} CROSS JOIN LATERAL ({each}) h{lim})")  # noqa: S608 - fixed SQL and placeholders only
-    return " UNION ALL ".join(parts), stmt.params
+    both = " UNION ALL ".join(parts)
+    if limit is None:
+        return both, stmt.params
+    # the additional part is read only when the main part found fewer than `limit` (the Append under the
+    # LIMIT stops there), and then the main part has every ticket of these customers as main customer:
+    # the additional part leaves those out, so that no ticket comes twice from the two parts
+    return f"SELECT * FROM ({both}) u LIMIT {int(limit)}", stmt.params  # noqa: S608 - fixed SQL and placeholders only
