@@ -13,7 +13,7 @@ from typing import Any
 import pandas as pd
 import pytest
 import sqlalchemy as sa
-from conftest import BACKENDS
+from conftest import BACKENDS, CONFIG
 from sqlalchemy.exc import DBAPIError
 
 import cmkit
@@ -510,3 +510,24 @@ def test_r32_sqlite_users_are_configuration_only(cm: CustomerManager, db_url: st
     with pytest.raises(ValidationError, match="SQLite has no logins"):
         cm.add_user("other", ["agent"], password="secret")
     assert "newbie" not in set(cm.remove_user("newbie")["name"])
+
+
+def test_r33_a_bulk_change_in_a_database_in_memory_chains_its_entries() -> None:
+    """SQLite in memory (its connection bound to one thread): a deactivation of a company with many contacts
+    writes and chains their entries as on a file."""
+    url = "sqlite://"
+    cmkit.init(url, CONFIG)
+    try:
+        cm = cmkit.connect(url)
+        company = cm.create_company("retail", name="Im Speicher GmbH")
+        contacts = [
+            cm.create_contact("retail", company=company.id, last_name=f"Kontakt {n:03d}").id
+            for n in range(BULK_AUDIT_ROWS + 10)
+        ]
+        assert cm.deactivate(company.id).applied
+        done = cm.history(run_id=None).query("action == 'deactivate'")
+        assert sorted(done["customer_id"]) == sorted([company.id, *contacts])
+        check = cm.verify_audit()
+        assert check.ok, check.reason
+    finally:
+        engine_for(url).dispose()
