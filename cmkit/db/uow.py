@@ -9,6 +9,7 @@ chained to the one before (R33, cmkit.db.audit_chain).
 from __future__ import annotations
 
 import datetime as dt
+import functools
 import json
 import time
 from collections.abc import Callable, Iterable, Iterator, Sequence
@@ -117,7 +118,7 @@ class UnitOfWork:
             marks = ", ".join("?" * len(AUDIT_COLUMNS))
             conn.exec_driver_sql(f"INSERT INTO audit_log ({_AUDIT_NAMES}) VALUES ({marks})", rows)  # noqa: S608 - our column names
             return
-        if conn.exec_driver_sql("SELECT row_security_active('audit_log')").scalar():
+        if self._row_security:
             # a login under row-level security, which refuses COPY: the columns as arrays (10,000 entries
             # in 0.25 s, against 0.11 s by COPY)
             conn.exec_driver_sql(_PG_ROWS, tuple(list(column) for column in zip(*rows, strict=True)))
@@ -135,6 +136,13 @@ class UnitOfWork:
             select(C.id).where(among(C.id, customer_ids), C.active.is_(True)).order_by(C.id)
         ).scalars()
         self.audit_each(action, ids.all(), before, after)
+
+    @functools.cached_property
+    def _row_security(self) -> bool:
+        """PostgreSQL: whether row-level security applies to this login's writes of the audit log (which
+        then refuses COPY); asked once per unit of work."""
+        found = self.session.connection().exec_driver_sql("SELECT row_security_active('audit_log')").scalar()
+        return bool(found)
 
     @property
     def _threads_share_connection(self) -> bool:
@@ -189,13 +197,19 @@ class UnitOfWork:
             params |= {"ids": json.dumps([int(i) for i in customer_ids]), "hashes": "".join(hashes).encode()}
             self.session.connection().exec_driver_sql(_SQLITE_EACH, params)
             return
+        prevs = [prev or None, *hashes[:-1]]
+        if not self._row_security:  # the owner: by COPY (see _insert_audit), 30 ms less for 10,000 entries
+            shared = (at, self.user, self.login, action, "customer")
+            self._insert_audit(
+                [
+                    (*shared, i, i, old, new, self.run_id, data, p, h)
+                    for i, p, h in zip(customer_ids, prevs, hashes, strict=True)
+                ]
+            )
+            return
         params = {"at": at, "user": self.user, "login": self.login, "action": action, "entity": "customer"}
         params |= {"before": old, "after": new, "run": self.run_id, "data": data}
-        params |= {
-            "ids": [int(i) for i in customer_ids],
-            "prevs": [prev or None, *hashes[:-1]],
-            "hashes": hashes,
-        }
+        params |= {"ids": [int(i) for i in customer_ids], "prevs": prevs, "hashes": hashes}
         self.session.connection().exec_driver_sql(_PG_EACH, params)
 
 
@@ -231,9 +245,9 @@ _SQLITE_EACH = (
 )
 
 
-#: PostgreSQL: audit_each's entries, the shared values as parameters, the ids and hashes as arrays, inserted
-#: in the arrays' order (the chain's). One statement that every login may run (COPY is refused under
-#: row-level security): 10,000 entries in 0.14 s, against 0.11 s by COPY
+#: PostgreSQL, a login under row-level security (which refuses COPY): audit_each's entries, the shared values
+#: as parameters, the ids and hashes as arrays, inserted in the arrays' order (the chain's): 10,000 entries in
+#: 0.14 s, against 0.11 s by COPY
 _PG_EACH = (
     f"INSERT INTO audit_log ({_AUDIT_NAMES}) "  # noqa: S608 - our column names
     "SELECT %(at)s::timestamptz, %(user)s, %(login)s, %(action)s, %(entity)s, e.id, e.id, %(before)s::jsonb, "
