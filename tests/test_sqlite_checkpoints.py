@@ -3,11 +3,13 @@
 
 from __future__ import annotations
 
+import multiprocessing
 import shutil
 import sqlite3
 import subprocess
 import sys
 from pathlib import Path
+from typing import Any
 
 import pytest
 import sqlalchemy as sa
@@ -107,3 +109,32 @@ def test_a_process_that_ends_leaves_its_writes_in_the_file(sqlite_path: Path) ->
         [sys.executable, "-c", script, f"sqlite:///{sqlite_path}"], check=True, capture_output=True, text=True
     )
     assert _name_in_file(sqlite_path, int(done.stdout.split()[-1])) == "Letzte AG"
+
+
+def _state_in_child(report: Any) -> None:
+    report.send((checkpoints._running, len(checkpoints._pending)))
+
+
+def test_a_fork_waits_for_the_checkpoints_under_way(tmp_path: Path) -> None:
+    """A process forked while the background thread checkpoints would inherit SQLite's locks held by a
+    thread it does not have: the fork waits until none is under way or asked for."""
+    path = tmp_path / "big.db"
+    conn = sqlite3.connect(path, isolation_level=None)
+    conn.execute("PRAGMA journal_mode=WAL")
+    conn.execute("PRAGMA wal_autocheckpoint=0")
+    conn.execute("CREATE TABLE t (x BLOB)")
+    conn.execute(
+        "WITH RECURSIVE n(i) AS (SELECT 1 UNION ALL SELECT i + 1 FROM n WHERE i < 20000) "
+        "INSERT INTO t SELECT randomblob(4096) FROM n"
+    )  # 80 MB of log
+    ctx = multiprocessing.get_context("fork")
+    receive, send = ctx.Pipe(duplex=False)
+    checkpoints.after_commit(str(path.resolve()))
+    child = ctx.Process(target=_state_in_child, args=(send,), daemon=True)
+    child.start()
+    try:
+        assert receive.poll(30)
+        assert receive.recv() == (0, 0)
+    finally:
+        child.join(5)
+        conn.close()

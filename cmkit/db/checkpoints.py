@@ -10,13 +10,16 @@ PASSIVE checkpoint: it waits for no reader or writer and copies what it can; wha
 reader still needs those pages) is copied after the next commit, or when the last connection closes.
 
 Nothing is lost if the process ends first: the log is part of the database until it is copied. A process
-that ends normally waits for the checkpoints asked for.
+that ends normally waits for the checkpoints asked for, and so does a fork: a child forked while the thread
+is inside SQLite would inherit SQLite's locks held by a thread it does not have, and hang at its first
+connection.
 """
 
 from __future__ import annotations
 
 import atexit
 import contextlib
+import os
 import sqlite3
 import threading
 from pathlib import Path
@@ -76,3 +79,11 @@ def _work() -> None:
             with _lock:
                 _running -= 1
                 _lock.notify_all()
+
+
+def _before_fork() -> None:
+    """The checkpoints under way finish before the process forks (see the module's docstring)."""
+    settle(EXIT_WAIT_SECONDS)
+
+
+os.register_at_fork(before=_before_fork)

@@ -163,7 +163,7 @@ class UnitOfWork:
         and after (R29): the entries of a bulk change, chained (R33) and written in one statement with no
         object per entry.
 
-        `meanwhile`: the change itself, run while the entries are hashed in a thread of their own (the
+        `meanwhile`: the change itself, run in a thread of its own while the entries are hashed here (the
         database driver lets go of the interpreter while it writes: 10,000 entries hashed in 12 ms beside
         an UPDATE of 30 ms, on SQLite); the entries are written after it. Should it have chained an entry
         itself (PostgreSQL's statement log, for a login), they are hashed again after that one."""
