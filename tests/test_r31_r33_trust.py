@@ -17,7 +17,7 @@ from conftest import BACKENDS, CONFIG
 from sqlalchemy.exc import DBAPIError
 
 import cmkit
-from cmkit import CustomerManager, PermissionDenied, ValidationError
+from cmkit import Customer, CustomerManager, PermissionDenied, ValidationError
 from cmkit.db import trust
 from cmkit.db.engine import engine_for
 from cmkit.db.uow import BULK_AUDIT_ROWS
@@ -33,6 +33,16 @@ def _raw(db_url: str, statement: str, **params: Any) -> Any:
 
 
 # -- R33: the chain ------------------------------------------------------------------------------------------
+def _company_with_many_contacts(cm: CustomerManager, name: str) -> tuple[Customer, list[int]]:
+    """A retail company with enough contacts that deactivating it is a bulk change (one audit statement)."""
+    company = cm.create_company("retail", name=name)
+    contacts = [
+        cm.create_contact("retail", company=company.id, last_name=f"Kontakt {n:03d}").id
+        for n in range(BULK_AUDIT_ROWS + 10)
+    ]
+    return company, contacts
+
+
 def test_r33_every_entry_is_chained_and_verifies(cm: CustomerManager, world: dict[str, Any]) -> None:
     cm.edit(world["anna"].id, email="anna@example.org")
     cm.deactivate(world["carl"].id)
@@ -45,11 +55,7 @@ def test_r33_every_entry_is_chained_and_verifies(cm: CustomerManager, world: dic
 def test_r33_a_bulk_change_chains_each_entry_in_order(cm: CustomerManager) -> None:
     """A deactivation of a company with many contacts writes its entries in one statement (PostgreSQL):
     every entry is there, in the order of its contacts, chained to the one before."""
-    company = cm.create_company("retail", name="Many Contacts GmbH")
-    contacts = [
-        cm.create_contact("retail", company=company.id, last_name=f"Kontakt {n:03d}").id
-        for n in range(BULK_AUDIT_ROWS + 10)
-    ]
+    company, contacts = _company_with_many_contacts(cm, "Many Contacts GmbH")
     cm.deactivate(company.id)
     log = cm.history(run_id=None)
     done = log[(log["action"] == "deactivate")].sort_values("id")
@@ -394,11 +400,7 @@ def test_r33_a_bulk_change_through_a_login_chains_after_the_statement_log(
 ) -> None:
     """A login's deactivation of a company with many contacts: the database chains its statement log entry
     while cmkit hashes the deactivation's entries; those are chained after it, and the chain verifies."""
-    company = cm.create_company("retail", name="Viele Kontakte AG")
-    contacts = [
-        cm.create_contact("retail", company=company.id, last_name=f"Kontakt {n:03d}").id
-        for n in range(BULK_AUDIT_ROWS + 10)
-    ]
+    company, contacts = _company_with_many_contacts(cm, "Viele Kontakte AG")
     _lc, url = login("lifecycle")
     cmkit.connect(url).deactivate(company.id)
     log = cm.history(run_id=None, statements=True).sort_values("id")
@@ -519,11 +521,7 @@ def test_r33_a_bulk_change_in_a_database_in_memory_chains_its_entries() -> None:
     cmkit.init(url, CONFIG)
     try:
         cm = cmkit.connect(url)
-        company = cm.create_company("retail", name="Im Speicher GmbH")
-        contacts = [
-            cm.create_contact("retail", company=company.id, last_name=f"Kontakt {n:03d}").id
-            for n in range(BULK_AUDIT_ROWS + 10)
-        ]
+        company, contacts = _company_with_many_contacts(cm, "Im Speicher GmbH")
         assert cm.deactivate(company.id).applied
         done = cm.history(run_id=None).query("action == 'deactivate'")
         assert sorted(done["customer_id"]) == sorted([company.id, *contacts])
